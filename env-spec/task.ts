@@ -1,0 +1,115 @@
+// The task spec: MLGym's TaskConfig + DatasetConfig (same field names and meaning) plus what MLGym keeps in code
+// (metric name/direction) and what a server needs (resources, timeouts, secret evaluation files).
+import { compile } from './validate.js'
+
+export type TaskEntrypoint = 'CSVSubmissionTasks' | 'ModelSubmissionTasks' | 'LMSubmissionTasks' | 'PythonSubmissionTasks'
+export const TASK_ENTRYPOINTS: TaskEntrypoint[] = ['CSVSubmissionTasks', 'ModelSubmissionTasks', 'LMSubmissionTasks', 'PythonSubmissionTasks']
+
+export interface SplitConfig { name: string, file_regex: string }
+
+export interface DatasetConfig {
+  name: string
+  description: string
+  data_path: string
+  is_local?: boolean
+  train_split?: SplitConfig | null
+  valid_split?: SplitConfig | null
+  test_split?: SplitConfig | null
+}
+
+export interface Metric { name: string, direction: 'maximize' | 'minimize' }
+
+export interface Resources { cpus?: number, memory_mb?: number, pids?: number, gpus?: number }
+
+export interface TaskSpec {
+  id: string
+  name: string
+  description: string
+  dataset_configs?: string[]
+  datasets?: DatasetConfig[]
+  task_entrypoint?: TaskEntrypoint
+  training_timeout?: number | null
+  requirements_path?: string | null
+  benchmark_name?: string | null
+  use_generic_conda?: boolean
+  starter_code?: string[]
+  baseline_paths?: string[]
+  baseline_scores?: Record<string, number>[]
+  sample_submission?: string | null
+  evaluation_paths?: string[]
+  evaluation_read_only?: boolean
+  secret_files?: string[]
+  memory_path?: string | null
+  metric?: Metric
+  resources?: Resources
+  timeouts?: { short?: number, no_output?: number }
+}
+
+const split = {
+  anyOf: [{ type: 'null' }, {
+    type: 'object', required: ['name', 'file_regex'], additionalProperties: false,
+    properties: { name: { type: 'string' }, file_regex: { type: 'string' } }
+  }]
+}
+
+export const datasetConfigSchema = {
+  type: 'object',
+  required: ['name', 'description', 'data_path'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    description: { type: 'string' },
+    data_path: { type: 'string', minLength: 1 },
+    is_local: { type: 'boolean' },
+    train_split: split, valid_split: split, test_split: split
+  }
+}
+
+const paths = { type: 'array', items: { type: 'string', minLength: 1 } }
+const nullableString = { type: ['string', 'null'] }
+
+export const taskSpecSchema = {
+  type: 'object',
+  required: ['id', 'name', 'description'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$' },
+    name: { type: 'string', minLength: 1 },
+    description: { type: 'string', minLength: 1 },
+    dataset_configs: paths,
+    datasets: { type: 'array', items: datasetConfigSchema },
+    task_entrypoint: { enum: TASK_ENTRYPOINTS },
+    training_timeout: { type: ['integer', 'null'], minimum: 1 },
+    requirements_path: nullableString,
+    benchmark_name: nullableString,
+    use_generic_conda: { type: 'boolean' },
+    starter_code: paths,
+    baseline_paths: paths,
+    baseline_scores: { type: 'array', items: { type: 'object', additionalProperties: { type: 'number' } } },
+    sample_submission: nullableString,
+    evaluation_paths: paths,
+    evaluation_read_only: { type: 'boolean' },
+    secret_files: paths,
+    memory_path: nullableString,
+    metric: {
+      type: 'object', required: ['name', 'direction'], additionalProperties: false,
+      properties: { name: { type: 'string', minLength: 1 }, direction: { enum: ['maximize', 'minimize'] } }
+    },
+    resources: {
+      type: 'object', additionalProperties: false,
+      properties: {
+        cpus: { type: 'number', exclusiveMinimum: 0 },
+        memory_mb: { type: 'integer', minimum: 64 },
+        pids: { type: 'integer', minimum: 16 },
+        gpus: { type: 'integer', minimum: 0 }
+      }
+    },
+    timeouts: {
+      type: 'object', additionalProperties: false,
+      properties: { short: { type: 'number', exclusiveMinimum: 0 }, no_output: { type: 'number', exclusiveMinimum: 0 } }
+    }
+  }
+}
+
+export const validateTaskSpec = compile<TaskSpec>(taskSpecSchema)
+export const validateDatasetConfig = compile<DatasetConfig>(datasetConfigSchema)

@@ -1,0 +1,39 @@
+// One ajv instance for every boundary; errors name the field and say how to fix it.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false })
+
+export class ValidationError extends Error {
+  code = 'VALIDATION_ERROR' as const
+  constructor (message: string, public field: string, public details: { field: string, message: string }[] = []) {
+    super(message)
+  }
+}
+
+function fieldOf (e: ErrorObject, root: string): string {
+  let path = e.instancePath.replace(/^\//, '').replace(/\//g, '.')
+  if (e.keyword === 'required') path = path ? `${path}.${e.params.missingProperty}` : e.params.missingProperty
+  if (e.keyword === 'additionalProperties') path = path ? `${path}.${e.params.additionalProperty}` : e.params.additionalProperty
+  return path ? `${root}.${path}` : root
+}
+
+function explain (e: ErrorObject): string {
+  switch (e.keyword) {
+    case 'required': return 'is required'
+    case 'additionalProperties': return 'is not a known field; remove it (check the spelling)'
+    case 'enum': return `must be one of ${(e.params.allowedValues as unknown[]).map(v => JSON.stringify(v)).join(', ')}`
+    case 'type': return `must be of type ${e.params.type}`
+    default: return e.message ?? 'is invalid'
+  }
+}
+
+export function compile<T> (schema: object): (data: unknown, root?: string) => T {
+  const check: ValidateFunction = ajv.compile(schema)
+  return (data, root = 'body') => {
+    if (check(data)) return data as T
+    const details = (check.errors ?? []).map(e => ({ field: fieldOf(e, root), message: explain(e) }))
+    const first = details[0] ?? { field: root, message: 'is invalid' }
+    const more = details.length > 1 ? ` (and ${details.length - 1} more problem${details.length > 2 ? 's' : ''})` : ''
+    throw new ValidationError(`${first.field} ${first.message}${more}`, first.field, details)
+  }
+}

@@ -1,0 +1,84 @@
+// Resource limits for the local backend through the kernel's cgroups (v2, else v1), where this process may write them.
+import { existsSync, mkdirSync, rmdirSync, writeFileSync, accessSync, constants, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { SandboxLimits } from './types.js'
+
+const ROOT = '/sys/fs/cgroup'
+export type CgroupMode = 'cgroup-v2' | 'cgroup-v1' | 'none'
+
+function writable (dir: string): boolean {
+  try { accessSync(dir, constants.W_OK); return true } catch { return false }
+}
+
+let detected: CgroupMode | undefined
+export function cgroupMode (): CgroupMode {
+  if (detected) return detected
+  detected = 'none'
+  try {
+    if (existsSync(join(ROOT, 'cgroup.controllers')) && writable(ROOT)) {
+      const base = join(ROOT, 'synthgym')
+      mkdirSync(base, { recursive: true })
+      const have = readFileSync(join(ROOT, 'cgroup.controllers'), 'utf8')
+      const want = ['memory', 'pids', 'cpu'].filter(c => have.includes(c)).map(c => '+' + c).join(' ')
+      writeFileSync(join(ROOT, 'cgroup.subtree_control'), want)
+      writeFileSync(join(base, 'cgroup.subtree_control'), want)
+      detected = 'cgroup-v2'
+    } else if (['pids', 'memory', 'cpu'].every(c => writable(join(ROOT, c)))) {
+      detected = 'cgroup-v1'
+    }
+  } catch { detected = 'none' }
+  return detected
+}
+
+/** Creates the sandbox's cgroup(s) with its limits; returns the cgroup.procs files a process joins by writing its pid. */
+export function createCgroup (id: string, limits: SandboxLimits): string[] {
+  const mode = cgroupMode()
+  if (mode === 'none') return []
+  const mem = limits.memoryMb ? String(limits.memoryMb * 1024 * 1024) : null
+  const quota = limits.cpus ? String(Math.round(limits.cpus * 100000)) : null
+  if (mode === 'cgroup-v2') {
+    const dir = join(ROOT, 'synthgym', id)
+    mkdirSync(dir, { recursive: true })
+    if (limits.pids) writeFileSync(join(dir, 'pids.max'), String(limits.pids))
+    if (mem) { writeFileSync(join(dir, 'memory.max'), mem); try { writeFileSync(join(dir, 'memory.swap.max'), '0') } catch {} }
+    if (quota) writeFileSync(join(dir, 'cpu.max'), `${quota} 100000`)
+    return [join(dir, 'cgroup.procs')]
+  }
+  const dirs = { pids: join(ROOT, 'pids', 'synthgym', id), memory: join(ROOT, 'memory', 'synthgym', id), cpu: join(ROOT, 'cpu', 'synthgym', id) }
+  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true })
+  if (limits.pids) writeFileSync(join(dirs.pids, 'pids.max'), String(limits.pids))
+  if (mem) {
+    writeFileSync(join(dirs.memory, 'memory.limit_in_bytes'), mem)
+    try { writeFileSync(join(dirs.memory, 'memory.memsw.limit_in_bytes'), mem) } catch {}
+  }
+  if (quota) { writeFileSync(join(dirs.cpu, 'cpu.cfs_period_us'), '100000'); writeFileSync(join(dirs.cpu, 'cpu.cfs_quota_us'), quota) }
+  return Object.values(dirs).map(d => join(d, 'cgroup.procs'))
+}
+
+/** Did the kernel kill something in this cgroup for lack of memory? */
+export function oomKilled (procsFiles: string[]): boolean {
+  for (const f of procsFiles) {
+    const dir = f.replace(/\/cgroup\.procs$/, '')
+    try {
+      const events = readFileSync(join(dir, 'memory.events'), 'utf8')
+      if (/oom_kill [1-9]/.test(events)) return true
+    } catch {}
+    try {
+      const ctl = readFileSync(join(dir, 'memory.oom_control'), 'utf8')
+      if (/oom_kill [1-9]/.test(ctl)) return true
+    } catch {}
+  }
+  return false
+}
+
+export async function removeCgroup (procsFiles: string[]): Promise<void> {
+  for (const f of procsFiles) {
+    const dir = f.replace(/\/cgroup\.procs$/, '')
+    for (let i = 0; i < 40; i++) {
+      try { rmdirSync(dir); break } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') break
+        await new Promise(resolve => setTimeout(resolve, 25)) // processes are still leaving
+      }
+    }
+  }
+}

@@ -1,0 +1,205 @@
+// The persistent-shell protocol, written once for every backend. A backend supplies a started bash process
+// (stdin in, stdout+stderr merged out) and a way to kill the foreground job; this file does the rest:
+// syntax check, unique end marker carrying the exit code, timeouts, output cap, restart after a dead shell.
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { StringDecoder } from 'node:string_decoder'
+import type { ExecOptions, ExecResult } from './types.js'
+
+export interface ShellProcess {
+  write (data: string): void
+  onData (cb: (chunk: Buffer) => void): void
+  onExit (cb: (code: number | null) => void): void
+  kill (): void
+}
+
+export interface ShellBackend {
+  /** start a bash reading commands from stdin, stderr merged into stdout */
+  start (): Promise<ShellProcess>
+  /** kill every process of the sandbox except the shell itself */
+  killJobs (): Promise<void>
+}
+
+export interface ShellOptions {
+  /** characters of output kept per command (default 1 MiB) */
+  outputCap?: number
+  /** bash run after every (re)start; must print nothing */
+  init?: string
+  /** seconds to wait for the shell after killing the foreground job before restarting it */
+  interruptGrace?: number
+}
+
+export class BusyError extends Error { code = 'BUSY' as const }
+export class ShellClosedError extends Error { code = 'SANDBOX_CLOSED' as const }
+
+// A command made only of plain words cannot be a syntax error, so it skips the `bash -n` fork.
+const PLAIN = /^[\w\s./=:,+@%-]*$/
+
+/** `bash -n` on the host: parse only, nothing runs. Returns bash's message or null when the syntax is fine. */
+export function syntaxCheck (command: string): Promise<string | null> {
+  if (PLAIN.test(command)) return Promise.resolve(null)
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', ['-n'], { stdio: ['pipe', 'ignore', 'pipe'] })
+    let err = ''
+    p.stderr.on('data', d => { err += d })
+    p.on('error', reject)
+    p.on('close', code => resolve(code === 0 ? null : err))
+    p.stdin.end(command + '\n')
+  })
+}
+
+/** bash ANSI-C quoting: one line, any bytes, no expansion. */
+export function ansiQuote (s: string): string {
+  return "$'" + s.replace(/[\\']/g, c => '\\' + c).replace(/[\x00-\x1f\x7f]/g, c => {
+    const map: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r' }
+    return map[c] ?? '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')
+  }) + "'"
+}
+
+interface Pending {
+  marker: string
+  decoder: StringDecoder
+  buf: string
+  kept: string
+  dropped: number
+  opts: ExecOptions
+  done: (exitCode: number | null) => void
+}
+
+export class PersistentShell {
+  private proc: ShellProcess | null = null
+  private pending: Pending | null = null
+  private closed = false
+  private readonly cap: number
+
+  constructor (private backend: ShellBackend, private opts: ShellOptions = {}) {
+    this.cap = opts.outputCap ?? 1024 * 1024
+  }
+
+  get alive (): boolean { return !this.closed }
+  get busy (): boolean { return this.pending !== null }
+
+  async start (): Promise<void> {
+    const proc = await this.backend.start()
+    this.proc = proc
+    proc.onData(chunk => { if (this.proc === proc) this.feed(chunk) })
+    proc.onExit(() => {
+      if (this.proc !== proc) return
+      this.proc = null
+      this.pending?.done(null)
+    })
+    proc.write('exec 2>&1\n')
+    if (this.opts.init) {
+      const r = await this.exec(this.opts.init)
+      if (r.exitCode !== 0) throw new Error(`sandbox init failed (exit ${r.exitCode}): ${r.output.slice(0, 2000)}`)
+    }
+  }
+
+  async exec (command: string, opts: ExecOptions & { epilogue?: string } = {}): Promise<ExecResult> {
+    if (this.closed) throw new ShellClosedError('the sandbox is closed')
+    if (this.pending) throw new BusyError('a command is already running in this sandbox')
+    const result: ExecResult = { output: '', exitCode: null, timedOut: false, restarted: false, truncatedChars: 0, syntaxError: false }
+    const syntax = await syntaxCheck(command)
+    if (syntax !== null) return { ...result, output: syntax, exitCode: 2, syntaxError: true }
+    if (!this.proc) { await this.start(); result.restarted = true }
+
+    const marker = `__SYNTHGYM_DONE_${randomBytes(8).toString('hex')}__`
+    let timer: NodeJS.Timeout | undefined
+    let quietTimer: NodeJS.Timeout | undefined
+    const exitCode = await new Promise<number | null>(resolve => {
+      const p: Pending = { marker, decoder: new StringDecoder('utf8'), buf: '', kept: '', dropped: 0, opts, done: resolve }
+      this.pending = p
+      const fire = (why: 'timeout' | 'no_output') => {
+        if (result.timedOut) return
+        result.timedOut = why
+        clearTimeout(timer); clearTimeout(quietTimer)
+        void this.interruptOrRestart(p)
+      }
+      if (opts.timeout) timer = setTimeout(() => fire('timeout'), opts.timeout * 1000)
+      const arm = () => {
+        if (!opts.noOutputTimeout || result.timedOut) return
+        clearTimeout(quietTimer)
+        quietTimer = setTimeout(() => fire('no_output'), opts.noOutputTimeout * 1000)
+      }
+      arm()
+      ;(p as Pending & { arm?: () => void }).arm = arm
+      // Two lines: if the command replaces the shell (`exec bash`), the new shell still prints the marker.
+      const epilogue = opts.epilogue ? `${opts.epilogue} >/dev/null 2>&1; ` : ''
+      this.proc!.write(`eval ${ansiQuote(command)} </dev/null\n__sg_rc=$?; ${epilogue}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"\n`)
+    })
+    clearTimeout(timer); clearTimeout(quietTimer)
+    const p = this.pending!
+    this.pending = null
+    result.output = p.kept
+    result.truncatedChars = p.dropped
+    result.exitCode = exitCode
+    if (exitCode === null && !this.closed) {
+      // The shell died under the command (exit, kill, OOM): start a fresh one so the episode can go on.
+      this.proc?.kill()
+      this.proc = null
+      try { await this.start(); result.restarted = true } catch { this.closed = true }
+    }
+    return result
+  }
+
+  /** Kill the foreground job; if the shell does not answer after that, replace it. */
+  async interrupt (): Promise<void> {
+    if (this.pending) await this.interruptOrRestart(this.pending)
+  }
+
+  private async interruptOrRestart (p: Pending): Promise<void> {
+    await this.backend.killJobs().catch(() => {})
+    const grace = (this.opts.interruptGrace ?? 3) * 1000
+    await new Promise(resolve => setTimeout(resolve, grace))
+    if (this.pending === p) {
+      // Still no marker: the shell itself is stuck (a builtin loop, a replaced shell). Kill it; exec() restarts.
+      const proc = this.proc
+      this.proc = null
+      proc?.kill()
+      p.done(null)
+    }
+  }
+
+  private feed (chunk: Buffer): void {
+    const p = this.pending
+    if (!p) return // output after a finished command (a background job) is dropped until the next command
+    ;(p as Pending & { arm?: () => void }).arm?.()
+    p.buf += p.decoder.write(chunk)
+    const head = `\n${p.marker}:`
+    const at = p.buf.indexOf(head)
+    if (at >= 0) {
+      const end = p.buf.indexOf('\n', at + head.length)
+      if (end < 0) return
+      this.keep(p, p.buf.slice(0, at))
+      const code = Number(p.buf.slice(at + head.length, end))
+      p.buf = ''
+      p.done(Number.isFinite(code) ? code : null)
+      return
+    }
+    // Hold back only a tail that could be the start of the marker; pass the rest on at once.
+    let hold = 0
+    for (let i = p.buf.indexOf('\n', Math.max(0, p.buf.length - head.length - 12)); i >= 0; i = p.buf.indexOf('\n', i + 1)) {
+      const tail = p.buf.slice(i)
+      if (head.startsWith(tail) || tail.startsWith(head)) { hold = p.buf.length - i; break }
+    }
+    const safe = p.buf.slice(0, p.buf.length - hold)
+    p.buf = p.buf.slice(p.buf.length - hold)
+    if (safe) this.keep(p, safe)
+  }
+
+  private keep (p: Pending, text: string): void {
+    if (!text) return
+    p.opts.onOutput?.(text)
+    const room = this.cap - p.kept.length
+    if (room >= text.length) p.kept += text
+    else { p.kept += text.slice(0, Math.max(0, room)); p.dropped += text.length - Math.max(0, room) }
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    const proc = this.proc
+    this.proc = null
+    proc?.kill()
+    this.pending?.done(null)
+  }
+}

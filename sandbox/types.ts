@@ -1,0 +1,71 @@
+// The Sandbox contract every backend implements (DESIGN.md "Core contracts").
+
+export interface ExecOptions {
+  /** seconds until the foreground job is interrupted */
+  timeout?: number
+  /** seconds without any output until the foreground job is interrupted */
+  noOutputTimeout?: number
+  /** raw output as it arrives (stderr merged) */
+  onOutput?: (chunk: string) => void
+}
+
+export interface ExecResult {
+  /** everything the command printed, stderr merged, up to the output cap */
+  output: string
+  /** null when the command did not finish (timeout, shell died) */
+  exitCode: number | null
+  /** why the command was interrupted, if it was */
+  timedOut: false | 'timeout' | 'no_output'
+  /** the shell could not be interrupted or died; a fresh shell replaced it (cwd, env and functions reset) */
+  restarted: boolean
+  /** the output went over the cap; this many characters were dropped */
+  truncatedChars: number
+  /** the command failed the `bash -n` syntax check and did not run */
+  syntaxError: boolean
+}
+
+export interface FileEntry { path: string, data?: string | Buffer, hostPath?: string, mode?: number }
+
+export interface Mount { hostPath: string, path: string, readOnly?: boolean }
+
+export interface RunOptions { timeout?: number, mounts?: Mount[], env?: Record<string, string>, cwd?: string }
+
+export interface RunResult { output: string, exitCode: number | null, timedOut: boolean }
+
+export interface SandboxLimits {
+  cpus?: number
+  memoryMb?: number
+  pids?: number
+  /** characters of output kept per command */
+  outputCap?: number
+  /** GPU ids this sandbox may use (CUDA_VISIBLE_DEVICES) */
+  gpus?: string[]
+}
+
+export interface SandboxOptions {
+  /** host files/dirs bound read-only at an absolute path inside the sandbox */
+  mounts?: Mount[]
+  limits?: SandboxLimits
+  env?: Record<string, string>
+  /** bash run once after start (tool installation); must print nothing */
+  init?: string
+}
+
+export interface Sandbox {
+  readonly id: string
+  readonly backend: string
+  /** false once the sandbox is closed or its shell cannot be restarted */
+  readonly alive: boolean
+  exec (command: string, opts?: ExecOptions): Promise<ExecResult>
+  interrupt (): Promise<void>
+  putFiles (files: FileEntry[]): Promise<void>
+  readFile (path: string): Promise<Buffer>
+  writeFile (path: string, data: string | Buffer): Promise<void>
+  /** a one-shot command in a fresh process tree that sees the workspace plus extra mounts (evaluation, secrets) */
+  run (command: string, opts?: RunOptions): Promise<RunResult>
+  close (): Promise<void>
+}
+
+export const AGENT_HOME = '/home/agent'
+export const WORKSPACE = '/home/agent/workspace'
+export const COMMANDS_DIR = '/home/agent/commands'
