@@ -2,6 +2,8 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false })
+// query strings arrive as text: '20' must pass as an integer, 'true' as a boolean
+const coercing = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: true })
 
 export class ValidationError extends Error {
   code = 'VALIDATION_ERROR' as const
@@ -27,8 +29,8 @@ function explain (e: ErrorObject): string {
   }
 }
 
-export function compile<T> (schema: object): (data: unknown, root?: string) => T {
-  const check: ValidateFunction = ajv.compile(schema)
+export function compile<T> (schema: object, opts: { coerce?: boolean } = {}): (data: unknown, root?: string) => T {
+  const check: ValidateFunction = (opts.coerce ? coercing : ajv).compile(schema)
   return (data, root = 'body') => {
     if (check(data)) return data as T
     const details = (check.errors ?? []).map(e => ({ field: fieldOf(e, root), message: explain(e) }))

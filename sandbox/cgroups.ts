@@ -55,20 +55,19 @@ export function createCgroup (id: string, limits: SandboxLimits): string[] {
   return Object.values(dirs).map(d => join(d, 'cgroup.procs'))
 }
 
-/** Did the kernel kill something in this cgroup for lack of memory? */
-export function oomKilled (procsFiles: string[]): boolean {
+/** How many processes the kernel killed in this sandbox for lack of memory. */
+export function oomKills (procsFiles: string[]): number {
+  let n = 0
   for (const f of procsFiles) {
     const dir = f.replace(/\/cgroup\.procs$/, '')
-    try {
-      const events = readFileSync(join(dir, 'memory.events'), 'utf8')
-      if (/oom_kill [1-9]/.test(events)) return true
-    } catch {}
-    try {
-      const ctl = readFileSync(join(dir, 'memory.oom_control'), 'utf8')
-      if (/oom_kill [1-9]/.test(ctl)) return true
-    } catch {}
+    for (const name of ['memory.events', 'memory.oom_control']) {
+      try {
+        const m = /oom_kill (\d+)/.exec(readFileSync(join(dir, name), 'utf8'))
+        if (m) n += Number(m[1])
+      } catch {}
+    }
   }
-  return false
+  return n
 }
 
 export async function removeCgroup (procsFiles: string[]): Promise<void> {

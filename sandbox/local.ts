@@ -7,7 +7,7 @@ import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, posix, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { PersistentShell, type ShellProcess } from './shell.js'
-import { createCgroup, removeCgroup, cgroupMode, oomKilled } from './cgroups.js'
+import { createCgroup, removeCgroup, cgroupMode, oomKills } from './cgroups.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions
@@ -229,14 +229,14 @@ export class LocalSandbox implements Sandbox {
     return 0
   }
 
-  exec (command: string, opts?: ExecOptions & { epilogue?: string }): Promise<ExecResult> {
+  exec (command: string, opts?: ExecOptions): Promise<ExecResult> {
     return this.shell.exec(command, opts)
   }
 
   interrupt (): Promise<void> { return this.shell.interrupt() }
 
-  /** Was a process of this sandbox killed for lack of memory? */
-  oomKilled (): boolean { return oomKilled(this.cgroup) }
+  /** Processes of this sandbox the kernel killed for lack of memory so far. */
+  oomKills (): number { return oomKills(this.cgroup) }
 
   /** Host path for a path under /home/agent; anything else is outside what the host can reach directly. */
   hostPath (path: string): string {

@@ -95,7 +95,7 @@ export class PersistentShell {
     }
   }
 
-  async exec (command: string, opts: ExecOptions & { epilogue?: string } = {}): Promise<ExecResult> {
+  async exec (command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     if (this.closed) throw new ShellClosedError('the sandbox is closed')
     if (this.pending) throw new BusyError('a command is already running in this sandbox')
     const result: ExecResult = { output: '', exitCode: null, timedOut: false, restarted: false, truncatedChars: 0, syntaxError: false }

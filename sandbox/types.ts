@@ -7,6 +7,8 @@ export interface ExecOptions {
   noOutputTimeout?: number
   /** raw output as it arrives (stderr merged) */
   onOutput?: (chunk: string) => void
+  /** bash run silently after the command, before its exit code is reported (e.g. `export LAST_ACTION=...`) */
+  epilogue?: string
 }
 
 export interface ExecResult {
@@ -64,6 +66,10 @@ export interface Sandbox {
   /** a one-shot command in a fresh process tree that sees the workspace plus extra mounts (evaluation, secrets) */
   run (command: string, opts?: RunOptions): Promise<RunResult>
   close (): Promise<void>
+  /** host path of the workspace, where the backend has one */
+  readonly workspaceDir?: string
+  /** processes killed by the kernel for lack of memory so far, where the backend can tell */
+  oomKills? (): number
 }
 
 export const AGENT_HOME = '/home/agent'

@@ -1,0 +1,53 @@
+// MLGym's trajectory formats: `<task>.traj` (rewritten after every step) and `results.json`.
+
+export type Metrics = Record<string, number>
+
+export interface MlgymTrajStep { action: string, observation: string, response: string, state: string, thought: string, execution_time: number }
+export interface MlgymHistoryEntry { role: 'system' | 'user' | 'assistant', content: string, agent: string, thought?: string, action?: string }
+export interface MlgymTraj {
+  environment: string
+  trajectory: MlgymTrajStep[]
+  history: MlgymHistoryEntry[]
+  info: {
+    model_stats: { total_cost: number, task_cost: number, tokens_sent: number, tokens_received: number, api_calls: number }
+    exit_status: string | null
+    submission: string | null
+    score: Metrics[]
+    summarizer: Record<string, never>
+  }
+}
+export interface MlgymResults { agent: Metrics[], baseline: Metrics | null }
+
+export interface EpisodeLike {
+  description: string
+  exit_status: string | null
+  submission: string | null
+  score: Metrics[]
+  baseline: Metrics | null
+}
+
+/**
+ * The history is rebuilt from what the server saw: the task prompt, each step's response (the client may send the
+ * raw LLM output with the action) and each observation. Model stats are zero: the server does not see the model.
+ */
+export function toMlgymTraj (ep: EpisodeLike, steps: MlgymTrajStep[]): MlgymTraj {
+  const agent = 'primary_0'
+  const history: MlgymHistoryEntry[] = [{ role: 'user', content: ep.description, agent }]
+  for (const s of steps) {
+    history.push({ role: 'assistant', content: s.response, thought: s.thought, action: s.action, agent })
+    history.push({ role: 'user', content: s.observation, agent })
+  }
+  return {
+    environment: 'mlgym_main',
+    trajectory: steps.map(s => ({ action: s.action, observation: s.observation, response: s.response, state: s.state, thought: s.thought, execution_time: s.execution_time })),
+    history,
+    info: {
+      model_stats: { total_cost: 0, task_cost: 0, tokens_sent: 0, tokens_received: 0, api_calls: 0 },
+      exit_status: ep.exit_status, submission: ep.submission, score: ep.score, summarizer: {}
+    }
+  }
+}
+
+export function toMlgymResults (ep: EpisodeLike): MlgymResults {
+  return { agent: ep.score, baseline: ep.baseline }
+}

@@ -1,0 +1,42 @@
+// Starting and stopping a whole server: store, tasks, environments, HTTP/WS.
+import { existsSync, readFileSync } from 'node:fs'
+import type { FastifyInstance } from 'fastify'
+import { EpisodeStore } from './store.js'
+import { EnvManager, type ServerConfig } from './envs.js'
+import { buildApp } from './app.js'
+import { importsFile, storeFile } from './config.js'
+import { TaskRegistry, importMlgym, loadTaskDir, type ImportReport } from '../tasks/registry.js'
+
+export interface RunningServer { app: FastifyInstance, manager: EnvManager, url: string, imports: ImportReport[], close: () => Promise<void> }
+
+/** Built-ins, then MLGym checkouts recorded by `synthgym tasks import`, then extra task dirs and checkouts. */
+export function loadRegistry (config: ServerConfig, extra: { taskDirs?: string[], mlgym?: string[] } = {}): { registry: TaskRegistry, imports: ImportReport[] } {
+  const registry = TaskRegistry.withBuiltins()
+  const imports: ImportReport[] = []
+  const recorded: string[] = existsSync(importsFile(config)) ? JSON.parse(readFileSync(importsFile(config), 'utf8')) : []
+  for (const dir of [...recorded, ...(extra.mlgym ?? [])]) {
+    const report = importMlgym(dir)
+    for (const t of report.tasks) registry.add(t)
+    imports.push(report)
+  }
+  for (const d of extra.taskDirs ?? []) registry.add(loadTaskDir(d))
+  return { registry, imports }
+}
+
+export async function startServer (config: ServerConfig, opts: { logger?: boolean, taskDirs?: string[], mlgym?: string[], registry?: TaskRegistry } = {}): Promise<RunningServer> {
+  const { registry, imports } = opts.registry ? { registry: opts.registry, imports: [] } : loadRegistry(config, opts)
+  const store = new EpisodeStore(storeFile(config), { synchronous: config.synchronous })
+  store.abandonRunning()
+  const manager = new EnvManager(config, registry, store)
+  const app = await buildApp(manager, { logger: opts.logger })
+  const address = await app.listen({ host: config.host, port: config.port })
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    await manager.closeAll()
+    await app.close()
+    store.close()
+  }
+  return { app, manager, url: address.replace('[::1]', '127.0.0.1'), imports, close }
+}

@@ -1,0 +1,84 @@
+// Baseline scores: the task's own when it has them, else computed once by running the baseline in a sandbox and
+// cached on disk, keyed by a hash of everything the score depends on.
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
+import { WORKSPACE } from '../sandbox/types.js'
+import { hostPath, type Task } from './registry.js'
+import { evaluate } from './evaluate.js'
+import { plain } from './pyrepr.js'
+
+export type Metrics = Record<string, number>
+
+function hashPath (h: ReturnType<typeof createHash>, p: string): void {
+  if (!existsSync(p)) return
+  if (statSync(p).isDirectory()) {
+    for (const n of readdirSync(p).sort()) { h.update(n); hashPath(h, join(p, n)) }
+  } else h.update(readFileSync(p))
+}
+
+export function taskHash (task: Task): string {
+  const h = createHash('sha256')
+  h.update(JSON.stringify({ ...task.spec, baseline_scores: undefined }))
+  for (const p of [...(task.spec.starter_code ?? []), ...(task.spec.secret_files ?? [])]) hashPath(h, hostPath(task, p))
+  for (const d of task.spec.datasets ?? []) if (d.is_local) hashPath(h, hostPath(task, d.data_path))
+  return h.digest('hex').slice(0, 16)
+}
+
+export class BaselineCache {
+  private inflight = new Map<string, Promise<Metrics | null>>()
+
+  constructor (private dir: string, private makeSandbox: (opts: SandboxOptions) => Promise<Sandbox>,
+    private sandboxOptions: (task: Task) => SandboxOptions) {}
+
+  private file (task: Task): string { return join(this.dir, `${task.spec.id}-${taskHash(task)}.json`) }
+
+  /** Cached or given scores without running anything; undefined when they still have to be computed. */
+  async peek (task: Task): Promise<Metrics | null | undefined> {
+    const given = task.spec.baseline_scores?.[0]
+    if (given) return given
+    if (!(task.spec.baseline_paths?.length)) return null
+    try { return JSON.parse(await readFile(this.file(task), 'utf8')).scores as Metrics } catch { return undefined }
+  }
+
+  /** Scores for the task, computing them (once, even under concurrent calls) when absent. */
+  async get (task: Task, onProgress?: (line: string) => void): Promise<Metrics | null> {
+    const known = await this.peek(task)
+    if (known !== undefined) return known
+    const key = this.file(task)
+    let p = this.inflight.get(key)
+    if (!p) {
+      p = this.compute(task, onProgress).finally(() => this.inflight.delete(key))
+      this.inflight.set(key, p)
+    }
+    return p
+  }
+
+  private async compute (task: Task, onProgress?: (line: string) => void): Promise<Metrics | null> {
+    const spec = task.spec
+    const baseline = spec.baseline_paths![0]!
+    const sandbox = await this.makeSandbox(this.sandboxOptions(task))
+    const started = Date.now()
+    try {
+      await sandbox.putFiles((spec.starter_code ?? []).map(s => ({ path: `${WORKSPACE}/${basename(s)}`, hostPath: hostPath(task, s) })))
+      onProgress?.(`computing the baseline of ${spec.id}: python ${baseline}`)
+      const timeout = spec.training_timeout ?? 3600
+      const cmd = spec.task_entrypoint === 'LMSubmissionTasks'
+        ? `torchrun --nproc_per_node=${spec.resources?.gpus ?? 0} --standalone ${baseline}` : `python ${baseline}`
+      const run = await sandbox.run(cmd, { timeout })
+      if (run.timedOut || run.exitCode !== 0) {
+        throw new Error(`the baseline of ${spec.id} failed (${run.timedOut ? `timed out after ${timeout} s` : `exit ${run.exitCode}`}): ${run.output.slice(-2000)}`)
+      }
+      const ev = await evaluate(task, sandbox, { workspaceDir: sandbox.workspaceDir, timeout })
+      const scores = plain(ev.metrics) as Metrics
+      await mkdir(this.dir, { recursive: true })
+      const tmp = this.file(task) + '.tmp'
+      await writeFile(tmp, JSON.stringify({ task: spec.id, scores, seconds: (Date.now() - started) / 1000, computed_at: new Date().toISOString() }, null, 2))
+      await rename(tmp, this.file(task))
+      onProgress?.(`baseline of ${spec.id}: ${JSON.stringify(scores)} (${((Date.now() - started) / 1000).toFixed(1)} s)`)
+      return scores
+    } finally { await sandbox.close() }
+  }
+}

@@ -1,0 +1,320 @@
+// A task made live in a sandbox: reset / step / evaluate with MLGym's semantics and Gymnasium's five return values.
+import { basename, join } from 'node:path'
+import { existsSync } from 'node:fs'
+import type { Sandbox, SandboxOptions, SandboxLimits, Mount, FileEntry } from '../sandbox/types.js'
+import { WORKSPACE, COMMANDS_DIR } from '../sandbox/types.js'
+import { ansiQuote } from '../sandbox/shell.js'
+import { postprocess } from '../sandbox/output.js'
+import { toolsDir, toolsInitScript, type ToolProfile } from '../sandbox/tools.js'
+import { hostPath, taskDescription, type Task } from './registry.js'
+import { evaluate, EvaluationFormatError, SubmissionNotFoundError } from './evaluate.js'
+import { pyRepr, plain, type PyValue } from './pyrepr.js'
+
+export type Metrics = Record<string, number>
+
+export interface TrajectoryStep {
+  action: string
+  observation: string
+  response: string
+  thought: string
+  state: string
+  execution_time: number
+  reward: number
+  terminated: boolean
+  truncated: boolean
+}
+
+export interface EpisodeInfo {
+  score: Metrics[]
+  exit_status: string | null
+  submission: string | null
+}
+
+export interface StepInfo extends EpisodeInfo {
+  current_step: number
+  max_steps: number
+  /** the metrics this step's evaluation produced, if it evaluated */
+  metrics?: Metrics
+  timed_out?: 'timeout' | 'no_output'
+  output_truncated?: boolean
+  shell_restarted?: boolean
+  state: { open_file: string, working_dir: string }
+}
+
+export interface StepResult {
+  observation: string
+  reward: number
+  terminated: boolean
+  truncated: boolean
+  info: StepInfo
+}
+
+export interface ResetResult {
+  observation: string
+  info: { task_id: string, max_steps: number, baseline: Metrics | null, metric: { name: string, direction: string } | null, entrypoint: string }
+}
+
+export interface EnvironmentOptions {
+  makeSandbox: (opts: SandboxOptions) => Promise<Sandbox>
+  /** the task's baseline scores (given, cached or computed); null when it has none */
+  baseline: (task: Task) => Promise<Metrics | null>
+  maxSteps?: number
+  /** 'none' as MLGym (always 0); 'improvement': direction-aware improvement over the baseline on each evaluation */
+  reward?: 'none' | 'improvement'
+  toolProfile?: ToolProfile
+  timeouts?: { short?: number, long?: number, noOutput?: number }
+  /** characters of observation kept per step */
+  outputCap?: number
+  limits?: SandboxLimits
+}
+
+/** Sandbox mounts of a task: the tools, its data and its evaluation files, read-only. */
+export function taskMounts (task: Task): { mounts: Mount[], skip: Set<string> } {
+  const spec = task.spec
+  const mounts: Mount[] = [{ hostPath: toolsDir(), path: COMMANDS_DIR, readOnly: true }]
+  const local = (spec.datasets ?? []).filter(d => d.is_local)
+  for (const d of local) {
+    const path = local.length === 1 ? `${WORKSPACE}/data` : `${WORKSPACE}/data/${basename(d.data_path)}`
+    mounts.push({ hostPath: hostPath(task, d.data_path), path, readOnly: true })
+  }
+  // starter files that are mounted read-only instead of copied
+  const skip = new Set<string>()
+  if (spec.evaluation_read_only) {
+    for (const e of spec.evaluation_paths ?? []) {
+      const [head, ...rest] = e.split('/')
+      const starter = (spec.starter_code ?? []).find(s => basename(s) === head)
+      if (!starter) continue
+      const host = join(hostPath(task, starter), ...rest)
+      if (!existsSync(host)) continue
+      mounts.push({ hostPath: host, path: `${WORKSPACE}/${e}`, readOnly: true })
+      if (rest.length === 0) skip.add(starter)
+    }
+  }
+  return { mounts, skip }
+}
+
+export class EpisodeFinishedError extends Error { code = 'EPISODE_FINISHED' as const }
+export class NotResetError extends Error { code = 'NOT_RESET' as const }
+
+const TRAIN_COMMANDS = ['torchrun', 'python', 'python3', 'accelerate', 'deepspeed']
+const EDIT_PATTERN = /^edit\s+(\d+):(\d+)/
+const EXIT_ACTIONS = new Set(['exit_context', 'exit_cost', 'exit_error', 'exit_format', 'exit_api'])
+const VALIDATION = /<<VALIDATION\|\|(.*?)\|\|VALIDATION>>/s
+const SUBMISSION = /<<SUBMISSION\|\|(.*?)\|\|SUBMISSION>>/s
+
+export class Environment {
+  sandbox: Sandbox | null = null
+  steps: TrajectoryStep[] = []
+  info: EpisodeInfo = { score: [], exit_status: null, submission: null }
+  currentStep = 0
+  done = false
+  baselineScores: Metrics | null = null
+  busy = false
+  private oomSeen = 0
+  readonly maxSteps: number
+
+  constructor (readonly task: Task, private opts: EnvironmentOptions) {
+    this.maxSteps = opts.maxSteps ?? 100
+  }
+
+  get timeouts (): { short: number, long: number, noOutput: number } {
+    const long = this.opts.timeouts?.long ?? this.task.spec.training_timeout ?? 3600
+    return {
+      short: this.opts.timeouts?.short ?? this.task.spec.timeouts?.short ?? 25,
+      long,
+      noOutput: this.opts.timeouts?.noOutput ?? this.task.spec.timeouts?.no_output ?? long
+    }
+  }
+
+  async reset (): Promise<ResetResult> {
+    if (this.busy) throw new BusyError('a step is running in this environment')
+    this.busy = true
+    try {
+      if (this.sandbox) { await this.sandbox.close(); this.sandbox = null }
+      this.steps = []
+      this.info = { score: [], exit_status: null, submission: null }
+      this.currentStep = 0
+      this.done = false
+      const spec = this.task.spec
+      const { mounts, skip } = taskMounts(this.task)
+      const res = spec.resources ?? {}
+      const [baseline, sandbox] = await Promise.all([
+        this.opts.baseline(this.task),
+        this.opts.makeSandbox({
+          mounts,
+          limits: { cpus: res.cpus, memoryMb: res.memory_mb, pids: res.pids ?? 1024, ...this.opts.limits },
+          init: toolsInitScript(this.opts.toolProfile ?? 'mlgym', COMMANDS_DIR)
+        })
+      ])
+      this.sandbox = sandbox
+      this.baselineScores = baseline
+      const files: FileEntry[] = (spec.starter_code ?? []).filter(s => !skip.has(s))
+        .map(s => ({ path: `${WORKSPACE}/${basename(s)}`, hostPath: hostPath(this.task, s) }))
+      await sandbox.putFiles(files)
+      this.oomSeen = sandbox.oomKills?.() ?? 0
+      return {
+        observation: taskDescription(spec),
+        info: {
+          task_id: spec.id,
+          max_steps: this.maxSteps,
+          baseline,
+          metric: spec.metric ?? null,
+          entrypoint: spec.task_entrypoint ?? 'CSVSubmissionTasks'
+        }
+      }
+    } finally { this.busy = false }
+  }
+
+  async step (rawAction: string, opts: { onOutput?: (chunk: string) => void, response?: string, thought?: string } = {}): Promise<StepResult> {
+    if (!this.sandbox) throw new NotResetError('call reset before step')
+    if (this.done) throw new EpisodeFinishedError(`the episode is over (${this.info.exit_status}); reset to start a new one`)
+    if (this.busy) throw new BusyError('a step is already running in this environment')
+    this.busy = true
+    const started = performance.now()
+    try {
+      const r = await this.run(rawAction, opts.onOutput)
+      const state = await this.state()
+      const execution_time = (performance.now() - started) / 1000
+      this.steps.push({
+        action: rawAction, observation: r.observation, response: opts.response ?? rawAction, thought: opts.thought ?? '',
+        state: JSON.stringify(state), execution_time, reward: r.reward, terminated: r.terminated, truncated: r.truncated
+      })
+      if (r.terminated || r.truncated) this.done = true
+      return {
+        observation: r.observation, reward: r.reward, terminated: r.terminated, truncated: r.truncated,
+        info: { ...this.info, score: [...this.info.score], ...r.extra, current_step: this.currentStep, max_steps: this.maxSteps, state }
+      }
+    } finally { this.busy = false }
+  }
+
+  private async state (): Promise<{ open_file: string, working_dir: string }> {
+    const fallback = { open_file: 'n/a', working_dir: WORKSPACE }
+    if (!this.sandbox?.alive) return fallback
+    try {
+      const r = await this.sandbox.exec(`printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`, { timeout: 5 })
+      const [open_file, working_dir] = r.output.split('\n')
+      return { open_file: open_file || 'n/a', working_dir: working_dir || WORKSPACE }
+    } catch { return fallback }
+  }
+
+  private async run (rawAction: string, onOutput?: (chunk: string) => void):
+    Promise<{ observation: string, reward: number, terminated: boolean, truncated: boolean, extra: Partial<StepInfo> }> {
+    const sandbox = this.sandbox!
+    this.currentStep += 1
+    const end = (observation: string, terminated: boolean, truncated = false) => ({ observation, reward: 0, terminated, truncated, extra: {} })
+    if (this.currentStep > this.maxSteps) return this.evaluateAs('max_steps')
+    const action = rawAction.trim()
+    if (action === 'skip') { this.info.exit_status = 'skipped'; return end('Skipped', true) }
+    if (action === 'exit_forfeit') { this.info.exit_status = action; return end('Exited (exit_forfeit)', true) }
+    if (EXIT_ACTIONS.has(action)) return this.evaluateAs(action)
+    if (EDIT_PATTERN.test(action) && !action.includes('end_of_edit')) {
+      return end('Malformed edit command. Please ensure you use the `end_of_edit` keyword to mark the end of your edit.', false)
+    }
+    const t = this.timeouts
+    const timeout = TRAIN_COMMANDS.some(c => action.includes(c)) ? t.long : t.short
+    const r = await sandbox.exec(action, { timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}` })
+    const out = postprocess(r.output, { cap: this.opts.outputCap, droppedChars: r.truncatedChars })
+    let observation = out.text
+    const extra: Partial<StepInfo> = {}
+    if (out.truncated) extra.output_truncated = true
+    if (r.timedOut) {
+      extra.timed_out = r.timedOut
+      if (r.restarted) observation += '\nEXECUTION TIMED OUT AND INTERRUPT FAILED. RESTARTING PROCESS.'
+      else {
+        observation += '\nEXECUTION TIMED OUT'
+        observation += r.timedOut === 'no_output'
+          ? ` BECAUSE NO OUTPUT WAS PRODUCED FOR MORE THAN ${t.noOutput} SECONDS.\nPLEASE REFINE YOUR RUNNING COMMAND SO IT WILL PRODUCE OUTPUT IN THE SPECIFIED TIME FRAME.`
+          : ` BECAUSE THE COMMAND WAS RUNNING FOR MORE THAN ${timeout} SECONDS.`
+      }
+    } else if (r.restarted) {
+      observation += '\nCOMMAND FAILED TO EXECUTE. RESTARTING PROCESS.'
+    }
+    if (r.restarted) {
+      extra.shell_restarted = true
+      if (!sandbox.alive) {
+        this.info.exit_status = 'early_exit'
+        return { observation, reward: 0, terminated: true, truncated: false, extra }
+      }
+      // Unlike MLGym we keep the episode: the workspace is intact, only the shell's state is new.
+      observation += '\n(The shell was restarted in the same workspace: the working directory, environment variables and open file were reset.)'
+    }
+    const ooms = sandbox.oomKills?.() ?? 0
+    if (ooms > this.oomSeen) {
+      this.oomSeen = ooms
+      const mb = this.task.spec.resources?.memory_mb ?? this.opts.limits?.memoryMb
+      observation += `\nA process was killed because the sandbox ran out of memory${mb ? ` (limit ${mb} MiB)` : ''}.`
+    }
+    if (VALIDATION.test(r.output)) return this.evaluateAs('validate')
+    if (SUBMISSION.test(r.output)) return this.evaluateAs('submit')
+    return { observation, reward: 0, terminated: false, truncated: false, extra }
+  }
+
+  /** MLGym's _evaluate_with_error_handling: validate keeps going; submit ends; anything else autosubmits. */
+  private async evaluateAs (action: string): Promise<{ observation: string, reward: number, terminated: boolean, truncated: boolean, extra: Partial<StepInfo> }> {
+    const terminal = action !== 'validate'
+    const truncated = terminal && action !== 'submit'
+    const ended = (observation: string) => ({ observation, reward: 0, terminated: terminal && !truncated, truncated, extra: {} })
+    try {
+      const ev = await evaluate(this.task, this.sandbox!, { workspaceDir: this.sandbox!.workspaceDir, timeout: this.timeouts.long, gpus: this.task.spec.resources?.gpus })
+      const metrics = plain(ev.metrics) as Metrics
+      this.info.score.push(metrics)
+      const reward = this.reward(metrics)
+      const extra = { metrics }
+      if (action === 'validate') {
+        const base = this.baselineScores ? pyRepr(this.baselineScores as Record<string, PyValue>) : 'NA (no baseline was there)'
+        const observation = `Your code produced a valid submission artefact at ${ev.submission}.\nBaseline Score: ${base}\nEvaluation Score: ${pyRepr(ev.metrics)}`.trim()
+        return { observation, reward, terminated: false, truncated: false, extra }
+      }
+      this.info.submission = ev.submission
+      this.info.exit_status = action === 'submit' ? 'submitted' : `autosubmission (${action})`
+      return { observation: `Exited (${action})`, reward, terminated: !truncated, truncated, extra }
+    } catch (e) {
+      if (e instanceof SubmissionNotFoundError) {
+        if (!terminal) return ended('Submission artefact not found. You have to produce a valid submission artefact as described in the task description to validate your results.')
+        this.info.exit_status = `submission_not_found (${action})`
+        return ended(`Exited (${action})`)
+      }
+      if (e instanceof EvaluationFormatError) {
+        if (!terminal) return ended(e.message)
+        this.info.exit_status = `evaluation_format_error (${action})`
+        return ended(`Exited (${action})`)
+      }
+      if (!terminal) return ended(`Error: ${(e as Error).message}`)
+      this.info.exit_status = `${(e as Error).constructor.name}, ${(e as Error).message}, (${action})`
+      return ended(`Exited (${action})`)
+    }
+  }
+
+  private reward (metrics: Metrics): number {
+    if (this.opts.reward !== 'improvement') return 0
+    const spec = this.task.spec
+    const name = spec.metric?.name ?? Object.keys(metrics)[0]
+    if (!name) return 0
+    const s = metrics[name]
+    const b = this.baselineScores?.[name]
+    if (typeof s !== 'number' || typeof b !== 'number') return 0
+    const diff = spec.metric?.direction === 'minimize' ? b - s : s - b
+    return b === 0 ? diff : diff / Math.abs(b)
+  }
+
+  /** Evaluate the current workspace now without taking a step or touching the score list. */
+  async evaluateNow (): Promise<{ metrics: Metrics | null, submission: string | null, error: string | null }> {
+    if (!this.sandbox) throw new NotResetError('call reset before evaluate')
+    if (this.busy) throw new BusyError('a step is running in this environment')
+    this.busy = true
+    try {
+      const ev = await evaluate(this.task, this.sandbox, { workspaceDir: this.sandbox.workspaceDir, timeout: this.timeouts.long, gpus: this.task.spec.resources?.gpus })
+      return { metrics: plain(ev.metrics) as Metrics, submission: ev.submission, error: null }
+    } catch (e) {
+      return { metrics: null, submission: null, error: (e as Error).message }
+    } finally { this.busy = false }
+  }
+
+  async close (): Promise<void> {
+    const sb = this.sandbox
+    this.sandbox = null
+    await sb?.close()
+  }
+}
+
+export class BusyError extends Error { code = 'BUSY' as const }
