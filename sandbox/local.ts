@@ -115,7 +115,7 @@ export class LocalSandbox implements Sandbox {
       ...(opts.limits?.gpus ? { CUDA_VISIBLE_DEVICES: opts.limits.gpus.join(',') } : {}),
       ...opts.env
     }
-    this.shell = new PersistentShell({ start: () => this.startShell(), killJobs: () => this.killJobs() },
+    this.shell = new PersistentShell({ start: () => this.startShell(), killJobs: still => this.killJobs(still) },
       { outputCap: opts.limits?.outputCap, init: opts.init })
   }
 
@@ -209,10 +209,10 @@ export class LocalSandbox implements Sandbox {
     return 0
   }
 
-  private async killJobs (): Promise<void> {
+  private async killJobs (stillNeeded: () => boolean): Promise<void> {
     if (!this.proc?.pid || !this.shellPid) return
     // Everything in the sandbox except its init and the shell; repeated because a job may fork while we kill.
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 5 && stillNeeded(); round++) {
       const jobs = descendants(this.shellPid)
       const init = this.initPid()
       const orphans = init ? descendants(init).filter(p => p !== this.shellPid && !jobs.includes(p) && !descendants(this.shellPid).includes(p)) : []
@@ -257,7 +257,7 @@ export class LocalSandbox implements Sandbox {
     }
   }
 
-  readFile (path: string): Promise<Buffer> { return readFile(this.hostPath(path)) }
+  async readFile (path: string): Promise<Buffer> { return readFile(this.hostPath(path)) }
 
   async writeFile (path: string, data: string | Buffer): Promise<void> { await this.putFiles([{ path, data }]) }
 

@@ -16,8 +16,8 @@ export interface ShellProcess {
 export interface ShellBackend {
   /** start a bash reading commands from stdin, stderr merged into stdout */
   start (): Promise<ShellProcess>
-  /** kill every process of the sandbox except the shell itself */
-  killJobs (): Promise<void>
+  /** kill every process of the sandbox except the shell itself, for as long as `stillNeeded()` says so */
+  killJobs (stillNeeded: () => boolean): Promise<void>
 }
 
 export interface ShellOptions {
@@ -142,15 +142,17 @@ export class PersistentShell {
     return result
   }
 
-  /** Kill the foreground job; if the shell does not answer after that, replace it. */
+  /** Kill the foreground job (or, when idle, the background jobs); if the shell does not answer after that, replace it. */
   async interrupt (): Promise<void> {
     if (this.pending) await this.interruptOrRestart(this.pending)
+    else await this.backend.killJobs(() => true).catch(() => {}) // background jobs
   }
 
   private async interruptOrRestart (p: Pending): Promise<void> {
-    await this.backend.killJobs().catch(() => {})
-    const grace = (this.opts.interruptGrace ?? 3) * 1000
-    await new Promise(resolve => setTimeout(resolve, grace))
+    await this.backend.killJobs(() => this.pending === p).catch(() => {})
+    // Wait for the marker, but no longer than the grace period.
+    const deadline = Date.now() + (this.opts.interruptGrace ?? 3) * 1000
+    while (this.pending === p && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
     if (this.pending === p) {
       // Still no marker: the shell itself is stuck (a builtin loop, a replaced shell). Kill it; exec() restarts.
       const proc = this.proc

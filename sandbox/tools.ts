@@ -1,0 +1,252 @@
+// The agent tool commands installed into every sandbox shell (sandbox/tools/*.sh, MLGym's ACI). Each command is
+// defined once, by the `# @yaml` block above its bash function, as MLGym does; everything here derives from those
+// blocks: the prompt's command docs, the OpenAI tools array, tool call → command line, the install script.
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
+import { delimiter, dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parse as parseYaml } from 'yaml'
+
+export type ToolProfile = 'mlgym'
+
+export interface ToolArgument {
+  type: 'string' | 'integer'
+  description: string
+  required: boolean
+}
+
+export interface ToolDefinition {
+  name: string
+  /** as shown in the prompt; a multi-line command's signature spans its text and end lines */
+  signature: string
+  /** as written in the tool file, `{WINDOW}` etc. not yet filled in */
+  docstring: string
+  /** in signature order; for a multi-line command the last one is the text between the first line and end_name */
+  arguments: Record<string, ToolArgument>
+  /** the line that ends a multi-line command (its text goes in as a heredoc) */
+  end_name?: string
+}
+
+export interface OpenAITool {
+  type: 'function'
+  function: {
+    name: string
+    description: string
+    parameters: { type: 'object', properties: Record<string, { type: string, description: string }>, required: string[] }
+  }
+}
+
+/** The shell function that prints `{"open_file": ..., "working_dir": ...}` after each step (MLGym's state command). */
+export const STATE_COMMAND = 'state'
+/** The shell function that prints the linter edit/insert use in that sandbox: flake8 or py_compile. */
+export const LINT_MODE_COMMAND = '_lint_mode'
+
+// Tool files sourced into the session, in MLGym's command_files order (which is the order of the command docs).
+const PROFILE_FILES: Record<ToolProfile, string[]> = {
+  mlgym: ['editor.sh', 'search.sh', 'edit.sh', 'submit.sh']
+}
+
+// MLGym's agent env_variables: set in the session as `K=V` and filled into docstrings (`{WINDOW}`).
+const SESSION_VARIABLES: Record<ToolProfile, Record<string, string>> = {
+  mlgym: { WINDOW: '1000', OVERLAP: '2', CURRENT_LINE: '0', CURRENT_FILE: '', SEARCH_RESULTS: '()', SEARCH_FILES: '()', SEARCH_INDEX: '0' }
+}
+
+const BASH_TOOL: OpenAITool = {
+  type: 'function',
+  function: {
+    name: 'bash',
+    description: 'runs the given command directly in bash',
+    parameters: {
+      type: 'object',
+      properties: { command: { type: 'string', description: 'the bash command to run' } },
+      required: ['command']
+    }
+  }
+}
+
+let repoRoot: string | undefined
+
+/** Host path of sandbox/tools; works from the sources (tsx) and from dist/. */
+export function toolsDir (): string {
+  if (repoRoot === undefined) {
+    let dir = dirname(fileURLToPath(import.meta.url))
+    while (!existsSync(join(dir, 'package.json'))) {
+      const up = dirname(dir)
+      if (up === dir) throw new Error('synthgym: no package.json above ' + fileURLToPath(import.meta.url))
+      dir = up
+    }
+    repoRoot = dir
+  }
+  return join(repoRoot, 'sandbox', 'tools')
+}
+
+const definitionCache = new Map<ToolProfile, ToolDefinition[]>()
+
+export function toolDefinitions (profile: ToolProfile): ToolDefinition[] {
+  let defs = definitionCache.get(profile)
+  if (defs === undefined) {
+    defs = PROFILE_FILES[profile].flatMap(file => parseToolFile(readFileSync(join(toolsDir(), file), 'utf8'), file))
+    definitionCache.set(profile, defs)
+  }
+  return defs
+}
+
+// Each `# @yaml` comment block documents the `name() {` line right after it.
+function parseToolFile (text: string, file: string): ToolDefinition[] {
+  const lines = text.split('\n')
+  const defs: ToolDefinition[] = []
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].trim() !== '# @yaml') continue
+    const block: string[] = []
+    let j = i + 1
+    for (; j < lines.length && lines[j].startsWith('#'); j++) block.push(lines[j].replace(/^# ?/, ''))
+    const fn = /^(\w+)\(\) \{$/.exec(lines[j] ?? '')
+    if (fn === null) throw new Error(`${file}:${j + 1}: a # @yaml block must be followed by the function it documents`)
+    defs.push(toDefinition(fn[1], parseYaml(block.join('\n')), `${file}:${i + 1}`))
+    i = j
+  }
+  return defs
+}
+
+function toDefinition (name: string, doc: any, where: string): ToolDefinition {
+  const bad = (what: string): never => { throw new Error(`${where} (${name}): ${what}`) }
+  if (typeof doc?.docstring !== 'string') bad('docstring must be a string')
+  const args: Record<string, ToolArgument> = {}
+  for (const [arg, spec] of Object.entries<any>(doc.arguments ?? {})) {
+    if (spec?.type !== 'string' && spec?.type !== 'integer') bad(`argument ${arg}: type must be string or integer`)
+    if (typeof spec.description !== 'string') bad(`argument ${arg}: description must be a string`)
+    if (typeof spec.required !== 'boolean') bad(`argument ${arg}: required must be true or false`)
+    args[arg] = { type: spec.type, description: spec.description, required: spec.required }
+  }
+  if (doc.end_name !== undefined && typeof doc.end_name !== 'string') bad('end_name must be a string')
+  // MLGym's default signature: the name, then <required> and [<optional>] arguments
+  const signature = doc.signature ?? [name, ...Object.entries(args).map(([a, s]) => s.required ? `<${a}>` : `[<${a}>]`)].join(' ')
+  if (typeof signature !== 'string') bad('signature must be a string')
+  const def: ToolDefinition = { name, signature, docstring: doc.docstring, arguments: args }
+  if (doc.end_name !== undefined) def.end_name = doc.end_name
+  return def
+}
+
+// Python's str.format with the session variables, as MLGym fills docstrings.
+function fillDocstring (docstring: string, profile: ToolProfile): string {
+  const vars = SESSION_VARIABLES[profile]
+  return docstring.replace(/\{(\w+)\}/g, (whole, key: string) => vars[key] ?? whole)
+}
+
+/** The `{command_docs}` text of MLGym's system prompt (its ParseCommandDetailed format). */
+export function commandDocs (profile: ToolProfile): string {
+  let docs = ''
+  for (const def of toolDefinitions(profile)) {
+    docs += `${def.name}:\n  docstring: ${fillDocstring(def.docstring, profile)}\n  signature: ${def.signature}\n`
+    const args = Object.entries(def.arguments)
+    if (args.length > 0) {
+      docs += '  arguments:\n'
+      for (const [arg, spec] of args) {
+        docs += `    - ${arg} (${spec.type}) [${spec.required ? 'required' : 'optional'}]: ${spec.description}\n`
+      }
+    }
+    docs += '\n'
+  }
+  return docs
+}
+
+/** OpenAI function-calling `tools`: one function per command, plus `bash` for everything else. */
+export function openaiTools (profile: ToolProfile): OpenAITool[] {
+  const tools: OpenAITool[] = toolDefinitions(profile).map(def => {
+    const args = Object.entries(def.arguments)
+    return {
+      type: 'function',
+      function: {
+        name: def.name,
+        description: fillDocstring(def.docstring, profile),
+        parameters: {
+          type: 'object',
+          properties: Object.fromEntries(args.map(([arg, spec]) => [arg, { type: spec.type, description: spec.description }])),
+          required: args.filter(([, spec]) => spec.required).map(([arg]) => arg)
+        }
+      }
+    }
+  })
+  return [...tools, BASH_TOOL]
+}
+
+function shellQuote (value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'"'"'`)}'`
+}
+
+/**
+ * The command line the shell runs for a function call: `open "train.py" 10`, `edit 3:5\n<text>\nend_of_edit`, or
+ * the `bash` tool's command as is. A multi-line command's text loses one trailing newline ("" adds no lines, "\n"
+ * one empty line). Throws an Error naming the bad argument on invalid input.
+ */
+export function actionFromToolCall (name: string, args: Record<string, unknown>, profile: ToolProfile = 'mlgym'): string {
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new Error(`${name}: arguments must be an object`)
+  if (name === 'bash') {
+    for (const key of Object.keys(args)) if (key !== 'command') throw new Error(`bash: unknown argument "${key}"`)
+    if (typeof args.command !== 'string' || args.command.trim() === '') throw new Error('bash: argument "command" must be a non-empty string')
+    return args.command
+  }
+  const def = toolDefinitions(profile).find(d => d.name === name)
+  if (def === undefined) throw new Error(`unknown tool "${name}"`)
+  for (const key of Object.keys(args)) if (!(key in def.arguments)) throw new Error(`${name}: unknown argument "${key}"`)
+
+  const names = Object.keys(def.arguments)
+  const textArg = def.end_name !== undefined ? names[names.length - 1] : undefined
+  const values = new Map<string, string>()
+  for (const [arg, spec] of Object.entries(def.arguments)) {
+    const value = args[arg]
+    if (value === undefined || value === null) {
+      if (spec.required) throw new Error(`${name}: missing required argument "${arg}"`)
+    } else if (spec.type === 'integer') {
+      if (!(Number.isSafeInteger(value) && (value as number) >= 0) && !(typeof value === 'string' && /^\d+$/.test(value))) {
+        throw new Error(`${name}: argument "${arg}" must be a non-negative integer`)
+      }
+      values.set(arg, String(value))
+    } else if (typeof value !== 'string') {
+      throw new Error(`${name}: argument "${arg}" must be a string`)
+    } else if (arg === textArg) {
+      if (value.split('\n').some(line => line.trim() === def.end_name)) {
+        throw new Error(`${name}: argument "${arg}" must not contain a line "${def.end_name}"`)
+      }
+      values.set(arg, value)
+    } else {
+      if (value === '' || value.includes('\n')) throw new Error(`${name}: argument "${arg}" must be a non-empty single line`)
+      values.set(arg, value)
+    }
+  }
+
+  // The first signature line with the values in place: <x> and [<x>] quoted for the shell, "<x>" kept in
+  // double quotes where that is safe, as MLGym's demonstrations write it.
+  const first = def.signature.split('\n')[0].replace(/(\s*)\[<(\w+)>\]|"<(\w+)>"|<(\w+)>/g,
+    (_, space: string | undefined, optional: string | undefined, quoted: string | undefined, plain: string | undefined) => {
+      if (optional !== undefined) return values.has(optional) ? space + shellQuote(values.get(optional)!) : ''
+      const value = values.get((quoted ?? plain)!) ?? ''
+      return quoted !== undefined && /^[^"\\$`!]+$/.test(value) ? `"${value}"` : shellQuote(value)
+    })
+  if (textArg === undefined) return first
+  const text = values.get(textArg)!
+  return text === '' ? `${first}\n${def.end_name}` : `${first}\n${text.replace(/\n$/, '')}\n${def.end_name}`
+}
+
+/**
+ * Bash to run once in a fresh session: MLGym's session variables, the tool files sourced from `commandsDir` (where
+ * sandbox/tools is visible inside the sandbox), `commandsDir` on PATH. Prints nothing.
+ */
+export function toolsInitScript (profile: ToolProfile, commandsDir: string): string {
+  const dir = commandsDir.replace(/\/+$/, '')
+  const lines = Object.entries(SESSION_VARIABLES[profile]).map(([key, value]) => `${key}=${value}`)
+  for (const file of PROFILE_FILES[profile]) lines.push(`source ${shellQuote(`${dir}/${file}`)}`)
+  lines.push(`case ":$PATH:" in *:${shellQuote(dir)}:*) ;; *) export PATH=${shellQuote(dir)}:"$PATH" ;; esac`)
+  return lines.join('\n') + '\n'
+}
+
+/** The linter edit and insert use on this machine: flake8 when it is on PATH, else Python's compile check. */
+export function lintMode (): 'flake8' | 'py_compile' {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue
+    try {
+      accessSync(join(dir, 'flake8'), constants.X_OK)
+      return 'flake8'
+    } catch {}
+  }
+  return 'py_compile'
+}

@@ -1,0 +1,149 @@
+// The local sandbox and the persistent-shell protocol, on a real bash in a real bubblewrap sandbox.
+import t from 'tap'
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { LocalSandbox } from '../sandbox/local.js'
+import { postprocess } from '../sandbox/output.js'
+import { ansiQuote, syntaxCheck } from '../sandbox/shell.js'
+
+const base = mkdtempSync(join(tmpdir(), 'sg-sbx-test-'))
+const make = (opts: Parameters<typeof LocalSandbox.create>[0] = {}) => LocalSandbox.create({ baseDir: base, ...opts })
+
+t.test('one persistent shell: cwd, variables and functions persist; exit codes come back', async t => {
+  const sb = await make()
+  t.teardown(() => sb.close())
+  t.equal((await sb.exec('cd /tmp && export FOO=bar && f() { echo "f:$1"; }')).exitCode, 0)
+  const r = await sb.exec('pwd; echo $FOO; f x')
+  t.equal(r.output, '/tmp\nbar\nf:x\n')
+  t.equal((await sb.exec('false')).exitCode, 1)
+  t.equal((await sb.exec('(exit 7)')).exitCode, 7)
+  t.equal((await sb.exec('printf no-newline')).output, 'no-newline')
+  t.equal((await sb.exec('echo err >&2')).output, 'err\n', 'stderr is merged')
+})
+
+t.test('the sandbox: agent user, private workspace, no network, host hidden', async t => {
+  const sb = await make()
+  t.teardown(() => sb.close())
+  t.equal((await sb.exec('id -un; pwd')).output, 'agent\n/home/agent/workspace\n')
+  const net = await sb.exec('cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "')
+  t.equal(net.output, 'lo\n', 'only loopback')
+  t.not((await sb.exec(`ls ${base}`)).exitCode, 0, 'the host folder with other sandboxes is not visible')
+  t.not((await sb.exec('touch /usr/x')).exitCode, 0, 'system dirs are read-only')
+  t.equal((await sb.exec('echo $$')).output.trim().length > 0, true)
+  t.match((await sb.exec('ps -e -o pid= | wc -l')).output.trim(), /^[0-9]$/, 'own PID namespace: a handful of processes')
+})
+
+t.test('another environment\'s workspace cannot be read', async t => {
+  const a = await make()
+  const b = await make()
+  t.teardown(async () => { await a.close(); await b.close() })
+  await a.writeFile('/home/agent/workspace/secret.txt', 'top secret')
+  t.equal((await a.exec('cat secret.txt')).output, 'top secret')
+  const r = await b.exec(`cat /home/agent/workspace/secret.txt; find / -name secret.txt 2>/dev/null | head -1`)
+  t.notMatch(r.output, /top secret/)
+  t.notMatch(r.output, /secret\.txt$/m)
+})
+
+t.test('syntax errors do not run anything; unterminated heredocs do not hang the shell', async t => {
+  const sb = await make()
+  t.teardown(() => sb.close())
+  const r = await sb.exec('touch ran; echo (')
+  t.equal(r.syntaxError, true)
+  t.match(r.output, /syntax error/)
+  t.equal((await sb.exec('ls ran')).exitCode, 2, 'the valid part did not run either')
+  const h = await sb.exec('cat <<EOF\nabc')
+  t.match(h.output, /abc/)
+  t.equal((await sb.exec('echo ok')).output, 'ok\n')
+  t.equal(await syntaxCheck('ls -la /tmp'), null)
+})
+
+t.test('timeout interrupts the foreground job and keeps the output so far', async t => {
+  const sb = await make()
+  t.teardown(() => sb.close())
+  const r = await sb.exec('echo started; sleep 30', { timeout: 1 })
+  t.equal(r.timedOut, 'timeout')
+  t.match(r.output, /^started\n/)
+  t.equal(r.restarted, false)
+  t.equal((await sb.exec('echo alive')).output, 'alive\n')
+  const q = await sb.exec('echo a; sleep 30', { timeout: 20, noOutputTimeout: 1 })
+  t.equal(q.timedOut, 'no_output')
+})
+
+t.test('a stuck shell (builtin loop), exit and exec bash: the shell is replaced, the workspace kept', async t => {
+  const sb = await make()
+  t.teardown(() => sb.close())
+  await sb.exec('echo keep > kept.txt')
+  const loop = await sb.exec('while :; do :; done', { timeout: 1 })
+  t.equal(loop.timedOut, 'timeout')
+  t.equal(loop.restarted, true)
+  const ex = await sb.exec('exit 3')
+  t.equal(ex.restarted, true)
+  const eb = await sb.exec('exec bash')
+  t.equal(eb.restarted, true)
+  t.equal((await sb.exec('cat kept.txt')).output, 'keep\n')
+  t.equal(sb.alive, true)
+})
+
+t.test('endless output is capped and says so', async t => {
+  const sb = await make({ limits: { outputCap: 10_000 } })
+  t.teardown(() => sb.close())
+  const r = await sb.exec('yes | head -c 1000000')
+  t.equal(r.output.length, 10_000)
+  t.equal(r.truncatedChars, 1_000_000 - 10_000)
+  const endless = await sb.exec('yes', { timeout: 1 })
+  t.equal(endless.timedOut, 'timeout')
+  t.equal(endless.output.length, 10_000)
+  t.equal((await sb.exec('echo fine')).output, 'fine\n')
+})
+
+t.test('limits: a fork storm stays inside the sandbox and can be stopped', async t => {
+  const sb = await make({ limits: { pids: 64 } })
+  t.teardown(() => sb.close())
+  const bomb = await sb.exec('f() { f | f & }; f; sleep 2; echo done', { timeout: 10 })
+  t.match(bomb.output, /done/)
+  await sb.interrupt()
+  t.equal((await sb.exec('echo ok', { timeout: 10 })).output, 'ok\n')
+  t.equal((await sb.exec('ps -e -o pid= | wc -l')).output.trim(), '4', 'only init, the shell, ps and wc are left')
+})
+
+t.test('limits: a memory hog is killed and the shell survives', async t => {
+  const sb = await make({ limits: { memoryMb: 256 } })
+  t.teardown(() => sb.close())
+  const hog = await sb.exec('python3 -c "a = bytearray(600 * 1024 * 1024); print(len(a))"', { timeout: 30 })
+  t.not(hog.exitCode, 0, 'the hog did not get its memory')
+  t.notMatch(hog.output, /629145600/)
+  t.equal((await sb.exec('echo ok', { timeout: 10 })).output, 'ok\n')
+})
+
+t.test('files in and out; one-shot runs see extra mounts the shell does not', async t => {
+  const sb = await make()
+  t.teardown(() => sb.close())
+  await sb.putFiles([{ path: '/home/agent/workspace/a/b.txt', data: 'hello' }])
+  t.equal((await sb.exec('cat a/b.txt')).output, 'hello')
+  await sb.exec('echo -n from-agent > out.txt')
+  t.equal((await sb.readFile('out.txt')).toString(), 'from-agent')
+  await t.rejects(sb.readFile('/etc/passwd'), /only paths under \/home\/agent/)
+  const host = mkdtempSync(join(tmpdir(), 'sg-secret-'))
+  writeFileSync(join(host, 'answers.csv'), '42')
+  const r = await sb.run('cat /home/agent/secret/answers.csv', { mounts: [{ hostPath: host, path: '/home/agent/secret' }] })
+  t.equal(r.output, '42')
+  t.not((await sb.exec('cat /home/agent/secret/answers.csv')).exitCode, 0, 'the shell never sees it')
+})
+
+t.test('close removes the sandbox folder', async t => {
+  const sb = await make()
+  const root = sb.root
+  t.ok(existsSync(root))
+  await sb.close()
+  t.notOk(existsSync(root))
+})
+
+t.test('output post-processing as MLGym', async t => {
+  t.equal(postprocess('a\n\nb\r\n 10%|█         | 1/10 [00:01<00:09,  1.00it/s]\nc\n').text, 'a\nb\nc')
+  t.equal(postprocess(' \n').text, ' ', 'whitespace-only lines are not empty lines')
+  const capped = postprocess('x'.repeat(50), { cap: 10 })
+  t.equal(capped.truncated, true)
+  t.match(capped.text, /^x{10}\n\[output truncated: 40 more characters/)
+  t.equal(ansiQuote("it's\n"), "$'it\\'s\\n'")
+})
