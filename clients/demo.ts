@@ -27,7 +27,9 @@ export async function runDemo (opts: DemoOptions): Promise<{ baseline: number | 
     const step = async (action: string, stream = false) => {
       n += 1
       log(`\n$ [step ${n}] ${action.split('\n')[0]}${action.includes('\n') ? ' ...' : ''}`)
-      const r = await ws.step(env.env_id, action, stream ? { onOutput: chunk => process.stdout.write(chunk.replace(/^/gm, '  | ')) } : {})
+      // a streamed step shows its output as it comes; the observation (post-processed) follows
+      const r = await ws.step(env.env_id, action, stream ? { onOutput: chunk => process.stdout.write(chunk) } : {})
+      if (stream) log('--- observation ---')
       const obs = r.observation.split('\n')
       log(obs.slice(0, 15).join('\n') + (obs.length > 15 ? `\n... (${obs.length - 15} more lines)` : ''))
       return r

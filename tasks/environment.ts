@@ -5,7 +5,7 @@ import type { Sandbox, SandboxOptions, SandboxLimits, Mount, FileEntry } from '.
 import { WORKSPACE, COMMANDS_DIR } from '../sandbox/types.js'
 import { ansiQuote } from '../sandbox/shell.js'
 import { postprocess } from '../sandbox/output.js'
-import { toolsDir, toolsInitScript, type ToolProfile } from '../sandbox/tools.js'
+import { toolDefinitions, toolsDir, toolsInitScript, type ToolProfile } from '../sandbox/tools.js'
 import { hostPath, taskDescription, type Task } from './registry.js'
 import { evaluate, EvaluationFormatError, SubmissionNotFoundError } from './evaluate.js'
 import { pyRepr, plain, type PyValue } from './pyrepr.js'
@@ -91,6 +91,32 @@ export function taskMounts (task: Task): { mounts: Mount[], skip: Set<string> } 
     }
   }
   return { mounts, skip }
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/**
+ * MLGym's guard_multiline_input: a multi-line command (`edit 3:5` ... `end_of_edit`) becomes a heredoc by adding
+ * ` << 'end_of_edit'` to its first line, unless the agent already wrote it.
+ */
+export function guardMultilineInput (action: string, profile: ToolProfile = 'mlgym'): string {
+  const patterns = toolDefinitions(profile).filter(d => d.end_name)
+    .map(d => new RegExp(`^\\s*(${escapeRe(d.name)})\\s*(.*?)^(${escapeRe(d.end_name!)})\\s*$`, 'ms'))
+  const parts: string[] = []
+  let rest = action
+  while (rest.trim()) {
+    const first = patterns.map(p => p.exec(rest)).filter((m): m is RegExpExecArray => m !== null).sort((a, b) => a.index - b.index)[0]
+    if (!first) { parts.push(rest); break }
+    const pre = rest.slice(0, first.index)
+    const match = first[0]
+    rest = rest.slice(first.index + match.length)
+    if (pre.trim()) parts.push(pre)
+    if (!match.trim()) continue
+    const eof = first[3]!.trim()
+    const firstLine = match.split('\n')[0]!
+    parts.push(firstLine.trim().endsWith(`<< '${eof}'`) ? match : match.replace(firstLine, `${firstLine} << '${eof}'`))
+  }
+  return parts.join('\n')
 }
 
 export class EpisodeFinishedError extends Error { code = 'EPISODE_FINISHED' as const }
@@ -212,7 +238,7 @@ export class Environment {
     }
     const t = this.timeouts
     const timeout = TRAIN_COMMANDS.some(c => action.includes(c)) ? t.long : t.short
-    const r = await sandbox.exec(action, { timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}` })
+    const r = await sandbox.exec(guardMultilineInput(action, this.opts.toolProfile), { timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}` })
     const out = postprocess(r.output, { cap: this.opts.outputCap, droppedChars: r.truncatedChars })
     let observation = out.text
     const extra: Partial<StepInfo> = {}
