@@ -151,8 +151,10 @@ export class LocalSandbox implements Sandbox {
   }
 
   /** argv that starts `cmd` inside a fresh sandbox process tree joined to our cgroups. */
-  private argv (cmd: string[], extra: Mount[] = [], env: Record<string, string> = {}): string[] {
-    const mounts = [...(this.opts.mounts ?? []), ...extra]
+  private argv (cmd: string[], extra: Mount[] = [], env: Record<string, string> = {}, readOnlyWorkspace = false): string[] {
+    // a read-only workspace goes first so the data and evaluation mounts still sit on top of it
+    const ws: Mount[] = readOnlyWorkspace ? [{ hostPath: this.workspaceDir, path: WORKSPACE, readOnly: true }] : []
+    const mounts = [...ws, ...(this.opts.mounts ?? []), ...extra]
     const join_ = this.cgroup.map(f => `echo $$ > ${f}`).join('; ')
     const gpus = (this.opts.limits?.gpus?.length ?? 0) > 0
     let inner: string[]
@@ -262,7 +264,7 @@ export class LocalSandbox implements Sandbox {
   async writeFile (path: string, data: string | Buffer): Promise<void> { await this.putFiles([{ path, data }]) }
 
   run (command: string, opts: RunOptions = {}): Promise<RunResult> {
-    const [cmd, ...args] = this.argv(['bash', '--noprofile', '--norc', '-c', `exec 2>&1; cd ${opts.cwd ?? WORKSPACE} && ${command}`], opts.mounts, opts.env)
+    const [cmd, ...args] = this.argv(['bash', '--noprofile', '--norc', '-c', `exec 2>&1; cd ${opts.cwd ?? WORKSPACE} && ${command}`], opts.mounts, opts.env, opts.evaluation)
     return new Promise(resolve => {
       const p = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] })
       this.runs.add(p)

@@ -9,6 +9,8 @@ export interface ExecOptions {
   onOutput?: (chunk: string) => void
   /** bash run silently after the command, before its exit code is reported (e.g. `export LAST_ACTION=...`) */
   epilogue?: string
+  /** the server's own command, known to parse: skip the `bash -n` check (a process spawn) */
+  trusted?: boolean
 }
 
 export interface ExecResult {
@@ -30,7 +32,14 @@ export interface FileEntry { path: string, data?: string | Buffer, hostPath?: st
 
 export interface Mount { hostPath: string, path: string, readOnly?: boolean }
 
-export interface RunOptions { timeout?: number, mounts?: Mount[], env?: Record<string, string>, cwd?: string }
+export interface RunOptions {
+  timeout?: number
+  mounts?: Mount[]
+  env?: Record<string, string>
+  cwd?: string
+  /** an evaluation: the workspace is read-only, so code it imports cannot leave anything behind for the agent */
+  evaluation?: boolean
+}
 
 export interface RunResult { output: string, exitCode: number | null, timedOut: boolean }
 

@@ -67,11 +67,12 @@ export class BaselineCache {
       const timeout = spec.training_timeout ?? 3600
       const cmd = spec.task_entrypoint === 'LMSubmissionTasks'
         ? `torchrun --nproc_per_node=${spec.resources?.gpus ?? 0} --standalone ${baseline}` : `python ${baseline}`
-      const run = await sandbox.run(cmd, { timeout })
+      // in the sandbox's own shell, as MLGym does, so what it writes is what gets evaluated
+      const run = await sandbox.exec(cmd, { timeout })
       if (run.timedOut || run.exitCode !== 0) {
         throw new Error(`the baseline of ${spec.id} failed (${run.timedOut ? `timed out after ${timeout} s` : `exit ${run.exitCode}`}): ${run.output.slice(-2000)}`)
       }
-      const ev = await evaluate(task, sandbox, { workspaceDir: sandbox.workspaceDir, timeout })
+      const ev = await evaluate(task, sandbox, { timeout })
       const scores = plain(ev.metrics) as Metrics
       await mkdir(this.dir, { recursive: true })
       const tmp = this.file(task) + '.tmp'

@@ -217,7 +217,7 @@ export class Environment {
     const fallback = { open_file: 'n/a', working_dir: WORKSPACE }
     if (!this.sandbox?.alive) return fallback
     try {
-      const r = await this.sandbox.exec(`printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`, { timeout: 5 })
+      const r = await this.sandbox.exec(`printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`, { timeout: 5, trusted: true })
       const [open_file, working_dir] = r.output.split('\n')
       return { open_file: open_file || 'n/a', working_dir: working_dir || WORKSPACE }
     } catch { return fallback }
@@ -281,7 +281,7 @@ export class Environment {
     const truncated = terminal && action !== 'submit'
     const ended = (observation: string) => ({ observation, reward: 0, terminated: terminal && !truncated, truncated, extra: {} })
     try {
-      const ev = await evaluate(this.task, this.sandbox!, { workspaceDir: this.sandbox!.workspaceDir, timeout: this.timeouts.long, gpus: this.task.spec.resources?.gpus })
+      const ev = await evaluate(this.task, this.sandbox!, { timeout: this.timeouts.long, gpus: this.task.spec.resources?.gpus })
       const metrics = plain(ev.metrics) as Metrics
       this.info.score.push(metrics)
       const reward = this.reward(metrics)
@@ -329,7 +329,7 @@ export class Environment {
     if (this.busy) throw new BusyError('a step is running in this environment')
     this.busy = true
     try {
-      const ev = await evaluate(this.task, this.sandbox, { workspaceDir: this.sandbox.workspaceDir, timeout: this.timeouts.long, gpus: this.task.spec.resources?.gpus })
+      const ev = await evaluate(this.task, this.sandbox, { timeout: this.timeouts.long, gpus: this.task.spec.resources?.gpus })
       return { metrics: plain(ev.metrics) as Metrics, submission: ev.submission, error: null }
     } catch (e) {
       return { metrics: null, submission: null, error: (e as Error).message }

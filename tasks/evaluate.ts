@@ -1,6 +1,5 @@
 // Evaluation dispatch as MLGym's four task entrypoints do it: which artefact, which command, how the metrics are read.
 // Evaluation runs in a fresh process tree of the sandbox that alone sees the task's secret files.
-import { existsSync, readdirSync } from 'node:fs'
 import { basename } from 'node:path'
 import type { Sandbox, Mount } from '../sandbox/types.js'
 import { WORKSPACE, AGENT_HOME } from '../sandbox/types.js'
@@ -40,39 +39,33 @@ function metricsFrom (output: string, firstBraceLine: boolean): Record<string, P
 }
 
 export interface EvaluateOptions {
-  /** host path of the workspace, to check for the submission artefact without a round trip */
-  workspaceDir?: string
   timeout?: number
   gpus?: number
 }
 
+const NO_SUBMISSION = '__SYNTHGYM_NO_SUBMISSION__'
+const SUBMISSION_LINE = '__SYNTHGYM_SUBMISSION__:'
+
+/** One run per evaluation: the artefact check and the evaluation command go together (a docker run is a container). */
 export async function evaluate (task: Task, sandbox: Sandbox, opts: EvaluateOptions = {}): Promise<Evaluation> {
   const spec = task.spec
   const evalPath = `${WORKSPACE}/${spec.evaluation_paths?.[0] ?? 'evaluate.py'}`
   const entry = spec.task_entrypoint ?? 'CSVSubmissionTasks'
   const timeout = opts.timeout ?? spec.training_timeout ?? 3600
-  const mounts = secretMounts(task)
   let command: string
-  let submission: string
+  let submission = ''
   let firstBraceLine = false
   switch (entry) {
-    case 'CSVSubmissionTasks': {
-      const present = opts.workspaceDir ? existsSync(`${opts.workspaceDir}/submission.csv`) && readdirSync(opts.workspaceDir).includes('submission.csv')
-        : (await sandbox.run(`ls ${WORKSPACE}`, { timeout: 30 })).output.split('\n').includes('submission.csv')
-      if (!present) throw new SubmissionNotFoundError('submission.csv not found')
+    case 'CSVSubmissionTasks':
       submission = `${WORKSPACE}/submission.csv`
-      command = `python ${evalPath} --submission_file ${submission}`
+      command = `ls ${WORKSPACE} | grep -qx submission.csv || { echo ${NO_SUBMISSION}; exit 0; }; python ${evalPath} --submission_file ${submission}`
       break
-    }
-    case 'ModelSubmissionTasks': {
-      const found = await sandbox.run(`find ${WORKSPACE} -type f -name '*.yaml' | head -n 1`, { timeout: 30 })
-      submission = found.output.trim().split('\n')[0] ?? ''
-      command = `python ${evalPath} --config_fname ${submission}`
+    case 'ModelSubmissionTasks':
+      // MLGym passes the first *.yaml that find lists (or an empty string) and never raises
+      command = `f=$(find ${WORKSPACE} -type f -name '*.yaml' | head -n 1); echo "${SUBMISSION_LINE}$f"; python ${evalPath} --config_fname "$f"`
       firstBraceLine = true
       break
-    }
     case 'LMSubmissionTasks':
-      submission = ''
       command = `torchrun --nproc_per_node=${opts.gpus ?? 0} --standalone ${evalPath}`
       firstBraceLine = true
       break
@@ -81,7 +74,14 @@ export async function evaluate (task: Task, sandbox: Sandbox, opts: EvaluateOpti
       command = `python ${evalPath}`
       break
   }
-  const r = await sandbox.run(command, { timeout, mounts })
+  const r = await sandbox.run(command, { timeout, mounts: secretMounts(task), evaluation: true })
   if (r.timedOut) throw new Error(`evaluation ran for more than ${timeout} seconds and was stopped`)
-  return { metrics: metricsFrom(r.output, firstBraceLine), submission, output: r.output }
+  let output = r.output
+  if (output.startsWith(NO_SUBMISSION)) throw new SubmissionNotFoundError('submission.csv not found')
+  if (output.startsWith(SUBMISSION_LINE)) {
+    const nl = output.indexOf('\n')
+    submission = output.slice(SUBMISSION_LINE.length, nl < 0 ? undefined : nl)
+    output = nl < 0 ? '' : output.slice(nl + 1)
+  }
+  return { metrics: metricsFrom(output, firstBraceLine), submission, output }
 }

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import YAML from 'yaml'
-import { validateTaskSpec, validateDatasetConfig, type DatasetConfig, type TaskSpec } from '../env-spec/task.js'
+import { validateTaskSpec, validateDatasetConfig, taskSpecSchema, datasetConfigSchema, type DatasetConfig, type TaskSpec } from '../env-spec/task.js'
 import { ValidationError } from '../env-spec/validate.js'
 
 export interface Task {
@@ -16,7 +16,8 @@ export interface Task {
 }
 
 export class TaskLoadError extends Error {
-  constructor (public file: string, message: string) { super(`${file}: ${message}`) }
+  /** the problem without the file name */
+  constructor (public file: string, public reason: string) { super(`${file}: ${reason}`) }
 }
 
 /** The repository root (the folder with package.json), found from this module whether run from source or dist/. */
@@ -37,8 +38,13 @@ export function hostPath (task: Task, p: string): string {
   return isAbsolute(p) ? p : resolve(task.root, p)
 }
 
-/** Every host path a spec names must exist; the entrypoint must be one MLGym knows. */
-function checkFiles (spec: TaskSpec, root: string, file: string): void {
+/** How relative paths resolve, for messages: a synthgym task directory or an MLGym checkout. */
+interface Layout { root: string, kind: 'dir' | 'mlgym' }
+
+const relativeTo = (l: Layout) => l.kind === 'mlgym' ? `paths are relative to the MLGym checkout ${l.root}` : `paths are relative to the task directory ${l.root}`
+
+/** Every host path a spec names must exist; requirements_path is needed without the generic conda env. */
+function checkFiles (spec: TaskSpec, layout: Layout, file: string, datasetRefs: Map<DatasetConfig, string>): void {
   const named: [string, string | null | undefined][] = [
     ...(spec.starter_code ?? []).map(p => ['starter_code', p] as [string, string]),
     ...(spec.secret_files ?? []).map(p => ['secret_files', p] as [string, string]),
@@ -46,25 +52,99 @@ function checkFiles (spec: TaskSpec, root: string, file: string): void {
     ['requirements_path', spec.use_generic_conda === false ? spec.requirements_path : null]
   ]
   if (spec.use_generic_conda === false && !spec.requirements_path) {
-    throw new TaskLoadError(file, 'requirements_path is required when use_generic_conda is false')
+    throw new TaskLoadError(file, 'requirements_path is required when use_generic_conda is false (name the requirements.txt of the task\'s own environment, or set use_generic_conda: true)')
   }
   for (const [field, p] of named) {
-    if (p && !existsSync(isAbsolute(p) ? p : resolve(root, p))) throw new TaskLoadError(file, `${field}: ${p} does not exist`)
+    if (!p) continue
+    const host = isAbsolute(p) ? p : resolve(layout.root, p)
+    if (!existsSync(host)) throw new TaskLoadError(file, `${field}: ${p} does not exist (looked for ${host}; ${relativeTo(layout)})`)
   }
   for (const d of spec.datasets ?? []) {
-    if (d.is_local && !existsSync(resolve(root, d.data_path))) throw new TaskLoadError(file, `dataset ${d.name}: data_path ${d.data_path} does not exist`)
+    if (!d.is_local) continue
+    const host = resolve(layout.root, d.data_path)
+    if (existsSync(host)) continue
+    const ref = datasetRefs.get(d)
+    const hint = layout.kind === 'mlgym'
+      ? '; MLGym does not ship local data (its .gitignore drops data/**/data): put the dataset files there first'
+      : ''
+    throw new TaskLoadError(file, `dataset ${d.name}${ref ? ` (${ref})` : ''}: data_path ${d.data_path} does not exist (looked for ${host}; ${relativeTo(layout)})${hint}`)
   }
 }
 
-function parseYaml (file: string): unknown {
+function parseYaml (file: string, what = ''): unknown {
   try { return YAML.parse(readFileSync(file, 'utf8')) } catch (e) {
-    throw new TaskLoadError(file, `not valid YAML: ${(e as Error).message}`)
+    // the yaml package's message is one line ("... at line 7, column 1:") followed by a code frame
+    const first = ((e as Error).message.split('\n')[0] ?? '').replace(/:$/, '')
+    throw new TaskLoadError(file, `${what}not valid YAML: ${first}`)
   }
+}
+
+function valueAt (raw: unknown, field: string): unknown {
+  let v = raw
+  for (const k of field.split('.').slice(1)) {
+    if (v === null || typeof v !== 'object') return undefined
+    v = (v as Record<string, unknown>)[k]
+  }
+  return v
+}
+
+function editDistance (a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!
+    d[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
+      prev = cur
+    }
+  }
+  return d[b.length]!
+}
+
+/** Every schema problem on one line: the field, what is wrong, the value it had, a likely spelling for unknown fields. */
+function explainInvalid (e: ValidationError, raw: unknown, known: string[]): string {
+  const seen = new Set<string>()
+  const parts: string[] = []
+  for (const d of e.details.length ? e.details : [{ field: e.field, message: e.message }]) {
+    if (seen.has(d.field)) continue
+    seen.add(d.field)
+    let text = `${d.field} ${d.message}`
+    const value = valueAt(raw, d.field)
+    if (d.message.startsWith('must') && value !== undefined) text += `, got ${JSON.stringify(value)}`
+    if (d.message.startsWith('is not a known field')) {
+      const name = d.field.split('.').pop()!
+      const best = known.map(k => [k, editDistance(name, k)] as const).sort((x, y) => x[1] - y[1])[0]
+      if (best && best[1] <= Math.max(2, Math.floor(name.length / 3))) text = `${d.field} is not a known field; did you mean ${best[0]}?`
+    }
+    parts.push(text)
+  }
+  return parts.join('; ')
 }
 
 function validated (raw: unknown, file: string): TaskSpec {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new TaskLoadError(file, 'a task config must be a YAML mapping with at least id, name and description')
+  }
   try { return validateTaskSpec(raw, 'task') } catch (e) {
-    if (e instanceof ValidationError) throw new TaskLoadError(file, e.message)
+    if (e instanceof ValidationError) throw new TaskLoadError(file, explainInvalid(e, raw, Object.keys(taskSpecSchema.properties)))
+    throw e
+  }
+}
+
+/** A dataset config named by a task's dataset_configs; errors are the task file's, naming the reference. */
+function loadDatasetConfig (ref: string, base: Layout & { configs: string }, taskFile: string): DatasetConfig {
+  const file = resolve(base.configs, ref)
+  if (!existsSync(file)) {
+    const rel = base.kind === 'mlgym' ? 'MLGym reads dataset_configs relative to configs/' : 'dataset_configs are relative to the task directory'
+    throw new TaskLoadError(taskFile, `dataset_configs: ${ref} not found (looked for ${file}; ${rel})`)
+  }
+  let raw: unknown
+  try { raw = parseYaml(file) } catch (e) {
+    throw new TaskLoadError(taskFile, `dataset config ${ref}: ${(e as TaskLoadError).reason}`)
+  }
+  try { return validateDatasetConfig(raw, 'dataset') } catch (e) {
+    if (e instanceof ValidationError) throw new TaskLoadError(taskFile, `dataset config ${ref}: ${explainInvalid(e, raw, Object.keys(datasetConfigSchema.properties))}`)
     throw e
   }
 }
@@ -72,21 +152,24 @@ function validated (raw: unknown, file: string): TaskSpec {
 /** A synthgym task directory: task.yaml with paths relative to the directory. */
 export function loadTaskDir (dir: string, source = `dir:${dir}`): Task {
   const file = join(dir, 'task.yaml')
-  if (!existsSync(file)) throw new TaskLoadError(file, 'no task.yaml in this directory')
-  const spec = validated(parseYaml(file), file)
-  const datasets = [...(spec.datasets ?? [])]
-  for (const p of spec.dataset_configs ?? []) datasets.push(loadDatasetConfig(resolve(dir, p)))
-  const full = { ...spec, datasets }
-  checkFiles(full, dir, file)
-  return { spec: full, root: dir, source }
-}
-
-function loadDatasetConfig (file: string): DatasetConfig {
-  if (!existsSync(file)) throw new TaskLoadError(file, 'dataset config not found')
-  try { return validateDatasetConfig(parseYaml(file), 'dataset') } catch (e) {
-    if (e instanceof ValidationError) throw new TaskLoadError(file, e.message)
-    throw e
+  if (!existsSync(dir)) throw new TaskLoadError(dir, 'the directory does not exist')
+  if (!existsSync(file)) {
+    const hint = existsSync(join(dir, 'configs', 'tasks')) ? '; this looks like an MLGym checkout: use synthgym tasks import' : ''
+    throw new TaskLoadError(file, `no task.yaml in this directory (a synthgym task directory holds task.yaml and the files it names)${hint}`)
   }
+  const raw = parseYaml(file)
+  const spec = validated(raw, file)
+  const layout: Layout & { configs: string } = { root: dir, kind: 'dir', configs: dir }
+  const refs = new Map<DatasetConfig, string>()
+  const datasets = [...(spec.datasets ?? [])]
+  for (const p of spec.dataset_configs ?? []) {
+    const d = loadDatasetConfig(p, layout, file)
+    refs.set(d, p)
+    datasets.push(d)
+  }
+  const full = { ...spec, datasets }
+  checkFiles(full, layout, file, refs)
+  return { spec: full, root: dir, source }
 }
 
 export function loadBuiltinTasks (): Task[] {
@@ -97,7 +180,13 @@ export function loadBuiltinTasks (): Task[] {
     .map(n => loadTaskDir(join(BUILTIN_DIR, n), 'builtin'))
 }
 
-export interface ImportReport { tasks: Task[], errors: { file: string, reason: string }[] }
+export interface ImportReport {
+  /** the checkout, absolute */
+  checkout: string
+  tasks: Task[]
+  /** file: the config's name under configs/tasks (or the checkout when it is not one) */
+  errors: { file: string, reason: string }[]
+}
 
 /**
  * MLGym's layout: configs/tasks/*.yaml with dataset_configs relative to configs/ and every other path relative
@@ -106,24 +195,35 @@ export interface ImportReport { tasks: Task[], errors: { file: string, reason: s
 export function importMlgym (checkout: string): ImportReport {
   const root = resolve(checkout)
   const dir = join(root, 'configs', 'tasks')
-  const report: ImportReport = { tasks: [], errors: [] }
+  const report: ImportReport = { checkout: root, tasks: [], errors: [] }
   if (!existsSync(dir)) {
-    report.errors.push({ file: dir, reason: 'not an MLGym checkout: configs/tasks is missing' })
+    const why = existsSync(root) ? 'configs/tasks is missing' : 'the directory does not exist'
+    report.errors.push({ file: root, reason: `not an MLGym checkout: ${why} (pass the root of a clone of facebookresearch/MLGym, the folder that holds configs/ and data/)` })
     return report
   }
+  const layout = { root, kind: 'mlgym' as const, configs: join(root, 'configs') }
+  const byId = new Map<string, string>()
   for (const name of readdirSync(dir).filter(n => /\.ya?ml$/.test(n)).sort()) {
     const file = join(dir, name)
     try {
-      const raw = parseYaml(file) as Record<string, unknown>
-      if (!raw || typeof raw !== 'object') throw new TaskLoadError(file, 'empty or not a mapping')
+      const raw = parseYaml(file)
       const spec = validated(raw, file)
-      const datasets = (spec.dataset_configs ?? []).map(p => loadDatasetConfig(join(root, 'configs', p)))
+      const refs = new Map<DatasetConfig, string>()
+      const datasets = (spec.dataset_configs ?? []).map(p => {
+        const d = loadDatasetConfig(p, layout, file)
+        refs.set(d, p)
+        return d
+      })
       const full = { ...spec, datasets: [...(spec.datasets ?? []), ...datasets] }
-      checkFiles(full, root, file)
+      checkFiles(full, layout, file, refs)
+      const first = byId.get(spec.id)
+      if (first) {
+        throw new TaskLoadError(file, `id ${spec.id} is already the id of ${first}; tasks are served by id, so this config is skipped (give it an id of its own)`)
+      }
+      byId.set(spec.id, name)
       report.tasks.push({ spec: full, root, source: `mlgym:${root}` })
     } catch (e) {
-      const reason = e instanceof TaskLoadError ? e.message.slice(file.length + 2) : (e as Error).message
-      report.errors.push({ file: name, reason })
+      report.errors.push({ file: name, reason: e instanceof TaskLoadError ? e.reason : (e as Error).message })
     }
   }
   return report
@@ -134,6 +234,9 @@ export function taskDescription (spec: TaskSpec): string {
   const docs = (spec.datasets ?? []).map(d => `${d.name.toUpperCase()}:\n${d.description}\n\n`).join('')
   return spec.description.replaceAll('{dataset_docs}', docs)
 }
+
+// as PyYAML writes it: no line folding, list items at their key's indentation
+const MLGYM_YAML = { lineWidth: 0, indentSeq: false }
 
 /** MLGym YAML for a task (MLGym's fields only; None/empty dropped as MLGym's dump_yaml does) and its datasets. */
 export function toMlgymYaml (task: Task, datasetPaths: string[] = []): { task: string, datasets: { name: string, yaml: string }[] } {
@@ -151,9 +254,9 @@ export function toMlgymYaml (task: Task, datasetPaths: string[] = []): { task: s
   const datasets = (s.datasets ?? []).map(d => {
     const o: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(d)) if (v !== undefined && v !== null) o[k] = v
-    return { name: d.name, yaml: YAML.stringify(o) }
+    return { name: d.name, yaml: YAML.stringify(o, MLGYM_YAML) }
   })
-  return { task: YAML.stringify(out, { lineWidth: 0 }), datasets }
+  return { task: YAML.stringify(out, MLGYM_YAML), datasets }
 }
 
 export class TaskRegistry {

@@ -84,6 +84,11 @@ t.test('prisoner\'s dilemma (Python function): validate scores the strategy; ski
   const broken = await env.step("echo 'def row_strategy(history): return 7' > strategy.py && validate")
   t.match(broken.observation, /^Failed to decode metrics from evaluation script. Output:\n---\n/)
   t.match(broken.observation, /Please make sure the evaluation script prints the metrics in json format\.$/)
+  // code the evaluation imports runs with a read-only workspace: nothing it sees can be left for the agent
+  await env.step(`printf 'open("/home/agent/workspace/leak.txt", "w").write("x")\\ndef row_strategy(history):\\n    return 0\\n' > strategy.py`)
+  const leak = await env.step('validate; ls leak.txt')
+  t.match(leak.observation, /Read-only file system/)
+  t.equal((await env.step('ls leak.txt')).observation, "ls: cannot access 'leak.txt': No such file or directory")
   const skip = await env.step('skip')
   t.equal(skip.observation, 'Skipped')
   t.equal(skip.terminated, true)
