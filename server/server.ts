@@ -16,7 +16,12 @@ export function loadRegistry (config: ServerConfig, extra: { taskDirs?: string[]
   const recorded: string[] = existsSync(importsFile(config)) ? JSON.parse(readFileSync(importsFile(config), 'utf8')) : []
   for (const dir of [...recorded, ...(extra.mlgym ?? [])]) {
     const report = importMlgym(dir)
-    for (const t of report.tasks) registry.add(t)
+    for (const t of report.tasks) {
+      // an imported task takes the id (MLGym's own prisonersDilemma over the built-in one); say so
+      const before = registry.get(t.spec.id)
+      if (before) report.errors.push({ file: t.spec.id, reason: `replaces the ${before.source} task with the same id` })
+      registry.add(t)
+    }
     imports.push(report)
   }
   for (const d of extra.taskDirs ?? []) registry.add(loadTaskDir(d))

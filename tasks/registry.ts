@@ -180,6 +180,23 @@ export function loadBuiltinTasks (): Task[] {
     .map(n => loadTaskDir(join(BUILTIN_DIR, n), 'builtin'))
 }
 
+/** MLGym keeps each benchmark task's priority metric in code (mlgym/evaluation/utils.py TASKS); imports get it here. */
+export const MLGYM_METRICS: Record<string, { name: string, direction: 'maximize' | 'minimize' }> = {
+  regressionKaggleHousePrice: { name: 'r2', direction: 'maximize' },
+  '3SATTime': { name: 'Time', direction: 'minimize' },
+  imageClassificationCifar10: { name: 'accuracy', direction: 'maximize' },
+  imageClassificationFMnist: { name: 'accuracy', direction: 'maximize' },
+  imageCaptioningCOCO: { name: 'BLEU Score', direction: 'maximize' },
+  languageModelingFineWeb: { name: 'val_loss', direction: 'minimize' },
+  naturalLanguageInferenceMNLI: { name: 'validation_accuracy', direction: 'maximize' },
+  battleOfSexes: { name: 'Score', direction: 'maximize' },
+  prisonersDilemma: { name: 'Score', direction: 'maximize' },
+  blotto: { name: 'Score', direction: 'maximize' },
+  rlBreakoutMinAtar: { name: 'Reward Mean', direction: 'maximize' },
+  rlMetaMazeMisc: { name: 'Reward Mean', direction: 'maximize' },
+  rlMountainCarContinuous: { name: 'Reward Mean', direction: 'maximize' }
+}
+
 export interface ImportReport {
   /** the checkout, absolute */
   checkout: string
@@ -221,7 +238,8 @@ export function importMlgym (checkout: string): ImportReport {
         throw new TaskLoadError(file, `id ${spec.id} is already the id of ${first}; tasks are served by id, so this config is skipped (give it an id of its own)`)
       }
       byId.set(spec.id, name)
-      report.tasks.push({ spec: full, root, source: `mlgym:${root}` })
+      const metric = full.metric ?? MLGYM_METRICS[full.id]
+      report.tasks.push({ spec: metric ? { ...full, metric } : full, root, source: `mlgym:${root}` })
     } catch (e) {
       report.errors.push({ file: name, reason: e instanceof TaskLoadError ? e.reason : (e as Error).message })
     }
