@@ -15,7 +15,11 @@ const limits = {
 
 export interface CreateEnvBody {
   task: string
-  backend?: 'local'
+  backend?: 'local' | 'docker'
+  /** docker image (backend docker); default the server's --image */
+  image?: string
+  /** OCI runtime (backend docker), e.g. runsc */
+  runtime?: string
   tool_profile?: 'mlgym'
   max_steps?: number
   reward?: 'none' | 'improvement'
@@ -27,7 +31,9 @@ export const createEnvSchema = {
   type: 'object', required: ['task'], additionalProperties: false,
   properties: {
     task: { type: 'string', minLength: 1 },
-    backend: { enum: ['local'] },
+    backend: { enum: ['local', 'docker'] },
+    image: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9][A-Za-z0-9._/:@-]*$' },
+    runtime: { type: 'string', pattern: '^[A-Za-z0-9._-]+$' },
     tool_profile: { enum: ['mlgym'] },
     max_steps: { type: 'integer', minimum: 1, maximum: 100000 },
     reward: { enum: ['none', 'improvement'] },

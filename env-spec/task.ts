@@ -19,7 +19,7 @@ export interface DatasetConfig {
 
 export interface Metric { name: string, direction: 'maximize' | 'minimize' }
 
-export interface Resources { cpus?: number, memory_mb?: number, pids?: number, gpus?: number }
+export interface Resources { cpus?: number, memory_mb?: number, pids?: number, gpus?: number, /** network access: off unless a task opts in */ network?: boolean }
 
 export interface TaskSpec {
   id: string
@@ -101,7 +101,8 @@ export const taskSpecSchema = {
         cpus: { type: 'number', exclusiveMinimum: 0 },
         memory_mb: { type: 'integer', minimum: 64 },
         pids: { type: 'integer', minimum: 16 },
-        gpus: { type: 'integer', minimum: 0 }
+        gpus: { type: 'integer', minimum: 0 },
+        network: { type: 'boolean' }
       }
     },
     timeouts: {

@@ -35,9 +35,9 @@ const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx
 const HIDDEN_ETC = ['/etc/shadow', '/etc/gshadow', '/etc/sudoers']
 
 /** bwrap arguments shared by the shell and one-shot runs. */
-function bwrapArgs (root: string, mounts: Mount[], env: Record<string, string>, gpus: boolean): string[] {
+function bwrapArgs (root: string, mounts: Mount[], env: Record<string, string>, gpus: boolean, network: boolean): string[] {
   const info = localBackendInfo()
-  const args = ['--die-with-parent', '--unshare-all', '--uid', '1000', '--gid', '1000', '--hostname', 'sandbox', '--clearenv']
+  const args = ['--die-with-parent', '--unshare-all', ...(network ? ['--share-net'] : []), '--uid', '1000', '--gid', '1000', '--hostname', 'sandbox', '--clearenv']
   for (const d of SYSTEM_DIRS) {
     if (!existsSync(d)) continue
     const st = lstatSync(d)
@@ -159,7 +159,7 @@ export class LocalSandbox implements Sandbox {
     const gpus = (this.opts.limits?.gpus?.length ?? 0) > 0
     let inner: string[]
     if (localBackendInfo().isolation === 'bwrap') {
-      inner = ['bwrap', ...bwrapArgs(this.root, mounts, { ...this.env, ...env }, gpus), ...cmd]
+      inner = ['bwrap', ...bwrapArgs(this.root, mounts, { ...this.env, ...env }, gpus, this.opts.network === true), ...cmd]
     } else {
       inner = unshareArgv(this.root, mounts, { ...this.env, ...env }, cmd)
     }

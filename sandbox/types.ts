@@ -60,6 +60,8 @@ export interface SandboxOptions {
   env?: Record<string, string>
   /** bash run once after start (tool installation); must print nothing */
   init?: string
+  /** network access (a task's explicit opt-in); off by default */
+  network?: boolean
 }
 
 export interface Sandbox {
@@ -77,8 +79,10 @@ export interface Sandbox {
   close (): Promise<void>
   /** host path of the workspace, where the backend has one */
   readonly workspaceDir?: string
+  /** why the sandbox ended on its own (killed, out of memory, engine gone), where the backend can tell */
+  readonly endReason?: string | null
   /** processes killed by the kernel for lack of memory so far, where the backend can tell */
-  oomKills? (): number
+  oomKills? (): number | Promise<number>
 }
 
 export const AGENT_HOME = '/home/agent'

@@ -53,9 +53,14 @@ export function health (m: EnvManager): Record<string, unknown> {
         available: local.isolation !== null && local.python !== null,
         isolation: local.isolation, limits: local.limits, python: local.python,
         ...(local.limits === 'none' ? { warning: 'no writable cgroups: memory and process limits fall back to rlimits' } : {})
-      }
+      },
+      docker: { available: m.docker.engines.some(e => e.healthy), ...m.docker.health() }
     },
     lint: lint === 'flake8' ? { mode: 'flake8' } : { mode: 'py_compile', warning: 'flake8 is not installed: edit/insert lint with Python\'s compile check only (apt-get install flake8)' },
+    default_backend: m.config.backend,
+    gpus: m.gpus.gpus.length
+      ? { available: true, ...m.gpus.status() }
+      : { available: false, reason: m.gpuInfo.reason ?? 'no GPUs' },
     tasks: m.tasks.list().length,
     envs: { open: m.envs.size, capacity: m.config.capacity }
   }

@@ -1,6 +1,10 @@
 // Server configuration: flags beat environment variables beat defaults.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import type { ServerConfig } from './envs.js'
+import type { DockerEngineConfig } from '../sandbox/docker.js'
+import { compile } from '../env-spec/validate.js'
 
 export const DEFAULTS: ServerConfig = {
   host: '127.0.0.1',
@@ -10,17 +14,30 @@ export const DEFAULTS: ServerConfig = {
   idleTimeout: 1800,
   maxSteps: 50,
   outputCap: 100_000,
-  synchronous: 'NORMAL'
+  synchronous: 'NORMAL',
+  backend: 'local',
+  dockerEngines: '',
+  image: 'synthgym/sandbox:latest',
+  warmPool: -1,
+  poolCeiling: 16,
+  runtime: '',
+  gpus: 'auto',
+  gpuShare: 1,
+  gpuQueue: 0
 }
 
-const NUMERIC = new Set(['port', 'capacity', 'idleTimeout', 'maxSteps', 'outputCap'])
+const NUMERIC = new Set(['port', 'capacity', 'idleTimeout', 'maxSteps', 'outputCap', 'warmPool', 'poolCeiling', 'gpuShare', 'gpuQueue'])
 const FLAGS: Record<string, keyof ServerConfig> = {
   '--host': 'host', '--port': 'port', '--data-dir': 'dataDir', '--capacity': 'capacity', '--idle-timeout': 'idleTimeout',
-  '--max-steps': 'maxSteps', '--output-cap': 'outputCap', '--token': 'token', '--synchronous': 'synchronous'
+  '--max-steps': 'maxSteps', '--output-cap': 'outputCap', '--token': 'token', '--synchronous': 'synchronous',
+  '--backend': 'backend', '--docker-engines': 'dockerEngines', '--image': 'image', '--warm-pool': 'warmPool',
+  '--pool-ceiling': 'poolCeiling', '--runtime': 'runtime', '--gpus': 'gpus', '--gpu-share': 'gpuShare', '--gpu-queue': 'gpuQueue'
 }
 const ENV: Record<string, keyof ServerConfig> = {
   SYNTHGYM_HOST: 'host', SYNTHGYM_PORT: 'port', SYNTHGYM_DATA_DIR: 'dataDir', SYNTHGYM_CAPACITY: 'capacity',
-  SYNTHGYM_IDLE_TIMEOUT: 'idleTimeout', SYNTHGYM_MAX_STEPS: 'maxSteps', SYNTHGYM_OUTPUT_CAP: 'outputCap', SYNTHGYM_TOKEN: 'token'
+  SYNTHGYM_IDLE_TIMEOUT: 'idleTimeout', SYNTHGYM_MAX_STEPS: 'maxSteps', SYNTHGYM_OUTPUT_CAP: 'outputCap', SYNTHGYM_TOKEN: 'token',
+  SYNTHGYM_BACKEND: 'backend', SYNTHGYM_DOCKER_ENGINES: 'dockerEngines', SYNTHGYM_IMAGE: 'image', SYNTHGYM_WARM_POOL: 'warmPool',
+  SYNTHGYM_RUNTIME: 'runtime', SYNTHGYM_GPUS: 'gpus'
 }
 
 function set (cfg: ServerConfig, key: keyof ServerConfig, value: string, from: string): void {
@@ -31,6 +48,9 @@ function set (cfg: ServerConfig, key: keyof ServerConfig, value: string, from: s
   } else if (key === 'synchronous') {
     if (value !== 'NORMAL' && value !== 'FULL') throw new Error(`${from} must be NORMAL or FULL`)
     cfg.synchronous = value
+  } else if (key === 'backend') {
+    if (value !== 'local' && value !== 'docker') throw new Error(`${from} must be local or docker`)
+    cfg.backend = value
   } else (cfg as unknown as Record<string, unknown>)[key] = value
 }
 
@@ -49,7 +69,56 @@ export function loadConfig (argv: string[], env: NodeJS.ProcessEnv = process.env
     set(config, key, value, flag)
   }
   config.dataDir = resolve(config.dataDir)
+  if (config.warmPool < 0) config.warmPool = config.backend === 'docker' ? 2 : 0
+  dockerEngines(config) // fail early on a bad engine list
   return { config, rest }
+}
+
+/**
+ * The docker engines: a JSON list (inline or a file) of {name, socketPath | host+port+protocol (http, https with
+ * ca/cert/key file paths, ssh with username), capacity}; default the local socket.
+ */
+export function dockerEngines (config: ServerConfig): DockerEngineConfig[] {
+  const raw = config.dockerEngines.trim()
+  if (!raw) return [{ name: 'local', socketPath: process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice(7) : '/var/run/docker.sock', capacity: 64 }]
+  let list: unknown
+  try { list = JSON.parse(raw.startsWith('[') ? raw : readFileSync(raw, 'utf8')) } catch (e) {
+    throw new Error(`--docker-engines must be a JSON list or a file holding one: ${(e as Error).message}`)
+  }
+  const engines = validateEngines(list, 'docker_engines')
+  return engines.map(e => ({
+    ...e,
+    ca: e.ca ? readFileSync(e.ca, 'utf8') : undefined,
+    cert: e.cert ? readFileSync(e.cert, 'utf8') : undefined,
+    key: e.key ? readFileSync(e.key, 'utf8') : undefined
+  }))
+}
+
+const validateEngines = compile<DockerEngineConfig[]>({
+  type: 'array', minItems: 1,
+  items: {
+    type: 'object', required: ['name'], additionalProperties: false,
+    properties: {
+      name: { type: 'string', minLength: 1 },
+      socketPath: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'integer' },
+      protocol: { enum: ['http', 'https', 'ssh'] },
+      ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
+      username: { type: 'string' },
+      capacity: { type: 'integer', minimum: 1 }
+    }
+  }
+})
+
+/** One id per data dir: containers carry it, so a restarted server finds what its dead predecessor left. */
+export function serverId (config: ServerConfig): string {
+  const file = join(config.dataDir, 'server-id')
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  mkdirSync(config.dataDir, { recursive: true })
+  const id = 'sg-' + randomBytes(6).toString('hex')
+  writeFileSync(file, id)
+  return id
 }
 
 export function storeFile (config: ServerConfig): string { return join(config.dataDir, 'episodes.db') }

@@ -5,7 +5,9 @@ import { Environment, taskMounts, type StepResult, type ResetResult } from '../t
 import { BaselineCache } from '../tasks/baseline.js'
 import { taskDescription, type Task, type TaskRegistry } from '../tasks/registry.js'
 import { LocalSandbox } from '../sandbox/local.js'
-import type { SandboxOptions } from '../sandbox/types.js'
+import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
+import type { DockerBackend } from '../sandbox/docker-backend.js'
+import { GpuAllocator, detectGpus, type GpuInfo } from '../sandbox/gpus.js'
 import type { CreateEnvBody } from '../env-spec/messages.js'
 import type { EpisodeStore } from './store.js'
 import { ApiError } from './errors.js'
@@ -22,6 +24,23 @@ export interface ServerConfig {
   outputCap: number
   token?: string
   synchronous: 'NORMAL' | 'FULL'
+  /** the backend an environment gets when it names none */
+  backend: 'local' | 'docker'
+  /** JSON list of docker engines, or a file holding it; empty: the local socket */
+  dockerEngines: string
+  /** the docker image an environment gets when it names none */
+  image: string
+  /** started docker sandboxes kept ready per image (-1: 2 when the default backend is docker, else 0) */
+  warmPool: number
+  poolCeiling: number
+  /** OCI runtime for docker sandboxes ('' = the engine's default; 'runsc' for gVisor) */
+  runtime: string
+  /** 'auto' (nvidia-smi), 'none', or a comma-separated list of GPU ids */
+  gpus: string
+  /** sandboxes per GPU */
+  gpuShare: number
+  /** requests that may wait for a GPU; 0 refuses at once with CAPACITY_REACHED */
+  gpuQueue: number
 }
 
 export interface LiveEnv {
@@ -32,6 +51,9 @@ export interface LiveEnv {
   lastUsed: number
   created: number
   /** callbacks of attached WebSocket clients: output frames and step results of this env reach all of them */
+  /** GPUs held by its current sandbox */
+  gpus: string[]
+  backend: 'local' | 'docker'
   listeners: Set<(frame: { type: 'output', id: string | number, data: string } | { type: 'step_result', result: StepResult }) => void>
   closing: boolean
 }
@@ -39,19 +61,54 @@ export interface LiveEnv {
 export class EnvManager {
   readonly envs = new Map<string, LiveEnv>()
   readonly baselines: BaselineCache
+  readonly gpus: GpuAllocator
+  readonly gpuInfo: { gpus: GpuInfo[], reason: string | null }
   private reaper: NodeJS.Timeout
 
-  constructor (readonly config: ServerConfig, readonly tasks: TaskRegistry, readonly store: EpisodeStore) {
-    const makeSandbox = (opts: SandboxOptions) => LocalSandbox.create({ ...opts, baseDir: join(config.dataDir, 'sandboxes') })
-    this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeSandbox, task => {
+  constructor (readonly config: ServerConfig, readonly tasks: TaskRegistry, readonly store: EpisodeStore, readonly docker: DockerBackend) {
+    const makeLocal = (opts: SandboxOptions) => LocalSandbox.create({ ...opts, baseDir: join(config.dataDir, 'sandboxes') })
+    this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeLocal, task => {
       const r = task.spec.resources ?? {}
       return { mounts: taskMounts(task).mounts, limits: { cpus: r.cpus, memoryMb: r.memory_mb, pids: r.pids ?? 1024 } }
     })
-    this.makeSandbox = makeSandbox
+    this.makeLocal = makeLocal
+    this.gpuInfo = config.gpus === 'auto' ? detectGpus()
+      : config.gpus === 'none' || config.gpus === '' ? { gpus: [], reason: 'GPUs turned off (--gpus none)' }
+        : { gpus: config.gpus.split(',').map(id => ({ id: id.trim(), name: 'configured' })), reason: null }
+    this.gpus = new GpuAllocator(this.gpuInfo.gpus.map(g => g.id), { perGpu: config.gpuShare, queue: config.gpuQueue })
     this.reaper = setInterval(() => { void this.reap() }, Math.min(30_000, config.idleTimeout * 1000 / 2)).unref()
   }
 
-  private makeSandbox: (opts: SandboxOptions) => Promise<LocalSandbox>
+  private makeLocal: (opts: SandboxOptions) => Promise<LocalSandbox>
+
+  /** The sandbox factory of one environment: its backend, image, and the GPUs its task asks for. */
+  private sandboxFactory (live: () => LiveEnv, body: CreateEnvBody, task: Task): (opts: SandboxOptions) => Promise<Sandbox> {
+    return async opts => {
+      const l = live()
+      // a reset replaces the sandbox: the old one is closed by now, so its GPUs go back first
+      this.gpus.release(l.gpus)
+      l.gpus = []
+      const want = task.spec.resources?.gpus ?? 0
+      const ids = want > 0 ? await this.gpus.acquire(want) : []
+      l.gpus = ids
+      const limits = { ...opts.limits, ...(ids.length ? { gpus: ids } : {}) }
+      try {
+        if (l.backend === 'docker') {
+          return await this.docker.create({
+            ...opts, limits, image: body.image, runtime: body.runtime,
+            network: task.spec.resources?.network === true,
+            labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id }
+          })
+        }
+        return await this.makeLocal({ ...opts, limits, network: task.spec.resources?.network === true })
+      } catch (e) {
+        this.gpus.release(ids)
+        l.gpus = []
+        if ((e as { code?: string }).code) throw e
+        throw new ApiError(500, 'SANDBOX_ERROR', (e as Error).message)
+      }
+    }
+  }
 
   create (body: CreateEnvBody): LiveEnv {
     const task = this.tasks.get(body.task)
@@ -60,8 +117,16 @@ export class EnvManager {
       throw new ApiError(503, 'CAPACITY_REACHED', `this server holds its limit of ${this.config.capacity} environments; close one (DELETE /v1/envs/:id) or retry later`)
     }
     const id = 'env-' + randomBytes(8).toString('hex')
+    const backend = body.backend ?? this.config.backend
+    if (backend === 'docker' && !this.docker.engines.some(e => e.healthy)) {
+      throw new ApiError(503, 'BACKEND_UNAVAILABLE', `the docker backend is unavailable: ${this.docker.engines.map(e => `${e.name}: ${e.error}`).join('; ')}; use backend "local" or start dockerd`, 'backend')
+    }
+    if ((task.spec.resources?.gpus ?? 0) > this.gpus.gpus.length) {
+      throw new ApiError(503, 'CAPACITY_REACHED', `task ${task.spec.id} needs ${task.spec.resources!.gpus} GPU(s); this server has ${this.gpus.gpus.length} (${this.gpuInfo.reason ?? 'see /v1/health'})`)
+    }
+    let live: LiveEnv
     const env = new Environment(task, {
-      makeSandbox: this.makeSandbox,
+      makeSandbox: this.sandboxFactory(() => live, body, task),
       baseline: t => this.baselines.get(t),
       maxSteps: body.max_steps ?? this.config.maxSteps,
       reward: body.reward,
@@ -70,7 +135,7 @@ export class EnvManager {
       outputCap: body.limits?.output_cap ?? this.config.outputCap,
       limits: body.limits ? { cpus: body.limits.cpus, memoryMb: body.limits.memory_mb, pids: body.limits.pids } : undefined
     })
-    const live: LiveEnv = { id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closing: false }
+    live = { id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closing: false, gpus: [], backend }
     this.envs.set(id, live)
     return live
   }
@@ -112,6 +177,8 @@ export class EnvManager {
     this.envs.delete(id)
     if (live.episodeId && !live.env.done) this.store.abandon(live.episodeId)
     await live.env.close()
+    this.gpus.release(live.gpus)
+    live.gpus = []
   }
 
   private async reap (): Promise<void> {
@@ -124,5 +191,6 @@ export class EnvManager {
   async closeAll (): Promise<void> {
     clearInterval(this.reaper)
     await Promise.all([...this.envs.keys()].map(id => this.close(id)))
+    await this.docker.shutdown()
   }
 }

@@ -7,7 +7,7 @@ export class ApiError extends Error {
 
 const BY_CODE: Record<string, number> = {
   VALIDATION_ERROR: 400, NOT_FOUND: 404, EPISODE_FINISHED: 409, BUSY: 409, NOT_RESET: 409, SANDBOX_CLOSED: 409,
-  CAPACITY_REACHED: 503, PAYLOAD_TOO_LARGE: 413, UNAUTHORIZED: 401, TIMEOUT: 504
+  CAPACITY_REACHED: 503, BACKEND_UNAVAILABLE: 503, SANDBOX_ERROR: 500, PAYLOAD_TOO_LARGE: 413, UNAUTHORIZED: 401, TIMEOUT: 504
 }
 
 /** Any thrown value as {status, body}; unknown errors become INTERNAL without leaking a stack. */

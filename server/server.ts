@@ -4,10 +4,21 @@ import type { FastifyInstance } from 'fastify'
 import { EpisodeStore } from './store.js'
 import { EnvManager, type ServerConfig } from './envs.js'
 import { buildApp } from './app.js'
-import { importsFile, storeFile } from './config.js'
+import { importsFile, storeFile, dockerEngines, serverId } from './config.js'
+import { DockerBackend } from '../sandbox/docker-backend.js'
+import { toolsDir, toolsInitScript } from '../sandbox/tools.js'
+import { COMMANDS_DIR } from '../sandbox/types.js'
 import { TaskRegistry, importMlgym, loadTaskDir, type ImportReport } from '../tasks/registry.js'
 
-export interface RunningServer { app: FastifyInstance, manager: EnvManager, url: string, imports: ImportReport[], close: () => Promise<void> }
+export interface RunningServer {
+  app: FastifyInstance
+  manager: EnvManager
+  url: string
+  imports: ImportReport[]
+  /** problems found at start that leave the server serving (e.g. dockerd down) */
+  warnings: string[]
+  close: () => Promise<void>
+}
 
 /** Built-ins, then MLGym checkouts recorded by `synthgym tasks import`, then extra task dirs and checkouts. */
 export function loadRegistry (config: ServerConfig, extra: { taskDirs?: string[], mlgym?: string[] } = {}): { registry: TaskRegistry, imports: ImportReport[] } {
@@ -32,7 +43,24 @@ export async function startServer (config: ServerConfig, opts: { logger?: boolea
   const { registry, imports } = opts.registry ? { registry: opts.registry, imports: [] } : loadRegistry(config, opts)
   const store = new EpisodeStore(storeFile(config), { synchronous: config.synchronous })
   store.abandonRunning()
-  const manager = new EnvManager(config, registry, store)
+  const docker = new DockerBackend({
+    engines: dockerEngines(config),
+    image: config.image,
+    serverId: serverId(config),
+    warmPool: config.warmPool,
+    poolCeiling: config.poolCeiling,
+    runtime: config.runtime || undefined,
+    template: { mounts: [{ hostPath: toolsDir(), path: COMMANDS_DIR, readOnly: true }], init: toolsInitScript('mlgym', COMMANDS_DIR), limits: { pids: 1024 } }
+  })
+  const warnings: string[] = []
+  const started = await docker.start()
+  if (started.unavailable.length) {
+    const msg = `docker backend unavailable (${started.unavailable.join('; ')}); the local backend keeps serving`
+    if (config.backend === 'docker') warnings.push(`ERROR: the default backend is docker but ${msg}`)
+    else if (config.dockerEngines) warnings.push(msg)
+  }
+  if (started.swept) warnings.push(`removed ${started.swept} container(s) left by an earlier server with this data dir`)
+  const manager = new EnvManager(config, registry, store, docker)
   const app = await buildApp(manager, { logger: opts.logger })
   const address = await app.listen({ host: config.host, port: config.port })
   let closed = false
@@ -43,5 +71,5 @@ export async function startServer (config: ServerConfig, opts: { logger?: boolea
     await app.close()
     store.close()
   }
-  return { app, manager, url: address.replace('[::1]', '127.0.0.1'), imports, close }
+  return { app, manager, url: address.replace('[::1]', '127.0.0.1'), imports, warnings, close }
 }

@@ -177,7 +177,7 @@ export class Environment {
       const files: FileEntry[] = (spec.starter_code ?? []).filter(s => !skip.has(s))
         .map(s => ({ path: `${WORKSPACE}/${basename(s)}`, hostPath: hostPath(this.task, s) }))
       await sandbox.putFiles(files)
-      this.oomSeen = sandbox.oomKills?.() ?? 0
+      this.oomSeen = await sandbox.oomKills?.() ?? 0
       return {
         observation: taskDescription(spec),
         info: {
@@ -238,7 +238,18 @@ export class Environment {
     }
     const t = this.timeouts
     const timeout = TRAIN_COMMANDS.some(c => action.includes(c)) ? t.long : t.short
-    const r = await sandbox.exec(guardMultilineInput(action, this.opts.toolProfile), { timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}` })
+    const lost = () => {
+      this.info.exit_status = 'early_exit'
+      return end(`THE SANDBOX IS GONE: ${sandbox.endReason ?? 'its shell could not be restarted'}. The episode has ended; its steps so far are kept.`, true)
+    }
+    if (!sandbox.alive) return lost()
+    let r
+    try {
+      r = await sandbox.exec(guardMultilineInput(action, this.opts.toolProfile), { timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}` })
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SANDBOX_CLOSED') return lost()
+      throw err
+    }
     const out = postprocess(r.output, { cap: this.opts.outputCap, droppedChars: r.truncatedChars })
     let observation = out.text
     const extra: Partial<StepInfo> = {}
@@ -259,12 +270,14 @@ export class Environment {
       extra.shell_restarted = true
       if (!sandbox.alive) {
         this.info.exit_status = 'early_exit'
+        observation += `\nTHE SANDBOX IS GONE: ${sandbox.endReason ?? 'its shell could not be restarted'}. The episode has ended; its steps so far are kept.`
         return { observation, reward: 0, terminated: true, truncated: false, extra }
       }
       // Unlike MLGym we keep the episode: the workspace is intact, only the shell's state is new.
       observation += '\n(The shell was restarted in the same workspace: the working directory, environment variables and open file were reset.)'
     }
-    const ooms = sandbox.oomKills?.() ?? 0
+    // only a SIGKILLed command (137) can be the kernel's OOM killer at work
+    const ooms = r.exitCode === 137 || r.restarted ? await sandbox.oomKills?.() ?? 0 : this.oomSeen
     if (ooms > this.oomSeen) {
       this.oomSeen = ooms
       const mb = this.task.spec.resources?.memory_mb ?? this.opts.limits?.memoryMb

@@ -1,0 +1,117 @@
+// The docker backend as the server sees it: several engines (placement by free capacity, health checks), a warm
+// pool per image, labels on every container, orphans of a dead server swept at start, everything removed at stop.
+import { COMMANDS_DIR, type SandboxOptions } from './types.js'
+import { DockerEngine, DockerSandbox, dockerMessage, sweepOrphans, type DockerEngineConfig } from './docker.js'
+import { WarmPool } from './pool.js'
+
+export class BackendError extends Error {
+  constructor (public code: 'CAPACITY_REACHED' | 'BACKEND_UNAVAILABLE', message: string) { super(message) }
+}
+
+export interface DockerBackendConfig {
+  engines: DockerEngineConfig[]
+  /** the image used when an environment names none */
+  image: string
+  serverId: string
+  /** started sandboxes kept ready per image (0: no pool) */
+  warmPool: number
+  /** most warm sandboxes across all images */
+  poolCeiling: number
+  runtime?: string
+  /** seconds between engine health checks */
+  checkInterval?: number
+  /** what every sandbox gets before a task is known: the tools and their init */
+  template: SandboxOptions
+}
+
+export interface DockerCreateOptions extends SandboxOptions {
+  image?: string
+  runtime?: string
+  labels?: Record<string, string>
+}
+
+export class DockerBackend {
+  readonly engines: DockerEngine[]
+  readonly pool: WarmPool<DockerSandbox>
+  private timer: NodeJS.Timeout | null = null
+
+  constructor (readonly config: DockerBackendConfig) {
+    this.engines = config.engines.map(c => new DockerEngine(c))
+    this.pool = new WarmPool(key => {
+      const [image, runtime] = JSON.parse(key) as [string, string | null]
+      return DockerSandbox.create(this.pick(), { ...config.template, image, runtime: runtime ?? undefined, serverId: config.serverId, labels: { 'synthgym.pool': '1' } })
+    }, { size: config.warmPool, ceiling: config.poolCeiling })
+  }
+
+  /** Checks the engines, removes what a dead server of this id left behind, fills the pool. */
+  async start (): Promise<{ swept: number, unavailable: string[] }> {
+    let swept = 0
+    await Promise.all(this.engines.map(e => e.check()))
+    for (const e of this.engines.filter(e => e.healthy)) {
+      try { swept += await sweepOrphans(e, this.config.serverId) } catch (err) { e.healthy = false; e.error = dockerMessage(err) }
+    }
+    this.timer = setInterval(() => { void this.checkEngines() }, (this.config.checkInterval ?? 5) * 1000)
+    this.timer.unref()
+    if (this.config.warmPool > 0 && this.engines.some(e => e.healthy)) this.pool.fill(this.poolKey(this.config.image, this.config.runtime))
+    return { swept, unavailable: this.engines.filter(e => !e.healthy).map(e => `${e.name}: ${e.error}`) }
+  }
+
+  private poolKey (image: string, runtime?: string): string { return JSON.stringify([image, runtime ?? null]) }
+
+  /** An engine that stops answering is taken out; its sandboxes end with the reason. */
+  async checkEngines (): Promise<void> {
+    await Promise.all(this.engines.map(async e => {
+      const was = e.healthy
+      await e.check()
+      if (was && !e.healthy) {
+        await Promise.all([...e.sandboxes].map(s => s.abandon(`the docker engine ${e.name} stopped answering (${e.error})`)))
+      }
+    }))
+  }
+
+  /** The healthy engine with the most free capacity. */
+  pick (): DockerEngine {
+    const healthy = this.engines.filter(e => e.healthy)
+    if (healthy.length === 0) {
+      throw new BackendError('BACKEND_UNAVAILABLE', `no docker engine answers: ${this.engines.map(e => `${e.name}: ${e.error}`).join('; ')}`)
+    }
+    const best = healthy.sort((a, b) => b.free - a.free)[0]!
+    if (best.free <= 0) throw new BackendError('CAPACITY_REACHED', `every docker engine is full (${healthy.map(e => `${e.name} ${e.capacity}`).join(', ')})`)
+    return best
+  }
+
+  async create (opts: DockerCreateOptions): Promise<DockerSandbox> {
+    const image = opts.image ?? this.config.image
+    const runtime = opts.runtime ?? this.config.runtime
+    const gpus = (opts.limits?.gpus?.length ?? 0) > 0
+    if (this.config.warmPool > 0 && !gpus && !opts.network) {
+      const warm = this.pool.take(this.poolKey(image, runtime))
+      if (warm?.alive) {
+        try {
+          await warm.addMounts((opts.mounts ?? []).filter(m => m.path !== COMMANDS_DIR))
+          await warm.updateLimits(opts.limits ?? {})
+          warm.setLabels(opts.labels ?? {})
+          return warm
+        } catch { await warm.close() }
+      }
+    }
+    return DockerSandbox.create(this.pick(), { ...opts, image, runtime, serverId: this.config.serverId })
+  }
+
+  health (): Record<string, unknown> {
+    return {
+      image: this.config.image,
+      runtime: this.config.runtime ?? 'runc',
+      engines: this.engines.map(e => ({ name: e.name, healthy: e.healthy, error: e.error, capacity: e.capacity, in_use: e.sandboxes.size })),
+      warm_pool: { size: this.config.warmPool, ceiling: this.config.poolCeiling, ...(this.pool.lastError ? { last_error: this.pool.lastError } : {}), images: this.pool.status() }
+    }
+  }
+
+  /** Every container of this server goes: the pool, live sandboxes, and anything else carrying our label. */
+  async shutdown (): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    await this.pool.close()
+    await Promise.all(this.engines.flatMap(e => [...e.sandboxes].map(s => s.close())))
+    await Promise.all(this.engines.filter(e => e.healthy).map(e => sweepOrphans(e, this.config.serverId).catch(() => 0)))
+  }
+}

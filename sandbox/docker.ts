@@ -1,0 +1,373 @@
+// The docker backend: one container per sandbox, the persistent shell on ONE attached stream (no `docker exec`
+// per step), files through putArchive/getArchive, limits and isolation in the container's HostConfig.
+import Docker from 'dockerode'
+import { randomBytes } from 'node:crypto'
+import { PassThrough, type Duplex, type Readable } from 'node:stream'
+import { posix } from 'node:path'
+import { PersistentShell, type ShellProcess } from './shell.js'
+import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
+import {
+  AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
+  type Sandbox, type SandboxOptions
+} from './types.js'
+
+export const LABEL = 'synthgym.managed'
+const AGENT = { uid: 1000, gid: 1000 }
+const ROOT_RO = { uid: 0, gid: 0, readOnly: true }
+
+export interface DockerEngineConfig {
+  name: string
+  /** unix socket (default /var/run/docker.sock when no host is given) */
+  socketPath?: string
+  host?: string
+  port?: number
+  protocol?: 'http' | 'https' | 'ssh'
+  ca?: string
+  cert?: string
+  key?: string
+  username?: string
+  /** most sandboxes this engine takes */
+  capacity?: number
+}
+
+export class DockerEngine {
+  readonly docker: Docker
+  readonly sandboxes = new Set<DockerSandbox>()
+  healthy = true
+  error: string | null = null
+
+  constructor (readonly config: DockerEngineConfig) {
+    const c = config
+    this.docker = c.host
+      ? new Docker({ host: c.host, port: c.port, protocol: c.protocol, ca: c.ca, cert: c.cert, key: c.key, username: c.username })
+      : new Docker({ socketPath: c.socketPath ?? '/var/run/docker.sock' })
+  }
+
+  get name (): string { return this.config.name }
+  get capacity (): number { return this.config.capacity ?? 64 }
+  get free (): number { return this.capacity - this.sandboxes.size }
+
+  /** Answers within `ms` or is marked unhealthy with the reason. */
+  async check (ms = 5000): Promise<boolean> {
+    try {
+      await Promise.race([this.docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms))])
+      this.healthy = true
+      this.error = null
+    } catch (e) {
+      this.healthy = false
+      this.error = dockerMessage(e)
+    }
+    return this.healthy
+  }
+}
+
+/** Docker's own error text, without dockerode's "(HTTP code 500) server error -" prefix. */
+export function dockerMessage (e: unknown): string {
+  const err = e as { json?: { message?: string }, message?: string, code?: string, address?: string }
+  if (err?.code === 'ENOENT' || err?.code === 'ECONNREFUSED') return `cannot reach dockerd at ${err.address ?? 'its socket'} (${err.code}); is dockerd running?`
+  return err?.json?.message ?? String(err?.message ?? e).replace(/^\(HTTP code \d+\) [a-z ]+ - /, '')
+}
+
+export interface DockerSandboxOptions extends SandboxOptions {
+  image: string
+  serverId: string
+  labels?: Record<string, string>
+  /** an OCI runtime such as gVisor's `runsc` */
+  runtime?: string
+  /** docker network mode: `none` (default), or `host` for a task that opts into the network (as MLGym runs) */
+  networkMode?: string
+  shmMb?: number
+  /** writable-layer size limit, where the storage driver supports it */
+  diskMb?: number
+  user?: string
+}
+
+const SHELL_WRAPPER = 'bash --noprofile --norc -s; exit 64'
+const SHELL_ENDED = 64
+
+export class DockerSandbox implements Sandbox {
+  readonly backend = 'docker'
+  readonly id: string
+  container!: Docker.Container
+  private shell: PersistentShell
+  private closed = false
+  private killedByUs = false
+  private oom = 0
+  private failure: string | null = null
+  private mounts: Mount[]
+
+  private constructor (readonly engine: DockerEngine, private opts: DockerSandboxOptions) {
+    this.id = 'sbx-' + randomBytes(6).toString('hex')
+    this.mounts = [...(opts.mounts ?? [])]
+    this.shell = new PersistentShell({ start: () => this.startShell(), killJobs: still => this.killJobs(still) },
+      { outputCap: opts.limits?.outputCap, init: opts.init })
+  }
+
+  static async create (engine: DockerEngine, opts: DockerSandboxOptions): Promise<DockerSandbox> {
+    const sb = new DockerSandbox(engine, opts)
+    engine.sandboxes.add(sb)
+    try {
+      sb.container = await engine.docker.createContainer(sb.containerConfig(['sh', '-c', SHELL_WRAPPER], true))
+      await sb.putHome(sb.container)
+      await sb.copyMounts(sb.container, sb.mounts)
+      await sb.shell.start()
+    } catch (e) {
+      await sb.close()
+      throw new Error(sb.startError(e))
+    }
+    return sb
+  }
+
+  private startError (e: unknown): string {
+    const msg = dockerMessage(e)
+    if (/could not select device driver|nvidia/i.test(msg)) {
+      return `the docker engine ${this.engine.name} cannot give GPUs to containers: ${msg}. Install the NVIDIA container toolkit there, or ask for no GPUs`
+    }
+    if (/No such image/i.test(msg)) return `${msg}: build it with \`synthgym image build\` or pull it on the engine (${this.engine.name})`
+    if (/unknown or invalid runtime/i.test(msg)) return `${msg}: configure it in the engine's daemon.json (e.g. runsc for gVisor)`
+    return `docker sandbox on ${this.engine.name}: ${msg}`
+  }
+
+  get alive (): boolean { return !this.closed && this.shell.alive }
+
+  private containerConfig (cmd: string[], interactive: boolean): Docker.ContainerCreateOptions {
+    const o = this.opts
+    const l = o.limits ?? {}
+    const cpus = Math.max(1, Math.ceil(l.cpus ?? 1))
+    const env = {
+      HOME: AGENT_HOME, USER: 'agent', LOGNAME: 'agent', SHELL: '/bin/bash', LANG: 'C.UTF-8', TERM: 'dumb',
+      PATH: '/home/agent/commands:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      OMP_NUM_THREADS: String(cpus), OPENBLAS_NUM_THREADS: String(cpus), MKL_NUM_THREADS: String(cpus), MPLBACKEND: 'Agg',
+      ...(l.gpus?.length ? { NVIDIA_VISIBLE_DEVICES: l.gpus.join(',') } : {}),
+      ...o.env
+    }
+    const mem = l.memoryMb ? l.memoryMb * 1024 * 1024 : undefined
+    return {
+      Image: o.image,
+      Cmd: cmd,
+      User: o.user ?? '1000:1000',
+      WorkingDir: WORKSPACE,
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      Labels: { [LABEL]: '1', 'synthgym.server': o.serverId, 'synthgym.sandbox': this.id, ...o.labels },
+      OpenStdin: interactive,
+      StdinOnce: false,
+      AttachStdin: interactive,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+      NetworkDisabled: (o.networkMode ?? 'none') === 'none',
+      HostConfig: {
+        NetworkMode: o.networkMode ?? (o.network ? 'host' : 'none'),
+        Init: true,
+        Memory: mem,
+        MemorySwap: mem,
+        NanoCpus: l.cpus ? Math.round(l.cpus * 1e9) : undefined,
+        PidsLimit: l.pids,
+        ShmSize: (o.shmMb ?? 64) * 1024 * 1024,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Runtime: o.runtime,
+        ...(o.diskMb ? { StorageOpt: { size: `${o.diskMb}M` } } : {}),
+        ...(l.gpus?.length ? { DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: l.gpus, Capabilities: [['gpu']] }] } : {})
+      }
+    }
+  }
+
+  /** /home/agent and its workspace owned by the agent, whatever the image has. */
+  private async putHome (c: Docker.Container): Promise<void> {
+    const pack = newPack()
+    addDirs(pack, [{ name: 'home/agent', owner: AGENT }, { name: 'home/agent/workspace', owner: AGENT }])
+    pack.finalize()
+    await c.putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' })
+  }
+
+  /** Host files the task mounts read-only: copied in, owned by root, without write bits. */
+  private async copyMounts (c: Docker.Container, mounts: Mount[]): Promise<void> {
+    if (mounts.length === 0) return
+    const pack = newPack()
+    const made = new Set<string>()
+    for (const m of mounts) {
+      const rel = m.path.replace(/^\/+/, '')
+      // parents of a mount inside the workspace stay the agent's; others are root's
+      const parts = posix.dirname(rel).split('/')
+      for (let i = 1; i <= parts.length; i++) {
+        const dir = parts.slice(0, i).join('/')
+        if (dir === '.' || made.has(dir)) continue
+        made.add(dir)
+        const agentOwned = ('/' + dir) === AGENT_HOME || ('/' + dir).startsWith(AGENT_HOME + '/workspace')
+        addDirs(pack, [{ name: dir, owner: agentOwned ? AGENT : { uid: 0, gid: 0 } }])
+      }
+      addHostPath(pack, m.hostPath, rel, m.readOnly === false ? AGENT : ROOT_RO)
+    }
+    pack.finalize()
+    await c.putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' })
+  }
+
+  /** Copies more read-only files into a live sandbox (a warm one taken for a task). */
+  async addMounts (mounts: Mount[]): Promise<void> {
+    await this.copyMounts(this.container, mounts)
+    this.mounts.push(...mounts)
+  }
+
+  /** Applies limits to a live container (a warm one taken for a task). */
+  async updateLimits (l: { cpus?: number, memoryMb?: number, pids?: number }): Promise<void> {
+    const mem = l.memoryMb ? l.memoryMb * 1024 * 1024 : undefined
+    await this.container.update({ Memory: mem, MemorySwap: mem, NanoCpus: l.cpus ? Math.round(l.cpus * 1e9) : undefined, PidsLimit: l.pids })
+  }
+
+  private async startShell (): Promise<ShellProcess> {
+    if (this.closed) throw new Error('sandbox closed')
+    const c = this.container
+    const info = await c.inspect().catch(e => { throw new Error(`the sandbox container is gone: ${dockerMessage(e)}`) })
+    if (info.State.Running) {
+      // only on a restart: the old shell is dead or stuck, stop what is left
+      this.killedByUs = true
+      await c.kill().catch(() => {})
+      await c.wait({ condition: 'not-running' }).catch(() => {})
+    }
+    const after = info.State.Running ? await c.inspect() : info
+    if (after.State.StartedAt && !after.State.StartedAt.startsWith('0001')) {
+      // the container ran before: find out why it stopped before bringing the shell back
+      if (after.State.OOMKilled) { this.oom++; this.failure = 'the sandbox container ran out of memory and was killed'; throw new Error(this.failure) }
+      if (!this.killedByUs && after.State.ExitCode !== SHELL_ENDED) {
+        this.failure = `the sandbox container was stopped from outside (exit code ${after.State.ExitCode}${after.State.ExitCode === 137 ? ', killed' : ''})`
+        throw new Error(this.failure)
+      }
+    }
+    this.killedByUs = false
+    const stream = await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }) as unknown as Duplex
+    const out = new PassThrough()
+    c.modem.demuxStream(stream, out, out)
+    const exitCbs: ((code: number | null) => void)[] = []
+    let ended = false
+    const end = () => { if (ended) return; ended = true; for (const cb of exitCbs) cb(null) }
+    stream.on('end', end)
+    stream.on('close', end)
+    stream.on('error', end)
+    await c.start()
+    return {
+      write: d => { if (!ended) stream.write(d) },
+      onData: cb => out.on('data', cb),
+      onExit: cb => exitCbs.push(cb),
+      kill: () => { this.killedByUs = true; void c.kill().catch(() => {}); end() }
+    }
+  }
+
+  /** Kills every process but init, the shell wrapper and the shell, from a short exec as the agent's user. */
+  private async killJobs (stillNeeded: () => boolean): Promise<void> {
+    const script = `shell=$(for d in /proc/[0-9]*; do read -r pid comm st ppid rest < "$d/stat" 2>/dev/null || continue; case "$comm" in "(bash)") echo "$pid";; esac; done | sort -n | head -n 1)
+wrapper=$(for d in /proc/[0-9]*; do read -r pid comm st ppid rest < "$d/stat" 2>/dev/null || continue; [ "$ppid" = 1 ] && echo "$pid"; done | sort -n | head -n 1)
+for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$") continue;; esac; kill -9 "$p" 2>/dev/null; done; true`
+    for (let round = 0; round < 3 && stillNeeded(); round++) {
+      await this.shortExec(script)
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  }
+
+  /** Ends the sandbox from outside (its engine is gone): the environment reports `reason`. */
+  async abandon (reason: string): Promise<void> {
+    this.failure = reason
+    await this.close()
+  }
+
+  /** Labels are fixed at creation; a warm sandbox taken for an environment records it here instead. */
+  setLabels (labels: Record<string, string>): void { Object.assign(this.extraLabels, labels) }
+  readonly extraLabels: Record<string, string> = {}
+
+  exec (command: string, opts?: ExecOptions): Promise<ExecResult> { return this.shell.exec(command, opts) }
+  interrupt (): Promise<void> { return this.shell.interrupt() }
+  /** The container's own memory cgroup counts the kernel's OOM kills (v2 memory.events, v1 memory.oom_control). */
+  async oomKills (): Promise<number> {
+    const out = await this.shortExec('cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null').catch(() => '')
+    const m = /oom_kill (\d+)/.exec(out)
+    return this.oom + (m ? Number(m[1]) : 0)
+  }
+
+  private async shortExec (cmd: string): Promise<string> {
+    const ex = await this.container.exec({ Cmd: ['sh', '-c', cmd], User: this.opts.user ?? '1000:1000', AttachStdout: true, AttachStderr: true })
+    const s = await ex.start({ hijack: true, stdin: false })
+    const out = new PassThrough()
+    let text = ''
+    out.on('data', (d: Buffer) => { text += d.toString() })
+    this.container.modem.demuxStream(s, out, out)
+    await new Promise(resolve => { s.on('end', resolve); s.on('close', resolve) })
+    return text
+  }
+  /** why the sandbox ended, when it ended on its own */
+  get endReason (): string | null { return this.failure }
+
+  private abs (path: string): string {
+    const abs = posix.resolve(WORKSPACE, path)
+    return abs
+  }
+
+  async putFiles (files: FileEntry[]): Promise<void> {
+    const pack = newPack()
+    for (const f of files) {
+      const rel = this.abs(f.path).replace(/^\/+/, '')
+      if (f.hostPath) addHostPath(pack, f.hostPath, rel, AGENT)
+      else {
+        const data = typeof f.data === 'string' ? Buffer.from(f.data) : (f.data ?? Buffer.alloc(0))
+        pack.entry({ name: rel, mode: f.mode ?? 0o644, uid: AGENT.uid, gid: AGENT.gid, size: data.length }, data)
+      }
+    }
+    pack.finalize()
+    await this.container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' })
+  }
+
+  async readFile (path: string): Promise<Buffer> {
+    const stream = await this.container.getArchive({ path: this.abs(path) })
+    return firstFile(stream as unknown as Readable)
+  }
+
+  async writeFile (path: string, data: string | Buffer): Promise<void> { await this.putFiles([{ path, data }]) }
+
+  /**
+   * A fresh container of the same image and limits with a copy of the workspace, the task's pristine read-only
+   * files and the extra mounts (secrets): what runs there cannot touch the agent's container, nor be seen from it.
+   */
+  async run (command: string, opts: RunOptions = {}): Promise<RunResult> {
+    const c = await this.engine.docker.createContainer({
+      ...this.containerConfig(['bash', '--noprofile', '--norc', '-c', `exec 2>&1; cd ${opts.cwd ?? WORKSPACE} && ${command}`], false),
+      Labels: { [LABEL]: '1', 'synthgym.server': this.opts.serverId, 'synthgym.sandbox': this.id + '-run', ...this.opts.labels }
+    })
+    try {
+      await this.putHome(c)
+      const ws = await this.container.getArchive({ path: WORKSPACE })
+      await c.putArchive(repack(ws as unknown as Readable, opts.evaluation ? ROOT_RO : AGENT) as unknown as NodeJS.ReadableStream, { path: AGENT_HOME })
+      await this.copyMounts(c, [...this.mounts, ...(opts.mounts ?? [])])
+      const stream = await c.attach({ stream: true, stdout: true, stderr: true })
+      const out = new PassThrough()
+      let output = ''
+      out.on('data', (d: Buffer) => { if (output.length < 4 * 1024 * 1024) output += d.toString() })
+      c.modem.demuxStream(stream, out, out)
+      const ended = new Promise(resolve => { stream.on('end', resolve); stream.on('close', resolve) })
+      await c.start()
+      let timedOut = false
+      const timer = opts.timeout ? setTimeout(() => { timedOut = true; void c.kill().catch(() => {}) }, opts.timeout * 1000) : undefined
+      const res = await c.wait() as { StatusCode: number }
+      clearTimeout(timer)
+      await Promise.race([ended, new Promise(resolve => setTimeout(resolve, 1000))])
+      return { output, exitCode: timedOut ? null : res.StatusCode, timedOut }
+    } finally {
+      await c.remove({ force: true }).catch(() => {})
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.shell.close()
+    await this.container?.remove({ force: true }).catch(() => {})
+    this.engine.sandboxes.delete(this)
+  }
+}
+
+/** Containers a server left behind (it died): every container labelled with this server id. */
+export async function sweepOrphans (engine: DockerEngine, serverId: string): Promise<number> {
+  const list = await engine.docker.listContainers({ all: true, filters: { label: [`${LABEL}=1`, `synthgym.server=${serverId}`] } })
+  const mine = new Set([...engine.sandboxes].map(s => s.container?.id))
+  const stale = list.filter(c => !mine.has(c.Id))
+  await Promise.all(stale.map(c => engine.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})))
+  return stale.length
+}
