@@ -4,7 +4,7 @@ import Docker from 'dockerode'
 import { randomBytes } from 'node:crypto'
 import { PassThrough, type Duplex, type Readable } from 'node:stream'
 import { posix } from 'node:path'
-import { PersistentShell, type ShellProcess } from './shell.js'
+import { PersistentShell, ShellClosedError, type ShellProcess } from './shell.js'
 import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
@@ -92,7 +92,10 @@ export class DockerSandbox implements Sandbox {
   private shell: PersistentShell
   private closed = false
   private killedByUs = false
+  /** OOM kills counted in earlier runs of the container (its cgroup counters start from 0 at each start) */
   private oom = 0
+  /** the highest OOM-kill count read in the current run of the container */
+  private oomRun = 0
   private failure: string | null = null
   private mounts: Mount[]
 
@@ -128,7 +131,7 @@ export class DockerSandbox implements Sandbox {
     return `docker sandbox on ${this.engine.name}: ${msg}`
   }
 
-  get alive (): boolean { return !this.closed && this.shell.alive }
+  get alive (): boolean { return !this.closed && this.failure === null && this.shell.alive }
 
   private containerConfig (cmd: string[], interactive: boolean): Docker.ContainerCreateOptions {
     const o = this.opts
@@ -220,17 +223,23 @@ export class DockerSandbox implements Sandbox {
     const c = this.container
     const info = await c.inspect().catch(e => { throw new Error(`the sandbox container is gone: ${dockerMessage(e)}`) })
     if (info.State.Running) {
-      // only on a restart: the old shell is dead or stuck, stop what is left
+      // only on a restart: the old shell is dead or stuck, stop what is left (its OOM count first: it resets)
+      await this.oomKills()
       this.killedByUs = true
       await c.kill().catch(() => {})
       await c.wait({ condition: 'not-running' }).catch(() => {})
     }
     const after = info.State.Running ? await c.inspect() : info
     if (after.State.StartedAt && !after.State.StartedAt.startsWith('0001')) {
-      // the container ran before: find out why it stopped before bringing the shell back
-      if (after.State.OOMKilled) { this.oom++; this.failure = 'the sandbox container ran out of memory and was killed'; throw new Error(this.failure) }
+      // the container ran before: find out why it stopped before bringing the shell back. Docker's OOMKilled says
+      // that some process of that run was OOM-killed (often a child the agent started, already reported), not
+      // that the container died of it: only a stop we did not cause and that is not the shell ending is fatal.
+      this.oom += Math.max(this.oomRun, after.State.OOMKilled ? 1 : 0)
+      this.oomRun = 0
       if (!this.killedByUs && after.State.ExitCode !== SHELL_ENDED) {
-        this.failure = `the sandbox container was stopped from outside (exit code ${after.State.ExitCode}${after.State.ExitCode === 137 ? ', killed' : ''})`
+        this.failure = after.State.OOMKilled
+          ? 'the sandbox container ran out of memory and was killed'
+          : `the sandbox container was stopped from outside (exit code ${after.State.ExitCode}${after.State.ExitCode === 137 ? ', killed' : ''})`
         throw new Error(this.failure)
       }
     }
@@ -274,13 +283,23 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
   setLabels (labels: Record<string, string>): void { Object.assign(this.extraLabels, labels) }
   readonly extraLabels: Record<string, string> = {}
 
-  exec (command: string, opts?: ExecOptions): Promise<ExecResult> { return this.shell.exec(command, opts) }
+  async exec (command: string, opts?: ExecOptions): Promise<ExecResult> {
+    let r: ExecResult
+    try { r = await this.shell.exec(command, opts) } catch (e) {
+      // the shell could not be brought back (container killed, out of memory, engine gone): say why, as a closed sandbox
+      if (this.failure !== null) throw new ShellClosedError(this.failure)
+      throw e
+    }
+    if (r.exitCode === null && this.failure !== null) throw new ShellClosedError(this.failure)
+    return r
+  }
   interrupt (): Promise<void> { return this.shell.interrupt() }
   /** The container's own memory cgroup counts the kernel's OOM kills (v2 memory.events, v1 memory.oom_control). */
   async oomKills (): Promise<number> {
     const out = await this.shortExec('cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null').catch(() => '')
     const m = /oom_kill (\d+)/.exec(out)
-    return this.oom + (m ? Number(m[1]) : 0)
+    if (m) this.oomRun = Math.max(this.oomRun, Number(m[1]))
+    return this.oom + this.oomRun
   }
 
   private async shortExec (cmd: string): Promise<string> {

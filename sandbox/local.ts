@@ -19,14 +19,25 @@ function onPath (cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0
 }
 
-let hostInfo: { isolation: Isolation | null, python: string | null, pythonPrefix: string | null } | undefined
+interface HostInfo { isolation: Isolation | null, python: string | null, pythonPrefix: string | null, pythonPaths: string[] }
+let hostInfo: HostInfo | undefined
 /** What this machine offers the local backend (cached). */
-export function localBackendInfo (): { isolation: Isolation | null, python: string | null, pythonPrefix: string | null, limits: string } {
+export function localBackendInfo (): HostInfo & { limits: string } {
   if (!hostInfo) {
     const isolation: Isolation | null = onPath('bwrap') ? 'bwrap' : onPath('unshare') ? 'unshare' : null
-    const py = spawnSync(process.env.SYNTHGYM_PYTHON ?? 'python3', ['-c', 'import sys;print(sys.executable);print(sys.base_prefix)'], { encoding: 'utf8' })
-    const [python, pythonPrefix] = py.status === 0 ? py.stdout.trim().split('\n') : [null, null]
-    hostInfo = { isolation, python: python ?? null, pythonPrefix: pythonPrefix ?? null }
+    const py = spawnSync(process.env.SYNTHGYM_PYTHON ?? 'python3', ['-c',
+      'import sys, json; print(json.dumps([sys.executable, sys.base_prefix, [sys.prefix] + [p for p in sys.path if p]]))'], { encoding: 'utf8' })
+    let python: string | null = null
+    let pythonPrefix: string | null = null
+    let paths: string[] = []
+    if (py.status === 0) [python, pythonPrefix, paths] = JSON.parse(py.stdout)
+    // where python finds its packages (a venv, ~/.local, /opt/conda...) must be visible inside the sandbox too
+    const extra = (process.env.SYNTHGYM_SANDBOX_BINDS ?? '').split(':').filter(Boolean)
+    const outside = [pythonPrefix, ...paths, ...extra].filter((p): p is string => !!p && existsSync(p) && statSync(p).isDirectory())
+      .filter(p => !SYSTEM_DIRS.some(d => p === d || p.startsWith(d + '/')))
+      .sort()
+    const pythonPaths = outside.filter((p, i) => !outside.slice(0, i).some(q => p === q || p.startsWith(q + '/')))
+    hostInfo = { isolation, python, pythonPrefix, pythonPaths }
   }
   return { ...hostInfo, limits: cgroupMode() }
 }
@@ -46,9 +57,7 @@ function bwrapArgs (root: string, mounts: Mount[], env: Record<string, string>, 
   }
   for (const f of HIDDEN_ETC) if (existsSync(f)) args.push('--ro-bind', '/dev/null', f)
   args.push('--ro-bind', join(root, 'etc/passwd'), '/etc/passwd', '--ro-bind', join(root, 'etc/group'), '/etc/group')
-  if (info.pythonPrefix && !SYSTEM_DIRS.some(d => info.pythonPrefix!.startsWith(d + '/'))) {
-    args.push('--ro-bind', info.pythonPrefix, info.pythonPrefix)
-  }
+  for (const p of info.pythonPaths) args.push('--ro-bind', p, p)
   args.push('--ro-bind', join(root, 'bin'), '/synthgym/bin')
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/home')
   if (gpus) for (const d of readdirSync('/dev').filter(n => n.startsWith('nvidia'))) args.push('--dev-bind', '/dev/' + d, '/dev/' + d)
@@ -296,9 +305,10 @@ export class LocalSandbox implements Sandbox {
 }
 
 /** Without cgroups: per-process rlimits, weaker but better than nothing (the health report says which is in use). */
-function rlimitShell (l: { memoryMb?: number, pids?: number }): string {
+function rlimitShell (l: { memoryMb?: number, pids?: number, gpus?: string[] }): string {
   const parts: string[] = []
-  if (l.memoryMb) parts.push(`ulimit -v ${l.memoryMb * 1024 * 4} 2>/dev/null`)
+  // address space, not memory: CUDA reserves far more than it uses, so a GPU sandbox gets no such limit
+  if (l.memoryMb && !l.gpus?.length) parts.push(`ulimit -v ${l.memoryMb * 1024 * 4} 2>/dev/null`)
   if (l.pids) parts.push(`ulimit -u ${l.pids} 2>/dev/null`)
   return parts.length ? parts.join('; ') + '; ' : ''
 }
@@ -326,7 +336,7 @@ function unshareArgv (root: string, mounts: Mount[], env: Record<string, string>
   bind(join(root, 'etc/passwd'), '/etc/passwd', true)
   bind(join(root, 'etc/group'), '/etc/group', true)
   const info = localBackendInfo()
-  if (info.pythonPrefix && !SYSTEM_DIRS.some(d => info.pythonPrefix!.startsWith(d + '/'))) bind(info.pythonPrefix, info.pythonPrefix, true)
+  for (const p of info.pythonPaths) bind(p, p, true)
   bind(join(root, 'bin'), '/synthgym/bin', true)
   lines.push('mkdir -p "$NR/proc" "$NR/dev" "$NR/tmp" "$NR/home/agent"', 'mount -t proc proc "$NR/proc"',
     'mount --rbind /dev "$NR/dev"', 'mount -t tmpfs tmpfs "$NR/tmp"', 'chmod 1777 "$NR/tmp"')

@@ -58,6 +58,15 @@ export interface LiveEnv {
   closing: boolean
 }
 
+/** The Sandbox methods of `sb`, bound, so a caller can wrap one of them (close) without subclassing. */
+function sandboxView (sb: Sandbox): Sandbox {
+  return {
+    id: sb.id, backend: sb.backend, get alive () { return sb.alive }, workspaceDir: sb.workspaceDir, endReason: sb.endReason,
+    exec: (c, o) => sb.exec(c, o), interrupt: () => sb.interrupt(), putFiles: f => sb.putFiles(f), readFile: p => sb.readFile(p),
+    writeFile: (p, d) => sb.writeFile(p, d), run: (c, o) => sb.run(c, o), close: () => sb.close(), oomKills: sb.oomKills ? () => sb.oomKills!() : undefined
+  }
+}
+
 export class EnvManager {
   readonly envs = new Map<string, LiveEnv>()
   readonly baselines: BaselineCache
@@ -67,7 +76,15 @@ export class EnvManager {
 
   constructor (readonly config: ServerConfig, readonly tasks: TaskRegistry, readonly store: EpisodeStore, readonly docker: DockerBackend) {
     const makeLocal = (opts: SandboxOptions) => LocalSandbox.create({ ...opts, baseDir: join(config.dataDir, 'sandboxes') })
-    this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeLocal, task => {
+    // a baseline that trains on GPUs gets them from the same allocator as environments do
+    const makeForBaseline = async (opts: SandboxOptions, task: Task): Promise<Sandbox> => {
+      const ids = await this.gpus.acquire(task.spec.resources?.gpus ?? 0)
+      try {
+        const sb = await makeLocal({ ...opts, limits: { ...opts.limits, ...(ids.length ? { gpus: ids } : {}) } })
+        return { ...sandboxView(sb), close: async () => { try { await sb.close() } finally { this.gpus.release(ids) } } }
+      } catch (e) { this.gpus.release(ids); throw e }
+    }
+    this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeForBaseline, task => {
       const r = task.spec.resources ?? {}
       return { mounts: taskMounts(task).mounts, limits: { cpus: r.cpus, memoryMb: r.memory_mb, pids: r.pids ?? 1024 } }
     })

@@ -30,7 +30,7 @@ export function taskHash (task: Task): string {
 export class BaselineCache {
   private inflight = new Map<string, Promise<Metrics | null>>()
 
-  constructor (private dir: string, private makeSandbox: (opts: SandboxOptions) => Promise<Sandbox>,
+  constructor (private dir: string, private makeSandbox: (opts: SandboxOptions, task: Task) => Promise<Sandbox>,
     private sandboxOptions: (task: Task) => SandboxOptions) {}
 
   private file (task: Task): string { return join(this.dir, `${task.spec.id}-${taskHash(task)}.json`) }
@@ -59,7 +59,7 @@ export class BaselineCache {
   private async compute (task: Task, onProgress?: (line: string) => void): Promise<Metrics | null> {
     const spec = task.spec
     const baseline = spec.baseline_paths![0]!
-    const sandbox = await this.makeSandbox(this.sandboxOptions(task))
+    const sandbox = await this.makeSandbox(this.sandboxOptions(task), task)
     const started = Date.now()
     try {
       await sandbox.putFiles((spec.starter_code ?? []).map(s => ({ path: `${WORKSPACE}/${basename(s)}`, hostPath: hostPath(task, s) })))

@@ -164,14 +164,13 @@ export class Environment {
       const spec = this.task.spec
       const { mounts, skip } = taskMounts(this.task)
       const res = spec.resources ?? {}
-      const [baseline, sandbox] = await Promise.all([
-        this.opts.baseline(this.task),
-        this.opts.makeSandbox({
-          mounts,
-          limits: { cpus: res.cpus, memoryMb: res.memory_mb, pids: res.pids ?? 1024, ...this.opts.limits },
-          init: toolsInitScript(this.opts.toolProfile ?? 'mlgym', COMMANDS_DIR)
-        })
-      ])
+      // one after the other: a baseline still to compute may need the same GPU the episode's sandbox will take
+      const baseline = await this.opts.baseline(this.task)
+      const sandbox = await this.opts.makeSandbox({
+        mounts,
+        limits: { cpus: res.cpus, memoryMb: res.memory_mb, pids: res.pids ?? 1024, ...this.opts.limits },
+        init: toolsInitScript(this.opts.toolProfile ?? 'mlgym', COMMANDS_DIR)
+      })
       this.sandbox = sandbox
       this.baselineScores = baseline
       const files: FileEntry[] = (spec.starter_code ?? []).filter(s => !skip.has(s))

@@ -115,6 +115,9 @@ t.test('the built-in tasks cover every MLGym submission kind but LM', async t =>
   t.ok(taskDirs.length >= 4, `found ${taskDirs.join(', ')}`)
   const kinds = new Set(taskDirs.map(d => parse(readFileSync(join(BUILTIN, d, 'task.yaml'), 'utf8')).task_entrypoint))
   t.same([...kinds].sort(), ['CSVSubmissionTasks', 'ModelSubmissionTasks', 'PythonSubmissionTasks'])
+  // the tasks that must run anywhere: python3 and numpy alone
+  const numpyOnly = taskDirs.filter(d => !(parse(readFileSync(join(BUILTIN, d, 'task.yaml'), 'utf8')).resources?.gpus > 0))
+  t.ok(numpyOnly.length >= 4, `numpy-only tasks: ${numpyOnly.join(', ')}`)
   const withoutScores = taskDirs.filter(d => parse(readFileSync(join(BUILTIN, d, 'task.yaml'), 'utf8')).baseline_scores === undefined)
   t.ok(withoutScores.length >= 2, `tasks whose baseline scores the server computes: ${withoutScores.join(', ')}`)
 })
@@ -124,6 +127,10 @@ for (const dir of taskDirs) {
     const taskDir = join(BUILTIN, dir)
     const spec = validateTaskSpec(parse(readFileSync(join(taskDir, 'task.yaml'), 'utf8')), 'task')
     t.equal(spec.id, dir, 'the directory is named after the task id')
+    if ((spec.resources?.gpus ?? 0) > 0 && spawnSync(process.env.PYTHON ?? 'python3', ['-c', 'import torch']).status !== 0) {
+      t.skip(`${dir} trains with PyTorch on a GPU; this machine has no torch (it runs on the GPU machine: BENCHMARKS.md)`)
+      return
+    }
     t.ok(spec.task_entrypoint, 'task_entrypoint is set')
     t.ok(spec.metric, 'metric is set')
     t.match(spec.description, /SUBMISSION FORMAT:/)

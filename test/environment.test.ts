@@ -14,7 +14,7 @@ import type { SandboxOptions } from '../sandbox/types.js'
 const dir = mkdtempSync(join(tmpdir(), 'sg-env-test-'))
 const registry = TaskRegistry.withBuiltins()
 const makeSandbox = (o: SandboxOptions) => LocalSandbox.create({ ...o, baseDir: join(dir, 'sandboxes') })
-const baselines = new BaselineCache(join(dir, 'baselines'), makeSandbox, task => ({ mounts: taskMounts(task).mounts }))
+const baselines = new BaselineCache(join(dir, 'baselines'), o => makeSandbox(o), task => ({ mounts: taskMounts(task).mounts }))
 
 function envFor (id: string, over: Partial<EnvironmentOptions> = {}): Environment {
   const task = registry.get(id)

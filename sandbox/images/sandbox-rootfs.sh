@@ -47,6 +47,11 @@ find usr/share/doc -mindepth 1 -type d -empty -delete 2>/dev/null || true
 rm -rf usr/share/man/* usr/share/info/* usr/share/lintian usr/share/linda
 find usr/share/locale -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} + 2>/dev/null || true
 find var/log -type f -delete
+# bookworm's python3-scipy depends on python3-pythran, which pulls in g++, libboost-dev and libopenblas-dev. The
+# compiler stays (MLGym's image has gcc/g++ too); the Boost headers and OpenBLAS's static archive (220 MB, needed only
+# to compile Pythran extensions or link OpenBLAS statically) go. `apt-get install --reinstall libboost1.74-dev` restores.
+rm -rf usr/include/boost
+find usr/lib -path '*/openblas*/libopenblas*.a' -delete
 rm -rf var/cache/debconf/*-old var/lib/dpkg/*-old tmp/* var/tmp/* root/.cache debootstrap
 
 # A record of what is inside, for `docker run IMAGE cat /etc/synthgym-image`.
