@@ -121,9 +121,8 @@ export function imageRecipe (opts: ImageRecipeOptions = {}): ImageRecipe {
 }
 
 export function dockerClient (docker?: Docker | string): Docker {
-  if (docker instanceof Docker) return docker
   if (typeof docker === 'string') return new Docker({ socketPath: docker })
-  return new Docker()
+  return docker ?? new Docker()
 }
 
 function dockerWhere (docker: Docker): string {
