@@ -1,6 +1,7 @@
 // The docker backend as the server sees it: several engines (placement by free capacity, health checks), a warm
 // pool per image, labels on every container, orphans of a dead server swept at start, everything removed at stop.
-import { COMMANDS_DIR, type SandboxOptions } from './types.js'
+import { createHash } from 'node:crypto'
+import type { SandboxOptions } from './types.js'
 import { DockerEngine, DockerSandbox, dockerMessage, sweepOrphans, type DockerEngineConfig } from './docker.js'
 import { WarmPool } from './pool.js'
 
@@ -20,8 +21,6 @@ export interface DockerBackendConfig {
   runtime?: string
   /** seconds between engine health checks */
   checkInterval?: number
-  /** what every sandbox gets before a task is known: the tools and their init */
-  template: SandboxOptions
 }
 
 export interface DockerCreateOptions extends SandboxOptions {
@@ -33,13 +32,15 @@ export interface DockerCreateOptions extends SandboxOptions {
 export class DockerBackend {
   readonly engines: DockerEngine[]
   readonly pool: WarmPool<DockerSandbox>
+  /** what each pool key starts: an image with a task's files, limits and tools, ready before any reset asks */
+  private setups = new Map<string, DockerCreateOptions & { image: string }>()
   private timer: NodeJS.Timeout | null = null
 
   constructor (readonly config: DockerBackendConfig) {
     this.engines = config.engines.map(c => new DockerEngine(c))
     this.pool = new WarmPool(key => {
-      const [image, runtime] = JSON.parse(key) as [string, string | null]
-      return DockerSandbox.create(this.pick(), { ...config.template, image, runtime: runtime ?? undefined, serverId: config.serverId, labels: { 'synthgym.pool': '1' } })
+      const o = this.setups.get(key)!
+      return DockerSandbox.create(this.pick(), { ...o, serverId: config.serverId, labels: { ...o.labels, 'synthgym.env': 'warm-pool' } })
     }, { size: config.warmPool, ceiling: config.poolCeiling })
   }
 
@@ -52,11 +53,14 @@ export class DockerBackend {
     }
     this.timer = setInterval(() => { void this.checkEngines() }, (this.config.checkInterval ?? 5) * 1000)
     this.timer.unref()
-    if (this.config.warmPool > 0 && this.engines.some(e => e.healthy)) this.pool.fill(this.poolKey(this.config.image, this.config.runtime))
     return { swept, unavailable: this.engines.filter(e => !e.healthy).map(e => `${e.name}: ${e.error}`) }
   }
 
-  private poolKey (image: string, runtime?: string): string { return JSON.stringify([image, runtime ?? null]) }
+  /** Sandboxes with the same image, runtime, files, limits and init are interchangeable. */
+  private poolKey (o: DockerCreateOptions & { image: string }): string {
+    const { labels: _labels, ...rest } = o
+    return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16)
+  }
 
   /** An engine that stops answering is taken out; its sandboxes end with the reason. */
   async checkEngines (): Promise<void> {
@@ -80,22 +84,25 @@ export class DockerBackend {
     return best
   }
 
-  async create (opts: DockerCreateOptions): Promise<DockerSandbox> {
-    const image = opts.image ?? this.config.image
-    const runtime = opts.runtime ?? this.config.runtime
-    const gpus = (opts.limits?.gpus?.length ?? 0) > 0
-    if (this.config.warmPool > 0 && !gpus && !opts.network) {
-      const warm = this.pool.take(this.poolKey(image, runtime))
+  /**
+   * A sandbox for an environment: a warm one with exactly this setup when the pool has one (the first reset of a
+   * setup starts its pool), else a new container.
+   */
+  async create (opts: DockerCreateOptions & { envId?: string }): Promise<DockerSandbox> {
+    const { envId, ...rest } = opts
+    const o = { ...rest, image: opts.image ?? this.config.image, runtime: opts.runtime ?? this.config.runtime }
+    const poolable = this.config.warmPool > 0 && !(opts.limits?.gpus?.length) && !opts.network
+    if (poolable) {
+      const key = this.poolKey(o)
+      if (!this.setups.has(key)) this.setups.set(key, { ...o, labels: {} })
+      const warm = this.pool.take(key)
       if (warm?.alive) {
-        try {
-          await warm.addMounts((opts.mounts ?? []).filter(m => m.path !== COMMANDS_DIR))
-          await warm.updateLimits(opts.limits ?? {})
-          warm.setLabels(opts.labels ?? {})
-          return warm
-        } catch { await warm.close() }
+        if (envId) void warm.adopt(envId)
+        return warm
       }
+      await warm?.close()
     }
-    return DockerSandbox.create(this.pick(), { ...opts, image, runtime, serverId: this.config.serverId })
+    return DockerSandbox.create(this.pick(), { ...o, serverId: this.config.serverId })
   }
 
   health (): Record<string, unknown> {

@@ -111,8 +111,7 @@ export class DockerSandbox implements Sandbox {
     engine.sandboxes.add(sb)
     try {
       sb.container = await engine.docker.createContainer(sb.containerConfig(['sh', '-c', SHELL_WRAPPER], true))
-      await sb.putHome(sb.container)
-      await sb.copyMounts(sb.container, sb.mounts)
+      await sb.setup(sb.container, sb.mounts, opts.files ?? [])
       await sb.shell.start()
     } catch (e) {
       await sb.close()
@@ -176,46 +175,42 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
-  /** /home/agent and its workspace owned by the agent, whatever the image has. */
-  private async putHome (c: Docker.Container): Promise<void> {
+  /**
+   * One archive before the start: /home/agent and its workspace owned by the agent (whatever the image has), the
+   * task's read-only files owned by root without write bits, and the starter files owned by the agent.
+   */
+  private async setup (c: Docker.Container, mounts: Mount[], files: FileEntry[]): Promise<void> {
     const pack = newPack()
     addDirs(pack, [{ name: 'home/agent', owner: AGENT }, { name: 'home/agent/workspace', owner: AGENT }])
-    pack.finalize()
-    await c.putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' })
-  }
-
-  /** Host files the task mounts read-only: copied in, owned by root, without write bits. */
-  private async copyMounts (c: Docker.Container, mounts: Mount[]): Promise<void> {
-    if (mounts.length === 0) return
-    const pack = newPack()
-    const made = new Set<string>()
-    for (const m of mounts) {
-      const rel = m.path.replace(/^\/+/, '')
-      // parents of a mount inside the workspace stay the agent's; others are root's
+    const made = new Set<string>(['home', 'home/agent', 'home/agent/workspace'])
+    const parents = (rel: string) => {
       const parts = posix.dirname(rel).split('/')
       for (let i = 1; i <= parts.length; i++) {
         const dir = parts.slice(0, i).join('/')
         if (dir === '.' || made.has(dir)) continue
         made.add(dir)
-        const agentOwned = ('/' + dir) === AGENT_HOME || ('/' + dir).startsWith(AGENT_HOME + '/workspace')
+        // parents inside the agent's home stay the agent's; others are root's
+        const agentOwned = ('/' + dir).startsWith(AGENT_HOME + '/')
         addDirs(pack, [{ name: dir, owner: agentOwned ? AGENT : { uid: 0, gid: 0 } }])
       }
+    }
+    for (const m of mounts) {
+      const rel = m.path.replace(/^\/+/, '')
+      parents(rel)
       addHostPath(pack, m.hostPath, rel, m.readOnly === false ? AGENT : ROOT_RO)
+    }
+    for (const f of files) {
+      const rel = this.abs(f.path).replace(/^\/+/, '')
+      parents(rel)
+      addFile(pack, f, rel)
     }
     pack.finalize()
     await c.putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' })
   }
 
-  /** Copies more read-only files into a live sandbox (a warm one taken for a task). */
-  async addMounts (mounts: Mount[]): Promise<void> {
-    await this.copyMounts(this.container, mounts)
-    this.mounts.push(...mounts)
-  }
-
-  /** Applies limits to a live container (a warm one taken for a task). */
-  async updateLimits (l: { cpus?: number, memoryMb?: number, pids?: number }): Promise<void> {
-    const mem = l.memoryMb ? l.memoryMb * 1024 * 1024 : undefined
-    await this.container.update({ Memory: mem, MemorySwap: mem, NanoCpus: l.cpus ? Math.round(l.cpus * 1e9) : undefined, PidsLimit: l.pids })
+  /** A warm sandbox taken for an environment: its container is renamed after it (labels are fixed at creation). */
+  async adopt (envId: string): Promise<void> {
+    await this.container.rename({ name: `synthgym-${envId}-${this.id}` }).catch(() => {})
   }
 
   private async startShell (): Promise<ShellProcess> {
@@ -279,10 +274,6 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
     await this.close()
   }
 
-  /** Labels are fixed at creation; a warm sandbox taken for an environment records it here instead. */
-  setLabels (labels: Record<string, string>): void { Object.assign(this.extraLabels, labels) }
-  readonly extraLabels: Record<string, string> = {}
-
   async exec (command: string, opts?: ExecOptions): Promise<ExecResult> {
     let r: ExecResult
     try { r = await this.shell.exec(command, opts) } catch (e) {
@@ -322,14 +313,7 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
 
   async putFiles (files: FileEntry[]): Promise<void> {
     const pack = newPack()
-    for (const f of files) {
-      const rel = this.abs(f.path).replace(/^\/+/, '')
-      if (f.hostPath) addHostPath(pack, f.hostPath, rel, AGENT)
-      else {
-        const data = typeof f.data === 'string' ? Buffer.from(f.data) : (f.data ?? Buffer.alloc(0))
-        pack.entry({ name: rel, mode: f.mode ?? 0o644, uid: AGENT.uid, gid: AGENT.gid, size: data.length }, data)
-      }
-    }
+    for (const f of files) addFile(pack, f, this.abs(f.path).replace(/^\/+/, ''))
     pack.finalize()
     await this.container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' })
   }
@@ -351,10 +335,10 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
       Labels: { [LABEL]: '1', 'synthgym.server': this.opts.serverId, 'synthgym.sandbox': this.id + '-run', ...this.opts.labels }
     })
     try {
-      await this.putHome(c)
       const ws = await this.container.getArchive({ path: WORKSPACE })
+      await this.setup(c, [], [])
       await c.putArchive(repack(ws as unknown as Readable, opts.evaluation ? ROOT_RO : AGENT) as unknown as NodeJS.ReadableStream, { path: AGENT_HOME })
-      await this.copyMounts(c, [...this.mounts, ...(opts.mounts ?? [])])
+      await this.setup(c, [...this.mounts, ...(opts.mounts ?? [])], [])
       const stream = await c.attach({ stream: true, stdout: true, stderr: true })
       const out = new PassThrough()
       let output = ''
@@ -380,6 +364,12 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
     await this.container?.remove({ force: true }).catch(() => {})
     this.engine.sandboxes.delete(this)
   }
+}
+
+function addFile (pack: ReturnType<typeof newPack>, f: FileEntry, rel: string): void {
+  if (f.hostPath) { addHostPath(pack, f.hostPath, rel, AGENT); return }
+  const data = typeof f.data === 'string' ? Buffer.from(f.data) : (f.data ?? Buffer.alloc(0))
+  pack.entry({ name: rel, mode: f.mode ?? 0o644, uid: AGENT.uid, gid: AGENT.gid, size: data.length }, data)
 }
 
 /** Containers a server left behind (it died): every container labelled with this server id. */

@@ -133,7 +133,10 @@ export class LocalSandbox implements Sandbox {
     if (!info.isolation) throw new Error('the local sandbox needs bubblewrap (apt-get install bubblewrap) or util-linux unshare')
     const sb = new LocalSandbox(opts)
     await sb.prepare()
-    try { await sb.shell.start() } catch (e) { await sb.close(); throw e }
+    try {
+      if (opts.files?.length) await sb.putFiles(opts.files)
+      await sb.shell.start()
+    } catch (e) { await sb.close(); throw e }
     return sb
   }
 

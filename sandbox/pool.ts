@@ -6,6 +6,8 @@ export interface Poolable { close (): Promise<void> }
 export class WarmPool<S extends Poolable> {
   private ready = new Map<string, S[]>()
   private starting = new Map<string, number>()
+  /** keys by last use, oldest first: at the ceiling, the oldest key's ready sandboxes make room */
+  private used: string[] = []
   private closed = false
   lastError: string | null = null
 
@@ -20,16 +22,28 @@ export class WarmPool<S extends Poolable> {
 
   /** A ready sandbox for `key`, or undefined; either way the pool refills in the background. */
   take (key: string): S | undefined {
+    this.used = [...this.used.filter(k => k !== key), key]
     const s = this.ready.get(key)?.shift()
     this.fill(key)
     return s
+  }
+
+  private evictFor (key: string): boolean {
+    for (const k of this.used) {
+      if (k === key) continue
+      const victim = this.ready.get(k)?.shift()
+      if (victim) { void victim.close().catch(() => {}); return true }
+    }
+    return false
   }
 
   /** Starts sandboxes until `key` has `size` ready or the ceiling is reached. */
   fill (key: string): void {
     if (this.closed) return
     const have = (this.ready.get(key)?.length ?? 0) + (this.starting.get(key) ?? 0)
-    const want = Math.min(this.opts.size - have, this.opts.ceiling - this.total())
+    let want = this.opts.size - have
+    while (want > 0 && this.total() + want > this.opts.ceiling && this.evictFor(key)) { /* made room */ }
+    want = Math.min(want, this.opts.ceiling - this.total())
     for (let i = 0; i < want; i++) {
       this.starting.set(key, (this.starting.get(key) ?? 0) + 1)
       this.create(key).then(async s => {

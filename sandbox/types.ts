@@ -62,6 +62,8 @@ export interface SandboxOptions {
   init?: string
   /** network access (a task's explicit opt-in); off by default */
   network?: boolean
+  /** files put into the sandbox before its shell starts (the task's starter code) */
+  files?: FileEntry[]
 }
 
 export interface Sandbox {

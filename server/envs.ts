@@ -114,7 +114,8 @@ export class EnvManager {
           return await this.docker.create({
             ...opts, limits, image: body.image, runtime: body.runtime,
             network: task.spec.resources?.network === true,
-            labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id }
+            labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
+            envId: l.id
           })
         }
         return await this.makeLocal({ ...opts, limits, network: task.spec.resources?.network === true })

@@ -6,8 +6,6 @@ import { EnvManager, type ServerConfig } from './envs.js'
 import { buildApp } from './app.js'
 import { importsFile, storeFile, dockerEngines, serverId } from './config.js'
 import { DockerBackend } from '../sandbox/docker-backend.js'
-import { toolsDir, toolsInitScript } from '../sandbox/tools.js'
-import { COMMANDS_DIR } from '../sandbox/types.js'
 import { TaskRegistry, importMlgym, loadTaskDir, type ImportReport } from '../tasks/registry.js'
 
 export interface RunningServer {
@@ -49,8 +47,7 @@ export async function startServer (config: ServerConfig, opts: { logger?: boolea
     serverId: serverId(config),
     warmPool: config.warmPool,
     poolCeiling: config.poolCeiling,
-    runtime: config.runtime || undefined,
-    template: { mounts: [{ hostPath: toolsDir(), path: COMMANDS_DIR, readOnly: true }], init: toolsInitScript('mlgym', COMMANDS_DIR), limits: { pids: 1024 } }
+    runtime: config.runtime || undefined
   })
   const warnings: string[] = []
   const started = await docker.start()

@@ -156,7 +156,13 @@ export class Environment {
     if (this.busy) throw new BusyError('a step is running in this environment')
     this.busy = true
     try {
-      if (this.sandbox) { await this.sandbox.close(); this.sandbox = null }
+      if (this.sandbox) {
+        // a GPU goes back only once its sandbox is gone; anything else closes while the new one starts
+        const old = this.sandbox
+        this.sandbox = null
+        if (this.task.spec.resources?.gpus) await old.close()
+        else void old.close().catch(() => {})
+      }
       this.steps = []
       this.info = { score: [], exit_status: null, submission: null }
       this.currentStep = 0
@@ -166,17 +172,17 @@ export class Environment {
       const res = spec.resources ?? {}
       // one after the other: a baseline still to compute may need the same GPU the episode's sandbox will take
       const baseline = await this.opts.baseline(this.task)
+      const files: FileEntry[] = (spec.starter_code ?? []).filter(s => !skip.has(s))
+        .map(s => ({ path: `${WORKSPACE}/${basename(s)}`, hostPath: hostPath(this.task, s) }))
       const sandbox = await this.opts.makeSandbox({
         mounts,
+        files,
         limits: { cpus: res.cpus, memoryMb: res.memory_mb, pids: res.pids ?? 1024, ...this.opts.limits },
         init: toolsInitScript(this.opts.toolProfile ?? 'mlgym', COMMANDS_DIR)
       })
       this.sandbox = sandbox
       this.baselineScores = baseline
-      const files: FileEntry[] = (spec.starter_code ?? []).filter(s => !skip.has(s))
-        .map(s => ({ path: `${WORKSPACE}/${basename(s)}`, hostPath: hostPath(this.task, s) }))
-      await sandbox.putFiles(files)
-      this.oomSeen = await sandbox.oomKills?.() ?? 0
+      this.oomSeen = 0 // a fresh sandbox
       return {
         observation: taskDescription(spec),
         info: {
