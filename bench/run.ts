@@ -516,7 +516,8 @@ async function waitPool (client: SynthgymClient, want: number, limitMs = 120_000
     const imgs = Object.values(wp?.images ?? {})
     const ready = imgs.reduce((a, b) => a + b.ready, 0)
     const starting = imgs.reduce((a, b) => a + b.starting, 0)
-    if (ready >= want && starting === 0) return performance.now() - t
+    // pools are per setup (image + task files + limits) and start on a setup's first reset: none yet is fine too
+    if (starting === 0 && (ready >= want || imgs.length === 0)) return performance.now() - t
     // the pool refills only on a take: nothing starting and too few ready means a start failed, and it stays so
     if (performance.now() - t > limitMs || (starting === 0 && wp?.last_error)) {
       throw new Error(`the warm pool did not fill (waited ${((performance.now() - t) / 1000).toFixed(1)} s, ready ${ready}, starting ${starting}${wp?.last_error ? `, last error: ${wp.last_error}` : ''})`)
