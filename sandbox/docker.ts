@@ -49,8 +49,15 @@ export class DockerEngine {
 
   /** Answers within `ms` or is marked unhealthy with the reason. */
   async check (ms = 5000): Promise<boolean> {
+    const ping = async () => {
+      let timer: NodeJS.Timeout | undefined
+      try {
+        await Promise.race([this.docker.ping(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms) })])
+      } finally { clearTimeout(timer) }
+    }
     try {
-      await Promise.race([this.docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms))])
+      // a connection error is tried once more on a fresh connection: a broken keep-alive socket is not a dead engine
+      await ping().catch(e => (e as { code?: string }).code ? ping() : Promise.reject(e))
       this.healthy = true
       this.error = null
     } catch (e) {
@@ -126,7 +133,7 @@ export class DockerSandbox implements Sandbox {
       return `the docker engine ${this.engine.name} cannot give GPUs to containers: ${msg}. Install the NVIDIA container toolkit there, or ask for no GPUs`
     }
     if (/No such image/i.test(msg)) return `${msg}: build it with \`synthgym image build\` or pull it on the engine (${this.engine.name})`
-    if (/unknown or invalid runtime/i.test(msg)) return `${msg}: configure it in the engine's daemon.json (e.g. runsc for gVisor)`
+    if (/unknown or invalid runtime|unknown runtime specified/i.test(msg)) return `${msg}: configure it in the engine's daemon.json (e.g. runsc for gVisor)`
     return `docker sandbox on ${this.engine.name}: ${msg}`
   }
 
@@ -271,7 +278,11 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
   /** Ends the sandbox from outside (its engine is gone): the environment reports `reason`. */
   async abandon (reason: string): Promise<void> {
     this.failure = reason
-    await this.close()
+    // The engine does not answer, so its API may hang: the sandbox ends now (close() shuts the shell before its
+    // first await) and the container's removal goes on in the background (a sweep of this server's containers
+    // removes it otherwise, once the engine answers again).
+    void this.close()
+    this.engine.sandboxes.delete(this)
   }
 
   async exec (command: string, opts?: ExecOptions): Promise<ExecResult> {

@@ -277,7 +277,10 @@ export class LocalSandbox implements Sandbox {
 
   run (command: string, opts: RunOptions = {}): Promise<RunResult> {
     const [cmd, ...args] = this.argv(['bash', '--noprofile', '--norc', '-c', `exec 2>&1; cd ${opts.cwd ?? WORKSPACE} && ${command}`], opts.mounts, opts.env, opts.evaluation)
-    return new Promise(resolve => {
+    // bwrap makes an empty file or dir on the host for each mount point under the agent's home; the agent's shell
+    // must not see even the names of a run's secret files, so what did not exist before goes afterwards
+    const leftovers = this.newMountPoints(opts.mounts ?? [])
+    return new Promise<RunResult>(resolve => {
       const p = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] })
       this.runs.add(p)
       let out = ''
@@ -290,7 +293,21 @@ export class LocalSandbox implements Sandbox {
         this.runs.delete(p)
         resolve({ output: out, exitCode: timedOut ? null : code, timedOut })
       })
-    })
+    }).finally(() => Promise.all(leftovers.map(h => rm(h, { recursive: true, force: true }))))
+  }
+
+  /** Host paths that mounting `mounts` will create in the agent's home (topmost only). */
+  private newMountPoints (mounts: Mount[]): string[] {
+    const out = new Set<string>()
+    for (const m of mounts) {
+      if (!m.path.startsWith(AGENT_HOME + '/')) continue
+      let host = this.hostPath(m.path)
+      if (existsSync(host)) continue
+      // climb to the topmost part that does not exist yet
+      while (!existsSync(dirname(host))) host = dirname(host)
+      out.add(host)
+    }
+    return [...out]
   }
 
   async close (): Promise<void> {

@@ -285,7 +285,7 @@ export class Environment {
     const ooms = r.exitCode === 137 || r.restarted ? await sandbox.oomKills?.() ?? 0 : this.oomSeen
     if (ooms > this.oomSeen) {
       this.oomSeen = ooms
-      const mb = this.task.spec.resources?.memory_mb ?? this.opts.limits?.memoryMb
+      const mb = this.opts.limits?.memoryMb ?? this.task.spec.resources?.memory_mb
       observation += `\nA process was killed because the sandbox ran out of memory${mb ? ` (limit ${mb} MiB)` : ''}.`
     }
     if (VALIDATION.test(r.output)) return this.evaluateAs('validate')

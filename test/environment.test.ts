@@ -46,6 +46,7 @@ t.test('digits (CSV): baseline, validate, a better model, submit', async t => {
   t.match(ro.observation, /Read-only file system/)
   const secret = await env.step('ls /home/agent/secret; cat /home/agent/secret/answers.csv; find / -name answers.csv 2>/dev/null')
   t.notMatch(secret.observation, /^id,label/m, 'the answers are never visible to the agent')
+  t.match(secret.observation, /^ls: cannot access '\/home\/agent\/secret': No such file or directory/, 'not even their names after an evaluation')
   const s = await env.step('submit')
   t.equal(s.observation, 'Exited (submit)')
   t.equal(s.terminated, true)
