@@ -24,7 +24,10 @@ let hostInfo: HostInfo | undefined
 /** What this machine offers the local backend (cached). */
 export function localBackendInfo (): HostInfo & { limits: string } {
   if (!hostInfo) {
-    const isolation: Isolation | null = onPath('bwrap') ? 'bwrap' : onPath('unshare') ? 'unshare' : null
+    // SYNTHGYM_ISOLATION=unshare forces the fallback (to test it where bubblewrap is installed)
+    const forced = process.env.SYNTHGYM_ISOLATION
+    const isolation: Isolation | null = forced === 'unshare' || forced === 'bwrap' ? forced
+      : onPath('bwrap') ? 'bwrap' : onPath('unshare') ? 'unshare' : null
     const py = spawnSync(process.env.SYNTHGYM_PYTHON ?? 'python3', ['-c',
       'import sys, json; print(json.dumps([sys.executable, sys.base_prefix, [sys.prefix] + [p for p in sys.path if p]]))'], { encoding: 'utf8' })
     let python: string | null = null
@@ -334,8 +337,9 @@ function rlimitShell (l: { memoryMb?: number, pids?: number, gpus?: string[] }):
 }
 
 /**
- * The fallback without bubblewrap: `unshare` into new user/pid/net/mount namespaces, then build a root of
- * read-only binds and chroot into it as uid 1000 (setpriv), so the host stays read-only.
+ * The fallback without bubblewrap: `unshare` into new user/pid/net/mount namespaces, build a root of read-only
+ * binds, pivot into it and drop every capability. The shell is uid 0 of its user namespace (only that uid is
+ * mapped), without capabilities; the host's files are out of reach but for the binds.
  */
 function unshareArgv (root: string, mounts: Mount[], env: Record<string, string>, cmd: string[]): string[] {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
@@ -343,7 +347,9 @@ function unshareArgv (root: string, mounts: Mount[], env: Record<string, string>
   const lines = ['set -e', `NR=${q(nr)}`, 'mkdir -p "$NR"', 'mount -t tmpfs tmpfs "$NR"']
   const bind = (src: string, dst: string, ro: boolean) => {
     const isDir = statSync(src).isDirectory()
-    lines.push(isDir ? `mkdir -p "$NR"${q(dst)}` : `mkdir -p "$(dirname "$NR"${q(dst)})"; touch "$NR"${q(dst)}`)
+    // a mount point inside an earlier read-only bind (/etc/passwd) exists already: never write there
+    lines.push(isDir ? `[ -d "$NR"${q(dst)} ] || mkdir -p "$NR"${q(dst)}`
+      : `[ -e "$NR"${q(dst)} ] || { mkdir -p "$(dirname "$NR"${q(dst)})"; touch "$NR"${q(dst)}; }`)
     lines.push(`mount --rbind ${q(src)} "$NR"${q(dst)}`)
     if (ro) lines.push(`mount -o remount,bind,ro "$NR"${q(dst)}`)
   }
@@ -363,6 +369,9 @@ function unshareArgv (root: string, mounts: Mount[], env: Record<string, string>
   bind(join(root, 'home'), AGENT_HOME, false)
   for (const m of mounts) bind(m.hostPath, m.path, m.readOnly !== false)
   const envArgs = Object.entries(env).map(([k, v]) => q(`${k}=${v}`)).join(' ')
-  lines.push(`cd "$NR" && exec chroot . env -i ${envArgs} sh -c 'cd ${WORKSPACE} && exec "$@"' sh ${cmd.map(q).join(' ')}`)
+  // pivot_root, not chroot: the old root is unmounted, so there is no way back up; then every capability goes
+  lines.push('cd "$NR" && mkdir .oldroot && pivot_root . .oldroot && cd / && umount -l /.oldroot && rmdir /.oldroot',
+    'mount -o remount,ro /',
+    `exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs env -i ${envArgs} sh -c 'cd ${WORKSPACE} && exec "$@"' sh ${cmd.map(q).join(' ')}`)
   return ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--net', '--ipc', '--uts', '--mount', '--kill-child', 'sh', '-c', lines.join('\n')]
 }
