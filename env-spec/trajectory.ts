@@ -1,4 +1,5 @@
 // MLGym's trajectory formats: `<task>.traj` (rewritten after every step) and `results.json`.
+import { compile } from './validate.js'
 
 export type Metrics = Record<string, number>
 
@@ -51,3 +52,54 @@ export function toMlgymTraj (ep: EpisodeLike, steps: MlgymTrajStep[]): MlgymTraj
 export function toMlgymResults (ep: EpisodeLike): MlgymResults {
   return { agent: ep.score, baseline: ep.baseline }
 }
+
+const metrics = { type: 'object', additionalProperties: { type: 'number' } }
+
+export const mlgymTrajSchema = {
+  type: 'object', required: ['environment', 'trajectory', 'history', 'info'], additionalProperties: false,
+  properties: {
+    environment: { type: 'string' },
+    trajectory: {
+      type: 'array',
+      items: {
+        type: 'object', required: ['action', 'observation', 'response', 'state', 'thought', 'execution_time'], additionalProperties: false,
+        properties: {
+          action: { type: 'string' }, observation: { type: ['string', 'null'] }, response: { type: 'string' },
+          state: { type: 'string' }, thought: { type: 'string' }, execution_time: { type: 'number', minimum: 0 }
+        }
+      }
+    },
+    history: {
+      type: 'array',
+      items: {
+        type: 'object', required: ['role', 'content', 'agent'],
+        properties: {
+          role: { enum: ['system', 'user', 'assistant'] }, content: { type: 'string' }, agent: { type: 'string' },
+          thought: { type: 'string' }, action: { type: 'string' }, is_demo: { type: 'boolean' }
+        }
+      }
+    },
+    info: {
+      type: 'object', required: ['model_stats', 'exit_status', 'submission', 'score', 'summarizer'],
+      properties: {
+        model_stats: {
+          type: 'object', required: ['total_cost', 'task_cost', 'tokens_sent', 'tokens_received', 'api_calls'],
+          additionalProperties: { type: 'number' }
+        },
+        exit_status: { type: ['string', 'null'] },
+        submission: { type: ['string', 'null'] },
+        score: { type: 'array', items: metrics },
+        summarizer: { type: 'object' }
+      }
+    }
+  }
+}
+
+export const mlgymResultsSchema = {
+  type: 'object', required: ['agent', 'baseline'], additionalProperties: false,
+  properties: { agent: { type: 'array', items: metrics }, baseline: { anyOf: [{ type: 'null' }, metrics] } }
+}
+
+/** For files that come in from MLGym runs (and to check that ours are MLGym's shape). */
+export const validateMlgymTraj = compile<MlgymTraj>(mlgymTrajSchema)
+export const validateMlgymResults = compile<MlgymResults>(mlgymResultsSchema)

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import WebSocket from 'ws'
 import { SynthgymClient, SynthgymError } from '../clients/client.js'
 import { testServer, http } from './helpers.js'
+import { validateMlgymTraj, validateMlgymResults } from '../env-spec/trajectory.js'
 
 const TASK = 'prisonersDilemma'
 
@@ -54,6 +55,9 @@ t.test('REST: health, tasks, tools, a whole episode, trajectory in MLGym shape',
 
   const traj = await http(s.url, 'GET', `/v1/envs/${id}/trajectory`)
   t.equal(traj.body.traj.environment, 'mlgym_main')
+  t.doesNotThrow(() => validateMlgymTraj(traj.body.traj, 'traj'), 'the .traj matches MLGym\'s schema')
+  t.doesNotThrow(() => validateMlgymResults(traj.body.results, 'results'), 'results.json matches MLGym\'s schema')
+  t.throws(() => validateMlgymTraj({ ...traj.body.traj, trajectory: [{ action: 1 }] }, 'traj'), /traj\.trajectory\.0/)
   t.equal(traj.body.traj.trajectory.length, 3)
   t.same(Object.keys(traj.body.traj.trajectory[0]).sort(), ['action', 'execution_time', 'observation', 'response', 'state', 'thought'])
   t.same(JSON.parse(traj.body.traj.trajectory[0].state), { open_file: 'n/a', working_dir: '/home/agent/workspace' })
