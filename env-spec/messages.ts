@@ -8,6 +8,7 @@ const limits = {
   properties: {
     cpus: { type: 'number', exclusiveMinimum: 0 },
     memory_mb: { type: 'integer', minimum: 64 },
+    disk_mb: { type: 'integer', minimum: 1 },
     pids: { type: 'integer', minimum: 16 },
     output_cap: { type: 'integer', minimum: 256 }
   }
@@ -24,7 +25,7 @@ export interface CreateEnvBody {
   max_steps?: number
   reward?: 'none' | 'improvement'
   timeouts?: { short?: number, long?: number, no_output?: number }
-  limits?: { cpus?: number, memory_mb?: number, pids?: number, output_cap?: number }
+  limits?: { cpus?: number, memory_mb?: number, pids?: number, disk_mb?: number, output_cap?: number }
 }
 
 export const createEnvSchema = {

@@ -19,7 +19,7 @@ export interface DatasetConfig {
 
 export interface Metric { name: string, direction: 'maximize' | 'minimize' }
 
-export interface Resources { cpus?: number, memory_mb?: number, pids?: number, gpus?: number, /** network access: off unless a task opts in */ network?: boolean }
+export interface Resources { cpus?: number, memory_mb?: number, pids?: number, gpus?: number, /** MiB the agent may write */ disk_mb?: number, /** network access: off unless a task opts in */ network?: boolean }
 
 export interface TaskSpec {
   id: string
@@ -102,6 +102,7 @@ export const taskSpecSchema = {
         memory_mb: { type: 'integer', minimum: 64 },
         pids: { type: 'integer', minimum: 16 },
         gpus: { type: 'integer', minimum: 0 },
+        disk_mb: { type: 'integer', minimum: 1 },
         network: { type: 'boolean' }
       }
     },

@@ -84,8 +84,6 @@ export interface DockerSandboxOptions extends SandboxOptions {
   /** docker network mode: `none` (default), or `host` for a task that opts into the network (as MLGym runs) */
   networkMode?: string
   shmMb?: number
-  /** writable-layer size limit, where the storage driver supports it */
-  diskMb?: number
   user?: string
 }
 
@@ -176,7 +174,6 @@ export class DockerSandbox implements Sandbox {
         CapDrop: ['ALL'],
         SecurityOpt: ['no-new-privileges'],
         Runtime: o.runtime,
-        ...(o.diskMb ? { StorageOpt: { size: `${o.diskMb}M` } } : {}),
         ...(l.gpus?.length ? { DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: l.gpus, Capabilities: [['gpu']] }] } : {})
       }
     }
@@ -283,6 +280,12 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
     // removes it otherwise, once the engine answers again).
     void this.close()
     this.engine.sandboxes.delete(this)
+  }
+
+  /** MiB written under the agent's home and /tmp (an exec: only asked for when a task sets a disk limit). */
+  async diskUsageMb (): Promise<number> {
+    const out = await this.shortExec('du -skx /home/agent /tmp 2>/dev/null')
+    return out.split('\n').reduce((kb, l) => kb + (Number(l.split(/\s+/)[0]) || 0), 0) / 1024
   }
 
   async exec (command: string, opts?: ExecOptions): Promise<ExecResult> {

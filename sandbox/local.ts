@@ -252,6 +252,16 @@ export class LocalSandbox implements Sandbox {
 
   interrupt (): Promise<void> { return this.shell.interrupt() }
 
+  /** MiB written under the agent's home (/tmp is a tmpfs, counted as memory). */
+  diskUsageMb (): Promise<number> {
+    return new Promise(resolve => {
+      const p = spawn('du', ['-skx', join(this.root, 'home')], { stdio: ['ignore', 'pipe', 'ignore'] })
+      let out = ''
+      p.stdout.on('data', d => { out += d })
+      p.on('close', () => resolve((Number(out.split(/\s+/)[0]) || 0) / 1024))
+    })
+  }
+
   /** Processes of this sandbox the kernel killed for lack of memory so far. */
   oomKills (): number { return oomKills(this.cgroup) }
 

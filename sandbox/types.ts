@@ -49,6 +49,8 @@ export interface SandboxLimits {
   pids?: number
   /** characters of output kept per command */
   outputCap?: number
+  /** MiB the sandbox may write (checked after each step by the environment) */
+  diskMb?: number
   /** GPU ids this sandbox may use (CUDA_VISIBLE_DEVICES) */
   gpus?: string[]
 }
@@ -83,6 +85,8 @@ export interface Sandbox {
   readonly workspaceDir?: string
   /** why the sandbox ended on its own (killed, out of memory, engine gone), where the backend can tell */
   readonly endReason?: string | null
+  /** MiB the agent has written, where the backend can tell */
+  diskUsageMb? (): Promise<number>
   /** processes killed by the kernel for lack of memory so far, where the backend can tell */
   oomKills? (): number | Promise<number>
 }

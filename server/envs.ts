@@ -151,7 +151,7 @@ export class EnvManager {
       toolProfile: body.tool_profile,
       timeouts: body.timeouts ? { short: body.timeouts.short, long: body.timeouts.long, noOutput: body.timeouts.no_output } : undefined,
       outputCap: body.limits?.output_cap ?? this.config.outputCap,
-      limits: body.limits ? { cpus: body.limits.cpus, memoryMb: body.limits.memory_mb, pids: body.limits.pids } : undefined
+      limits: body.limits ? { cpus: body.limits.cpus, memoryMb: body.limits.memory_mb, pids: body.limits.pids, diskMb: body.limits.disk_mb } : undefined
     })
     live = { id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closing: false, gpus: [], backend }
     this.envs.set(id, live)

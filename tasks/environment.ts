@@ -288,6 +288,16 @@ export class Environment {
       const mb = this.opts.limits?.memoryMb ?? this.task.spec.resources?.memory_mb
       observation += `\nA process was killed because the sandbox ran out of memory${mb ? ` (limit ${mb} MiB)` : ''}.`
     }
+    const diskMb = this.opts.limits?.diskMb ?? this.task.spec.resources?.disk_mb
+    if (diskMb && sandbox.diskUsageMb) {
+      const used = await sandbox.diskUsageMb()
+      if (used > diskMb) {
+        // nothing is deleted: the files stay for the trajectory's sake, but the episode cannot go on writing
+        this.info.exit_status = 'disk_limit_exceeded'
+        observation += `\nDISK LIMIT EXCEEDED: the sandbox holds ${used.toFixed(1)} MiB, over its limit of ${diskMb} MiB. The episode has ended.`
+        return { observation, reward: 0, terminated: true, truncated: false, extra }
+      }
+    }
     if (VALIDATION.test(r.output)) return this.evaluateAs('validate')
     if (SUBMISSION.test(r.output)) return this.evaluateAs('submit')
     return { observation, reward: 0, terminated: false, truncated: false, extra }

@@ -409,8 +409,14 @@ async function dockerTests (): Promise<void> {
 
     const iso = await step(s, env, 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "; grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status; id')
     t.equal(iso.observation, 'lo\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nNoNewPrivs:\t1\nuid=1000(agent) gid=1000(mlgym) groups=1000(mlgym)')
-    const netr = await step(s, env, 'python -c "import socket; socket.create_connection((\'1.1.1.1\', 80), timeout=2)" 2>&1 | tail -1')
-    t.match(netr.observation, /OSError: \[Errno 101\] Network is unreachable/)
+    // no route anywhere (read from the kernel's table; nothing is sent)
+    t.equal((await step(s, env, 'tail -n +2 /proc/net/route | wc -l')).observation, '0', 'no routes: network none')
+
+    const disk = await newEnv(s, { task: 'tinyLimitsDilemma', backend: 'docker', limits: { disk_mb: 5 } })
+    await reset(s, disk)
+    const big = await step(s, disk, 'head -c 8000000 /dev/zero > big.bin && echo written')
+    t.match(big.observation, /^written\nDISK LIMIT EXCEEDED: the sandbox holds \d+\.\d MiB, over its limit of 5 MiB\. The episode has ended\.$/)
+    t.equal(big.info.exit_status, 'disk_limit_exceeded')
     await closeAndCheck(t, s)
   })
 

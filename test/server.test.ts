@@ -226,6 +226,21 @@ t.test('WebSocket: streamed output, request ids, errors, re-attach after a dropp
   raw.close()
 })
 
+t.test('a disk limit ends the episode when the agent writes past it', async t => {
+  const s = await testServer()
+  t.teardown(() => s.close())
+  const c = new SynthgymClient(s.url)
+  const env = await c.createEnv({ task: TASK, limits: { disk_mb: 5 } })
+  await c.reset(env.env_id)
+  const small = await c.step(env.env_id, 'head -c 1000000 /dev/zero > small.bin && echo ok')
+  t.equal(small.observation, 'ok')
+  const big = await c.step(env.env_id, 'head -c 8000000 /dev/zero > big.bin && echo written')
+  t.match(big.observation, /^written\nDISK LIMIT EXCEEDED: the sandbox holds \d+\.\d MiB, over its limit of 5 MiB\. The episode has ended\.$/)
+  t.equal(big.terminated, true)
+  t.equal(big.info.exit_status, 'disk_limit_exceeded')
+  t.equal((await c.trajectory(env.env_id)).traj.trajectory.length, 2, 'the steps are kept')
+})
+
 t.test('client errors are typed', async t => {
   const s = await testServer()
   t.teardown(() => s.close())
