@@ -3,10 +3,10 @@
 // Tagged synthgym/sandbox:<recipe hash> (cached: an existing tag is not rebuilt) and synthgym/sandbox:latest.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { delimiter, dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { delimiter, join, resolve } from 'node:path'
 import Docker from 'dockerode'
+import { packageRoot } from './paths.js'
 
 export const IMAGE_REPO = 'synthgym/sandbox'
 /** What the Docker backend runs when nothing else is asked for. */
@@ -79,19 +79,7 @@ export interface BuildImageResult {
 
 export class ImageBuildError extends Error {}
 
-let root: string | undefined
-function repoRoot (): string {
-  if (root === undefined) {
-    let dir = dirname(fileURLToPath(import.meta.url))
-    while (!existsSync(join(dir, 'package.json'))) {
-      const up = dirname(dir)
-      if (up === dir) throw new Error('synthgym: no package.json above ' + fileURLToPath(import.meta.url))
-      dir = up
-    }
-    root = dir
-  }
-  return root
-}
+const repoRoot = packageRoot
 
 /** Host path of the script that turns a debootstrapped directory into the sandbox root file system. */
 export function rootfsScript (): string { return join(repoRoot(), 'sandbox', 'images', 'sandbox-rootfs.sh') }

@@ -1,10 +1,10 @@
 // The agent tool commands installed into every sandbox shell (sandbox/tools/*.sh, MLGym's ACI). Each command is
 // defined once, by the `# @yaml` block above its bash function, as MLGym does; everything here derives from those
 // blocks: the prompt's command docs, the OpenAI tools array, tool call → command line, the install script.
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
-import { delimiter, dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { accessSync, constants, readFileSync } from 'node:fs'
+import { delimiter, join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { packageRoot } from './paths.js'
 
 export type ToolProfile = 'mlgym'
 
@@ -63,20 +63,9 @@ const BASH_TOOL: OpenAITool = {
   }
 }
 
-let repoRoot: string | undefined
-
 /** Host path of sandbox/tools; works from the sources (tsx) and from dist/. */
 export function toolsDir (): string {
-  if (repoRoot === undefined) {
-    let dir = dirname(fileURLToPath(import.meta.url))
-    while (!existsSync(join(dir, 'package.json'))) {
-      const up = dirname(dir)
-      if (up === dir) throw new Error('synthgym: no package.json above ' + fileURLToPath(import.meta.url))
-      dir = up
-    }
-    repoRoot = dir
-  }
-  return join(repoRoot, 'sandbox', 'tools')
+  return join(packageRoot(), 'sandbox', 'tools')
 }
 
 const definitionCache = new Map<ToolProfile, ToolDefinition[]>()

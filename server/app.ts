@@ -166,14 +166,14 @@ function wsSession (m: EnvManager, socket: WebSocket): void {
       send({ id, ok: false, error: toApiError(err).body.error })
       return
     }
-    handle(m, msg, attach, send).then(
+    handle(m, msg, attach).then(
       result => send({ id: msg.id, ok: true, result }),
       e => send({ id: msg.id, ok: false, error: toApiError(e).body.error })
     )
   })
 }
 
-async function handle (m: EnvManager, msg: WsRequest, attach: (l: LiveEnv) => void, send: (f: unknown) => void): Promise<unknown> {
+async function handle (m: EnvManager, msg: WsRequest, attach: (l: LiveEnv) => void): Promise<unknown> {
   switch (msg.op) {
     case 'ping': return { pong: true }
     case 'tasks': return { tasks: m.tasks.list().map(taskSummary) }
@@ -210,6 +210,4 @@ async function handle (m: EnvManager, msg: WsRequest, attach: (l: LiveEnv) => vo
       return { ...envSummary(live), running: live.env.busy, last_step: last ?? null }
     }
   }
-  void send
-  return null
 }

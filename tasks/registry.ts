@@ -1,8 +1,8 @@
 // Tasks by id: the built-in ones, task directories, and tasks imported from an MLGym checkout.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { dirname, isAbsolute, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { isAbsolute, join, resolve } from 'node:path'
 import YAML from 'yaml'
+import { packageRoot } from '../sandbox/paths.js'
 import { validateTaskSpec, validateDatasetConfig, taskSpecSchema, datasetConfigSchema, type DatasetConfig, type TaskSpec } from '../env-spec/task.js'
 import { ValidationError } from '../env-spec/validate.js'
 
@@ -20,16 +20,8 @@ export class TaskLoadError extends Error {
   constructor (public file: string, public reason: string) { super(`${file}: ${reason}`) }
 }
 
-/** The repository root (the folder with package.json), found from this module whether run from source or dist/. */
-export function repoRoot (): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error('cannot find the synthgym package root')
-    dir = up
-  }
-  return dir
-}
+/** The repository root (the folder with package.json). */
+export const repoRoot = packageRoot
 
 export const BUILTIN_DIR = join(repoRoot(), 'tasks', 'builtin')
 
