@@ -287,6 +287,23 @@ async function dockerTests (): Promise<void> {
     await closeAndCheck(t, s)
   })
 
+  t.test('the regression and model-file tasks on docker: baseline, validate, submit', async t => {
+    const s = await serve(t)
+    for (const [task, metric, run] of [['diabetesRegression', 'rmse', 'python baseline.py'], ['rlCartPoleSwingUpModel', 'Reward Mean', 'python src/train.py']]) {
+      const env = await newEnv(s, { task, backend: 'docker', max_steps: 10 })
+      t.equal((await reset(s, env)).status, 200, `${task} reset`)
+      const trained = await step(s, env, run)
+      t.equal(trained.info.timed_out, undefined, `${task}: the baseline trains in the container`)
+      const v = await step(s, env, 'validate')
+      t.match(v.observation, /^Your code produced a valid submission artefact at \/home\/agent\/workspace\//, `${task} validate`)
+      t.type(v.info.metrics?.[metric], 'number', `${task}: ${metric} scored`)
+      const sub = await step(s, env, 'submit')
+      t.equal(sub.info.exit_status, 'submitted', `${task} submitted`)
+      t.same(sub.info.score.at(-1), v.info.metrics, `${task}: the submission scores what validate scored`)
+    }
+    await closeAndCheck(t, s)
+  })
+
   t.test('prisoner\'s dilemma on docker over WebSocket: streamed output, the same observations as local', async t => {
     const s = await serve(t)
     const ws = await new SynthgymClient(s.url).ws()
