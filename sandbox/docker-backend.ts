@@ -88,10 +88,10 @@ export class DockerBackend {
    * A sandbox for an environment: a warm one with exactly this setup when the pool has one (the first reset of a
    * setup starts its pool), else a new container.
    */
-  async create (opts: DockerCreateOptions & { envId?: string }): Promise<DockerSandbox> {
-    const { envId, ...rest } = opts
+  async create (opts: DockerCreateOptions & { envId?: string, pooled?: boolean }): Promise<DockerSandbox> {
+    const { envId, pooled, ...rest } = opts
     const o = { ...rest, image: opts.image ?? this.config.image, runtime: opts.runtime ?? this.config.runtime }
-    const poolable = this.config.warmPool > 0 && !(opts.limits?.gpus?.length) && !opts.network
+    const poolable = pooled !== false && this.config.warmPool > 0 && !(opts.limits?.gpus?.length) && !opts.network
     if (poolable) {
       const key = this.poolKey(o)
       if (!this.setups.has(key)) this.setups.set(key, { ...o, labels: {} })

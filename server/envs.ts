@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Environment, taskMounts, type StepResult, type ResetResult } from '../tasks/environment.js'
-import { BaselineCache } from '../tasks/baseline.js'
+import { BaselineCache, type BaselineSite } from '../tasks/baseline.js'
 import { taskDescription, type Task, type TaskRegistry } from '../tasks/registry.js'
 import { LocalSandbox } from '../sandbox/local.js'
 import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
@@ -77,10 +77,13 @@ export class EnvManager {
   constructor (readonly config: ServerConfig, readonly tasks: TaskRegistry, readonly store: EpisodeStore, readonly docker: DockerBackend) {
     const makeLocal = (opts: SandboxOptions) => LocalSandbox.create({ ...opts, baseDir: join(config.dataDir, 'sandboxes') })
     // a baseline that trains on GPUs gets them from the same allocator as environments do
-    const makeForBaseline = async (opts: SandboxOptions, task: Task): Promise<Sandbox> => {
+    const makeForBaseline = async (opts: SandboxOptions, task: Task, site: BaselineSite): Promise<Sandbox> => {
       const ids = await this.gpus.acquire(task.spec.resources?.gpus ?? 0)
       try {
-        const sb = await makeLocal({ ...opts, limits: { ...opts.limits, ...(ids.length ? { gpus: ids } : {}) } })
+        const limits = { ...opts.limits, ...(ids.length ? { gpus: ids } : {}) }
+        const sb = site.startsWith('docker:')
+          ? await this.docker.create({ ...opts, limits, image: site.slice('docker:'.length), pooled: false, labels: { 'synthgym.env': 'baseline', 'synthgym.task': task.spec.id } })
+          : await makeLocal({ ...opts, limits })
         return { ...sandboxView(sb), close: async () => { try { await sb.close() } finally { this.gpus.release(ids) } } }
       } catch (e) { this.gpus.release(ids); throw e }
     }
@@ -145,7 +148,7 @@ export class EnvManager {
     let live: LiveEnv
     const env = new Environment(task, {
       makeSandbox: this.sandboxFactory(() => live, body, task),
-      baseline: t => this.baselines.get(t),
+      baseline: t => this.baselines.get(t, backend === 'docker' ? `docker:${body.image ?? this.config.image}` : 'local'),
       maxSteps: body.max_steps ?? this.config.maxSteps,
       reward: body.reward,
       toolProfile: body.tool_profile,

@@ -27,39 +27,49 @@ export function taskHash (task: Task): string {
   return h.digest('hex').slice(0, 16)
 }
 
+/**
+ * Where a baseline runs: 'local', or e.g. 'docker:synthgym/sandbox:latest'. A score is computed where the episodes
+ * run, as MLGym runs the baseline in the episode's own container (another image may have other library versions).
+ */
+export type BaselineSite = string
+
 export class BaselineCache {
   private inflight = new Map<string, Promise<Metrics | null>>()
 
-  constructor (private dir: string, private makeSandbox: (opts: SandboxOptions, task: Task) => Promise<Sandbox>,
+  constructor (private dir: string,
+    private makeSandbox: (opts: SandboxOptions, task: Task, site: BaselineSite) => Promise<Sandbox>,
     private sandboxOptions: (task: Task) => SandboxOptions) {}
 
-  private file (task: Task): string { return join(this.dir, `${task.spec.id}-${taskHash(task)}.json`) }
+  private file (task: Task, site: BaselineSite): string {
+    const where = site === 'local' ? '' : '-' + site.replace(/[^A-Za-z0-9._-]+/g, '_')
+    return join(this.dir, `${task.spec.id}-${taskHash(task)}${where}.json`)
+  }
 
   /** Cached or given scores without running anything; undefined when they still have to be computed. */
-  async peek (task: Task): Promise<Metrics | null | undefined> {
+  async peek (task: Task, site: BaselineSite = 'local'): Promise<Metrics | null | undefined> {
     const given = task.spec.baseline_scores?.[0]
     if (given) return given
     if (!(task.spec.baseline_paths?.length)) return null
-    try { return JSON.parse(await readFile(this.file(task), 'utf8')).scores as Metrics } catch { return undefined }
+    try { return JSON.parse(await readFile(this.file(task, site), 'utf8')).scores as Metrics } catch { return undefined }
   }
 
   /** Scores for the task, computing them (once, even under concurrent calls) when absent. */
-  async get (task: Task, onProgress?: (line: string) => void): Promise<Metrics | null> {
-    const known = await this.peek(task)
+  async get (task: Task, site: BaselineSite = 'local', onProgress?: (line: string) => void): Promise<Metrics | null> {
+    const known = await this.peek(task, site)
     if (known !== undefined) return known
-    const key = this.file(task)
+    const key = this.file(task, site)
     let p = this.inflight.get(key)
     if (!p) {
-      p = this.compute(task, onProgress).finally(() => this.inflight.delete(key))
+      p = this.compute(task, site, onProgress).finally(() => this.inflight.delete(key))
       this.inflight.set(key, p)
     }
     return p
   }
 
-  private async compute (task: Task, onProgress?: (line: string) => void): Promise<Metrics | null> {
+  private async compute (task: Task, site: BaselineSite, onProgress?: (line: string) => void): Promise<Metrics | null> {
     const spec = task.spec
     const baseline = spec.baseline_paths![0]!
-    const sandbox = await this.makeSandbox(this.sandboxOptions(task), task)
+    const sandbox = await this.makeSandbox(this.sandboxOptions(task), task, site)
     const started = Date.now()
     try {
       await sandbox.putFiles((spec.starter_code ?? []).map(s => ({ path: `${WORKSPACE}/${basename(s)}`, hostPath: hostPath(task, s) })))
@@ -75,9 +85,9 @@ export class BaselineCache {
       const ev = await evaluate(task, sandbox, { timeout })
       const scores = plain(ev.metrics) as Metrics
       await mkdir(this.dir, { recursive: true })
-      const tmp = this.file(task) + '.tmp'
-      await writeFile(tmp, JSON.stringify({ task: spec.id, scores, seconds: (Date.now() - started) / 1000, computed_at: new Date().toISOString() }, null, 2))
-      await rename(tmp, this.file(task))
+      const file = this.file(task, site)
+      await writeFile(file + '.tmp', JSON.stringify({ task: spec.id, site, scores, seconds: (Date.now() - started) / 1000, computed_at: new Date().toISOString() }, null, 2))
+      await rename(file + '.tmp', file)
       onProgress?.(`baseline of ${spec.id}: ${JSON.stringify(scores)} (${((Date.now() - started) / 1000).toFixed(1)} s)`)
       return scores
     } finally { await sandbox.close() }

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import Docker from 'dockerode'
 import net from 'node:net'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, readdirSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -291,7 +291,11 @@ async function dockerTests (): Promise<void> {
     const s = await serve(t)
     for (const [task, metric, run] of [['diabetesRegression', 'rmse', 'python baseline.py'], ['rlCartPoleSwingUpModel', 'Reward Mean', 'python src/train.py']]) {
       const env = await newEnv(s, { task, backend: 'docker', max_steps: 10 })
-      t.equal((await reset(s, env)).status, 200, `${task} reset`)
+      const r = await reset(s, env)
+      t.equal(r.status, 200, `${task} reset`)
+      // neither ships baseline scores: they are computed in a container of the episode's image, and cached
+      t.type(r.body.info.baseline?.[metric], 'number', `${task}: baseline computed`)
+      t.ok(readdirSync(join(s.dataDir, 'baselines')).some(f => f.startsWith(`${task}-`) && f.includes('docker_synthgym_sandbox_latest')), `${task}: cached for the docker image`)
       const trained = await step(s, env, run)
       t.equal(trained.info.timed_out, undefined, `${task}: the baseline trains in the container`)
       const v = await step(s, env, 'validate')
@@ -300,6 +304,7 @@ async function dockerTests (): Promise<void> {
       const sub = await step(s, env, 'submit')
       t.equal(sub.info.exit_status, 'submitted', `${task} submitted`)
       t.same(sub.info.score.at(-1), v.info.metrics, `${task}: the submission scores what validate scored`)
+      t.same(v.info.metrics, r.body.info.baseline, `${task}: the baseline run in the episode scores the computed baseline`)
     }
     await closeAndCheck(t, s)
   })
