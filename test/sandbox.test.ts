@@ -116,6 +116,14 @@ t.test('limits: a memory hog is killed and the shell survives', async t => {
   t.equal((await sb.exec('echo ok', { timeout: 10 })).output, 'ok\n')
 })
 
+t.test('limits: a CPU quota holds a busy loop to its share', async t => {
+  const sb = await make({ limits: { cpus: 0.25 } })
+  t.teardown(() => sb.close())
+  const r = await sb.exec('python3 -c "import os, time\nt = time.time()\nwhile time.time() - t < 1.5: pass\nprint(round(os.times().user + os.times().system, 2))"', { timeout: 30 })
+  const used = Number(r.output.trim())
+  t.ok(used > 0 && used < 0.8, `1.5 s of busy loop used ${used} s of CPU under a 0.25 CPU quota`)
+})
+
 t.test('files in and out; one-shot runs see extra mounts the shell does not', async t => {
   const sb = await make()
   t.teardown(() => sb.close())
