@@ -75,6 +75,16 @@ export function dockerMessage (e: unknown): string {
   return err?.json?.message ?? String(err?.message ?? e).replace(/^\(HTTP code \d+\) [a-z ]+ - /, '')
 }
 
+/** Docker calls on a step's path get a deadline: an engine that hangs must not hang the step with it. */
+export const CALL_TIMEOUT_MS = 30_000
+function within<T> (p: Promise<T>, what: string, ms = CALL_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`the docker engine did not answer ${what} within ${ms / 1000} s`)), ms) })
+  ])
+}
+
 export interface DockerSandboxOptions extends SandboxOptions {
   image: string
   serverId: string
@@ -115,7 +125,7 @@ export class DockerSandbox implements Sandbox {
     const sb = new DockerSandbox(engine, opts)
     engine.sandboxes.add(sb)
     try {
-      sb.container = await engine.docker.createContainer(sb.containerConfig(['sh', '-c', SHELL_WRAPPER], true))
+      sb.container = await within(engine.docker.createContainer(sb.containerConfig(['sh', '-c', SHELL_WRAPPER], true)), 'create')
       await sb.setup(sb.container, sb.mounts, opts.files ?? [])
       await sb.shell.start()
     } catch (e) {
@@ -209,7 +219,7 @@ export class DockerSandbox implements Sandbox {
       addFile(pack, f, rel)
     }
     pack.finalize()
-    await c.putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' })
+    await within(c.putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' }), 'putArchive')
   }
 
   /** A warm sandbox taken for an environment: its container is renamed after it (labels are fixed at creation). */
@@ -220,15 +230,15 @@ export class DockerSandbox implements Sandbox {
   private async startShell (): Promise<ShellProcess> {
     if (this.closed) throw new Error('sandbox closed')
     const c = this.container
-    const info = await c.inspect().catch(e => { throw new Error(`the sandbox container is gone: ${dockerMessage(e)}`) })
+    const info = await within(c.inspect(), 'inspect').catch(e => { throw new Error(`the sandbox container is gone: ${dockerMessage(e)}`) })
     if (info.State.Running) {
       // only on a restart: the old shell is dead or stuck, stop what is left (its OOM count first: it resets)
       await this.oomKills()
       this.killedByUs = true
-      await c.kill().catch(() => {})
-      await c.wait({ condition: 'not-running' }).catch(() => {})
+      await within(c.kill(), 'kill').catch(() => {})
+      await within(c.wait({ condition: 'not-running' }), 'wait').catch(() => {})
     }
-    const after = info.State.Running ? await c.inspect() : info
+    const after = info.State.Running ? await within(c.inspect(), 'inspect') : info
     if (after.State.StartedAt && !after.State.StartedAt.startsWith('0001')) {
       // the container ran before: find out why it stopped before bringing the shell back. Docker's OOMKilled says
       // that some process of that run was OOM-killed (often a child the agent started, already reported), not
@@ -243,7 +253,7 @@ export class DockerSandbox implements Sandbox {
       }
     }
     this.killedByUs = false
-    const stream = await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }) as unknown as Duplex
+    const stream = await within(c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }), 'attach') as unknown as Duplex
     const out = new PassThrough()
     c.modem.demuxStream(stream, out, out)
     const exitCbs: ((code: number | null) => void)[] = []
@@ -252,7 +262,7 @@ export class DockerSandbox implements Sandbox {
     stream.on('end', end)
     stream.on('close', end)
     stream.on('error', end)
-    await c.start()
+    await within(c.start(), 'start')
     return {
       write: d => { if (!ended) stream.write(d) },
       onData: cb => out.on('data', cb),
@@ -308,14 +318,16 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
   }
 
   private async shortExec (cmd: string): Promise<string> {
-    const ex = await this.container.exec({ Cmd: ['sh', '-c', cmd], User: this.opts.user ?? '1000:1000', AttachStdout: true, AttachStderr: true })
-    const s = await ex.start({ hijack: true, stdin: false })
-    const out = new PassThrough()
-    let text = ''
-    out.on('data', (d: Buffer) => { text += d.toString() })
-    this.container.modem.demuxStream(s, out, out)
-    await new Promise(resolve => { s.on('end', resolve); s.on('close', resolve) })
-    return text
+    return within((async () => {
+      const ex = await this.container.exec({ Cmd: ['sh', '-c', cmd], User: this.opts.user ?? '1000:1000', AttachStdout: true, AttachStderr: true })
+      const s = await ex.start({ hijack: true, stdin: false })
+      const out = new PassThrough()
+      let text = ''
+      out.on('data', (d: Buffer) => { text += d.toString() })
+      this.container.modem.demuxStream(s, out, out)
+      await new Promise(resolve => { s.on('end', resolve); s.on('close', resolve) })
+      return text
+    })(), 'an exec')
   }
   /** why the sandbox ended, when it ended on its own */
   get endReason (): string | null { return this.failure }
@@ -329,11 +341,11 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
     const pack = newPack()
     for (const f of files) addFile(pack, f, this.abs(f.path).replace(/^\/+/, ''))
     pack.finalize()
-    await this.container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' })
+    await within(this.container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' }), 'putArchive')
   }
 
   async readFile (path: string): Promise<Buffer> {
-    const stream = await this.container.getArchive({ path: this.abs(path) })
+    const stream = await within(this.container.getArchive({ path: this.abs(path) }), 'getArchive')
     return firstFile(stream as unknown as Readable)
   }
 
@@ -344,22 +356,22 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
    * files and the extra mounts (secrets): what runs there cannot touch the agent's container, nor be seen from it.
    */
   async run (command: string, opts: RunOptions = {}): Promise<RunResult> {
-    const c = await this.engine.docker.createContainer({
+    const c = await within(this.engine.docker.createContainer({
       ...this.containerConfig(['bash', '--noprofile', '--norc', '-c', `exec 2>&1; cd ${opts.cwd ?? WORKSPACE} && ${command}`], false),
       Labels: { [LABEL]: '1', 'synthgym.server': this.opts.serverId, 'synthgym.sandbox': this.id + '-run', ...this.opts.labels }
-    })
+    }), 'create')
     try {
-      const ws = await this.container.getArchive({ path: WORKSPACE })
+      const ws = await within(this.container.getArchive({ path: WORKSPACE }), 'getArchive')
       await this.setup(c, [], [])
-      await c.putArchive(repack(ws as unknown as Readable, opts.evaluation ? ROOT_RO : AGENT) as unknown as NodeJS.ReadableStream, { path: AGENT_HOME })
+      await within(c.putArchive(repack(ws as unknown as Readable, opts.evaluation ? ROOT_RO : AGENT) as unknown as NodeJS.ReadableStream, { path: AGENT_HOME }), 'putArchive')
       await this.setup(c, [...this.mounts, ...(opts.mounts ?? [])], [])
-      const stream = await c.attach({ stream: true, stdout: true, stderr: true })
+      const stream = await within(c.attach({ stream: true, stdout: true, stderr: true }), 'attach')
       const out = new PassThrough()
       let output = ''
       out.on('data', (d: Buffer) => { if (output.length < 4 * 1024 * 1024) output += d.toString() })
       c.modem.demuxStream(stream, out, out)
       const ended = new Promise(resolve => { stream.on('end', resolve); stream.on('close', resolve) })
-      await c.start()
+      await within(c.start(), 'start')
       let timedOut = false
       const timer = opts.timeout ? setTimeout(() => { timedOut = true; void c.kill().catch(() => {}) }, opts.timeout * 1000) : undefined
       const res = await c.wait() as { StatusCode: number }
