@@ -230,10 +230,9 @@ export class LocalSandbox implements Sandbox {
     if (!this.proc?.pid || !this.shellPid) return
     // Everything in the sandbox except its init and the shell; repeated because a job may fork while we kill.
     for (let round = 0; round < 5 && stillNeeded(); round++) {
-      const jobs = descendants(this.shellPid)
+      // the shell's jobs, and what they left behind reparented to the namespace's init
       const init = this.initPid()
-      const orphans = init ? descendants(init).filter(p => p !== this.shellPid && !jobs.includes(p) && !descendants(this.shellPid).includes(p)) : []
-      const all = [...jobs, ...orphans]
+      const all = init ? descendants(init).filter(p => p !== this.shellPid) : descendants(this.shellPid)
       if (all.length === 0) return
       for (const pid of all) { try { process.kill(pid, 'SIGKILL') } catch {} }
       await new Promise(resolve => setTimeout(resolve, 20))
