@@ -11,7 +11,11 @@ const HELP = `synthgym: ML tasks as gym environments over HTTP and WebSocket
 
 usage:
   synthgym serve [--host 127.0.0.1] [--port 8000] [--data-dir .synthgym] [--capacity 512] [--idle-timeout 1800]
-                 [--max-steps 50] [--output-cap 100000] [--token T] [--tasks-dir DIR]... [--mlgym CHECKOUT]...
+                 [--max-steps 50] [--output-cap 100000] [--token T] [--synchronous NORMAL|FULL]
+                 [--tasks-dir DIR]... [--mlgym CHECKOUT]...
+                 [--backend local|docker] [--image synthgym/sandbox:latest] [--runtime runsc]
+                 [--warm-pool N] [--pool-ceiling 16] [--docker-engines JSON|FILE]
+                 [--gpus auto|none|0,1] [--gpu-share 1] [--gpu-queue 0]
   synthgym tasks list [--json]                 tasks this server would serve
   synthgym tasks show <id>                     a task's spec and its prompt
   synthgym tasks validate <dir>...             check synthgym task directories (task.yaml)
@@ -22,7 +26,9 @@ usage:
   synthgym image recipe                        its packages, recipe hash and tag (synthgym image --help: options)
 
 environment: SYNTHGYM_HOST, SYNTHGYM_PORT, SYNTHGYM_DATA_DIR, SYNTHGYM_CAPACITY, SYNTHGYM_IDLE_TIMEOUT,
-SYNTHGYM_MAX_STEPS, SYNTHGYM_OUTPUT_CAP, SYNTHGYM_TOKEN, SYNTHGYM_PYTHON (python used in sandboxes)`
+SYNTHGYM_MAX_STEPS, SYNTHGYM_OUTPUT_CAP, SYNTHGYM_TOKEN, SYNTHGYM_BACKEND, SYNTHGYM_DOCKER_ENGINES, SYNTHGYM_IMAGE,
+SYNTHGYM_WARM_POOL, SYNTHGYM_RUNTIME, SYNTHGYM_GPUS, SYNTHGYM_PYTHON (python used in sandboxes),
+SYNTHGYM_SANDBOX_BINDS (extra read-only host dirs in local sandboxes, colon-separated)`
 
 /** Where a broken config of an import report is: names are under configs/tasks, a whole checkout is absolute. */
 function configPath (checkout: string, file: string): string {
