@@ -91,10 +91,12 @@ export class DockerBackend {
   async create (opts: DockerCreateOptions & { envId?: string, pooled?: boolean }): Promise<DockerSandbox> {
     const { envId, pooled, ...rest } = opts
     const o = { ...rest, image: opts.image ?? this.config.image, runtime: opts.runtime ?? this.config.runtime }
+    // only sandboxes that hold nothing of their own (GPUs) and need nothing special (network) can be pooled
     const poolable = pooled !== false && this.config.warmPool > 0 && !(opts.limits?.gpus?.length) && !opts.network
     if (poolable) {
       const key = this.poolKey(o)
-      if (!this.setups.has(key)) this.setups.set(key, { ...o, labels: {} })
+      // a pool's sandboxes belong to no one yet: no labels or close hook of the caller that started the pool
+      if (!this.setups.has(key)) this.setups.set(key, { ...o, labels: {}, onClose: undefined })
       const warm = this.pool.take(key)
       if (warm?.alive) {
         if (envId) void warm.adopt(envId)

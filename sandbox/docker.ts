@@ -389,6 +389,7 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
     await this.shell.close()
     await this.container?.remove({ force: true }).catch(() => {})
     this.engine.sandboxes.delete(this)
+    this.opts.onClose?.()
   }
 }
 

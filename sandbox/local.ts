@@ -135,8 +135,8 @@ export class LocalSandbox implements Sandbox {
     const info = localBackendInfo()
     if (!info.isolation) throw new Error('the local sandbox needs bubblewrap (apt-get install bubblewrap) or util-linux unshare')
     const sb = new LocalSandbox(opts)
-    await sb.prepare()
     try {
+      await sb.prepare()
       if (opts.files?.length) await sb.putFiles(opts.files)
       await sb.shell.start()
     } catch (e) { await sb.close(); throw e }
@@ -333,6 +333,7 @@ export class LocalSandbox implements Sandbox {
     }
     await removeCgroup(this.cgroup)
     await rm(this.root, { recursive: true, force: true }).catch(() => {})
+    this.opts.onClose?.()
   }
 }
 

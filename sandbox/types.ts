@@ -66,6 +66,8 @@ export interface SandboxOptions {
   network?: boolean
   /** files put into the sandbox before its shell starts (the task's starter code) */
   files?: FileEntry[]
+  /** called once when the sandbox is closed (what the caller holds for it, e.g. GPUs, goes back) */
+  onClose?: () => void
 }
 
 export interface Sandbox {

@@ -50,21 +50,10 @@ export interface LiveEnv {
   episodeId: string | null
   lastUsed: number
   created: number
-  /** callbacks of attached WebSocket clients: output frames and step results of this env reach all of them */
-  /** GPUs held by its current sandbox */
-  gpus: string[]
   backend: 'local' | 'docker'
+  /** callbacks of attached WebSocket clients: output frames and step results of this env reach all of them */
   listeners: Set<(frame: { type: 'output', id: string | number, data: string } | { type: 'step_result', result: StepResult }) => void>
   closing: boolean
-}
-
-/** The Sandbox methods of `sb`, bound, so a caller can wrap one of them (close) without subclassing. */
-function sandboxView (sb: Sandbox): Sandbox {
-  return {
-    id: sb.id, backend: sb.backend, get alive () { return sb.alive }, workspaceDir: sb.workspaceDir, endReason: sb.endReason,
-    exec: (c, o) => sb.exec(c, o), interrupt: () => sb.interrupt(), putFiles: f => sb.putFiles(f), readFile: p => sb.readFile(p),
-    writeFile: (p, d) => sb.writeFile(p, d), run: (c, o) => sb.run(c, o), close: () => sb.close(), oomKills: sb.oomKills ? () => sb.oomKills!() : undefined
-  }
 }
 
 export class EnvManager {
@@ -77,16 +66,10 @@ export class EnvManager {
   constructor (readonly config: ServerConfig, readonly tasks: TaskRegistry, readonly store: EpisodeStore, readonly docker: DockerBackend) {
     const makeLocal = (opts: SandboxOptions) => LocalSandbox.create({ ...opts, baseDir: join(config.dataDir, 'sandboxes') })
     // a baseline that trains on GPUs gets them from the same allocator as environments do
-    const makeForBaseline = async (opts: SandboxOptions, task: Task, site: BaselineSite): Promise<Sandbox> => {
-      const ids = await this.gpus.acquire(task.spec.resources?.gpus ?? 0)
-      try {
-        const limits = { ...opts.limits, ...(ids.length ? { gpus: ids } : {}) }
-        const sb = site.startsWith('docker:')
-          ? await this.docker.create({ ...opts, limits, image: site.slice('docker:'.length), pooled: false, labels: { 'synthgym.env': 'baseline', 'synthgym.task': task.spec.id } })
-          : await makeLocal({ ...opts, limits })
-        return { ...sandboxView(sb), close: async () => { try { await sb.close() } finally { this.gpus.release(ids) } } }
-      } catch (e) { this.gpus.release(ids); throw e }
-    }
+    const makeForBaseline = (opts: SandboxOptions, task: Task, site: BaselineSite): Promise<Sandbox> =>
+      this.withGpus(task, opts, o => site.startsWith('docker:')
+        ? this.docker.create({ ...o, image: site.slice('docker:'.length), pooled: false, labels: { 'synthgym.env': 'baseline', 'synthgym.task': task.spec.id } })
+        : makeLocal(o))
     this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeForBaseline, task => {
       const r = task.spec.resources ?? {}
       return { mounts: taskMounts(task).mounts, limits: { cpus: r.cpus, memoryMb: r.memory_mb, pids: r.pids ?? 1024 } }
@@ -101,30 +84,33 @@ export class EnvManager {
 
   private makeLocal: (opts: SandboxOptions) => Promise<LocalSandbox>
 
-  /** The sandbox factory of one environment: its backend, image, and the GPUs its task asks for. */
+  /**
+   * Creates a sandbox with the GPUs the task asks for; they go back when the sandbox closes (its onClose), or at
+   * once when it cannot start.
+   */
+  private async withGpus (task: Task, opts: SandboxOptions, create: (opts: SandboxOptions) => Promise<Sandbox>): Promise<Sandbox> {
+    const ids = await this.gpus.acquire(task.spec.resources?.gpus ?? 0)
+    let held = true
+    const release = () => { if (held) { held = false; this.gpus.release(ids) } }
+    try {
+      return await create({ ...opts, limits: { ...opts.limits, ...(ids.length ? { gpus: ids } : {}) }, onClose: release })
+    } catch (e) { release(); throw e }
+  }
+
+  /** The sandbox factory of one environment: its backend and image. */
   private sandboxFactory (live: () => LiveEnv, body: CreateEnvBody, task: Task): (opts: SandboxOptions) => Promise<Sandbox> {
     return async opts => {
       const l = live()
-      // a reset replaces the sandbox: the old one is closed by now, so its GPUs go back first
-      this.gpus.release(l.gpus)
-      l.gpus = []
-      const want = task.spec.resources?.gpus ?? 0
-      const ids = want > 0 ? await this.gpus.acquire(want) : []
-      l.gpus = ids
-      const limits = { ...opts.limits, ...(ids.length ? { gpus: ids } : {}) }
+      const network = task.spec.resources?.network === true
       try {
-        if (l.backend === 'docker') {
-          return await this.docker.create({
-            ...opts, limits, image: body.image, runtime: body.runtime,
-            network: task.spec.resources?.network === true,
+        return await this.withGpus(task, opts, o => l.backend === 'docker'
+          ? this.docker.create({
+            ...o, image: body.image, runtime: body.runtime, network,
             labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
             envId: l.id
           })
-        }
-        return await this.makeLocal({ ...opts, limits, network: task.spec.resources?.network === true })
+          : this.makeLocal({ ...o, network }))
       } catch (e) {
-        this.gpus.release(ids)
-        l.gpus = []
         if ((e as { code?: string }).code) throw e
         throw new ApiError(500, 'SANDBOX_ERROR', (e as Error).message)
       }
@@ -156,7 +142,7 @@ export class EnvManager {
       outputCap: body.limits?.output_cap ?? this.config.outputCap,
       limits: body.limits ? { cpus: body.limits.cpus, memoryMb: body.limits.memory_mb, pids: body.limits.pids, diskMb: body.limits.disk_mb } : undefined
     })
-    live = { id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closing: false, gpus: [], backend }
+    live = { id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closing: false, backend }
     this.envs.set(id, live)
     return live
   }
@@ -198,8 +184,6 @@ export class EnvManager {
     this.envs.delete(id)
     if (live.episodeId && !live.env.done) this.store.abandon(live.episodeId)
     await live.env.close()
-    this.gpus.release(live.gpus)
-    live.gpus = []
   }
 
   private async reap (): Promise<void> {
