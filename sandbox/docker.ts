@@ -49,12 +49,7 @@ export class DockerEngine {
 
   /** Answers within `ms` or is marked unhealthy with the reason. */
   async check (ms = 5000): Promise<boolean> {
-    const ping = async () => {
-      let timer: NodeJS.Timeout | undefined
-      try {
-        await Promise.race([this.docker.ping(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms) })])
-      } finally { clearTimeout(timer) }
-    }
+    const ping = () => within(this.docker.ping(), 'a ping', ms, `no answer in ${ms} ms`)
     try {
       // a connection error is tried once more on a fresh connection: a broken keep-alive socket is not a dead engine
       await ping().catch(e => (e as { code?: string }).code ? ping() : Promise.reject(e))
@@ -77,11 +72,12 @@ export function dockerMessage (e: unknown): string {
 
 /** Docker calls on a step's path get a deadline: an engine that hangs must not hang the step with it. */
 export const CALL_TIMEOUT_MS = 30_000
-function within<T> (p: Promise<T>, what: string, ms = CALL_TIMEOUT_MS): Promise<T> {
+function within<T> (p: Promise<T>, what: string, ms = CALL_TIMEOUT_MS,
+  message = `the docker engine did not answer ${what} within ${ms / 1000} s`): Promise<T> {
   let timer: NodeJS.Timeout
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`the docker engine did not answer ${what} within ${ms / 1000} s`)), ms) })
+    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms) })
   ])
 }
 
@@ -332,10 +328,8 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
   /** why the sandbox ended, when it ended on its own */
   get endReason (): string | null { return this.failure }
 
-  private abs (path: string): string {
-    const abs = posix.resolve(WORKSPACE, path)
-    return abs
-  }
+  /** Paths are relative to the workspace, as in the shell. */
+  private abs (path: string): string { return posix.resolve(WORKSPACE, path) }
 
   async putFiles (files: FileEntry[]): Promise<void> {
     const pack = newPack()
