@@ -1,17 +1,12 @@
 // Every message that crosses the wire: HTTP bodies and WebSocket frames.
 import { compile } from './validate.js'
+import { limitFields } from './task.js'
 
 export const MAX_ACTION_BYTES = 1024 * 1024
 
 const limits = {
   type: 'object', additionalProperties: false,
-  properties: {
-    cpus: { type: 'number', exclusiveMinimum: 0 },
-    memory_mb: { type: 'integer', minimum: 64 },
-    disk_mb: { type: 'integer', minimum: 1 },
-    pids: { type: 'integer', minimum: 16 },
-    output_cap: { type: 'integer', minimum: 256 }
-  }
+  properties: { ...limitFields, output_cap: { type: 'integer', minimum: 256 } }
 }
 
 export interface CreateEnvBody {

@@ -66,6 +66,14 @@ export const datasetConfigSchema = {
 }
 
 const paths = { type: 'array', items: { type: 'string', minLength: 1 } }
+
+/** The limits a task's resources and an environment's limits share: one set of bounds. */
+export const limitFields = {
+  cpus: { type: 'number', exclusiveMinimum: 0 },
+  memory_mb: { type: 'integer', minimum: 64 },
+  pids: { type: 'integer', minimum: 16 },
+  disk_mb: { type: 'integer', minimum: 1 }
+}
 const nullableString = { type: ['string', 'null'] }
 
 export const taskSpecSchema = {
@@ -98,11 +106,8 @@ export const taskSpecSchema = {
     resources: {
       type: 'object', additionalProperties: false,
       properties: {
-        cpus: { type: 'number', exclusiveMinimum: 0 },
-        memory_mb: { type: 'integer', minimum: 64 },
-        pids: { type: 'integer', minimum: 16 },
+        ...limitFields,
         gpus: { type: 'integer', minimum: 0 },
-        disk_mb: { type: 'integer', minimum: 1 },
         network: { type: 'boolean' }
       }
     },

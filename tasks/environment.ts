@@ -93,6 +93,11 @@ export function taskMounts (task: Task): { mounts: Mount[], skip: Set<string> } 
   return { mounts, skip }
 }
 
+/** Why an episode ended under the agent: its sandbox died and could not come back. */
+function gone (sandbox: Sandbox): string {
+  return `THE SANDBOX IS GONE: ${sandbox.endReason ?? 'its shell could not be restarted'}. The episode has ended; its steps so far are kept.`
+}
+
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /**
@@ -245,7 +250,7 @@ export class Environment {
     const timeout = TRAIN_COMMANDS.some(c => action.includes(c)) ? t.long : t.short
     const lost = () => {
       this.info.exit_status = 'early_exit'
-      return end(`THE SANDBOX IS GONE: ${sandbox.endReason ?? 'its shell could not be restarted'}. The episode has ended; its steps so far are kept.`, true)
+      return end(gone(sandbox), true)
     }
     if (!sandbox.alive) return lost()
     let r
@@ -275,7 +280,7 @@ export class Environment {
       extra.shell_restarted = true
       if (!sandbox.alive) {
         this.info.exit_status = 'early_exit'
-        observation += `\nTHE SANDBOX IS GONE: ${sandbox.endReason ?? 'its shell could not be restarted'}. The episode has ended; its steps so far are kept.`
+        observation += '\n' + gone(sandbox)
         return { observation, reward: 0, terminated: true, truncated: false, extra }
       }
       // Unlike MLGym we keep the episode: the workspace is intact, only the shell's state is new.
