@@ -19,7 +19,16 @@ function hashPath (h: ReturnType<typeof createHash>, p: string): void {
   } else h.update(readFileSync(p))
 }
 
+const hashes = new WeakMap<Task, string>()
+
+/** Hashed once per loaded task: it reads every starter, secret and data file, too much for each reset. */
 export function taskHash (task: Task): string {
+  let hash = hashes.get(task)
+  if (!hash) { hash = computeHash(task); hashes.set(task, hash) }
+  return hash
+}
+
+function computeHash (task: Task): string {
   const h = createHash('sha256')
   h.update(JSON.stringify({ ...task.spec, baseline_scores: undefined }))
   for (const p of [...(task.spec.starter_code ?? []), ...(task.spec.secret_files ?? [])]) hashPath(h, hostPath(task, p))
