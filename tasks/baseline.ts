@@ -9,8 +9,8 @@ import { WORKSPACE } from '../sandbox/types.js'
 import { hostPath, type Task } from './registry.js'
 import { evaluate } from './evaluate.js'
 import { plain } from './pyrepr.js'
+import type { Metrics } from '../env-spec/trajectory.js'
 
-export type Metrics = Record<string, number>
 
 function hashPath (h: ReturnType<typeof createHash>, p: string): void {
   if (!existsSync(p)) return

@@ -3,14 +3,15 @@ import { basename, join } from 'node:path'
 import { existsSync } from 'node:fs'
 import type { Sandbox, SandboxOptions, SandboxLimits, Mount, FileEntry } from '../sandbox/types.js'
 import { WORKSPACE, COMMANDS_DIR } from '../sandbox/types.js'
-import { ansiQuote } from '../sandbox/shell.js'
+import { ansiQuote, BusyError } from '../sandbox/shell.js'
 import { postprocess } from '../sandbox/output.js'
 import { toolDefinitions, toolsDir, toolsInitScript, type ToolProfile } from '../sandbox/tools.js'
 import { hostPath, taskDescription, type Task } from './registry.js'
 import { evaluate, EvaluationFormatError, SubmissionNotFoundError } from './evaluate.js'
 import { pyRepr, plain, type PyValue } from './pyrepr.js'
+import type { Metrics } from '../env-spec/trajectory.js'
 
-export type Metrics = Record<string, number>
+export type { Metrics }
 
 export interface TrajectoryStep {
   action: string
@@ -48,6 +49,9 @@ export interface StepResult {
   truncated: boolean
   info: StepInfo
 }
+
+/** What one action came to, before the step is recorded. */
+type Outcome = { observation: string, reward: number, terminated: boolean, truncated: boolean, extra: Partial<StepInfo> }
 
 export interface ResetResult {
   observation: string
@@ -123,6 +127,8 @@ export function guardMultilineInput (action: string, profile: ToolProfile = 'mlg
   }
   return parts.join('\n')
 }
+
+export { BusyError }
 
 export class EpisodeFinishedError extends Error { code = 'EPISODE_FINISHED' as const }
 export class NotResetError extends Error { code = 'NOT_RESET' as const }
@@ -233,8 +239,7 @@ export class Environment {
     } catch { return fallback }
   }
 
-  private async run (rawAction: string, onOutput?: (chunk: string) => void):
-    Promise<{ observation: string, reward: number, terminated: boolean, truncated: boolean, extra: Partial<StepInfo> }> {
+  private async run (rawAction: string, onOutput?: (chunk: string) => void): Promise<Outcome> {
     const sandbox = this.sandbox!
     this.currentStep += 1
     const end = (observation: string, terminated: boolean, truncated = false) => ({ observation, reward: 0, terminated, truncated, extra: {} })
@@ -309,12 +314,12 @@ export class Environment {
   }
 
   /** MLGym's _evaluate_with_error_handling: validate keeps going; submit ends; anything else autosubmits. */
-  private async evaluateAs (action: string): Promise<{ observation: string, reward: number, terminated: boolean, truncated: boolean, extra: Partial<StepInfo> }> {
+  private async evaluateAs (action: string): Promise<Outcome> {
     const terminal = action !== 'validate'
     const truncated = terminal && action !== 'submit'
     const ended = (observation: string) => ({ observation, reward: 0, terminated: terminal && !truncated, truncated, extra: {} })
     try {
-      const ev = await evaluate(this.task, this.sandbox!, { timeout: this.timeouts.long, gpus: this.task.spec.resources?.gpus })
+      const ev = await this.evaluation(this.sandbox!)
       const metrics = plain(ev.metrics) as Metrics
       this.info.score.push(metrics)
       const reward = this.reward(metrics)
@@ -344,6 +349,11 @@ export class Environment {
     }
   }
 
+  /** The task's evaluation of the workspace as it is now (long timeout, the task's GPUs). */
+  private evaluation (sandbox: Sandbox): ReturnType<typeof evaluate> {
+    return evaluate(this.task, sandbox, { timeout: this.timeouts.long, gpus: this.task.spec.resources?.gpus })
+  }
+
   private reward (metrics: Metrics): number {
     if (this.opts.reward !== 'improvement') return 0
     const spec = this.task.spec
@@ -362,7 +372,7 @@ export class Environment {
     if (this.busy) throw new BusyError('a step is running in this environment')
     this.busy = true
     try {
-      const ev = await evaluate(this.task, this.sandbox, { timeout: this.timeouts.long, gpus: this.task.spec.resources?.gpus })
+      const ev = await this.evaluation(this.sandbox)
       return { metrics: plain(ev.metrics) as Metrics, submission: ev.submission, error: null }
     } catch (e) {
       return { metrics: null, submission: null, error: (e as Error).message }
@@ -376,4 +386,3 @@ export class Environment {
   }
 }
 
-export class BusyError extends Error { code = 'BUSY' as const }
