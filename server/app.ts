@@ -35,6 +35,12 @@ function envSummary (live: LiveEnv): Record<string, unknown> {
   }
 }
 
+/** The current episode of a live environment. */
+function currentTrajectory (m: EnvManager, live: LiveEnv): Record<string, unknown> {
+  if (!live.episodeId) throw new ApiError(409, 'NOT_RESET', 'this environment has no episode yet; reset it first')
+  return trajectoryOf(m, live.episodeId)
+}
+
 function trajectoryOf (m: EnvManager, episodeId: string): Record<string, unknown> {
   const ep = m.store.getEpisode(episodeId)
   if (!ep) throw new ApiError(404, 'NOT_FOUND', `episode ${episodeId} does not exist`, 'episode_id')
@@ -114,11 +120,7 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
     return m.step(live, body.action, { response: body.response, thought: body.thought })
   })
   app.post<{ Params: { id: string } }>('/v1/envs/:id/evaluate', async (req) => m.get(req.params.id).env.evaluateNow())
-  app.get<{ Params: { id: string } }>('/v1/envs/:id/trajectory', async (req) => {
-    const live = m.get(req.params.id)
-    if (!live.episodeId) throw new ApiError(409, 'NOT_RESET', 'this environment has no episode yet; reset it first')
-    return trajectoryOf(m, live.episodeId)
-  })
+  app.get<{ Params: { id: string } }>('/v1/envs/:id/trajectory', async (req) => currentTrajectory(m, m.get(req.params.id)))
   app.delete<{ Params: { id: string } }>('/v1/envs/:id', async (req, reply: FastifyReply) => {
     m.get(req.params.id)
     await m.close(req.params.id)
@@ -201,9 +203,7 @@ async function handle (m: EnvManager, msg: WsRequest, attach: (l: LiveEnv) => vo
   switch (msg.op) {
     case 'reset': return m.reset(live)
     case 'evaluate': return live.env.evaluateNow()
-    case 'trajectory':
-      if (!live.episodeId) throw new ApiError(409, 'NOT_RESET', 'this environment has no episode yet; reset it first')
-      return trajectoryOf(m, live.episodeId)
+    case 'trajectory': return currentTrajectory(m, live)
     case 'close': await m.close(live.id); return { env_id: live.id, closed: true }
     case 'attach': case 'state': {
       const last = live.env.steps[live.env.steps.length - 1]
