@@ -1,5 +1,5 @@
 // Resource limits for the local backend through the kernel's cgroups (v2, else v1), where this process may write them.
-import { existsSync, mkdirSync, rmdirSync, writeFileSync, accessSync, constants, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync, accessSync, constants, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { SandboxLimits } from './types.js'
 
@@ -30,21 +30,40 @@ export function cgroupMode (): CgroupMode {
   return detected
 }
 
-/** Creates the sandbox's cgroup(s) with its limits; returns the cgroup.procs files a process joins by writing its pid. */
-export function createCgroup (id: string, limits: SandboxLimits): string[] {
+/** The folders under which an owner's sandboxes have their cgroups (one per controller on v1). */
+function ownerDirs (owner: string): string[] {
+  const mode = cgroupMode()
+  if (mode === 'cgroup-v2') return [join(ROOT, 'synthgym', owner)]
+  if (mode === 'cgroup-v1') return CONTROLLERS_V1.map(c => join(ROOT, c, 'synthgym', owner))
+  return []
+}
+const CONTROLLERS_V1 = ['pids', 'memory', 'cpu']
+
+/**
+ * Creates the sandbox's cgroup(s) with its limits, under its owner's folder; returns the cgroup.procs files a
+ * process joins by writing its pid.
+ */
+export function createCgroup (id: string, limits: SandboxLimits, owner = 'default'): string[] {
   const mode = cgroupMode()
   if (mode === 'none') return []
   const mem = limits.memoryMb ? String(limits.memoryMb * 1024 * 1024) : null
   const quota = limits.cpus ? String(Math.round(limits.cpus * 100000)) : null
   if (mode === 'cgroup-v2') {
-    const dir = join(ROOT, 'synthgym', id)
+    const parent = ownerDirs(owner)[0]!
+    if (!existsSync(parent)) {
+      mkdirSync(parent, { recursive: true })
+      // v2 hands controllers down one level at a time
+      writeFileSync(join(parent, 'cgroup.subtree_control'), readFileSync(join(ROOT, 'synthgym', 'cgroup.subtree_control'), 'utf8').trim().split(/\s+/).filter(Boolean).map(c => '+' + c).join(' '))
+    }
+    const dir = join(parent, id)
     mkdirSync(dir, { recursive: true })
     if (limits.pids) writeFileSync(join(dir, 'pids.max'), String(limits.pids))
     if (mem) { writeFileSync(join(dir, 'memory.max'), mem); try { writeFileSync(join(dir, 'memory.swap.max'), '0') } catch {} }
     if (quota) writeFileSync(join(dir, 'cpu.max'), `${quota} 100000`)
     return [join(dir, 'cgroup.procs')]
   }
-  const dirs = { pids: join(ROOT, 'pids', 'synthgym', id), memory: join(ROOT, 'memory', 'synthgym', id), cpu: join(ROOT, 'cpu', 'synthgym', id) }
+  const [pids, memory, cpu] = ownerDirs(owner).map(d => join(d, id)) as [string, string, string]
+  const dirs = { pids, memory, cpu }
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true })
   if (limits.pids) writeFileSync(join(dirs.pids, 'pids.max'), String(limits.pids))
   if (mem) {
@@ -80,4 +99,27 @@ export async function removeCgroup (procsFiles: string[]): Promise<void> {
       }
     }
   }
+}
+
+/**
+ * Kills what runs in an owner's leftover cgroups (its server died with sandboxes open) and removes them;
+ * returns how many sandboxes that was.
+ */
+export async function sweepCgroups (owner: string): Promise<number> {
+  const ids = new Set<string>()
+  const leaves: string[] = []
+  for (const dir of ownerDirs(owner)) {
+    let names: string[] = []
+    try { names = readdirSync(dir, { withFileTypes: true }).filter(e => e.isDirectory()).map(e => e.name) } catch { continue }
+    for (const n of names) {
+      ids.add(n)
+      const leaf = join(dir, n)
+      leaves.push(leaf + '/cgroup.procs')
+      for (const pid of readFileSync(join(leaf, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+        try { process.kill(Number(pid), 'SIGKILL') } catch {}
+      }
+    }
+  }
+  await removeCgroup(leaves)
+  return ids.size
 }

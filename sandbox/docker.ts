@@ -10,6 +10,7 @@ import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions
 } from './types.js'
+import { EVALUATION_ENV, runArgv, sandboxEnv } from './policy.js'
 
 export const LABEL = 'synthgym.managed'
 const AGENT = { uid: 1000, gid: 1000 }
@@ -87,8 +88,6 @@ export interface DockerSandboxOptions extends SandboxOptions {
   labels?: Record<string, string>
   /** an OCI runtime such as gVisor's `runsc` */
   runtime?: string
-  /** docker network mode: `none` (default), or `host` for a task that opts into the network (as MLGym runs) */
-  networkMode?: string
   shmMb?: number
   user?: string
 }
@@ -143,18 +142,13 @@ export class DockerSandbox implements Sandbox {
 
   get alive (): boolean { return !this.closed && this.failure === null && this.shell.alive }
 
-  private containerConfig (cmd: string[], interactive: boolean): Docker.ContainerCreateOptions {
+  private containerConfig (cmd: string[], interactive: boolean, extraEnv: Record<string, string> = {}): Docker.ContainerCreateOptions {
     const o = this.opts
     const l = o.limits ?? {}
-    const cpus = Math.max(1, Math.ceil(l.cpus ?? 1))
-    const env = {
-      HOME: AGENT_HOME, USER: 'agent', LOGNAME: 'agent', SHELL: '/bin/bash', LANG: 'C.UTF-8', TERM: 'dumb',
-      PATH: '/home/agent/commands:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      OMP_NUM_THREADS: String(cpus), OPENBLAS_NUM_THREADS: String(cpus), MKL_NUM_THREADS: String(cpus), MPLBACKEND: 'Agg',
-      ...(l.gpus?.length ? { NVIDIA_VISIBLE_DEVICES: l.gpus.join(',') } : {}),
-      ...o.env
-    }
+    const env = sandboxEnv(l, 'NVIDIA_VISIBLE_DEVICES', { ...o.env, ...extraEnv })
     const mem = l.memoryMb ? l.memoryMb * 1024 * 1024 : undefined
+    // the largest file the agent may write: the disk limit holds even for one `dd` between two checks
+    const fsize = l.diskMb ? [{ Name: 'fsize', Soft: l.diskMb * 1024 * 1024, Hard: l.diskMb * 1024 * 1024 }] : undefined
     return {
       Image: o.image,
       Cmd: cmd,
@@ -168,9 +162,11 @@ export class DockerSandbox implements Sandbox {
       AttachStdout: true,
       AttachStderr: true,
       Tty: false,
-      NetworkDisabled: (o.networkMode ?? 'none') === 'none',
+      // one meaning on every backend: the opt-in shares the host's network, else there is none
+      NetworkDisabled: o.network !== true,
       HostConfig: {
-        NetworkMode: o.networkMode ?? (o.network ? 'host' : 'none'),
+        NetworkMode: o.network === true ? 'host' : 'none',
+        Ulimits: fsize,
         Init: true,
         Memory: mem,
         MemorySwap: mem,
@@ -351,7 +347,7 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
    */
   async run (command: string, opts: RunOptions = {}): Promise<RunResult> {
     const c = await within(this.engine.docker.createContainer({
-      ...this.containerConfig(['bash', '--noprofile', '--norc', '-c', `exec 2>&1; cd ${opts.cwd ?? WORKSPACE} && ${command}`], false),
+      ...this.containerConfig(runArgv(command, opts.cwd), false, opts.evaluation ? { ...EVALUATION_ENV, ...opts.env } : opts.env),
       Labels: { [LABEL]: '1', 'synthgym.server': this.opts.serverId, 'synthgym.sandbox': this.id + '-run', ...this.opts.labels }
     }), 'create')
     try {

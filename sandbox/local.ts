@@ -2,12 +2,16 @@
 // a private home at /home/agent, read-only system dirs, and limits through cgroups where the kernel lets us.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs'
-import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmod, chown, cp, lstat, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, posix, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { PersistentShell, type ShellProcess } from './shell.js'
-import { createCgroup, removeCgroup, cgroupMode, oomKills } from './cgroups.js'
+import { createCgroup, removeCgroup, cgroupMode, oomKills, sweepCgroups } from './cgroups.js'
+import {
+  SANDBOX_DEFAULTS, SYNTHGYM_BIN, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, rlimitScript, runArgv,
+  sandboxEnv
+} from './policy.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions
@@ -47,28 +51,138 @@ export function localBackendInfo (): HostInfo & { limits: string } {
 
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/opt']
 const HIDDEN_ETC = ['/etc/shadow', '/etc/gshadow', '/etc/sudoers']
+const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty']
 
-/** bwrap arguments shared by the shell and one-shot runs. */
-function bwrapArgs (root: string, mounts: Mount[], env: Record<string, string>, gpus: boolean, network: boolean): string[] {
-  const info = localBackendInfo()
-  const args = ['--die-with-parent', '--unshare-all', ...(network ? ['--share-net'] : []), '--uid', '1000', '--gid', '1000', '--hostname', 'sandbox', '--clearenv']
+/** One step of building a sandbox's file tree; rendered as bubblewrap arguments or as the unshare script. */
+type MountOp =
+  | { op: 'bind', src: string, dst: string, ro: boolean, dev?: boolean }
+  | { op: 'symlink', target: string, dst: string }
+  | { op: 'tmpfs', dst: string }
+  | { op: 'dir', dst: string }
+  | { op: 'proc' }
+  | { op: 'dev' }
+
+/**
+ * The file tree of a sandbox process: read-only system dirs, our passwd, the python the server found, /tmp and a
+ * fresh /dev, then the agent's home (or, for an evaluation, a throwaway home with the workspace read-only), then
+ * the caller's mounts on top.
+ */
+function mountPlan (root: string, mounts: Mount[], o: { evaluation: boolean, gpus: boolean }): MountOp[] {
+  const ops: MountOp[] = []
   for (const d of SYSTEM_DIRS) {
     if (!existsSync(d)) continue
-    const st = lstatSync(d)
-    if (st.isSymbolicLink()) args.push('--symlink', readlinkRel(d), d)
-    else args.push('--ro-bind', d, d)
+    ops.push(lstatSync(d).isSymbolicLink() ? { op: 'symlink', target: readlinkRel(d), dst: d } : { op: 'bind', src: d, dst: d, ro: true })
   }
-  for (const f of HIDDEN_ETC) if (existsSync(f)) args.push('--ro-bind', '/dev/null', f)
-  args.push('--ro-bind', join(root, 'etc/passwd'), '/etc/passwd', '--ro-bind', join(root, 'etc/group'), '/etc/group')
-  for (const p of info.pythonPaths) args.push('--ro-bind', p, p)
-  args.push('--ro-bind', join(root, 'bin'), '/synthgym/bin')
-  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/home')
-  if (gpus) for (const d of readdirSync('/dev').filter(n => n.startsWith('nvidia'))) args.push('--dev-bind', '/dev/' + d, '/dev/' + d)
-  args.push('--bind', join(root, 'home'), AGENT_HOME)
-  for (const m of mounts) args.push(m.readOnly === false ? '--bind' : '--ro-bind', m.hostPath, m.path)
-  for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v)
-  args.push('--chdir', WORKSPACE)
-  return args
+  for (const f of HIDDEN_ETC) if (existsSync(f)) ops.push({ op: 'bind', src: '/dev/null', dst: f, ro: true })
+  ops.push({ op: 'bind', src: join(root, 'etc/passwd'), dst: '/etc/passwd', ro: true })
+  ops.push({ op: 'bind', src: join(root, 'etc/group'), dst: '/etc/group', ro: true })
+  for (const p of localBackendInfo().pythonPaths) ops.push({ op: 'bind', src: p, dst: p, ro: true })
+  ops.push({ op: 'bind', src: join(root, 'bin'), dst: SYNTHGYM_BIN, ro: true })
+  ops.push({ op: 'proc' }, { op: 'dev' }, { op: 'tmpfs', dst: '/tmp' }, { op: 'tmpfs', dst: '/home' })
+  if (o.gpus) {
+    for (const d of readdirSync('/dev').filter(n => n.startsWith('nvidia'))) ops.push({ op: 'bind', src: '/dev/' + d, dst: '/dev/' + d, ro: false, dev: true })
+  }
+  if (o.evaluation) {
+    // nothing an evaluation writes outlives it: its home is a tmpfs, the workspace read-only
+    ops.push({ op: 'tmpfs', dst: AGENT_HOME }, { op: 'bind', src: join(root, 'home/workspace'), dst: WORKSPACE, ro: true })
+  } else ops.push({ op: 'bind', src: join(root, 'home'), dst: AGENT_HOME, ro: false })
+  for (const m of mounts) ops.push({ op: 'bind', src: m.hostPath, dst: m.path, ro: m.readOnly !== false })
+  return withParents(ops, o.evaluation)
+}
+
+/**
+ * Each bind outside the system dirs and the host's home gets its parent dirs made first, traversable
+ * (bubblewrap makes them 0700, e.g. /root for a python under /root/.pyenv, /home/agent/secret).
+ */
+function withParents (ops: MountOp[], evaluation: boolean): MountOp[] {
+  const made = new Set<string>(['/home', AGENT_HOME])
+  // the host's side of the agent's home gets its mount points made on the host (newMountPoints)
+  const host = evaluation ? WORKSPACE : AGENT_HOME
+  const skip = (d: string) => [...SYSTEM_DIRS, host, '/tmp', '/dev', '/proc'].some(s => d === s || d.startsWith(s + '/'))
+  return ops.flatMap(o => {
+    if (o.op !== 'bind') return [o]
+    const dirs: MountOp[] = []
+    for (let a = dirname(o.dst); a !== '/' && !skip(a) && !made.has(a); a = dirname(a)) {
+      made.add(a)
+      dirs.unshift({ op: 'dir', dst: a })
+    }
+    return [...dirs, o]
+  })
+}
+
+/**
+ * The agent's end of the chain, run from inside the namespaces: the agent is uid 1000 (group 1000) of a user
+ * namespace of its own, mapped to an unprivileged host id, with no capabilities and nothing of the server's
+ * environment. As root the chain drops to the host ids first; bubblewrap without root maps 1000 itself.
+ */
+function agentChain (env: Record<string, string>, cmd: string[], isolation: Isolation): string[] {
+  const ids = agentHostIds()
+  const envArgv = ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...cmd]
+  if (!ids && isolation === 'bwrap') return envArgv
+  const { agentUid, agentGid } = SANDBOX_DEFAULTS
+  return [
+    'setpriv', ...(ids ? [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--clear-groups'] : []),
+    '--bounding-set=-all', '--inh-caps=-all', '--no-new-privs',
+    'unshare', '--user', `--map-user=${agentUid}`, `--map-group=${agentGid}`, '--', ...envArgv
+  ]
+}
+
+/** bubblewrap's argv for one sandbox process. */
+function bwrapArgv (ops: MountOp[], network: boolean, chain: string[]): string[] {
+  const root = agentHostIds() !== null
+  // as root, no user namespace of bubblewrap's own (it would map the agent to host root): the chain makes one
+  const ns = root
+    ? ['--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try', ...(network ? [] : ['--unshare-net'])]
+    : ['--unshare-all', ...(network ? ['--share-net'] : []), '--uid', '1000', '--gid', '1000']
+  const args = ['bwrap', '--die-with-parent', ...ns, '--hostname', 'sandbox', '--clearenv']
+  for (const o of ops) {
+    if (o.op === 'bind') args.push(o.dev ? '--dev-bind' : o.ro ? '--ro-bind' : '--bind', o.src, o.dst)
+    else if (o.op === 'symlink') args.push('--symlink', o.target, o.dst)
+    else if (o.op === 'tmpfs') args.push('--tmpfs', o.dst)
+    else if (o.op === 'dir') args.push('--perms', '0755', '--dir', o.dst)
+    else if (o.op === 'proc') args.push('--proc', '/proc')
+    else args.push('--dev', '/dev')
+  }
+  return [...args, '--chdir', WORKSPACE, ...chain]
+}
+
+/**
+ * The fallback without bubblewrap: `unshare` into new pid/net/mount namespaces (and a user namespace when the
+ * server is not root), build a root of binds, pivot into it, then start the agent's chain under a bash that
+ * stays pid 1 (it reaps orphans, as bubblewrap's init does). There is no way back up: the old root is unmounted.
+ */
+function unshareArgv (root: string, ops: MountOp[], network: boolean, chain: string[]): string[] {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
+  const at = (p: string) => `"$NR"${q(p)}`
+  const lines = ['set -e', `NR=${q(join(root, 'newroot'))}`, 'mkdir -p "$NR"', 'mount -t tmpfs tmpfs "$NR"']
+  for (const o of ops) {
+    if (o.op === 'bind') {
+      const isDir = statSync(o.src).isDirectory()
+      // a mount point inside an earlier read-only bind (/etc/passwd) exists already: never write there
+      lines.push(isDir ? `[ -d ${at(o.dst)} ] || mkdir -p ${at(o.dst)}`
+        : `[ -e ${at(o.dst)} ] || { mkdir -p "$(dirname ${at(o.dst)})"; touch ${at(o.dst)}; }`)
+      lines.push(`mount --rbind ${q(o.src)} ${at(o.dst)}`)
+      if (o.ro) lines.push(`mount -o remount,bind,ro ${at(o.dst)}`)
+    } else if (o.op === 'symlink') lines.push(`ln -s ${q(o.target)} ${at(o.dst)}`)
+    else if (o.op === 'tmpfs') lines.push(`mkdir -p ${at(o.dst)}`, `mount -t tmpfs -o mode=1777 tmpfs ${at(o.dst)}`)
+    else if (o.op === 'dir') lines.push(`mkdir -p ${at(o.dst)}`, `chmod 755 ${at(o.dst)}`)
+    else if (o.op === 'proc') lines.push('mkdir -p "$NR/proc"', 'mount -t proc proc "$NR/proc"')
+    else {
+      // a /dev of its own with the harmless devices only, as bubblewrap's --dev
+      lines.push('mkdir -p "$NR/dev"', 'mount -t tmpfs -o mode=755 tmpfs "$NR/dev"')
+      for (const d of DEVICES) lines.push(`touch "$NR/dev/${d}"`, `mount --bind /dev/${d} "$NR/dev/${d}"`)
+      lines.push('ln -s /proc/self/fd "$NR/dev/fd"', 'ln -s /proc/self/fd/0 "$NR/dev/stdin"',
+        'ln -s /proc/self/fd/1 "$NR/dev/stdout"', 'ln -s /proc/self/fd/2 "$NR/dev/stderr"',
+        'mkdir "$NR/dev/shm"', 'mount -t tmpfs -o mode=1777 tmpfs "$NR/dev/shm"')
+    }
+  }
+  lines.push('cd "$NR" && mkdir .oldroot && pivot_root . .oldroot && cd / && umount -l /.oldroot && rmdir /.oldroot',
+    'mount -o remount,ro /', `cd ${WORKSPACE}`, 'set +e',
+    // bash as pid 1: the chain gets our stdin (the shell's commands) and we wait for it
+    '"$@" <&0 &', 'wait $!')
+  const ns = ['--pid', '--fork', '--mount', '--ipc', '--uts', '--kill-child', ...(network ? [] : ['--net'])]
+  const user = agentHostIds() ? [] : ['--user', '--map-root-user']
+  return ['unshare', ...user, ...ns, 'bash', '-c', lines.join('\n'), 'sg-init', ...chain]
 }
 
 function readlinkRel (p: string): string {
@@ -102,6 +216,29 @@ function children (pid: number): number[] {
 export interface LocalSandboxOptions extends SandboxOptions {
   /** host directory under which each sandbox gets its own folder */
   baseDir?: string
+  /** who owns the sandbox (a server id): its cgroups are grouped under it, so a restarted owner finds them */
+  owner?: string
+}
+
+/**
+ * Removes what an earlier owner (a server killed before it could close its sandboxes) left: the processes and
+ * cgroups under its name and every folder in its base dir. Returns how many sandboxes that was.
+ */
+export async function sweepLocal (baseDir: string, owner: string): Promise<number> {
+  const groups = await sweepCgroups(owner)
+  let dirs: string[] = []
+  try { dirs = (await readdir(baseDir)).filter(n => n.startsWith('sbx-')) } catch {}
+  await Promise.all(dirs.map(d => rm(join(baseDir, d), { recursive: true, force: true })))
+  return Math.max(groups, dirs.length)
+}
+
+/** Hands a host path (a file or a tree) to the agent's host ids, so the agent may write what we put there. */
+async function giveToAgent (path: string): Promise<void> {
+  const ids = agentHostIds()
+  if (!ids) return
+  const st = await lstat(path)
+  await chown(path, ids.uid, ids.gid)
+  if (st.isDirectory()) for (const n of await readdir(path)) await giveToAgent(join(path, n))
 }
 
 export class LocalSandbox implements Sandbox {
@@ -119,14 +256,7 @@ export class LocalSandbox implements Sandbox {
   private constructor (private opts: LocalSandboxOptions) {
     this.id = 'sbx-' + randomBytes(6).toString('hex')
     this.root = join(opts.baseDir ?? join(tmpdir(), 'synthgym-sandboxes'), this.id)
-    const cpus = Math.max(1, Math.ceil(opts.limits?.cpus ?? 1))
-    this.env = {
-      HOME: AGENT_HOME, USER: 'agent', LOGNAME: 'agent', SHELL: '/bin/bash', LANG: 'C.UTF-8', TERM: 'dumb',
-      PATH: '/home/agent/commands:/synthgym/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      OMP_NUM_THREADS: String(cpus), OPENBLAS_NUM_THREADS: String(cpus), MKL_NUM_THREADS: String(cpus), MPLBACKEND: 'Agg',
-      ...(opts.limits?.gpus ? { CUDA_VISIBLE_DEVICES: opts.limits.gpus.join(',') } : {}),
-      ...opts.env
-    }
+    this.env = sandboxEnv(opts.limits ?? {}, 'CUDA_VISIBLE_DEVICES', opts.env)
     this.shell = new PersistentShell({ start: () => this.startShell(), killJobs: still => this.killJobs(still) },
       { outputCap: opts.limits?.outputCap, init: opts.init })
   }
@@ -162,30 +292,28 @@ export class LocalSandbox implements Sandbox {
         await chmod(join(this.root, 'bin', name), 0o755)
       }
     }
-    this.cgroup = createCgroup(this.id, this.opts.limits ?? {})
+    await giveToAgent(join(this.root, 'home'))
+    this.cgroup = createCgroup(this.id, this.opts.limits ?? {}, this.opts.owner)
   }
 
   /** argv that starts `cmd` inside a fresh sandbox process tree joined to our cgroups. */
-  private argv (cmd: string[], extra: Mount[] = [], env: Record<string, string> = {}, readOnlyWorkspace = false): string[] {
-    // a read-only workspace goes first so the data and evaluation mounts still sit on top of it
-    const ws: Mount[] = readOnlyWorkspace ? [{ hostPath: this.workspaceDir, path: WORKSPACE, readOnly: true }] : []
-    const mounts = [...ws, ...(this.opts.mounts ?? []), ...extra]
-    const join_ = this.cgroup.map(f => `echo $$ > ${f}`).join('; ')
+  private argv (cmd: string[], extra: Mount[] = [], env: Record<string, string> = {}, evaluation = false): string[] {
+    const isolation = localBackendInfo().isolation!
     const gpus = (this.opts.limits?.gpus?.length ?? 0) > 0
-    let inner: string[]
-    if (localBackendInfo().isolation === 'bwrap') {
-      inner = ['bwrap', ...bwrapArgs(this.root, mounts, { ...this.env, ...env }, gpus, this.opts.network === true), ...cmd]
-    } else {
-      inner = unshareArgv(this.root, mounts, { ...this.env, ...env }, cmd)
-    }
-    const rlimits = this.cgroup.length ? '' : rlimitShell(this.opts.limits ?? {})
-    return ['sh', '-c', `${join_}${join_ ? '; ' : ''}${rlimits}exec "$@"`, 'sh', ...inner]
+    const ops = mountPlan(this.root, [...(this.opts.mounts ?? []), ...extra], { evaluation, gpus })
+    const chain = agentChain({ ...this.env, ...env }, cmd, isolation)
+    const network = this.opts.network === true
+    const inner = isolation === 'bwrap' ? bwrapArgv(ops, network, chain) : unshareArgv(this.root, ops, network, chain)
+    const joinCgroup = this.cgroup.map(f => `echo $$ > ${f}; `).join('')
+    const limits = rlimitScript(this.opts.limits ?? {}, this.cgroup.length > 0)
+    return ['sh', '-c', `${joinCgroup}${limits}exec "$@"`, 'sh', ...inner]
   }
 
   private async startShell (): Promise<ShellProcess> {
     if (this.closed) throw new Error('sandbox closed')
-    const [cmd, ...args] = this.argv(['bash', '--noprofile', '--norc', '-s'])
-    const p = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: false })
+    const [cmd, ...args] = this.argv(SHELL_ARGV)
+    // the server's environment (its token, keys) stays out of every process of the sandbox, bwrap's own included
+    const p = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: false, env: HOST_SPAWN_ENV })
     this.proc = p
     let errText = ''
     p.stderr!.on('data', d => { errText += d })
@@ -215,7 +343,7 @@ export class LocalSandbox implements Sandbox {
     }
   }
 
-  /** The shell is the bash under the namespace's init: outer (sh→exec bwrap) → init → bash. */
+  /** The shell is the bash under the namespace's init: outer (sh→exec bwrap|unshare) → init → bash. */
   private findShellPid (outer: number): number {
     for (const pid of descendants(outer)) {
       try {
@@ -273,27 +401,43 @@ export class LocalSandbox implements Sandbox {
     return host
   }
 
+  /**
+   * The host path of `path` once the agent's symlinks are followed: the server reads and writes as itself, so a
+   * link the agent planted (`out.txt -> /etc/shadow`) must not take it outside the sandbox's home.
+   */
+  private async safeHostPath (path: string): Promise<string> {
+    const host = this.hostPath(path)
+    const home = join(this.root, 'home')
+    let probe = host
+    while (!existsSync(probe) && probe !== home) probe = dirname(probe)
+    const real = await realpath(probe)
+    if (real !== home && !real.startsWith(home + '/')) throw new Error(`${path}: a symbolic link leads outside ${AGENT_HOME}`)
+    return host
+  }
+
   async putFiles (files: FileEntry[]): Promise<void> {
     for (const f of files) {
-      const dest = this.hostPath(f.path)
+      const dest = await this.safeHostPath(f.path)
       await mkdir(dirname(dest), { recursive: true })
       if (f.hostPath) await cp(f.hostPath, dest, { recursive: true, force: true })
       else await writeFile(dest, f.data ?? '')
       if (f.mode !== undefined) await chmod(dest, f.mode)
+      await giveToAgent(dest)
     }
   }
 
-  async readFile (path: string): Promise<Buffer> { return readFile(this.hostPath(path)) }
+  async readFile (path: string): Promise<Buffer> { return readFile(await this.safeHostPath(path)) }
 
   async writeFile (path: string, data: string | Buffer): Promise<void> { await this.putFiles([{ path, data }]) }
 
   run (command: string, opts: RunOptions = {}): Promise<RunResult> {
-    const [cmd, ...args] = this.argv(['bash', '--noprofile', '--norc', '-c', `exec 2>&1; cd ${opts.cwd ?? WORKSPACE} && ${command}`], opts.mounts, opts.env, opts.evaluation)
-    // bwrap makes an empty file or dir on the host for each mount point under the agent's home; the agent's shell
-    // must not see even the names of a run's secret files, so what did not exist before goes afterwards
-    const leftovers = this.newMountPoints(opts.mounts ?? [])
+    const env = opts.evaluation ? { ...EVALUATION_ENV, ...opts.env } : opts.env
+    const [cmd, ...args] = this.argv(runArgv(command, opts.cwd), opts.mounts, env, opts.evaluation)
+    // a mount point the home lacks is made on the host first (an evaluation's workspace is read-only inside);
+    // the agent's shell must not see even the names of a run's files, so what did not exist before goes afterwards
+    const leftovers = this.newMountPoints(opts.mounts ?? [], opts.evaluation === true)
     return new Promise<RunResult>(resolve => {
-      const p = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      const p = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: HOST_SPAWN_ENV })
       this.runs.add(p)
       let out = ''
       let timedOut = false
@@ -308,16 +452,20 @@ export class LocalSandbox implements Sandbox {
     }).finally(() => Promise.all(leftovers.map(h => rm(h, { recursive: true, force: true }))))
   }
 
-  /** Host paths that mounting `mounts` will create in the agent's home (topmost only). */
-  private newMountPoints (mounts: Mount[]): string[] {
+  /** Makes the mount points `mounts` need in the agent's workspace; returns the topmost of those it made. */
+  private newMountPoints (mounts: Mount[], evaluation: boolean): string[] {
     const out = new Set<string>()
     for (const m of mounts) {
-      if (!m.path.startsWith(AGENT_HOME + '/')) continue
+      // an evaluation's home is a tmpfs: only its workspace comes from the host
+      if (!m.path.startsWith((evaluation ? WORKSPACE : AGENT_HOME) + '/')) continue
       let host = this.hostPath(m.path)
       if (existsSync(host)) continue
       // climb to the topmost part that does not exist yet
-      while (!existsSync(dirname(host))) host = dirname(host)
-      out.add(host)
+      let top = host
+      while (!existsSync(dirname(top))) top = dirname(top)
+      out.add(top)
+      if (statSync(m.hostPath).isDirectory()) mkdirSync(host, { recursive: true })
+      else { mkdirSync(dirname(host), { recursive: true }); writeFileSync(host, '') }
     }
     return [...out]
   }
@@ -335,53 +483,4 @@ export class LocalSandbox implements Sandbox {
     await rm(this.root, { recursive: true, force: true }).catch(() => {})
     this.opts.onClose?.()
   }
-}
-
-/** Without cgroups: per-process rlimits, weaker but better than nothing (the health report says which is in use). */
-function rlimitShell (l: { memoryMb?: number, pids?: number, gpus?: string[] }): string {
-  const parts: string[] = []
-  // address space, not memory: CUDA reserves far more than it uses, so a GPU sandbox gets no such limit
-  if (l.memoryMb && !l.gpus?.length) parts.push(`ulimit -v ${l.memoryMb * 1024 * 4} 2>/dev/null`)
-  if (l.pids) parts.push(`ulimit -u ${l.pids} 2>/dev/null`)
-  return parts.length ? parts.join('; ') + '; ' : ''
-}
-
-/**
- * The fallback without bubblewrap: `unshare` into new user/pid/net/mount namespaces, build a root of read-only
- * binds, pivot into it and drop every capability. The shell is uid 0 of its user namespace (only that uid is
- * mapped), without capabilities; the host's files are out of reach but for the binds.
- */
-function unshareArgv (root: string, mounts: Mount[], env: Record<string, string>, cmd: string[]): string[] {
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
-  const nr = join(root, 'newroot')
-  const lines = ['set -e', `NR=${q(nr)}`, 'mkdir -p "$NR"', 'mount -t tmpfs tmpfs "$NR"']
-  const bind = (src: string, dst: string, ro: boolean) => {
-    const isDir = statSync(src).isDirectory()
-    // a mount point inside an earlier read-only bind (/etc/passwd) exists already: never write there
-    lines.push(isDir ? `[ -d "$NR"${q(dst)} ] || mkdir -p "$NR"${q(dst)}`
-      : `[ -e "$NR"${q(dst)} ] || { mkdir -p "$(dirname "$NR"${q(dst)})"; touch "$NR"${q(dst)}; }`)
-    lines.push(`mount --rbind ${q(src)} "$NR"${q(dst)}`)
-    if (ro) lines.push(`mount -o remount,bind,ro "$NR"${q(dst)}`)
-  }
-  for (const d of SYSTEM_DIRS) {
-    if (!existsSync(d)) continue
-    if (lstatSync(d).isSymbolicLink()) lines.push(`ln -s ${q(readlinkRel(d))} "$NR"${q(d)}`)
-    else bind(d, d, true)
-  }
-  for (const f of HIDDEN_ETC) if (existsSync(f)) bind('/dev/null', f, true)
-  bind(join(root, 'etc/passwd'), '/etc/passwd', true)
-  bind(join(root, 'etc/group'), '/etc/group', true)
-  const info = localBackendInfo()
-  for (const p of info.pythonPaths) bind(p, p, true)
-  bind(join(root, 'bin'), '/synthgym/bin', true)
-  lines.push('mkdir -p "$NR/proc" "$NR/dev" "$NR/tmp" "$NR/home/agent"', 'mount -t proc proc "$NR/proc"',
-    'mount --rbind /dev "$NR/dev"', 'mount -t tmpfs tmpfs "$NR/tmp"', 'chmod 1777 "$NR/tmp"')
-  bind(join(root, 'home'), AGENT_HOME, false)
-  for (const m of mounts) bind(m.hostPath, m.path, m.readOnly !== false)
-  const envArgs = Object.entries(env).map(([k, v]) => q(`${k}=${v}`)).join(' ')
-  // pivot_root, not chroot: the old root is unmounted, so there is no way back up; then every capability goes
-  lines.push('cd "$NR" && mkdir .oldroot && pivot_root . .oldroot && cd / && umount -l /.oldroot && rmdir /.oldroot',
-    'mount -o remount,ro /',
-    `exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs env -i ${envArgs} sh -c 'cd ${WORKSPACE} && exec "$@"' sh ${cmd.map(q).join(' ')}`)
-  return ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--net', '--ipc', '--uts', '--mount', '--kill-child', 'sh', '-c', lines.join('\n')]
 }

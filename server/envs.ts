@@ -11,6 +11,10 @@ import { GpuAllocator, detectGpus, type GpuInfo } from '../sandbox/gpus.js'
 import type { CreateEnvBody } from '../env-spec/messages.js'
 import type { EpisodeStore } from './store.js'
 import { ApiError } from './errors.js'
+import { sandboxSettings } from '../tasks/settings.js'
+
+/** Where this server's local sandboxes live. */
+export function localSandboxDir (config: { dataDir: string }): string { return join(config.dataDir, 'sandboxes') }
 
 export interface ServerConfig {
   host: string
@@ -64,15 +68,15 @@ export class EnvManager {
   private reaper: NodeJS.Timeout
 
   constructor (readonly config: ServerConfig, readonly tasks: TaskRegistry, readonly store: EpisodeStore, readonly docker: DockerBackend) {
-    const makeLocal = (opts: SandboxOptions) => LocalSandbox.create({ ...opts, baseDir: join(config.dataDir, 'sandboxes') })
+    const makeLocal = (opts: SandboxOptions) => LocalSandbox.create({ ...opts, baseDir: localSandboxDir(config), owner: docker.config.serverId })
     // a baseline that trains on GPUs gets them from the same allocator as environments do
     const makeForBaseline = (opts: SandboxOptions, task: Task, site: BaselineSite): Promise<Sandbox> =>
       this.withGpus(task, opts, o => site.startsWith('docker:')
         ? this.docker.create({ ...o, image: site.slice('docker:'.length), pooled: false, labels: { 'synthgym.env': 'baseline', 'synthgym.task': task.spec.id } })
         : makeLocal(o))
     this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeForBaseline, task => {
-      const r = task.spec.resources ?? {}
-      return { mounts: taskMounts(task).mounts, limits: { cpus: r.cpus, memoryMb: r.memory_mb, pids: r.pids ?? 1024 } }
+      const s = sandboxSettings(task)
+      return { mounts: taskMounts(task).mounts, limits: s.limits, network: s.network }
     })
     this.makeLocal = makeLocal
     this.gpuInfo = config.gpus === 'auto' ? detectGpus()

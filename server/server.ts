@@ -2,10 +2,11 @@
 import { existsSync, readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import { EpisodeStore } from './store.js'
-import { EnvManager, type ServerConfig } from './envs.js'
+import { EnvManager, localSandboxDir, type ServerConfig } from './envs.js'
 import { buildApp } from './app.js'
 import { importsFile, storeFile, dockerEngines, serverId } from './config.js'
 import { DockerBackend } from '../sandbox/docker-backend.js'
+import { sweepLocal } from '../sandbox/local.js'
 import { TaskRegistry, importMlgym, loadTaskDir, type ImportReport } from '../tasks/registry.js'
 
 export interface RunningServer {
@@ -57,6 +58,8 @@ export async function startServer (config: ServerConfig, opts: { logger?: boolea
     else if (config.dockerEngines) warnings.push(msg)
   }
   if (started.swept) warnings.push(`removed ${started.swept} container(s) left by an earlier server with this data dir`)
+  const sweptLocal = await sweepLocal(localSandboxDir(config), serverId(config))
+  if (sweptLocal) warnings.push(`removed ${sweptLocal} local sandbox(es) left by an earlier server with this data dir`)
   const manager = new EnvManager(config, registry, store, docker)
   const app = await buildApp(manager, { logger: opts.logger })
   const address = await app.listen({ host: config.host, port: config.port })

@@ -10,6 +10,8 @@ import { hostPath, taskDescription, type Task } from './registry.js'
 import { evaluate, EvaluationFormatError, SubmissionNotFoundError } from './evaluate.js'
 import { pyRepr, plain, type PyValue } from './pyrepr.js'
 import type { Metrics } from '../env-spec/trajectory.js'
+import { SANDBOX_DEFAULTS } from '../sandbox/policy.js'
+import { sandboxSettings, TASK_DEFAULTS, type Settings } from './settings.js'
 
 export type { Metrics }
 
@@ -97,6 +99,26 @@ export function taskMounts (task: Task): { mounts: Mount[], skip: Set<string> } 
   return { mounts, skip }
 }
 
+/**
+ * Checks the sandbox's disk use while a command runs and interrupts the command once it is over the limit:
+ * a check after the step alone lets one step write tens of GB first.
+ */
+function watchDisk (sandbox: Sandbox, limitMb: number): { stop: () => void, peak: () => number } {
+  let stopped = false
+  let peak = 0
+  const poll = async () => {
+    while (!stopped) {
+      await new Promise(resolve => setTimeout(resolve, SANDBOX_DEFAULTS.diskPollSeconds * 1000))
+      if (stopped) return
+      const used = await sandbox.diskUsageMb!().catch(() => 0)
+      peak = Math.max(peak, used)
+      if (used > limitMb) { await sandbox.interrupt().catch(() => {}); return }
+    }
+  }
+  void poll()
+  return { stop: () => { stopped = true }, peak: () => peak }
+}
+
 /** Why an episode ended under the agent: its sandbox died and could not come back. */
 function gone (sandbox: Sandbox): string {
   return `THE SANDBOX IS GONE: ${sandbox.endReason ?? 'its shell could not be restarted'}. The episode has ended; its steps so far are kept.`
@@ -154,14 +176,12 @@ export class Environment {
     this.maxSteps = opts.maxSteps ?? 100
   }
 
-  get timeouts (): { short: number, long: number, noOutput: number } {
-    const long = this.opts.timeouts?.long ?? this.task.spec.training_timeout ?? 3600
-    return {
-      short: this.opts.timeouts?.short ?? this.task.spec.timeouts?.short ?? 25,
-      long,
-      noOutput: this.opts.timeouts?.noOutput ?? this.task.spec.timeouts?.no_output ?? long
-    }
+  /** The task's resources with this environment's overrides, field by field. */
+  get settings (): Settings {
+    return sandboxSettings(this.task, { limits: this.opts.limits, timeouts: this.opts.timeouts })
   }
+
+  get timeouts (): Settings['timeouts'] { return this.settings.timeouts }
 
   async reset (): Promise<ResetResult> {
     if (this.busy) throw new BusyError('a step is running in this environment')
@@ -180,7 +200,7 @@ export class Environment {
       this.done = false
       const spec = this.task.spec
       const { mounts, skip } = taskMounts(this.task)
-      const res = spec.resources ?? {}
+      const settings = this.settings
       // one after the other: a baseline still to compute may need the same GPU the episode's sandbox will take
       const baseline = await this.opts.baseline(this.task)
       const files: FileEntry[] = (spec.starter_code ?? []).filter(s => !skip.has(s))
@@ -188,7 +208,8 @@ export class Environment {
       const sandbox = await this.opts.makeSandbox({
         mounts,
         files,
-        limits: { cpus: res.cpus, memoryMb: res.memory_mb, pids: res.pids ?? 1024, ...this.opts.limits },
+        limits: settings.limits,
+        network: settings.network,
         init: toolsInitScript(this.opts.toolProfile ?? 'mlgym', COMMANDS_DIR)
       })
       this.sandbox = sandbox
@@ -201,7 +222,7 @@ export class Environment {
           max_steps: this.maxSteps,
           baseline,
           metric: spec.metric ?? null,
-          entrypoint: spec.task_entrypoint ?? 'CSVSubmissionTasks'
+          entrypoint: spec.task_entrypoint ?? TASK_DEFAULTS.entrypoint
         }
       }
     } finally { this.busy = false }
@@ -258,13 +279,15 @@ export class Environment {
       return end(gone(sandbox), true)
     }
     if (!sandbox.alive) return lost()
+    const diskMb = this.settings.limits.diskMb
+    const disk = diskMb && sandbox.diskUsageMb ? watchDisk(sandbox, diskMb) : null
     let r
     try {
       r = await sandbox.exec(guardMultilineInput(action, this.opts.toolProfile), { timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}` })
     } catch (err) {
       if ((err as { code?: string }).code === 'SANDBOX_CLOSED') return lost()
       throw err
-    }
+    } finally { disk?.stop() }
     const out = postprocess(r.output, { cap: this.opts.outputCap, droppedChars: r.truncatedChars })
     let observation = out.text
     const extra: Partial<StepInfo> = {}
@@ -295,12 +318,11 @@ export class Environment {
     const ooms = r.exitCode === 137 || r.restarted ? await sandbox.oomKills?.() ?? 0 : this.oomSeen
     if (ooms > this.oomSeen) {
       this.oomSeen = ooms
-      const mb = this.opts.limits?.memoryMb ?? this.task.spec.resources?.memory_mb
+      const mb = this.settings.limits.memoryMb
       observation += `\nA process was killed because the sandbox ran out of memory${mb ? ` (limit ${mb} MiB)` : ''}.`
     }
-    const diskMb = this.opts.limits?.diskMb ?? this.task.spec.resources?.disk_mb
     if (diskMb && sandbox.diskUsageMb) {
-      const used = await sandbox.diskUsageMb()
+      const used = Math.max(disk?.peak() ?? 0, await sandbox.diskUsageMb())
       if (used > diskMb) {
         // nothing is deleted: the files stay for the trajectory's sake, but the episode cannot go on writing
         this.info.exit_status = 'disk_limit_exceeded'

@@ -1,12 +1,17 @@
 // Evaluation dispatch as MLGym's four task entrypoints do it: which artefact, which command, how the metrics are read.
-// Evaluation runs in a fresh process tree of the sandbox that alone sees the task's secret files.
-import { basename } from 'node:path'
+// Evaluation runs in a fresh process tree of the sandbox that alone sees the task's secret files, and runs the
+// task's pristine evaluation files under import rules the agent's code cannot get in front of
+// (tasks/evaluation_runner.py).
+import { basename, join } from 'node:path'
 import type { Sandbox, Mount } from '../sandbox/types.js'
 import { WORKSPACE, AGENT_HOME } from '../sandbox/types.js'
+import { packageRoot } from '../sandbox/paths.js'
 import { hostPath, type Task } from './registry.js'
 import { parsePyJson, type PyValue } from './pyrepr.js'
 
 export const SECRET_DIR = `${AGENT_HOME}/secret`
+/** where the runner and the task's own copy of its evaluation files sit during an evaluation */
+export const EVALUATION_DIR = '/synthgym/evaluation'
 
 export class SubmissionNotFoundError extends Error {}
 export class EvaluationFormatError extends Error {}
@@ -21,8 +26,37 @@ export function secretMounts (task: Task): Mount[] {
   return (task.spec.secret_files ?? []).map(p => ({ hostPath: hostPath(task, p), path: `${SECRET_DIR}/${basename(p)}`, readOnly: true }))
 }
 
-function formatError (output: string): EvaluationFormatError {
-  return new EvaluationFormatError(`Failed to decode metrics from evaluation script. Output:\n---\n${output}\n---\nPlease make sure the evaluation script prints the metrics in json format.`)
+/** The host file of an evaluation path: a starter file (or a file inside a starter dir), as MLGym names them. */
+function evaluationSource (task: Task, path: string): string {
+  const [head, ...rest] = path.split('/')
+  const starter = (task.spec.starter_code ?? []).find(s => basename(s) === head)
+  return starter ? join(hostPath(task, starter), ...rest) : hostPath(task, path)
+}
+
+/** The runner and the task's pristine evaluation files, never the workspace's copies (the agent may edit those). */
+export function evaluationMounts (task: Task): Mount[] {
+  const files = (task.spec.evaluation_paths ?? ['evaluate.py']).map(p => ({
+    hostPath: evaluationSource(task, p), path: `${EVALUATION_DIR}/files/${p}`, readOnly: true
+  }))
+  return [{ hostPath: join(packageRoot(), 'tasks', 'evaluation_runner.py'), path: `${EVALUATION_DIR}/runner.py`, readOnly: true }, ...files]
+}
+
+/**
+ * `python -I` on the runner: the agent's modules come last on the path, and not at all when the task has
+ * hidden files (then nothing the agent wrote is imported while they are mounted).
+ */
+function pythonCommand (task: Task, module?: string): string {
+  const spec = task.spec
+  const script = `${EVALUATION_DIR}/files/${spec.evaluation_paths?.[0] ?? 'evaluate.py'}`
+  const mode = spec.secret_files?.length ? 'no-workspace' : 'workspace'
+  return `python -I ${module ? `-m ${module} ` : ''}${EVALUATION_DIR}/runner.py ${mode} ${script}`
+}
+
+function formatError (output: string, withoutSecrets = false): EvaluationFormatError {
+  const note = withoutSecrets
+    ? 'This task\'s evaluation reads hidden files; what it printed with them is withheld. Output of the same evaluation run without the hidden files:'
+    : 'Output:'
+  return new EvaluationFormatError(`Failed to decode metrics from evaluation script. ${note}\n---\n${output}\n---\nPlease make sure the evaluation script prints the metrics in json format.`)
 }
 
 function metricsFrom (output: string, firstBraceLine: boolean): Record<string, PyValue> {
@@ -49,39 +83,54 @@ const SUBMISSION_LINE = '__SYNTHGYM_SUBMISSION__:'
 /** One run per evaluation: the artefact check and the evaluation command go together (a docker run is a container). */
 export async function evaluate (task: Task, sandbox: Sandbox, opts: EvaluateOptions = {}): Promise<Evaluation> {
   const spec = task.spec
-  const evalPath = `${WORKSPACE}/${spec.evaluation_paths?.[0] ?? 'evaluate.py'}`
   const entry = spec.task_entrypoint ?? 'CSVSubmissionTasks'
   const timeout = opts.timeout ?? spec.training_timeout ?? 3600
+  const python = pythonCommand(task)
   let command: string
   let submission = ''
   let firstBraceLine = false
   switch (entry) {
     case 'CSVSubmissionTasks':
       submission = `${WORKSPACE}/submission.csv`
-      command = `ls ${WORKSPACE} | grep -qx submission.csv || { echo ${NO_SUBMISSION}; exit 0; }; python ${evalPath} --submission_file ${submission}`
+      command = `ls ${WORKSPACE} | grep -qx submission.csv || { echo ${NO_SUBMISSION}; exit 0; }; ${python} --submission_file ${submission}`
       break
     case 'ModelSubmissionTasks':
       // MLGym passes the first *.yaml that find lists (or an empty string) and never raises
-      command = `f=$(find ${WORKSPACE} -type f -name '*.yaml' | head -n 1); echo "${SUBMISSION_LINE}$f"; python ${evalPath} --config_fname "$f"`
+      command = `f=$(find ${WORKSPACE} -type f -name '*.yaml' | head -n 1); echo "${SUBMISSION_LINE}$f"; ${python} --config_fname "$f"`
       firstBraceLine = true
       break
     case 'LMSubmissionTasks':
-      command = `torchrun --nproc_per_node=${opts.gpus ?? 0} --standalone ${evalPath}`
+      // torchrun's own module, so its workers start our runner (not a script in the workspace)
+      command = `${pythonCommand(task, `torch.distributed.run --nproc_per_node=${opts.gpus ?? 0} --standalone`)}`
       firstBraceLine = true
       break
     case 'PythonSubmissionTasks':
       submission = `${WORKSPACE}/target.py`
-      command = `python ${evalPath}`
+      command = python
       break
   }
-  const r = await sandbox.run(command, { timeout, mounts: secretMounts(task), evaluation: true })
-  if (r.timedOut) throw new Error(`evaluation ran for more than ${timeout} seconds and was stopped`)
-  let output = r.output
-  if (output.startsWith(NO_SUBMISSION)) throw new SubmissionNotFoundError('submission.csv not found')
-  if (output.startsWith(SUBMISSION_LINE)) {
-    const nl = output.indexOf('\n')
-    submission = output.slice(SUBMISSION_LINE.length, nl < 0 ? undefined : nl)
-    output = nl < 0 ? '' : output.slice(nl + 1)
+  const secrets = secretMounts(task)
+  const once = async (withSecrets: boolean) => {
+    const r = await sandbox.run(command, { timeout, mounts: [...evaluationMounts(task), ...(withSecrets ? secrets : [])], evaluation: true })
+    if (r.timedOut) throw new Error(`evaluation ran for more than ${timeout} seconds and was stopped`)
+    let output = r.output
+    let artefact = submission
+    if (output.startsWith(NO_SUBMISSION)) throw new SubmissionNotFoundError('submission.csv not found')
+    if (output.startsWith(SUBMISSION_LINE)) {
+      const nl = output.indexOf('\n')
+      artefact = output.slice(SUBMISSION_LINE.length, nl < 0 ? undefined : nl)
+      output = nl < 0 ? '' : output.slice(nl + 1)
+    }
+    return { output, artefact }
   }
-  return { metrics: metricsFrom(output, firstBraceLine), submission, output }
+  const first = await once(true)
+  try {
+    return { metrics: metricsFrom(first.output, firstBraceLine), submission: first.artefact, output: first.output }
+  } catch (e) {
+    if (!(e instanceof EvaluationFormatError) || secrets.length === 0) throw e
+  }
+  // What printed while the hidden files were mounted is never shown: the agent sees the same evaluation run
+  // without them instead (its complaints about the submission's format, then its failure to find the answers).
+  const bare = await once(false)
+  throw formatError(bare.output, true)
 }

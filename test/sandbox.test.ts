@@ -1,6 +1,6 @@
 // The local sandbox and the persistent-shell protocol, on a real bash in a real bubblewrap sandbox.
 import t from 'tap'
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs'
+import { chmodSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LocalSandbox } from '../sandbox/local.js'
@@ -133,6 +133,7 @@ t.test('files in and out; one-shot runs see extra mounts the shell does not', as
   t.equal((await sb.readFile('out.txt')).toString(), 'from-agent')
   await t.rejects(sb.readFile('/etc/passwd'), /only paths under \/home\/agent/)
   const host = mkdtempSync(join(tmpdir(), 'sg-secret-'))
+  chmodSync(host, 0o755) // the agent is another host user: task files are readable by others, as with umask 022
   writeFileSync(join(host, 'answers.csv'), '42')
   const r = await sb.run('cat /home/agent/secret/answers.csv', { mounts: [{ hostPath: host, path: '/home/agent/secret' }] })
   t.equal(r.output, '42')

@@ -69,14 +69,21 @@ def load_submission(path, expected_ids):
     return preds
 
 
+def test_ids(path="data/test.csv"):
+    with open(path, newline="") as f:
+        return [row["id"] for row in csv.DictReader(f)]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--submission_file", default="submission.csv")
     args = parser.parse_args()
     if not os.path.isfile(args.submission_file):
         fail(f"submission file '{args.submission_file}' does not exist; write your predictions for data/test.csv to submission.csv")
+    # the submission is checked against the public test ids before the hidden file is opened, so its format
+    # errors come out the same with or without the hidden answers mounted
+    preds = load_submission(args.submission_file, test_ids())
     answers = load_answers()
-    preds = load_submission(args.submission_file, answers)
     correct = sum(1 for i, label in answers.items() if preds[i] == label)
     print(json.dumps({"accuracy": correct / len(answers)}))
 

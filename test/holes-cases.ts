@@ -1,0 +1,204 @@
+// Attacks a hostile agent made through the public API (issue "close the holes"), run on the local backend in
+// whichever isolation mode this process uses: holes.test.ts (bubblewrap where installed) and
+// holes-unshare.test.ts (the fallback). Each reproduces the attack and asserts it fails.
+import type { Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { testServer, http } from './helpers.js'
+
+type Server = Awaited<ReturnType<typeof testServer>>
+
+async function open (s: Server, body: Record<string, unknown>): Promise<string> {
+  const c = await http(s.url, 'POST', '/v1/envs', body)
+  if (c.status !== 201) throw new Error(`create: ${JSON.stringify(c.body)}`)
+  const r = await http(s.url, 'POST', `/v1/envs/${c.body.env_id}/reset`)
+  if (r.status !== 200) throw new Error(`reset: ${JSON.stringify(r.body)}`)
+  return c.body.env_id
+}
+
+async function step (s: Server, env: string, action: string): Promise<any> {
+  const r = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action })
+  if (r.status !== 200) throw new Error(`step: ${JSON.stringify(r.body)}`)
+  return r.body
+}
+
+/** The first data line of the digits task's hidden answers: what a leak would show. */
+const ANSWERS = readFileSync(new URL('../tasks/builtin/digitsClassification/secret/answers.csv', import.meta.url), 'utf8')
+const ANSWER_ROWS = ANSWERS.trim().split('\n').slice(1, 40).join('\n')
+
+/** An argparse.py that, imported by evaluate.py, prints the answers and copies them where the agent can look. */
+const SHADOW = `cat > argparse.py <<'EOF'
+import glob, shutil, sys
+for f in glob.glob('/home/agent/secret/*'):
+    print(open(f).read())
+    for dst in ('/home/agent/leak.csv', '/home/agent/workspace/leak.csv', '/tmp/leak.csv', '/dev/shm/leak.csv'):
+        try: shutil.copy(f, dst)
+        except Exception: pass
+raise SystemExit(1)
+EOF
+cp sample_submission.csv submission.csv`
+
+export function holes (t: Test, isolation: string): void {
+  t.test(`${isolation}: a module the agent shadows is never imported by evaluation`, async t => {
+    const s = await testServer()
+    t.teardown(() => s.close())
+    const env = await open(s, { task: 'digitsClassification' })
+    await step(s, env, SHADOW)
+    // numpy.py and a user site-packages .pth: the other ways onto python's path
+    await step(s, env, "echo 'import sys; print(open(\"/home/agent/secret/answers.csv\").read())' > numpy.py; " +
+      'mkdir -p ~/.local/lib/python3.11/site-packages && cp numpy.py ~/.local/lib/python3.11/site-packages/usercustomize.py')
+    const v = await step(s, env, 'validate')
+    t.notMatch(v.observation, ANSWER_ROWS.split('\n')[0]!, 'the answers are not in the observation')
+    t.match(v.observation, /Evaluation Score: \{'accuracy': 0\.\d+\}/, 'the real evaluation ran and scored the sample')
+    const look = await step(s, env, 'cat /home/agent/leak.csv /home/agent/workspace/leak.csv /tmp/leak.csv /dev/shm/leak.csv 2>&1; ls -a /home/agent')
+    t.notMatch(look.observation, /^id,label/m, 'nothing the evaluation wrote outlives it')
+    t.match(look.observation, /No such file or directory/)
+  })
+
+  t.test(`${isolation}: an evaluation that prints no metrics shows only a run without the hidden files`, async t => {
+    const s = await testServer()
+    t.teardown(() => s.close())
+    const env = await open(s, { task: 'digitsClassification' })
+    // the workspace copy of evaluate.py is read-only; a task whose copy is writable still runs its pristine one
+    await step(s, env, "printf 'id,label\\n1,2\\n' > submission.csv")
+    const v = await step(s, env, 'validate')
+    t.match(v.observation, /what it printed with them is withheld/)
+    t.match(v.observation, /540 test ids have no prediction/, 'the format complaint still reaches the agent')
+    t.notMatch(v.observation, ANSWER_ROWS.split('\n')[0]!)
+  })
+
+  t.test(`${isolation}: no variable of the server is visible in any process of the sandbox`, async t => {
+    process.env.SYNTHGYM_TOKEN = 'tok-host-secret-7f3a'
+    process.env.AWS_SECRET_ACCESS_KEY = 'aws-host-secret-91c2'
+    const s = await testServer()
+    t.teardown(async () => {
+      await s.close()
+      delete process.env.SYNTHGYM_TOKEN
+      delete process.env.AWS_SECRET_ACCESS_KEY
+    })
+    const env = await open(s, { task: 'prisonersDilemma' })
+    const r = await step(s, env, "for f in /proc/[0-9]*/environ; do echo \"== $f\"; tr '\\0' '\\n' < $f 2>&1; done")
+    t.notMatch(r.observation, /host-secret/, 'no secret in /proc/*/environ')
+    t.match(r.observation, /== \/proc\/1\/environ/, 'pid 1 was looked at')
+    t.notMatch(r.observation, /SYNTHGYM_|AWS_/)
+    const trace = await step(s, env, 'python3 -c "import ctypes; l = ctypes.CDLL(None); print(\'ptrace\', l.ptrace(16, 1, 0, 0))"')
+    t.match(trace.observation, /ptrace -1/, 'pid 1 cannot be ptraced')
+  })
+
+  t.test(`${isolation}: the agent is never host root`, async t => {
+    const s = await testServer()
+    t.teardown(() => s.close())
+    const env = await open(s, { task: 'prisonersDilemma' })
+    const r = await step(s, env, 'id; touch mine.txt; (exec -a sg-marker-proc sleep 60) & echo started')
+    t.match(r.observation, /^uid=1000\(agent\) gid=1000\(mlgym\)/, 'inside: the agent user')
+    const want = process.geteuid!() === 0 ? 101000 : process.geteuid!()
+    t.not(want, 0)
+    const pid = readdirSync('/proc').filter(p => /^\d+$/.test(p)).find(p => {
+      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sg-marker-proc') } catch { return false }
+    })
+    t.ok(pid, 'the agent\'s process is found on the host')
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])
+    t.equal(uid, want, `the host sees the agent's process as uid ${want}`)
+    const live = s.manager.envs.get(env)!
+    const file = join(live.env.sandbox!.workspaceDir!, 'mine.txt')
+    t.equal(statSync(file).uid, want, 'and its files')
+    t.equal(statSync(join(live.env.sandbox!.workspaceDir!, 'strategy.py')).uid, want, 'starter files are the agent\'s to edit')
+  })
+
+  t.test(`${isolation}: the network opt-in means the host's network, its absence loopback only`, async t => {
+    const srv = createServer(c => c.end('hello-from-host\n'))
+    await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
+    const port = (srv.address() as { port: number }).port
+    const s = await testServer()
+    t.teardown(async () => { await s.close(); srv.close() })
+    const reach = `python3 -c "import socket; s = socket.create_connection(('127.0.0.1', ${port}), 2); print(s.recv(64).decode().strip())" 2>&1 | tail -1`
+    const off = await open(s, { task: 'prisonersDilemma' })
+    const a = await step(s, off, `${reach}; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '`)
+    t.match(a.observation, /Connection refused|Network is unreachable/, 'no way to the host\'s loopback')
+    t.match(a.observation, /\nlo$/, 'only its own loopback')
+    // a task that opts in: the same built-in with resources.network set
+    const task = s.manager.tasks.get('prisonersDilemma')!
+    s.manager.tasks.add({ ...task, spec: { ...task.spec, id: 'pdNetwork', resources: { ...task.spec.resources, network: true } } })
+    const on = await open(s, { task: 'pdNetwork' })
+    const b = await step(s, on, reach)
+    t.match(b.observation, /hello-from-host/, 'the opted-in task reaches the host')
+  })
+
+  t.test(`${isolation}: the disk limit holds while a step runs`, async t => {
+    const s = await testServer()
+    t.teardown(() => s.close())
+    const env = await open(s, { task: 'prisonersDilemma', limits: { disk_mb: 50 } })
+    const ws = s.manager.envs.get(env)!.env.sandbox!.workspaceDir!
+    const one = await step(s, env, 'dd if=/dev/zero of=big bs=1M count=3000 2>/dev/null; echo rc=$?')
+    t.ok(statSync(join(ws, 'big')).size <= 50 * 1024 * 1024, 'one file never grows past the limit')
+    t.match(one.observation, /rc=153/, 'dd was stopped by the file size limit (SIGXFSZ)')
+    const env2 = await open(s, { task: 'prisonersDilemma', limits: { disk_mb: 50 } })
+    const ws2 = s.manager.envs.get(env2)!.env.sandbox!.workspaceDir!
+    const many = await step(s, env2, 'for i in $(seq 1 400); do head -c 10M /dev/zero > f$i; done; echo wrote-all')
+    const used = readdirSync(ws2).filter(f => f.startsWith('f')).reduce((n, f) => n + statSync(join(ws2, f)).size, 0)
+    t.notMatch(many.observation, /wrote-all/, 'the step was stopped')
+    t.match(many.observation, /DISK LIMIT EXCEEDED/)
+    t.equal(many.terminated, true)
+    // polling: the overshoot is what the agent writes in one poll interval (0.2 s), far below the 4 GB it asked for
+    t.ok(used < 2048 * 1024 * 1024, `stopped at ${(used / 2 ** 20).toFixed(0)} MiB of 4000 MiB`)
+  })
+
+  t.test(`${isolation}: a partial limits body keeps the task's other limits`, async t => {
+    const s = await testServer()
+    t.teardown(() => s.close())
+    const env = await open(s, { task: 'prisonersDilemma', limits: { disk_mb: 5 } })
+    const r = await step(s, env, 'ulimit -f')
+    const task = s.manager.tasks.get('prisonersDilemma')!.spec
+    t.equal(r.observation.trim(), String(5 * 1024), 'the override applies (KiB)')
+    const id = s.manager.envs.get(env)!.env.sandbox!.id
+    const dir = cgroupDirs().find(d => d.endsWith('/' + id))
+    if (dir?.startsWith('/sys/fs/cgroup/pids/')) {
+      t.equal(readFileSync(join(dir, 'pids.max'), 'utf8').trim(), String(task.resources!.pids))
+      const mem = dir.replace('/pids/', '/memory/')
+      t.equal(readFileSync(join(mem, 'memory.limit_in_bytes'), 'utf8').trim(), String(task.resources!.memory_mb! * 2 ** 20))
+    } else if (dir) {
+      t.equal(readFileSync(join(dir, 'pids.max'), 'utf8').trim(), String(task.resources!.pids))
+      t.equal(readFileSync(join(dir, 'memory.max'), 'utf8').trim(), String(task.resources!.memory_mb! * 2 ** 20))
+    } else {
+      // no writable cgroups: the task's process limit as an rlimit
+      t.equal((await step(s, env, 'ulimit -u')).observation.trim(), String(task.resources!.pids))
+    }
+  })
+
+  t.test(`${isolation}: sandboxes a killed server left are removed at the next start`, async t => {
+    const s = await testServer()
+    const dataDir = s.dataDir
+    await s.close()
+    // a real server process on the same data dir, killed with SIGKILL while an environment is open
+    const child = spawn(process.execPath, ['dist/server/cli.js', 'serve', '--port', '0', '--data-dir', dataDir], {
+      cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'], env: process.env
+    })
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = ''
+      child.stdout!.on('data', d => { out += d; const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out); if (m) resolve(m[1]!) })
+      child.on('exit', () => reject(new Error('server exited: ' + out)))
+    })
+    const c = await http(url, 'POST', '/v1/envs', { task: 'prisonersDilemma' })
+    await http(url, 'POST', `/v1/envs/${c.body.env_id}/reset`)
+    await http(url, 'POST', `/v1/envs/${c.body.env_id}/step`, { action: 'sleep 300 & echo bg' })
+    const sandboxes = join(dataDir, 'sandboxes')
+    t.equal(readdirSync(sandboxes).length, 1, 'the sandbox is on disk')
+    const groups = cgroupDirs().length
+    child.kill('SIGKILL')
+    await new Promise(resolve => child.once('exit', resolve))
+    const again = await testServer({ dataDir })
+    t.teardown(async () => { await again.close(); rmSync(dataDir, { recursive: true, force: true }) })
+    t.same(readdirSync(sandboxes), [], 'its folder is gone')
+    t.ok(cgroupDirs().length < groups || groups === 0, 'its cgroup is gone')
+    t.match(again.warnings.join('\n'), /removed 1 local sandbox/)
+  })
+}
+
+/** Every sandbox cgroup on this machine (v1: the pids controller's, v2: the unified tree's). */
+function cgroupDirs (): string[] {
+  const roots = ['/sys/fs/cgroup/pids/synthgym', '/sys/fs/cgroup/synthgym'].filter(existsSync)
+  return roots.flatMap(r => readdirSync(r, { withFileTypes: true }).filter(e => e.isDirectory())
+    .flatMap(e => readdirSync(join(r, e.name), { withFileTypes: true }).filter(x => x.isDirectory()).map(x => join(r, e.name, x.name))))
+}
