@@ -1,14 +1,14 @@
 // Attacks a hostile agent made through the public API (issue "close the holes"), run on the local backend in
-// whichever isolation mode this process uses: holes.test.ts (bubblewrap where installed) and
-// holes-unshare.test.ts (the fallback). Each reproduces the attack and asserts it fails.
+// whichever isolation mode this process uses (holes.test.ts: bubblewrap where installed; holes-unshare.test.ts:
+// the fallback) and on docker (holes-docker.test.ts). Each reproduces the attack and asserts it fails.
 import type { Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { testServer, http } from './helpers.js'
+import { testServer as startTestServer, http } from './helpers.js'
 
-type Server = Awaited<ReturnType<typeof testServer>>
+type Server = Awaited<ReturnType<typeof startTestServer>>
 
 async function open (s: Server, body: Record<string, unknown>): Promise<string> {
   const c = await http(s.url, 'POST', '/v1/envs', body)
@@ -40,7 +40,18 @@ raise SystemExit(1)
 EOF
 cp sample_submission.csv submission.csv`
 
-export function holes (t: Test, isolation: string): void {
+export type Backend = 'local' | 'docker'
+
+/** Host bytes under the agent's home (docker: measured in the container). */
+async function written (s: Server, env: string): Promise<number> {
+  const sb = s.manager.envs.get(env)!.env.sandbox!
+  return (await sb.diskUsageMb!()) * 2 ** 20
+}
+
+export function holes (t: Test, isolation: string, backend: Backend = 'local'): void {
+  const local = backend === 'local'
+  const testServer = (over: Parameters<typeof startTestServer>[0] = {}) =>
+    startTestServer({ backend, warmPool: 0, gpus: 'none', ...over })
   t.test(`${isolation}: a module the agent shadows is never imported by evaluation`, async t => {
     const s = await testServer()
     t.teardown(() => s.close())
@@ -83,8 +94,12 @@ export function holes (t: Test, isolation: string): void {
     t.notMatch(r.observation, /host-secret/, 'no secret in /proc/*/environ')
     t.match(r.observation, /== \/proc\/1\/environ/, 'pid 1 was looked at')
     t.notMatch(r.observation, /SYNTHGYM_|AWS_/)
-    const trace = await step(s, env, 'python3 -c "import ctypes; l = ctypes.CDLL(None); print(\'ptrace\', l.ptrace(16, 1, 0, 0))"')
-    t.match(trace.observation, /ptrace -1/, 'pid 1 cannot be ptraced')
+    // local: pid 1 is the server's bubblewrap/unshare init; docker's is the container's own init (docker-init,
+    // the agent's user, with the sandbox's environment only: checked above)
+    if (local) {
+      const trace = await step(s, env, 'python3 -c "import ctypes; l = ctypes.CDLL(None); print(\'ptrace\', l.ptrace(16, 1, 0, 0))"')
+      t.match(trace.observation, /ptrace -1/, 'pid 1 cannot be ptraced')
+    }
   })
 
   t.test(`${isolation}: the agent is never host root`, async t => {
@@ -93,7 +108,8 @@ export function holes (t: Test, isolation: string): void {
     const env = await open(s, { task: 'prisonersDilemma' })
     const r = await step(s, env, 'id; touch mine.txt; (exec -a sg-marker-proc sleep 60) & echo started')
     t.match(r.observation, /^uid=1000\(agent\) gid=1000\(mlgym\)/, 'inside: the agent user')
-    const want = process.geteuid!() === 0 ? 101000 : process.geteuid!()
+    // local: the unprivileged host id root maps the agent to (or the server's own); docker: the image's user
+    const want = !local ? 1000 : process.geteuid!() === 0 ? 101000 : process.geteuid!()
     t.not(want, 0)
     const pid = readdirSync('/proc').filter(p => /^\d+$/.test(p)).find(p => {
       try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sg-marker-proc') } catch { return false }
@@ -101,6 +117,7 @@ export function holes (t: Test, isolation: string): void {
     t.ok(pid, 'the agent\'s process is found on the host')
     const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])
     t.equal(uid, want, `the host sees the agent's process as uid ${want}`)
+    if (!local) return // a container's files have no host path to look at
     const live = s.manager.envs.get(env)!
     const file = join(live.env.sandbox!.workspaceDir!, 'mine.txt')
     t.equal(statSync(file).uid, want, 'and its files')
@@ -130,14 +147,12 @@ export function holes (t: Test, isolation: string): void {
     const s = await testServer()
     t.teardown(() => s.close())
     const env = await open(s, { task: 'prisonersDilemma', limits: { disk_mb: 50 } })
-    const ws = s.manager.envs.get(env)!.env.sandbox!.workspaceDir!
-    const one = await step(s, env, 'dd if=/dev/zero of=big bs=1M count=3000 2>/dev/null; echo rc=$?')
-    t.ok(statSync(join(ws, 'big')).size <= 50 * 1024 * 1024, 'one file never grows past the limit')
-    t.match(one.observation, /rc=153/, 'dd was stopped by the file size limit (SIGXFSZ)')
+    const one = await step(s, env, 'dd if=/dev/zero of=big bs=1M count=3000 2>/dev/null; echo rc=$?; stat -c %s big')
+    t.match(one.observation, /rc=153\n/, 'dd was stopped by the file size limit (SIGXFSZ)')
+    t.ok(Number(/rc=153\n(\d+)/.exec(one.observation)?.[1]) <= 50 * 1024 * 1024, 'one file never grows past the limit')
     const env2 = await open(s, { task: 'prisonersDilemma', limits: { disk_mb: 50 } })
-    const ws2 = s.manager.envs.get(env2)!.env.sandbox!.workspaceDir!
     const many = await step(s, env2, 'for i in $(seq 1 400); do head -c 10M /dev/zero > f$i; done; echo wrote-all')
-    const used = readdirSync(ws2).filter(f => f.startsWith('f')).reduce((n, f) => n + statSync(join(ws2, f)).size, 0)
+    const used = await written(s, env2)
     t.notMatch(many.observation, /wrote-all/, 'the step was stopped')
     t.match(many.observation, /DISK LIMIT EXCEEDED/)
     t.equal(many.terminated, true)
@@ -152,8 +167,14 @@ export function holes (t: Test, isolation: string): void {
     const r = await step(s, env, 'ulimit -f')
     const task = s.manager.tasks.get('prisonersDilemma')!.spec
     t.equal(r.observation.trim(), String(5 * 1024), 'the override applies (KiB)')
-    const id = s.manager.envs.get(env)!.env.sandbox!.id
-    const dir = cgroupDirs().find(d => d.endsWith('/' + id))
+    const sb = s.manager.envs.get(env)!.env.sandbox!
+    if (!local) {
+      const host = (await (sb as unknown as { container: { inspect (): Promise<any> } }).container.inspect()).HostConfig
+      t.equal(host.PidsLimit, task.resources!.pids)
+      t.equal(host.Memory, task.resources!.memory_mb! * 2 ** 20)
+      return
+    }
+    const dir = cgroupDirs().find(d => d.endsWith('/' + sb.id))
     if (dir?.startsWith('/sys/fs/cgroup/pids/')) {
       t.equal(readFileSync(join(dir, 'pids.max'), 'utf8').trim(), String(task.resources!.pids))
       const mem = dir.replace('/pids/', '/memory/')
@@ -167,7 +188,8 @@ export function holes (t: Test, isolation: string): void {
     }
   })
 
-  t.test(`${isolation}: sandboxes a killed server left are removed at the next start`, async t => {
+  // docker's own sweep of a killed server's containers is in docker.test.ts
+  if (local) t.test(`${isolation}: sandboxes a killed server left are removed at the next start`, async t => {
     const s = await testServer()
     const dataDir = s.dataDir
     await s.close()
