@@ -9,14 +9,10 @@ import { DEFAULTS } from '../server/config.js'
 import { startServer } from '../server/server.js'
 import { SynthgymClient } from '../clients/client.js'
 import { BUILTIN_DIR } from '../tasks/registry.js'
+import { ascending, percentile } from './stats.js'
 
 const TASK = 'digitsTorchGpu'
 const arg = (name: string) => { const i = process.argv.indexOf(name); return i < 0 ? undefined : process.argv[i + 1] }
-
-function pct (xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
-}
 
 /** The baseline run straight on the host, as MLGym's baseline_paths would be. */
 function direct (): { seconds: number, output: string } {
@@ -43,7 +39,7 @@ async function rawBash (n: number): Promise<number> {
     times.push(performance.now() - t0)
   }
   p.kill()
-  return pct(times, 50)
+  return percentile(ascending(times), 50)
 }
 
 async function main (): Promise<void> {
@@ -77,6 +73,7 @@ async function main (): Promise<void> {
     if (i >= 30) times.push(performance.now() - t)
   }
   const raw = await rawBash(300)
+  const sorted = ascending(times)
   const result = {
     gpus: smi.stdout?.trim() ?? null,
     allocator: health.gpus,
@@ -87,10 +84,10 @@ async function main (): Promise<void> {
     server_training_line: /training time: .*/.exec(train.observation)?.[0] ?? null,
     cuda_in_sandbox: seen.observation,
     validate: v.observation,
-    step_p50_ms: pct(times, 50),
-    step_p90_ms: pct(times, 90),
+    step_p50_ms: percentile(sorted, 50),
+    step_p90_ms: percentile(sorted, 90),
     raw_bash_p50_ms: raw,
-    overhead_p50_ms: pct(times, 50) - raw
+    overhead_p50_ms: percentile(sorted, 50) - raw
   }
   console.log('\n| measure | value |\n|---|---|')
   for (const [k, v] of Object.entries(result)) if (typeof v === 'number') console.log(`| ${k} | ${v.toFixed(3)} |`)

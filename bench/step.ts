@@ -1,0 +1,117 @@
+// 1. Step overhead: a `true` step through the server against the same over a raw bash pipe (target p50 < 2 ms).
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { SynthgymClient } from '../clients/client.js'
+import { LocalSandbox } from '../sandbox/local.js'
+import { syntaxCheck } from '../sandbox/shell.js'
+import type { BenchContext } from './context.js'
+import { round3, summarize, type Summary } from './stats.js'
+import { timeLoop, withTimeout } from './timing.js'
+
+/** `true` round trips through a persistent bash child over a pipe: the floor any shell-backed step stands on. */
+export async function rawBash (n: number, warmup: number): Promise<number[]> {
+  const p = spawn('bash', ['--noprofile', '--norc', '-s'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const marker = `__BENCH_${randomBytes(6).toString('hex')}__`
+  let buf = ''
+  let waiter: (() => void) | null = null
+  p.stdout!.setEncoding('utf8')
+  p.stdout!.on('data', (d: string) => {
+    buf += d
+    if (waiter && buf.includes(marker + '\n')) { buf = ''; const w = waiter; waiter = null; w() }
+  })
+  const died = new Promise<never>((_resolve, reject) => {
+    p.once('exit', code => reject(new Error(`raw bash exited (${code})`)))
+  })
+  died.catch(() => {})
+  const once = () => Promise.race([
+    new Promise<void>(resolve => { waiter = resolve; p.stdin!.write(`true; echo ${marker}\n`) }),
+    died
+  ])
+  try { return await timeLoop(n, warmup, once) } finally {
+    p.stdin!.end()
+    await new Promise(resolve => { if (p.exitCode !== null) resolve(null); else p.once('exit', resolve) })
+  }
+}
+
+/** Where the time goes below the server: the local sandbox's shell protocol, and what a step adds to it. */
+async function sandboxBreakdown (ctx: BenchContext): Promise<{ sbTrue: Summary, sbState: Summary, syntax: Summary }> {
+  const o = ctx.opts
+  ctx.progress('local sandbox: exec `true`, the step\'s state query, and the host `bash -n` check')
+  const sb = await LocalSandbox.create({ baseDir: join(ctx.dataDir, 'bench-sandboxes') })
+  try {
+    const sbTrue = summarize(await timeLoop(o.iterations, o.warmup, async () => {
+      const r = await sb.exec('true', { timeout: 10 })
+      if (r.exitCode !== 0) throw new Error(`sandbox exec true: exit ${r.exitCode}: ${r.output}`)
+    }))
+    // tasks/environment.ts asks the shell for the open file and cwd after every step, as a trusted command (no host
+    // `bash -n`); an agent's action with quotes or `$` like it pays the host `bash -n` check timed below.
+    const stateQuery = 'printf \'%s\\n%s\' "${CURRENT_FILE:-n/a}" "$PWD"'
+    const n = Math.min(o.iterations, 200)
+    const w = Math.min(o.warmup, 20)
+    const sbState = summarize(await timeLoop(n, w, async () => {
+      await sb.exec(stateQuery, { timeout: 10, trusted: true })
+    }))
+    const syntax = summarize(await timeLoop(n, w, async () => { await syntaxCheck(stateQuery) }))
+    return { sbTrue, sbState, syntax }
+  } finally { await sb.close() }
+}
+
+export async function stepOverhead (ctx: BenchContext, url: string): Promise<Record<string, unknown>> {
+  const { opts: o, report, progress } = ctx
+  const S = 'step overhead'
+  progress(`raw bash: ${o.warmup} + ${o.iterations} round trips of \`true\``)
+  const raw = summarize(await rawBash(o.iterations, o.warmup))
+  const { sbTrue, sbState, syntax } = await sandboxBreakdown(ctx)
+
+  const client = new SynthgymClient(url)
+  const ws = await client.ws()
+  let wsStep: Summary, httpStep: Summary
+  try {
+    const env = await ws.create({ task: o.stepTask, max_steps: 100_000 })
+    await withTimeout(ws.reset(env.env_id), 300_000, 'reset for the step benchmark')
+    progress(`WebSocket step: ${o.warmup} + ${o.iterations} round trips of \`true\` (${o.stepTask})`)
+    wsStep = summarize(await timeLoop(o.iterations, o.warmup, async () => {
+      const r = await withTimeout(ws.step(env.env_id, 'true'), 30_000, 'ws step')
+      if (r.terminated || r.truncated) throw new Error('the step environment ended early')
+    }))
+    progress(`HTTP step: ${o.warmup} + ${o.iterations} round trips of \`true\``)
+    httpStep = summarize(await timeLoop(o.iterations, o.warmup, async () => {
+      const r = await withTimeout(client.step(env.env_id, 'true'), 30_000, 'http step')
+      if (r.terminated || r.truncated) throw new Error('the step environment ended early')
+    }))
+    await ws.closeEnv(env.env_id)
+  } finally { ws.close() }
+
+  // overhead: each percentile of the step minus the raw bash p50
+  const over = (s: Summary) => {
+    const d = (x: number) => round3(x - raw.p50)
+    return { p50: d(s.p50), p90: d(s.p90), p99: d(s.p99) }
+  }
+  const overhead = over(wsStep)
+
+  report.row(S, 'WS overhead p50 (WS step p50 − raw bash p50)', overhead.p50, 'ms', { below: 2 })
+  report.row(S, 'WS overhead p90', overhead.p90, 'ms')
+  report.row(S, 'WS overhead p99', overhead.p99, 'ms')
+  report.row(S, 'WS step round trip p50', wsStep.p50, 'ms')
+  report.row(S, 'WS step round trip p90', wsStep.p90, 'ms')
+  report.row(S, 'WS step round trip p99', wsStep.p99, 'ms')
+  report.row(S, 'HTTP step round trip p50', httpStep.p50, 'ms')
+  report.row(S, 'HTTP step round trip p90', httpStep.p90, 'ms')
+  report.row(S, 'HTTP step round trip p99', httpStep.p99, 'ms')
+  report.row(S, 'raw bash pipe round trip p50', raw.p50, 'ms')
+  report.row(S, 'raw bash pipe round trip p99', raw.p99, 'ms')
+  report.row(S, 'breakdown: sandbox exec `true` p50', sbTrue.p50, 'ms')
+  report.row(S, 'breakdown: sandbox exec of the state query (trusted) p50', sbState.p50, 'ms')
+  report.row(S, 'breakdown: host `bash -n` check of it (untrusted) p50', syntax.p50, 'ms')
+  return {
+    raw_bash: raw,
+    sandbox_exec_true: sbTrue,
+    sandbox_exec_state_query: sbState,
+    host_syntax_check: syntax,
+    ws_step: wsStep,
+    http_step: httpStep,
+    ws_overhead: overhead,
+    http_overhead: over(httpStep)
+  }
+}
