@@ -120,9 +120,11 @@ function agentChain (env: Record<string, string>, cmd: string[], isolation: Isol
   const envArgv = ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...cmd]
   if (!ids && isolation === 'bwrap') return envArgv
   const { agentUid, agentGid } = SANDBOX_DEFAULTS
+  // as the unprivileged root of an outer namespace the bounding set stays (without CAP_SETUID there the kernel
+  // refuses the inner map); no_new_privs and a uid that is not 0 leave the agent without capabilities anyway
   return [
-    'setpriv', ...(ids ? [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--clear-groups'] : []),
-    '--bounding-set=-all', '--inh-caps=-all', '--no-new-privs',
+    'setpriv', ...(ids ? [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--clear-groups', '--bounding-set=-all'] : []),
+    '--inh-caps=-all', '--no-new-privs',
     'unshare', '--user', `--map-user=${agentUid}`, `--map-group=${agentGid}`, '--', ...envArgv
   ]
 }
@@ -154,7 +156,8 @@ function bwrapArgv (ops: MountOp[], network: boolean, chain: string[]): string[]
 function unshareArgv (root: string, ops: MountOp[], network: boolean, chain: string[]): string[] {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
   const at = (p: string) => `"$NR"${q(p)}`
-  const lines = ['set -e', `NR=${q(join(root, 'newroot'))}`, 'mkdir -p "$NR"', 'mount -t tmpfs tmpfs "$NR"']
+  // the new root is not the agent's to write (mode 755, its owner our namespace's root), and read-only below
+  const lines = ['set -e', `NR=${q(join(root, 'newroot'))}`, 'mkdir -p "$NR"', 'mount -t tmpfs -o mode=755 tmpfs "$NR"']
   for (const o of ops) {
     if (o.op === 'bind') {
       const isDir = statSync(o.src).isDirectory()
@@ -177,12 +180,14 @@ function unshareArgv (root: string, ops: MountOp[], network: boolean, chain: str
     }
   }
   lines.push('cd "$NR" && mkdir .oldroot && pivot_root . .oldroot && cd / && umount -l /.oldroot && rmdir /.oldroot',
-    'mount -o remount,ro /', `cd ${WORKSPACE}`, 'set +e',
+    // read-only where the kernel lets a user namespace remount it (not for every unprivileged caller)
+    'mount -o remount,bind,ro / 2>/dev/null || true', `cd ${WORKSPACE}`, 'set +e',
     // bash as pid 1: the chain gets our stdin (the shell's commands) and we wait for it
     '"$@" <&0 &', 'wait $!')
   const ns = ['--pid', '--fork', '--mount', '--ipc', '--uts', '--kill-child', ...(network ? [] : ['--net'])]
   const user = agentHostIds() ? [] : ['--user', '--map-root-user']
-  return ['unshare', ...user, ...ns, 'bash', '-c', lines.join('\n'), 'sg-init', ...chain]
+  // --norc: on a socket for stdin (node's pipes) bash would read ~/.bashrc, taking it for an rsh session
+  return ['unshare', ...user, ...ns, 'bash', '--norc', '--noprofile', '-c', lines.join('\n'), 'sg-init', ...chain]
 }
 
 function readlinkRel (p: string): string {

@@ -9,6 +9,7 @@ import { WORKSPACE } from '../sandbox/types.js'
 import { hostPath, type Task } from './registry.js'
 import { evaluate } from './evaluate.js'
 import { plain } from './pyrepr.js'
+import { sandboxSettings } from './settings.js'
 import type { Metrics } from '../env-spec/trajectory.js'
 
 
@@ -83,7 +84,7 @@ export class BaselineCache {
     try {
       await sandbox.putFiles((spec.starter_code ?? []).map(s => ({ path: `${WORKSPACE}/${basename(s)}`, hostPath: hostPath(task, s) })))
       onProgress?.(`computing the baseline of ${spec.id}: python ${baseline}`)
-      const timeout = spec.training_timeout ?? 3600
+      const timeout = sandboxSettings(task).timeouts.long
       const cmd = spec.task_entrypoint === 'LMSubmissionTasks'
         ? `torchrun --nproc_per_node=${spec.resources?.gpus ?? 0} --standalone ${baseline}` : `python ${baseline}`
       // in the sandbox's own shell, as MLGym does, so what it writes is what gets evaluated

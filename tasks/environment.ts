@@ -11,7 +11,7 @@ import { evaluate, EvaluationFormatError, SubmissionNotFoundError } from './eval
 import { pyRepr, plain, type PyValue } from './pyrepr.js'
 import type { Metrics } from '../env-spec/trajectory.js'
 import { SANDBOX_DEFAULTS } from '../sandbox/policy.js'
-import { sandboxSettings, TASK_DEFAULTS, type Settings } from './settings.js'
+import { sandboxSettings, type Settings } from './settings.js'
 
 export type { Metrics }
 
@@ -222,7 +222,7 @@ export class Environment {
           max_steps: this.maxSteps,
           baseline,
           metric: spec.metric ?? null,
-          entrypoint: spec.task_entrypoint ?? TASK_DEFAULTS.entrypoint
+          entrypoint: spec.task_entrypoint
         }
       }
     } finally { this.busy = false }

@@ -8,6 +8,7 @@ import { WORKSPACE, AGENT_HOME } from '../sandbox/types.js'
 import { packageRoot } from '../sandbox/paths.js'
 import { hostPath, type Task } from './registry.js'
 import { parsePyJson, type PyValue } from './pyrepr.js'
+import { sandboxSettings } from './settings.js'
 
 export const SECRET_DIR = `${AGENT_HOME}/secret`
 /** where the runner and the task's own copy of its evaluation files sit during an evaluation */
@@ -83,8 +84,8 @@ const SUBMISSION_LINE = '__SYNTHGYM_SUBMISSION__:'
 /** One run per evaluation: the artefact check and the evaluation command go together (a docker run is a container). */
 export async function evaluate (task: Task, sandbox: Sandbox, opts: EvaluateOptions = {}): Promise<Evaluation> {
   const spec = task.spec
-  const entry = spec.task_entrypoint ?? 'CSVSubmissionTasks'
-  const timeout = opts.timeout ?? spec.training_timeout ?? 3600
+  const entry = spec.task_entrypoint
+  const timeout = opts.timeout ?? sandboxSettings(task).timeouts.long
   const python = pythonCommand(task)
   let command: string
   let submission = ''

@@ -3,12 +3,24 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import YAML from 'yaml'
 import { packageRoot } from '../sandbox/paths.js'
-import { validateTaskSpec, validateDatasetConfig, taskSpecSchema, datasetConfigSchema, type DatasetConfig, type TaskSpec } from '../env-spec/task.js'
+import {
+  validateTaskSpec, validateDatasetConfig, taskSpecSchema, datasetConfigSchema, type DatasetConfig, type TaskEntrypoint,
+  type TaskSpec
+} from '../env-spec/task.js'
+import { TASK_DEFAULTS } from './settings.js'
 import { ValidationError } from '../env-spec/validate.js'
 
+/** A spec as loaded: its defaults filled in once (normalise), so no reader guesses them again. */
+export type LoadedSpec = TaskSpec & { task_entrypoint: TaskEntrypoint }
+
+/** Fills in what MLGym leaves to a default. */
+export function normalise (spec: TaskSpec): LoadedSpec {
+  return { ...spec, task_entrypoint: spec.task_entrypoint ?? TASK_DEFAULTS.entrypoint }
+}
+
 export interface Task {
-  /** the spec with every dataset resolved inline */
-  spec: TaskSpec
+  /** the spec with every dataset resolved inline and its defaults filled in */
+  spec: LoadedSpec
   /** host directory that relative paths in the spec resolve against */
   root: string
   /** where it came from: 'builtin', 'dir:<path>' or 'mlgym:<checkout>' */
@@ -161,7 +173,7 @@ export function loadTaskDir (dir: string, source = `dir:${dir}`): Task {
   }
   const full = { ...spec, datasets }
   checkFiles(full, layout, file, refs)
-  return { spec: full, root: dir, source }
+  return { spec: normalise(full), root: dir, source }
 }
 
 export function loadBuiltinTasks (): Task[] {
@@ -231,7 +243,7 @@ export function importMlgym (checkout: string): ImportReport {
       }
       byId.set(spec.id, name)
       const metric = full.metric ?? MLGYM_METRICS[full.id]
-      report.tasks.push({ spec: metric ? { ...full, metric } : full, root, source: `mlgym:${root}` })
+      report.tasks.push({ spec: normalise(metric ? { ...full, metric } : full), root, source: `mlgym:${root}` })
     } catch (e) {
       report.errors.push({ file: name, reason: e instanceof TaskLoadError ? e.reason : (e as Error).message })
     }
