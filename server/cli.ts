@@ -53,6 +53,7 @@ async function main (argv: string[]): Promise<number> {
     if (rest.length) throw new Error(`unknown argument ${rest[0]}; see synthgym --help`)
     const s = await startServer(config, { logger: true, taskDirs, mlgym })
     for (const r of s.imports) for (const e of r.errors) console.error(`mlgym import: ${configPath(r.checkout, e.file)}: ${e.reason}`)
+    for (const w of s.warnings) console.error(w)
     console.log(`synthgym serving ${s.manager.tasks.list().length} tasks on ${s.url} (data in ${config.dataDir})`)
     const stop = async () => { await s.close(); process.exit(0) }
     process.once('SIGINT', stop)
