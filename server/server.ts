@@ -2,9 +2,9 @@
 import { existsSync, readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import { EpisodeStore } from './store.js'
-import { EnvManager, type ServerConfig } from './envs.js'
+import { EnvManager } from './envs.js'
 import { buildApp } from './app.js'
-import { importsFile, storeFile, dockerEngines, serverId } from './config.js'
+import { importsFile, storeFile, dockerEngines, serverId, type ServerConfig } from './config.js'
 import { DockerBackend } from '../sandbox/docker-backend.js'
 import { TaskRegistry, importMlgym, loadTaskDir, type ImportReport } from '../tasks/registry.js'
 

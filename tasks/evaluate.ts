@@ -5,11 +5,9 @@ import type { Sandbox, Mount } from '../sandbox/types.js'
 import { WORKSPACE, AGENT_HOME } from '../sandbox/types.js'
 import { hostPath, type Task } from './registry.js'
 import { parsePyJson, type PyValue } from './pyrepr.js'
+import { EvaluationFormatError, SubmissionNotFoundError } from './errors.js'
 
 export const SECRET_DIR = `${AGENT_HOME}/secret`
-
-export class SubmissionNotFoundError extends Error {}
-export class EvaluationFormatError extends Error {}
 
 export interface Evaluation {
   metrics: Record<string, PyValue>

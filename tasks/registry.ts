@@ -5,6 +5,7 @@ import YAML from 'yaml'
 import { packageRoot } from '../sandbox/paths.js'
 import { validateTaskSpec, validateDatasetConfig, taskSpecSchema, datasetConfigSchema, type DatasetConfig, type TaskSpec } from '../env-spec/task.js'
 import { ValidationError } from '../env-spec/validate.js'
+import { TaskLoadError, TaskNotFoundError } from './errors.js'
 
 export interface Task {
   /** the spec with every dataset resolved inline */
@@ -13,11 +14,6 @@ export interface Task {
   root: string
   /** where it came from: 'builtin', 'dir:<path>' or 'mlgym:<checkout>' */
   source: string
-}
-
-export class TaskLoadError extends Error {
-  /** the problem without the file name */
-  constructor (public file: string, public reason: string) { super(`${file}: ${reason}`) }
 }
 
 /** The repository root (the folder with package.json). */
@@ -274,6 +270,12 @@ export class TaskRegistry {
 
   add (task: Task): void { this.tasks.set(task.spec.id, task) }
   get (id: string): Task | undefined { return this.tasks.get(id) }
+  /** The task, or TaskNotFoundError. */
+  require (id: string): Task {
+    const t = this.tasks.get(id)
+    if (!t) throw new TaskNotFoundError(id)
+    return t
+  }
   list (): Task[] { return [...this.tasks.values()] }
 
   static withBuiltins (): TaskRegistry {
