@@ -3,7 +3,7 @@
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { DEFAULTS } from '../server/config.js'
-import type { ServerConfig } from '../server/envs.js'
+import type { ServerConfig } from '../server/config.js'
 import type { BenchContext } from './context.js'
 import { waitPool, type DockerProbe, type DockerServers } from './docker-engine.js'
 import { dockerResets } from './docker-reset.js'

@@ -2,7 +2,7 @@
 // Started by bench/run.ts: `node dist/bench/server.js '<ServerConfig JSON>'`. Prints one JSON line
 // ({"url": ...}) once it listens; shuts down cleanly when its stdin closes or on SIGTERM/SIGINT.
 import { startServer } from '../server/server.js'
-import type { ServerConfig } from '../server/envs.js'
+import type { ServerConfig } from '../server/config.js'
 
 async function main (): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '') as ServerConfig

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import type { ServerConfig } from '../server/envs.js'
+import type { ServerConfig } from '../server/config.js'
 import type { Progress } from './report.js'
 import { withTimeout } from './timing.js'
 

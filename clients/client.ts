@@ -1,16 +1,16 @@
 // The typed TypeScript client: HTTP for everything, WebSocket for long steps with streamed output and re-attach.
 import WebSocket from 'ws'
-import type { CreateEnvBody, EpisodeQuery } from '../env-spec/messages.js'
-import type { StepResult, ResetResult, Metrics } from '../tasks/environment.js'
-import type { MlgymTraj, MlgymResults } from '../env-spec/trajectory.js'
+import type {
+  CloseResult, CreateEnvBody, EnvState, EnvSummary, EpisodeQuery, ErrorBody, EvaluateResult, Health, TaskDetail, TaskList,
+  ToolsResult, WsFrame
+} from '../env-spec/messages.js'
+import type { EpisodePage, ResetResult, StepResult, Trajectory } from '../env-spec/episode.js'
 
+/** An error answer of the server (`code` as README lists them), or DISCONNECTED for a WebSocket that closed. */
 export class SynthgymError extends Error {
   constructor (public code: string, message: string, public status?: number, public field?: string) { super(`${code}: ${message}`) }
 }
 
-export interface EnvSummary { env_id: string, task: string, episode_id: string | null, current_step: number, max_steps: number, done: boolean, exit_status: string | null, score: Metrics[] }
-export interface Trajectory { episode: Record<string, unknown>, traj: MlgymTraj, results: MlgymResults, steps: unknown[] }
-export type Reset = ResetResult & { episode_id: string }
 export interface StepOptions { response?: string, thought?: string, onOutput?: (chunk: string) => void }
 
 export class SynthgymClient {
@@ -24,24 +24,24 @@ export class SynthgymClient {
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`
     const res = await fetch(this.baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
-    const data = await res.json() as { error?: { code: string, message: string, field?: string } }
+    const data = await res.json() as T & Partial<ErrorBody>
     if (!res.ok) throw new SynthgymError(data.error?.code ?? 'HTTP_' + res.status, data.error?.message ?? res.statusText, res.status, data.error?.field)
-    return data as T
+    return data
   }
 
-  health (): Promise<Record<string, unknown>> { return this.call('GET', '/v1/health') }
-  tasks (): Promise<{ tasks: Record<string, unknown>[] }> { return this.call('GET', '/v1/tasks') }
-  task (id: string): Promise<Record<string, unknown>> { return this.call('GET', `/v1/tasks/${encodeURIComponent(id)}`) }
-  tools (profile = 'mlgym'): Promise<{ command_docs: string, tools: unknown[] }> { return this.call('GET', `/v1/tools?profile=${profile}`) }
+  health (): Promise<Health> { return this.call('GET', '/v1/health') }
+  tasks (): Promise<TaskList> { return this.call('GET', '/v1/tasks') }
+  task (id: string): Promise<TaskDetail> { return this.call('GET', `/v1/tasks/${encodeURIComponent(id)}`) }
+  tools (profile = 'mlgym'): Promise<ToolsResult> { return this.call('GET', `/v1/tools?profile=${profile}`) }
   createEnv (body: CreateEnvBody): Promise<EnvSummary> { return this.call('POST', '/v1/envs', body) }
-  reset (envId: string): Promise<Reset> { return this.call('POST', `/v1/envs/${envId}/reset`, {}) }
+  reset (envId: string): Promise<ResetResult> { return this.call('POST', `/v1/envs/${envId}/reset`, {}) }
   step (envId: string, action: string, opts: Omit<StepOptions, 'onOutput'> = {}): Promise<StepResult> {
     return this.call('POST', `/v1/envs/${envId}/step`, { action, ...opts })
   }
-  evaluate (envId: string): Promise<{ metrics: Metrics | null, submission: string | null, error: string | null }> { return this.call('POST', `/v1/envs/${envId}/evaluate`, {}) }
+  evaluate (envId: string): Promise<EvaluateResult> { return this.call('POST', `/v1/envs/${envId}/evaluate`, {}) }
   trajectory (envId: string): Promise<Trajectory> { return this.call('GET', `/v1/envs/${envId}/trajectory`) }
-  closeEnv (envId: string): Promise<{ closed: boolean }> { return this.call('DELETE', `/v1/envs/${envId}`) }
-  episodes (q: EpisodeQuery = {}): Promise<{ episodes: Record<string, unknown>[], next_cursor: string | null }> {
+  closeEnv (envId: string): Promise<CloseResult> { return this.call('DELETE', `/v1/envs/${envId}`) }
+  episodes (q: EpisodeQuery = {}): Promise<EpisodePage> {
     const qs = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
     return this.call('GET', `/v1/episodes${qs.size ? '?' + qs : ''}`)
   }
@@ -64,9 +64,13 @@ export class WsClient {
 
   private constructor (private socket: WebSocket) {
     socket.on('message', (raw: Buffer) => {
-      const f = JSON.parse(raw.toString())
-      if (f.type === 'output') { this.waiting.get(f.id)?.onOutput?.(f.data); return }
-      if (f.type === 'step_result') { this.onStepResult?.(f.env_id, f.result); return }
+      const f = JSON.parse(raw.toString()) as WsFrame
+      if ('type' in f) {
+        if (f.type === 'output') this.waiting.get(f.id)?.onOutput?.(f.data)
+        else this.onStepResult?.(f.env_id, f.result)
+        return
+      }
+      if (f.id === null) return // an answer to a message without an id: none of ours
       const w = this.waiting.get(f.id)
       if (!w) return
       this.waiting.delete(f.id)
@@ -96,15 +100,15 @@ export class WsClient {
   }
 
   create (body: CreateEnvBody): Promise<EnvSummary> { return this.request('create', { ...body }) }
-  reset (envId: string): Promise<Reset> { return this.request('reset', { env_id: envId }) }
+  reset (envId: string): Promise<ResetResult> { return this.request('reset', { env_id: envId }) }
   step (envId: string, action: string, opts: StepOptions = {}): Promise<StepResult> {
     const { onOutput, ...rest } = opts
     return this.request('step', { env_id: envId, action, ...rest, stream: onOutput !== undefined }, onOutput)
   }
-  evaluate (envId: string): Promise<{ metrics: Metrics | null, submission: string | null, error: string | null }> { return this.request('evaluate', { env_id: envId }) }
+  evaluate (envId: string): Promise<EvaluateResult> { return this.request('evaluate', { env_id: envId }) }
   trajectory (envId: string): Promise<Trajectory> { return this.request('trajectory', { env_id: envId }) }
   /** Re-attach to a live environment after a dropped socket: its state, and later step results via onStepResult. */
-  attach (envId: string): Promise<EnvSummary & { running: boolean, last_step: unknown }> { return this.request('attach', { env_id: envId }) }
-  closeEnv (envId: string): Promise<{ closed: boolean }> { return this.request('close', { env_id: envId }) }
+  attach (envId: string): Promise<EnvState> { return this.request('attach', { env_id: envId }) }
+  closeEnv (envId: string): Promise<CloseResult> { return this.request('close', { env_id: envId }) }
   close (): void { this.socket.close() }
 }

@@ -1,6 +1,9 @@
-// Every message that crosses the wire: HTTP bodies and WebSocket frames.
+// Every message that crosses the wire: HTTP bodies, their answers, WebSocket frames, errors. What an episode is
+// made of (steps, results, episodes) is in episode.ts; task specs in task.ts; MLGym's file formats in trajectory.ts.
 import { compile } from './validate.js'
-import { limitFields } from './task.js'
+import { limitFields, taskSpecSchema, type Metric, type Resources, type TaskEntrypoint, type TaskSpec } from './task.js'
+import type { Metrics } from './trajectory.js'
+import { EPISODE_STATUSES, stepResultSchema, trajectoryStepSchema, type EpisodeStatus, type StepResult, type TrajectoryStep } from './episode.js'
 
 export const MAX_ACTION_BYTES = 1024 * 1024
 
@@ -51,17 +54,25 @@ export const stepSchema = {
   properties: { action: { type: 'string' }, response: { type: 'string' }, thought: { type: 'string' } }
 }
 
-export interface EpisodeQuery { task?: string, status?: 'running' | 'finished' | 'abandoned', exit_status?: string, has_score?: boolean, cursor?: string, limit?: number }
+/** `GET /v1/episodes`: filters, and a page (`cursor` from the last page's `next_cursor`; `limit` up to 500, default 50). */
+export interface EpisodeQuery { task?: string, status?: EpisodeStatus, exit_status?: string, has_score?: boolean, cursor?: string, limit?: number }
 export const episodeQuerySchema = {
   type: 'object', additionalProperties: false,
   properties: {
     task: { type: 'string' },
-    status: { enum: ['running', 'finished', 'abandoned'] },
+    status: { enum: EPISODE_STATUSES },
     exit_status: { type: 'string' },
     has_score: { type: 'boolean' },
     cursor: { type: 'string' },
     limit: { type: 'integer', minimum: 1, maximum: 500 }
   }
+}
+
+/** `GET /v1/tools?profile=`: the agent tool profile (only MLGym's for now). */
+export interface ToolsQuery { profile?: 'mlgym' }
+export const toolsQuerySchema = {
+  type: 'object', additionalProperties: false,
+  properties: { profile: { enum: ['mlgym'], default: 'mlgym' } }
 }
 
 /** WebSocket requests: the REST operations as `{id, op, ...}`; answers carry the same id. */
@@ -84,14 +95,221 @@ export const wsRequestSchema = {
   ]
 }
 
-/** Server → client frames. */
-export type WsFrame =
+/**
+ * Every error the server sends, REST and WebSocket alike, with its HTTP status. README's error list says the same.
+ * 415 (wrong content-type) answers VALIDATION_ERROR with field `content-type`.
+ */
+export const ERROR_STATUS = {
+  VALIDATION_ERROR: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  BUSY: 409,
+  NOT_RESET: 409,
+  EPISODE_FINISHED: 409,
+  SANDBOX_CLOSED: 409,
+  ENV_CLOSED: 410,
+  PAYLOAD_TOO_LARGE: 413,
+  INTERNAL: 500,
+  SANDBOX_ERROR: 500,
+  CAPACITY_REACHED: 503,
+  BACKEND_UNAVAILABLE: 503,
+  SHUTTING_DOWN: 503,
+  TIMEOUT: 504
+} as const
+export type ErrorCode = keyof typeof ERROR_STATUS
+
+export interface ErrorBody {
+  error: { code: ErrorCode, message: string, field?: string, details?: { field: string, message: string }[] }
+}
+
+const errorSchema = {
+  type: 'object', required: ['code', 'message'], additionalProperties: false,
+  properties: {
+    code: { enum: Object.keys(ERROR_STATUS) },
+    message: { type: 'string', minLength: 1 },
+    field: { type: 'string' },
+    details: {
+      type: 'array',
+      items: { type: 'object', required: ['field', 'message'], properties: { field: { type: 'string' }, message: { type: 'string' } } }
+    }
+  }
+}
+export const errorBodySchema = { type: 'object', required: ['error'], additionalProperties: false, properties: { error: errorSchema } }
+
+const metrics = { type: 'object', additionalProperties: { type: 'number' } }
+const nullableString = { type: ['string', 'null'] }
+
+/** A live environment as `POST /envs`, `GET /envs/:id` and `GET /envs` show it. */
+export interface EnvSummary {
+  env_id: string
+  task: string
+  episode_id: string | null
+  current_step: number
+  max_steps: number
+  done: boolean
+  exit_status: string | null
+  score: Metrics[]
+  created_at: string
+}
+
+const envSummaryProperties = {
+  env_id: { type: 'string' }, task: { type: 'string' }, episode_id: nullableString,
+  current_step: { type: 'integer', minimum: 0 }, max_steps: { type: 'integer', minimum: 1 }, done: { type: 'boolean' },
+  exit_status: nullableString, score: { type: 'array', items: metrics }, created_at: { type: 'string' }
+}
+export const envSummarySchema = {
+  type: 'object', additionalProperties: false, required: Object.keys(envSummaryProperties), properties: envSummaryProperties
+}
+
+/** WebSocket `attach` and `state`: the summary, whether a step runs now, and the last recorded step. */
+export interface EnvState extends EnvSummary { running: boolean, last_step: TrajectoryStep | null }
+
+export const envStateSchema = {
+  type: 'object', additionalProperties: false,
+  required: [...Object.keys(envSummaryProperties), 'running', 'last_step'],
+  properties: { ...envSummaryProperties, running: { type: 'boolean' }, last_step: { anyOf: [{ type: 'null' }, trajectoryStepSchema] } }
+}
+
+export interface EnvList { envs: EnvSummary[] }
+export const envListSchema = {
+  type: 'object', required: ['envs'], additionalProperties: false, properties: { envs: { type: 'array', items: envSummarySchema } }
+}
+
+export interface CloseResult { env_id: string, closed: true }
+export const closeResultSchema = {
+  type: 'object', required: ['env_id', 'closed'], additionalProperties: false,
+  properties: { env_id: { type: 'string' }, closed: { const: true } }
+}
+
+/** `POST /envs/:id/evaluate`: the workspace scored now; `error` says why there are no metrics. */
+export interface EvaluateResult { metrics: Metrics | null, submission: string | null, error: string | null }
+export const evaluateResultSchema = {
+  type: 'object', required: ['metrics', 'submission', 'error'], additionalProperties: false,
+  properties: { metrics: { anyOf: [{ type: 'null' }, metrics] }, submission: nullableString, error: nullableString }
+}
+
+export interface TaskSummary {
+  id: string
+  name: string
+  source: string
+  task_entrypoint: TaskEntrypoint
+  metric: Metric | null
+  training_timeout: number | null
+  resources: Resources
+}
+const taskSummaryProperties = {
+  id: { type: 'string' }, name: { type: 'string' }, source: { type: 'string' },
+  task_entrypoint: taskSpecSchema.properties.task_entrypoint,
+  metric: { anyOf: [{ type: 'null' }, taskSpecSchema.properties.metric] },
+  training_timeout: { type: ['integer', 'null'], minimum: 1 },
+  resources: taskSpecSchema.properties.resources
+}
+export const taskSummarySchema = {
+  type: 'object', additionalProperties: false, required: Object.keys(taskSummaryProperties), properties: taskSummaryProperties
+}
+
+export interface TaskList { tasks: TaskSummary[] }
+export const taskListSchema = {
+  type: 'object', required: ['tasks'], additionalProperties: false, properties: { tasks: { type: 'array', items: taskSummarySchema } }
+}
+
+/** `GET /tasks/:id`: the summary, the whole spec, the prompt an agent gets, and the baseline if known. */
+export interface TaskDetail extends TaskSummary { spec: TaskSpec, description: string, baseline: Metrics | null }
+export const taskDetailSchema = {
+  type: 'object', additionalProperties: false, required: [...Object.keys(taskSummaryProperties), 'spec', 'description', 'baseline'],
+  properties: { ...taskSummaryProperties, spec: taskSpecSchema, description: { type: 'string' }, baseline: { anyOf: [{ type: 'null' }, metrics] } }
+}
+
+/** `GET /tools`: the command docs for a system prompt, and the same commands as OpenAI function-calling tools. */
+export interface ToolsResult { profile: 'mlgym', command_docs: string, tools: unknown[] }
+export const toolsResultSchema = {
+  type: 'object', required: ['profile', 'command_docs', 'tools'], additionalProperties: false,
+  properties: {
+    profile: { enum: ['mlgym'] }, command_docs: { type: 'string' },
+    tools: { type: 'array', items: { type: 'object', required: ['type', 'function'], properties: { type: { const: 'function' }, function: { type: 'object', required: ['name', 'description', 'parameters'] } } } }
+  }
+}
+
+/** `GET /health`: what this server can run; each backend's own report is open-ended. */
+export interface Health {
+  status: 'ok'
+  version: string
+  backends: {
+    local: { available: boolean, isolation: string | null, limits: string, python: string | null, warning?: string }
+    docker: { available: boolean } & Record<string, unknown>
+  }
+  lint: { mode: 'flake8' | 'py_compile', warning?: string }
+  default_backend: 'local' | 'docker'
+  gpus: { available: boolean, reason?: string } & Record<string, unknown>
+  tasks: number
+  envs: { open: number, capacity: number }
+}
+export const healthSchema = {
+  type: 'object', additionalProperties: false,
+  required: ['status', 'version', 'backends', 'lint', 'default_backend', 'gpus', 'tasks', 'envs'],
+  properties: {
+    status: { const: 'ok' }, version: { type: 'string' },
+    backends: {
+      type: 'object', required: ['local', 'docker'], additionalProperties: false,
+      properties: {
+        local: {
+          type: 'object', required: ['available', 'isolation', 'limits', 'python'], additionalProperties: false,
+          properties: { available: { type: 'boolean' }, isolation: nullableString, limits: { type: 'string' }, python: nullableString, warning: { type: 'string' } }
+        },
+        docker: { type: 'object', required: ['available'], properties: { available: { type: 'boolean' } } }
+      }
+    },
+    lint: {
+      type: 'object', required: ['mode'], additionalProperties: false,
+      properties: { mode: { enum: ['flake8', 'py_compile'] }, warning: { type: 'string' } }
+    },
+    default_backend: { enum: ['local', 'docker'] },
+    gpus: { type: 'object', required: ['available'], properties: { available: { type: 'boolean' }, reason: { type: 'string' } } },
+    tasks: { type: 'integer', minimum: 0 },
+    envs: {
+      type: 'object', required: ['open', 'capacity'], additionalProperties: false,
+      properties: { open: { type: 'integer', minimum: 0 }, capacity: { type: 'integer', minimum: 0 } }
+    }
+  }
+}
+
+/**
+ * Server → client frames: the answer to a request (same id; null when the request had none), streamed output of a
+ * running step, and the result of a step another socket started on an attached environment. An answer's `result` is
+ * what the REST route of the same op answers (ping: `{pong: true}`).
+ */
+export type WsAnswer =
   | { id: string | number | null, ok: true, result: unknown }
-  | { id: string | number | null, ok: false, error: { code: string, message: string, field?: string } }
-  | { type: 'output', id: string | number, env_id: string, data: string }
-  | { type: 'step_result', env_id: string, result: unknown }
+  | { id: string | number | null, ok: false, error: ErrorBody['error'] }
+export interface WsOutputFrame { type: 'output', id: string | number, env_id: string, data: string }
+export interface WsStepResultFrame { type: 'step_result', env_id: string, result: StepResult }
+export type WsFrame = WsAnswer | WsOutputFrame | WsStepResultFrame
+
+const frameId = { type: ['string', 'integer'] }
+export const wsFrameSchema = {
+  oneOf: [
+    { type: 'object', required: ['id', 'ok', 'result'], additionalProperties: false, properties: { id: { type: ['string', 'integer', 'null'] }, ok: { const: true }, result: {} } },
+    { type: 'object', required: ['id', 'ok', 'error'], additionalProperties: false, properties: { id: { type: ['string', 'integer', 'null'] }, ok: { const: false }, error: errorSchema } },
+    { type: 'object', required: ['type', 'id', 'env_id', 'data'], additionalProperties: false, properties: { type: { const: 'output' }, id: frameId, env_id: { type: 'string' }, data: { type: 'string' } } },
+    { type: 'object', required: ['type', 'env_id', 'result'], additionalProperties: false, properties: { type: { const: 'step_result' }, env_id: { type: 'string' }, result: stepResultSchema } }
+  ]
+}
 
 export const validateCreateEnv = compile<CreateEnvBody>(createEnvSchema)
 export const validateStep = compile<StepBody>(stepSchema)
 export const validateEpisodeQuery = compile<EpisodeQuery>(episodeQuerySchema, { coerce: true })
+export const validateToolsQuery = compile<ToolsQuery>(toolsQuerySchema)
 export const validateWsRequest = compile<WsRequest>(wsRequestSchema)
+
+// Answers, for tests and clients that want to check what a server sent.
+export const validateErrorBody = compile<ErrorBody>(errorBodySchema)
+export const validateEnvSummary = compile<EnvSummary>(envSummarySchema)
+export const validateEnvState = compile<EnvState>(envStateSchema)
+export const validateEnvList = compile<EnvList>(envListSchema)
+export const validateCloseResult = compile<CloseResult>(closeResultSchema)
+export const validateEvaluateResult = compile<EvaluateResult>(evaluateResultSchema)
+export const validateTaskList = compile<TaskList>(taskListSchema)
+export const validateTaskDetail = compile<TaskDetail>(taskDetailSchema)
+export const validateToolsResult = compile<ToolsResult>(toolsResultSchema)
+export const validateHealth = compile<Health>(healthSchema)
+export const validateWsFrame = compile<WsFrame>(wsFrameSchema)

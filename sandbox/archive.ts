@@ -45,7 +45,7 @@ export function firstFile (stream: Readable): Promise<Buffer> {
   })
 }
 
-/** Re-packs a tar stream under `prefix`, with every entry owned by `owner` (read-only when asked). */
+/** Re-packs a tar stream with every entry owned by `owner` (read-only when asked); paths stay as they are. */
 export function repack (stream: Readable, owner: Owner): Pack {
   const ex = tar.extract()
   const out = tar.pack()

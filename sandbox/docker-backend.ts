@@ -4,10 +4,7 @@ import { createHash } from 'node:crypto'
 import type { SandboxOptions } from './types.js'
 import { DockerEngine, DockerSandbox, dockerMessage, sweepOrphans, type DockerEngineConfig } from './docker.js'
 import { WarmPool } from './pool.js'
-
-export class BackendError extends Error {
-  constructor (public code: 'CAPACITY_REACHED' | 'BACKEND_UNAVAILABLE', message: string) { super(message) }
-}
+import { CapacityError, EngineUnavailableError } from './errors.js'
 
 export interface DockerBackendConfig {
   engines: DockerEngineConfig[]
@@ -77,10 +74,10 @@ export class DockerBackend {
   pick (): DockerEngine {
     const healthy = this.engines.filter(e => e.healthy)
     if (healthy.length === 0) {
-      throw new BackendError('BACKEND_UNAVAILABLE', `no docker engine answers: ${this.engines.map(e => `${e.name}: ${e.error}`).join('; ')}`)
+      throw new EngineUnavailableError(`no docker engine answers: ${this.engines.map(e => `${e.name}: ${e.error}`).join('; ')}`)
     }
     const best = healthy.sort((a, b) => b.free - a.free)[0]!
-    if (best.free <= 0) throw new BackendError('CAPACITY_REACHED', `every docker engine is full (${healthy.map(e => `${e.name} ${e.capacity}`).join(', ')})`)
+    if (best.free <= 0) throw new CapacityError(`every docker engine is full (${healthy.map(e => `${e.name} ${e.capacity}`).join(', ')})`)
     return best
   }
 

@@ -4,7 +4,8 @@ import Docker from 'dockerode'
 import { randomBytes } from 'node:crypto'
 import { PassThrough, type Duplex, type Readable } from 'node:stream'
 import { posix } from 'node:path'
-import { PersistentShell, ShellClosedError, type ShellProcess } from './shell.js'
+import { PersistentShell, type ShellProcess } from './shell.js'
+import { SandboxStartError, ShellClosedError, TimeoutError } from './errors.js'
 import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
@@ -73,12 +74,12 @@ export function dockerMessage (e: unknown): string {
 
 /** Docker calls on a step's path get a deadline: an engine that hangs must not hang the step with it. */
 export const CALL_TIMEOUT_MS = 30_000
-function within<T> (p: Promise<T>, what: string, ms = CALL_TIMEOUT_MS,
+export function within<T> (p: Promise<T>, what: string, ms = CALL_TIMEOUT_MS,
   message = `the docker engine did not answer ${what} within ${ms / 1000} s`): Promise<T> {
   let timer: NodeJS.Timeout
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms) })
+    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(message)), ms) })
   ])
 }
 
@@ -125,7 +126,7 @@ export class DockerSandbox implements Sandbox {
       await sb.shell.start()
     } catch (e) {
       await sb.close()
-      throw new Error(sb.startError(e))
+      throw new SandboxStartError(sb.startError(e))
     }
     return sb
   }

@@ -1,8 +1,7 @@
 // GPU allocation over the server's GPUs: whole GPUs by default, or N sandboxes per GPU; when none is free a
 // request waits in a bounded queue or is refused at once (CAPACITY_REACHED), as configured.
 import { spawnSync } from 'node:child_process'
-
-export class GpuCapacityError extends Error { code = 'CAPACITY_REACHED' as const }
+import { CapacityError } from './errors.js'
 
 export interface GpuInfo { id: string, name: string }
 
@@ -51,7 +50,7 @@ export class GpuAllocator {
   acquire (n: number): Promise<string[]> {
     if (n <= 0) return Promise.resolve([])
     if (n > this.gpus.length) {
-      return Promise.reject(new GpuCapacityError(this.gpus.length === 0
+      return Promise.reject(new CapacityError(this.gpus.length === 0
         ? `the task asks for ${n} GPU(s) but this server has none (see /v1/health)`
         : `the task asks for ${n} GPUs but this server has only ${this.gpus.length}`))
     }
@@ -59,14 +58,14 @@ export class GpuAllocator {
     if (ids) return Promise.resolve(ids)
     const max = this.opts.queue ?? 0
     if (this.waiters.length >= max) {
-      return Promise.reject(new GpuCapacityError(`all ${this.gpus.length} GPU(s) are in use${max ? ` and ${max} requests already wait` : ''}; retry later`))
+      return Promise.reject(new CapacityError(`all ${this.gpus.length} GPU(s) are in use${max ? ` and ${max} requests already wait` : ''}; retry later`))
     }
     return new Promise((resolve, reject) => {
       const w: Waiter = {
         n, resolve, reject,
         timer: setTimeout(() => {
           this.waiters = this.waiters.filter(x => x !== w)
-          reject(new GpuCapacityError(`no GPU came free within ${(this.opts.waitMs ?? 600_000) / 1000} s`))
+          reject(new CapacityError(`no GPU came free within ${(this.opts.waitMs ?? 600_000) / 1000} s`))
         }, this.opts.waitMs ?? 600_000)
       }
       this.waiters.push(w)

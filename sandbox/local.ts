@@ -7,6 +7,7 @@ import { chmod, chown, cp, lstat, mkdir, readdir, readFile, realpath, rm, writeF
 import { dirname, join, posix, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { PersistentShell, type ShellProcess } from './shell.js'
+import { SandboxStartError } from './errors.js'
 import { createCgroup, removeCgroup, cgroupMode, oomKills, sweepCgroups } from './cgroups.js'
 import {
   SANDBOX_DEFAULTS, SYNTHGYM_BIN, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, rlimitScript, runArgv,
@@ -268,7 +269,7 @@ export class LocalSandbox implements Sandbox {
 
   static async create (opts: LocalSandboxOptions = {}): Promise<LocalSandbox> {
     const info = localBackendInfo()
-    if (!info.isolation) throw new Error('the local sandbox needs bubblewrap (apt-get install bubblewrap) or util-linux unshare')
+    if (!info.isolation) throw new SandboxStartError('the local sandbox needs bubblewrap (apt-get install bubblewrap) or util-linux unshare')
     const sb = new LocalSandbox(opts)
     try {
       await sb.prepare()
@@ -338,7 +339,7 @@ export class LocalSandbox implements Sandbox {
     if (!started) {
       p.kill('SIGKILL')
       await new Promise(resolve => setTimeout(resolve, 20))
-      throw new Error(`the sandbox did not start: ${errText.trim() || 'no output'}`)
+      throw new SandboxStartError(`the sandbox did not start: ${errText.trim() || 'no output'}`)
     }
     return {
       write: d => { if (p.stdin!.writable) p.stdin!.write(d) },

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
 import type { ExecOptions, ExecResult } from './types.js'
+import { BusyError, ShellClosedError } from './errors.js'
 
 export interface ShellProcess {
   write (data: string): void
@@ -28,9 +29,6 @@ export interface ShellOptions {
   /** seconds to wait for the shell after killing the foreground job before restarting it */
   interruptGrace?: number
 }
-
-export class BusyError extends Error { code = 'BUSY' as const }
-export class ShellClosedError extends Error { code = 'SANDBOX_CLOSED' as const }
 
 // A command made only of plain words cannot be a syntax error, so it skips the `bash -n` fork.
 const PLAIN = /^[\w\s./=:,+@%-]*$/

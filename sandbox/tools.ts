@@ -35,11 +35,6 @@ export interface OpenAITool {
   }
 }
 
-/** The shell function that prints `{"open_file": ..., "working_dir": ...}` after each step (MLGym's state command). */
-export const STATE_COMMAND = 'state'
-/** The shell function that prints the linter edit/insert use in that sandbox: flake8 or py_compile. */
-export const LINT_MODE_COMMAND = '_lint_mode'
-
 // Tool files sourced into the session, in MLGym's command_files order (which is the order of the command docs).
 const PROFILE_FILES: Record<ToolProfile, string[]> = {
   mlgym: ['editor.sh', 'search.sh', 'edit.sh', 'submit.sh']

@@ -1,4 +1,5 @@
-// The Sandbox contract every backend implements (DESIGN.md "Core contracts").
+// The Sandbox contract every backend (local, docker) implements: one persistent shell, files in and out, one-shot
+// runs in a fresh process tree; and the paths the agent sees inside.
 
 export interface ExecOptions {
   /** seconds until the foreground job is interrupted */

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, cpSync } from 'node
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { loadConfig, importsFile } from './config.js'
 import { startServer, loadRegistry } from './server.js'
-import { importMlgym, loadTaskDir, toMlgymYaml, taskDescription, hostPath, TaskLoadError } from '../tasks/registry.js'
+import { importMlgym, loadTaskDir, toMlgymYaml, taskDescription, hostPath } from '../tasks/registry.js'
+import { TaskLoadError } from '../tasks/errors.js'
 import { runDemo } from '../clients/demo.js'
 
 const HELP = `synthgym: ML tasks as gym environments over HTTP and WebSocket

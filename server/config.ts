@@ -2,9 +2,39 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join, resolve } from 'node:path'
-import type { ServerConfig } from './envs.js'
 import type { DockerEngineConfig } from '../sandbox/docker.js'
 import { compile } from '../env-spec/validate.js'
+
+export interface ServerConfig {
+  host: string
+  port: number
+  dataDir: string
+  /** most environments open at once */
+  capacity: number
+  /** seconds an environment may sit unused before it is closed */
+  idleTimeout: number
+  maxSteps: number
+  outputCap: number
+  token?: string
+  synchronous: 'NORMAL' | 'FULL'
+  /** the backend an environment gets when it names none */
+  backend: 'local' | 'docker'
+  /** JSON list of docker engines, or a file holding it; empty: the local socket */
+  dockerEngines: string
+  /** the docker image an environment gets when it names none */
+  image: string
+  /** started docker sandboxes kept ready per image (-1: 2 when the default backend is docker, else 0) */
+  warmPool: number
+  poolCeiling: number
+  /** OCI runtime for docker sandboxes ('' = the engine's default; 'runsc' for gVisor) */
+  runtime: string
+  /** 'auto' (nvidia-smi), 'none', or a comma-separated list of GPU ids */
+  gpus: string
+  /** sandboxes per GPU */
+  gpuShare: number
+  /** requests that may wait for a GPU; 0 refuses at once with CAPACITY_REACHED */
+  gpuQueue: number
+}
 
 export const DEFAULTS: ServerConfig = {
   host: '127.0.0.1',

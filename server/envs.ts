@@ -1,51 +1,37 @@
-// Live environments of this server: capacity, episodes in the store, idle reaping, subscribers for streamed output.
+// The environment manager: the one way into live environments for every route and WebSocket op. Capacity,
+// episodes in the store, idle reaping, subscribers for streamed output. It throws the errors of its layer (and
+// passes on those of the layers below); server/errors.ts turns them into HTTP statuses.
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Environment, taskMounts, type StepResult, type ResetResult } from '../tasks/environment.js'
+import { Environment, taskMounts } from '../tasks/environment.js'
 import { BaselineCache, type BaselineSite } from '../tasks/baseline.js'
-import { taskDescription, type Task, type TaskRegistry } from '../tasks/registry.js'
-import { LocalSandbox } from '../sandbox/local.js'
+import { repoRoot, taskDescription, type Task, type TaskRegistry } from '../tasks/registry.js'
+import { LocalSandbox, localBackendInfo } from '../sandbox/local.js'
 import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
 import type { DockerBackend } from '../sandbox/docker-backend.js'
 import { GpuAllocator, detectGpus, type GpuInfo } from '../sandbox/gpus.js'
-import type { CreateEnvBody } from '../env-spec/messages.js'
+import { BusyError, CapacityError, EngineUnavailableError, SandboxStartError, TimeoutError } from '../sandbox/errors.js'
+import { commandDocs, openaiTools, lintMode, type ToolProfile } from '../sandbox/tools.js'
+import { NotResetError } from '../tasks/errors.js'
+import { toMlgymResults, toMlgymTraj } from '../env-spec/trajectory.js'
+import type { EpisodePage, ResetResult, StepResult, Trajectory } from '../env-spec/episode.js'
+import type {
+  CloseResult, CreateEnvBody, EnvList, EnvState, EnvSummary, EpisodeQuery, EvaluateResult, Health, StepBody, TaskDetail,
+  TaskList, TaskSummary, ToolsResult, WsOutputFrame, WsStepResultFrame
+} from '../env-spec/messages.js'
+import type { ServerConfig } from './config.js'
 import type { EpisodeStore } from './store.js'
-import { ApiError } from './errors.js'
+import { BackendUnavailableError, CapacityReachedError, EnvClosedError, NotFoundError } from './errors.js'
 import { sandboxSettings } from '../tasks/settings.js'
 
 /** Where this server's local sandboxes live. */
 export function localSandboxDir (config: { dataDir: string }): string { return join(config.dataDir, 'sandboxes') }
 
-export interface ServerConfig {
-  host: string
-  port: number
-  dataDir: string
-  /** most environments open at once */
-  capacity: number
-  /** seconds an environment may sit unused before it is closed */
-  idleTimeout: number
-  maxSteps: number
-  outputCap: number
-  token?: string
-  synchronous: 'NORMAL' | 'FULL'
-  /** the backend an environment gets when it names none */
-  backend: 'local' | 'docker'
-  /** JSON list of docker engines, or a file holding it; empty: the local socket */
-  dockerEngines: string
-  /** the docker image an environment gets when it names none */
-  image: string
-  /** started docker sandboxes kept ready per image (-1: 2 when the default backend is docker, else 0) */
-  warmPool: number
-  poolCeiling: number
-  /** OCI runtime for docker sandboxes ('' = the engine's default; 'runsc' for gVisor) */
-  runtime: string
-  /** 'auto' (nvidia-smi), 'none', or a comma-separated list of GPU ids */
-  gpus: string
-  /** sandboxes per GPU */
-  gpuShare: number
-  /** requests that may wait for a GPU; 0 refuses at once with CAPACITY_REACHED */
-  gpuQueue: number
-}
+const VERSION = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')).version as string
+
+/** Frames for the WebSocket sessions attached to an environment: a step's output as it comes, and its result. */
+export type EnvListener = (frame: WsOutputFrame | WsStepResultFrame) => void
 
 export interface LiveEnv {
   id: string
@@ -55,9 +41,36 @@ export interface LiveEnv {
   lastUsed: number
   created: number
   backend: 'local' | 'docker'
-  /** callbacks of attached WebSocket clients: output frames and step results of this env reach all of them */
-  listeners: Set<(frame: { type: 'output', id: string | number, data: string } | { type: 'step_result', result: StepResult }) => void>
-  closing: boolean
+  /** attached WebSocket sessions: output frames and step results of this env reach all of them */
+  listeners: Set<EnvListener>
+  /** set when the environment is closed: a request still running on it answers ENV_CLOSED and records nothing */
+  closed: boolean
+}
+
+function taskSummary (t: Task): TaskSummary {
+  const s = t.spec
+  return {
+    id: s.id, name: s.name, source: t.source, task_entrypoint: s.task_entrypoint ?? 'CSVSubmissionTasks',
+    metric: s.metric ?? null, training_timeout: s.training_timeout ?? null, resources: s.resources ?? {}
+  }
+}
+
+function envSummary (live: LiveEnv): EnvSummary {
+  const e = live.env
+  return {
+    env_id: live.id, task: live.task.spec.id, episode_id: live.episodeId, current_step: e.currentStep, max_steps: e.maxSteps,
+    done: e.done, exit_status: e.info.exit_status, score: e.info.score, created_at: new Date(live.created).toISOString()
+  }
+}
+
+/** Sandbox errors the server answers as they are; anything else from starting a sandbox (ENOENT, EACCES...) is wrapped. */
+const SANDBOX_START_ERRORS = [SandboxStartError, CapacityError, EngineUnavailableError, TimeoutError]
+
+async function starting (create: () => Promise<Sandbox>): Promise<Sandbox> {
+  try { return await create() } catch (e) {
+    if (SANDBOX_START_ERRORS.some(C => e instanceof C)) throw e
+    throw new SandboxStartError(`the sandbox did not start: ${(e as Error)?.message ?? String(e)}`)
+  }
 }
 
 export class EnvManager {
@@ -66,14 +79,16 @@ export class EnvManager {
   readonly gpus: GpuAllocator
   readonly gpuInfo: { gpus: GpuInfo[], reason: string | null }
   private reaper: NodeJS.Timeout
+  /** set by closeAll: requests that still come in are refused */
+  closing = false
 
   constructor (readonly config: ServerConfig, readonly tasks: TaskRegistry, readonly store: EpisodeStore, readonly docker: DockerBackend) {
     const makeLocal = (opts: SandboxOptions) => LocalSandbox.create({ ...opts, baseDir: localSandboxDir(config), owner: docker.config.serverId })
     // a baseline that trains on GPUs gets them from the same allocator as environments do
     const makeForBaseline = (opts: SandboxOptions, task: Task, site: BaselineSite): Promise<Sandbox> =>
-      this.withGpus(task, opts, o => site.startsWith('docker:')
+      starting(() => this.withGpus(task, opts, o => site.startsWith('docker:')
         ? this.docker.create({ ...o, image: site.slice('docker:'.length), pooled: false, labels: { 'synthgym.env': 'baseline', 'synthgym.task': task.spec.id } })
-        : makeLocal(o))
+        : makeLocal(o)))
     this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeForBaseline, task => {
       const s = sandboxSettings(task)
       return { mounts: taskMounts(task).mounts, limits: s.limits, network: s.network }
@@ -103,37 +118,65 @@ export class EnvManager {
 
   /** The sandbox factory of one environment: its backend and image. */
   private sandboxFactory (live: () => LiveEnv, body: CreateEnvBody, task: Task): (opts: SandboxOptions) => Promise<Sandbox> {
-    return async opts => {
+    return opts => {
       const l = live()
-      const network = task.spec.resources?.network === true
-      try {
-        return await this.withGpus(task, opts, o => l.backend === 'docker'
-          ? this.docker.create({
-            ...o, image: body.image, runtime: body.runtime, network,
-            labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
-            envId: l.id
-          })
-          : this.makeLocal({ ...o, network }))
-      } catch (e) {
-        if ((e as { code?: string }).code) throw e
-        throw new ApiError(500, 'SANDBOX_ERROR', (e as Error).message)
-      }
+      return starting(() => this.withGpus(task, opts, o => l.backend === 'docker'
+        ? this.docker.create({
+          ...o, image: body.image, runtime: body.runtime,
+          labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
+          envId: l.id
+        })
+        : this.makeLocal(o)))
     }
   }
 
-  create (body: CreateEnvBody): LiveEnv {
-    const task = this.tasks.get(body.task)
-    if (!task) throw new ApiError(404, 'NOT_FOUND', `task ${body.task} does not exist; GET /v1/tasks lists the tasks`, 'task')
+  health (): Health {
+    const local = localBackendInfo()
+    const lint = lintMode()
+    return {
+      status: 'ok',
+      version: VERSION,
+      backends: {
+        local: {
+          available: local.isolation !== null && local.python !== null,
+          isolation: local.isolation, limits: local.limits, python: local.python,
+          ...(local.limits === 'none' ? { warning: 'no writable cgroups: memory and process limits fall back to rlimits' } : {})
+        },
+        docker: { available: this.docker.engines.some(e => e.healthy), ...this.docker.health() }
+      },
+      lint: lint === 'flake8' ? { mode: 'flake8' } : { mode: 'py_compile', warning: 'flake8 is not installed: edit/insert lint with Python\'s compile check only (apt-get install flake8)' },
+      default_backend: this.config.backend,
+      gpus: this.gpus.gpus.length
+        ? { available: true, ...this.gpus.status() }
+        : { available: false, reason: this.gpuInfo.reason ?? 'no GPUs' },
+      tasks: this.tasks.list().length,
+      envs: { open: this.envs.size, capacity: this.config.capacity }
+    }
+  }
+
+  listTasks (): TaskList { return { tasks: this.tasks.list().map(taskSummary) } }
+
+  async describeTask (id: string): Promise<TaskDetail> {
+    const t = this.tasks.require(id)
+    return { ...taskSummary(t), spec: t.spec, description: taskDescription(t.spec), baseline: (await this.baselines.peek(t)) ?? null }
+  }
+
+  tools (profile: ToolProfile): ToolsResult {
+    return { profile, command_docs: commandDocs(profile), tools: openaiTools(profile) }
+  }
+
+  create (body: CreateEnvBody): EnvSummary {
+    const task = this.tasks.require(body.task)
     if (this.envs.size >= this.config.capacity) {
-      throw new ApiError(503, 'CAPACITY_REACHED', `this server holds its limit of ${this.config.capacity} environments; close one (DELETE /v1/envs/:id) or retry later`)
+      throw new CapacityReachedError(`this server holds its limit of ${this.config.capacity} environments; close one (DELETE /v1/envs/:id) or retry later`)
     }
     const id = 'env-' + randomBytes(8).toString('hex')
     const backend = body.backend ?? this.config.backend
     if (backend === 'docker' && !this.docker.engines.some(e => e.healthy)) {
-      throw new ApiError(503, 'BACKEND_UNAVAILABLE', `the docker backend is unavailable: ${this.docker.engines.map(e => `${e.name}: ${e.error}`).join('; ')}; use backend "local" or start dockerd`, 'backend')
+      throw new BackendUnavailableError(`the docker backend is unavailable: ${this.docker.engines.map(e => `${e.name}: ${e.error}`).join('; ')}; use backend "local" or start dockerd`)
     }
     if ((task.spec.resources?.gpus ?? 0) > this.gpus.gpus.length) {
-      throw new ApiError(503, 'CAPACITY_REACHED', `task ${task.spec.id} needs ${task.spec.resources!.gpus} GPU(s); this server has ${this.gpus.gpus.length} (${this.gpuInfo.reason ?? 'see /v1/health'})`)
+      throw new CapacityReachedError(`task ${task.spec.id} needs ${task.spec.resources!.gpus} GPU(s); this server has ${this.gpus.gpus.length} (${this.gpuInfo.reason ?? 'see /v1/health'})`)
     }
     let live: LiveEnv
     const env = new Environment(task, {
@@ -146,21 +189,46 @@ export class EnvManager {
       outputCap: body.limits?.output_cap ?? this.config.outputCap,
       limits: body.limits ? { cpus: body.limits.cpus, memoryMb: body.limits.memory_mb, pids: body.limits.pids, diskMb: body.limits.disk_mb } : undefined
     })
-    live = { id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closing: false, backend }
+    live = { id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closed: false, backend }
     this.envs.set(id, live)
-    return live
+    return envSummary(live)
   }
 
-  get (id: string): LiveEnv {
+  /** The live environment, or NOT_FOUND; using it keeps it from the idle reaper. */
+  private live (id: string): LiveEnv {
     const live = this.envs.get(id)
-    if (!live || live.closing) throw new ApiError(404, 'NOT_FOUND', `environment ${id} does not exist (closed, reaped after ${this.config.idleTimeout} s idle, or never created)`, 'env_id')
+    if (!live) throw new NotFoundError(`environment ${id} does not exist (closed, reaped after ${this.config.idleTimeout} s idle, or never created)`, 'env_id')
     live.lastUsed = Date.now()
     return live
   }
 
-  async reset (live: LiveEnv): Promise<ResetResult & { episode_id: string }> {
+  list (): EnvList { return { envs: [...this.envs.values()].map(envSummary) } }
+  summary (id: string): EnvSummary { return envSummary(this.live(id)) }
+
+  /** What a (re-)attaching client needs: the summary, whether a step runs now, and the last recorded step. */
+  state (id: string): EnvState {
+    const live = this.live(id)
+    return { ...envSummary(live), running: live.env.busy, last_step: live.env.steps.at(-1) ?? null }
+  }
+
+  /** Output frames and step results of `id` go to `listener` until unsubscribed or the environment closes. */
+  subscribe (id: string, listener: EnvListener): void { this.live(id).listeners.add(listener) }
+  unsubscribe (id: string, listener: EnvListener): void { this.envs.get(id)?.listeners.delete(listener) }
+
+  async reset (id: string): Promise<ResetResult> {
+    const live = this.live(id)
+    let r
+    try { r = await live.env.reset() } catch (e) {
+      if (live.closed) throw new EnvClosedError(id)
+      // a refused reset (a step runs) leaves the episode alone; any other failure has already taken its sandbox
+      if (!(e instanceof BusyError) && live.episodeId) this.store.abandon(live.episodeId)
+      throw e
+    }
+    if (live.closed) {
+      await live.env.close() // the sandbox this reset started after the environment was closed
+      throw new EnvClosedError(id)
+    }
     if (live.episodeId) this.store.abandon(live.episodeId)
-    const r = await live.env.reset()
     const episodeId = 'ep-' + randomBytes(8).toString('hex')
     live.episodeId = episodeId
     this.store.createEpisode({ id: episodeId, env_id: live.id, task_id: live.task.spec.id, baseline: r.info.baseline, description: taskDescription(live.task.spec) })
@@ -168,24 +236,70 @@ export class EnvManager {
     return { ...r, episode_id: episodeId }
   }
 
-  /** Runs the step, stores it, then answers: a step that returned is durable. */
-  async step (live: LiveEnv, action: string, opts: { response?: string, thought?: string, onOutput?: (chunk: string) => void }): Promise<StepResult> {
-    const r = await live.env.step(action, opts)
-    const steps = live.env.steps
-    const idx = steps.length - 1
-    if (live.episodeId) {
-      this.store.appendStep(live.episodeId, idx, steps[idx]!, { ...live.env.info, done: live.env.done })
+  /**
+   * Runs the step, records it, then answers: a step that returned is durable. With `streamId`, its output goes to
+   * the attached sessions as frames carrying that id. A step cut short by a close is not recorded.
+   */
+  async step (id: string, body: StepBody, opts: { streamId?: string | number } = {}): Promise<StepResult> {
+    const live = this.live(id)
+    const { streamId } = opts
+    const onOutput = streamId === undefined ? undefined : (data: string) => {
+      for (const l of live.listeners) l({ type: 'output', id: streamId, env_id: id, data })
     }
+    let r: StepResult
+    try { r = await live.env.step(body.action, { response: body.response, thought: body.thought, onOutput }) } catch (e) {
+      if (live.closed) throw new EnvClosedError(id)
+      throw e
+    }
+    if (live.closed) throw new EnvClosedError(id)
+    const steps = live.env.steps
+    if (live.episodeId) this.store.appendStep(live.episodeId, steps.length - 1, steps.at(-1)!, { ...live.env.info, done: live.env.done })
     live.lastUsed = Date.now()
-    for (const l of live.listeners) l({ type: 'step_result', result: r })
+    for (const l of live.listeners) l({ type: 'step_result', env_id: id, result: r })
     return r
   }
 
-  async close (id: string): Promise<void> {
-    const live = this.envs.get(id)
-    if (!live) return
-    live.closing = true
-    this.envs.delete(id)
+  /** Scores the workspace now: no step, nothing in the score list. */
+  async evaluate (id: string): Promise<EvaluateResult> {
+    const live = this.live(id)
+    let r: EvaluateResult
+    try { r = await live.env.evaluateNow() } catch (e) {
+      if (live.closed) throw new EnvClosedError(id)
+      throw e
+    }
+    if (live.closed) throw new EnvClosedError(id)
+    return r
+  }
+
+  /** The environment's current episode. */
+  trajectory (id: string): Trajectory {
+    const live = this.live(id)
+    if (!live.episodeId) throw new NotResetError('this environment has no episode yet; reset it first')
+    return this.episode(live.episodeId)
+  }
+
+  episode (episodeId: string): Trajectory {
+    const ep = this.store.getEpisode(episodeId)
+    if (!ep) throw new NotFoundError(`episode ${episodeId} does not exist`, 'episode_id')
+    const steps = this.store.getSteps(episodeId)
+    return { episode: ep, traj: toMlgymTraj(ep, steps), results: toMlgymResults(ep), steps }
+  }
+
+  episodes (q: EpisodeQuery): EpisodePage { return this.store.listEpisodes(q) }
+
+  async close (id: string): Promise<CloseResult> {
+    await this.shut(this.live(id))
+    return { env_id: id, closed: true }
+  }
+
+  /**
+   * Closed first, then gone from the map, its episode abandoned, its sandbox closed: a step still running on it
+   * sees `closed` when it returns and neither answers a result nor writes to the store.
+   */
+  private async shut (live: LiveEnv): Promise<void> {
+    if (live.closed) return
+    live.closed = true
+    this.envs.delete(live.id)
     if (live.episodeId && !live.env.done) this.store.abandon(live.episodeId)
     await live.env.close()
   }
@@ -193,13 +307,16 @@ export class EnvManager {
   private async reap (): Promise<void> {
     const now = Date.now()
     for (const live of [...this.envs.values()]) {
-      if (now - live.lastUsed > this.config.idleTimeout * 1000) await this.close(live.id)
+      // a long step (training) is use, however long it runs
+      if (live.env.busy) continue
+      if (now - live.lastUsed > this.config.idleTimeout * 1000) await this.shut(live)
     }
   }
 
   async closeAll (): Promise<void> {
+    this.closing = true
     clearInterval(this.reaper)
-    await Promise.all([...this.envs.keys()].map(id => this.close(id)))
+    await Promise.all([...this.envs.values()].map(live => this.shut(live)))
     await this.docker.shutdown()
   }
 }

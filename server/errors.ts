@@ -1,25 +1,93 @@
-// Errors with a stable code; every route and WebSocket answer uses this shape.
+// The server's own errors, and the one place where any thrown value becomes an HTTP status and the documented
+// body `{error: {code, message, field?}}` (REST and WebSocket alike). Errors are told apart by class, never by
+// reading a `code` off whatever was thrown: a system error (ENOENT, EACCES) is INTERNAL unless a layer wrapped it.
+import { errorCodes, type FastifyError } from 'fastify'
 import { ValidationError } from '../env-spec/validate.js'
+import { ERROR_STATUS, MAX_ACTION_BYTES, type ErrorBody, type ErrorCode } from '../env-spec/messages.js'
+import {
+  BusyError, CapacityError, EngineUnavailableError, SandboxStartError, ShellClosedError, TimeoutError
+} from '../sandbox/errors.js'
+import { EpisodeFinishedError, NotResetError, TaskNotFoundError } from '../tasks/errors.js'
 
-export class ApiError extends Error {
-  constructor (public status: number, public code: string, message: string, public field?: string) { super(message) }
+/** An environment or episode that is not there (closed, reaped, never made). */
+export class NotFoundError extends Error {
+  readonly code = 'NOT_FOUND'
+  constructor (message: string, readonly field?: string) { super(message) }
 }
 
-const BY_CODE: Record<string, number> = {
-  VALIDATION_ERROR: 400, NOT_FOUND: 404, EPISODE_FINISHED: 409, BUSY: 409, NOT_RESET: 409, SANDBOX_CLOSED: 409,
-  CAPACITY_REACHED: 503, BACKEND_UNAVAILABLE: 503, SANDBOX_ERROR: 500, PAYLOAD_TOO_LARGE: 413, UNAUTHORIZED: 401, TIMEOUT: 504
+/** The server holds as many environments, or has fewer GPUs than a task needs. */
+export class CapacityReachedError extends Error { readonly code = 'CAPACITY_REACHED' }
+
+/** The backend an environment asks for cannot serve (dockerd down). */
+export class BackendUnavailableError extends Error {
+  readonly code = 'BACKEND_UNAVAILABLE'
+  readonly field = 'backend'
+}
+
+/** The environment was closed (DELETE, WebSocket close, idle reaper) while this request ran on it. */
+export class EnvClosedError extends Error {
+  readonly code = 'ENV_CLOSED'
+  constructor (envId: string) {
+    super(`environment ${envId} was closed while this request ran; its episode is abandoned and this step not recorded`)
+  }
+}
+
+export class PayloadTooLargeError extends Error {
+  readonly code = 'PAYLOAD_TOO_LARGE'
+  constructor (message: string, readonly field?: string) { super(message) }
+}
+
+export class UnauthorizedError extends Error { readonly code = 'UNAUTHORIZED' }
+
+/** The server is closing: its environments are gone, nothing new is taken. */
+export class ShuttingDownError extends Error { readonly code = 'SHUTTING_DOWN' }
+
+type Coded = Error & { code: ErrorCode, field?: string }
+
+/** Every class whose `code` is sent as it is. */
+const KNOWN: (abstract new (...args: never[]) => Coded)[] = [
+  NotFoundError, CapacityReachedError, BackendUnavailableError, EnvClosedError, PayloadTooLargeError, UnauthorizedError,
+  ShuttingDownError,
+  EpisodeFinishedError, NotResetError, TaskNotFoundError,
+  BusyError, ShellClosedError, SandboxStartError, TimeoutError, CapacityError, EngineUnavailableError
+]
+
+const FASTIFY_ERRORS = Object.values(errorCodes)
+
+function body (code: ErrorCode, message: string, field?: string): ErrorBody {
+  return { error: { code, message, ...(field ? { field } : {}) } }
+}
+
+/** fastify's own errors (routing, content-type, body parsing): their status, our codes and words. */
+function fromFastify (e: FastifyError): { status: number, body: ErrorBody } {
+  if (e instanceof errorCodes.FST_ERR_CTP_BODY_TOO_LARGE) {
+    return { status: 413, body: body('PAYLOAD_TOO_LARGE', `the request body is over the ${MAX_ACTION_BYTES / 1024 / 1024} MiB limit; send smaller actions (write big files in several steps)`) }
+  }
+  if (e instanceof errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE) {
+    return { status: 415, body: body('VALIDATION_ERROR', 'send JSON with content-type: application/json', 'content-type') }
+  }
+  if (e instanceof errorCodes.FST_ERR_CTP_INVALID_JSON_BODY) {
+    return { status: 400, body: body('VALIDATION_ERROR', 'body: not valid JSON', 'body') }
+  }
+  // an id longer than the router takes cannot name anything this server made
+  if (e instanceof errorCodes.FST_ERR_MAX_PARAM_LENGTH) {
+    return { status: 404, body: body('NOT_FOUND', 'no such resource: ids are at most 100 characters; see README for the API') }
+  }
+  const status = e.statusCode ?? 500
+  if (status === 404) return { status, body: body('NOT_FOUND', e.message) }
+  if (status >= 400 && status < 500) return { status, body: body('VALIDATION_ERROR', e.message) }
+  return { status: 500, body: body('INTERNAL', e.message) }
 }
 
 /** Any thrown value as {status, body}; unknown errors become INTERNAL without leaking a stack. */
-export function toApiError (e: unknown): { status: number, body: { error: { code: string, message: string, field?: string, details?: unknown } } } {
-  if (e instanceof ApiError) return { status: e.status, body: { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } } }
-  if (e instanceof ValidationError) return { status: 400, body: { error: { code: e.code, message: e.message, field: e.field, details: e.details } } }
-  const err = e as { code?: string, message?: string, statusCode?: number }
-  if (err?.code && BY_CODE[err.code]) return { status: BY_CODE[err.code]!, body: { error: { code: err.code, message: err.message ?? err.code } } }
-  if (err?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE', message: 'the request body is over the 1 MiB limit; send smaller actions (write big files in several steps)' } } }
-  if (err?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (err?.statusCode === 400 && err?.message)) {
-    return { status: 400, body: { error: { code: 'VALIDATION_ERROR', message: `body: ${err.message}`, field: 'body' } } }
+export function toApiError (e: unknown): { status: number, body: ErrorBody } {
+  if (e instanceof ValidationError) {
+    return { status: 400, body: { error: { code: e.code, message: e.message, field: e.field, details: e.details } } }
   }
-  if (err?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, body: { error: { code: 'VALIDATION_ERROR', message: 'send JSON with content-type: application/json', field: 'content-type' } } }
-  return { status: 500, body: { error: { code: 'INTERNAL', message: err?.message ?? String(e) } } }
+  if (KNOWN.some(C => e instanceof C)) {
+    const err = e as Coded
+    return { status: ERROR_STATUS[err.code], body: body(err.code, err.message, err.field) }
+  }
+  if (FASTIFY_ERRORS.some(C => e instanceof C)) return fromFastify(e as FastifyError)
+  return { status: 500, body: body('INTERNAL', (e as Error)?.message ?? String(e)) }
 }

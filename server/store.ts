@@ -2,33 +2,10 @@
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { TrajectoryStep, Metrics } from '../tasks/environment.js'
-
-export interface EpisodeRow {
-  id: string
-  env_id: string
-  task_id: string
-  status: 'running' | 'finished' | 'abandoned'
-  exit_status: string | null
-  submission: string | null
-  score: Metrics[]
-  baseline: Metrics | null
-  steps: number
-  description: string
-  created_at: string
-  finished_at: string | null
-  meta: Record<string, unknown>
-}
-
-export interface EpisodeFilter {
-  task?: string
-  status?: string
-  exit_status?: string
-  /** only episodes whose last score has this metric at least this good (direction-aware is up to the caller) */
-  has_score?: boolean
-  cursor?: string
-  limit?: number
-}
+import type { Metrics } from '../env-spec/trajectory.js'
+import type { Episode, EpisodeInfo, EpisodePage, TrajectoryStep } from '../env-spec/episode.js'
+import type { EpisodeQuery } from '../env-spec/messages.js'
+import { ValidationError } from '../env-spec/validate.js'
 
 export class EpisodeStore {
   private db: Database.Database
@@ -77,7 +54,7 @@ export class EpisodeStore {
 
   /** One transaction: the step and the episode's running totals. */
   appendStep (episodeId: string, idx: number, step: TrajectoryStep,
-    ep: { score: Metrics[], exit_status: string | null, submission: string | null, done: boolean }): void {
+    ep: EpisodeInfo & { done: boolean }): void {
     const now = new Date().toISOString()
     this.db.transaction(() => {
       this.stmts.insertStep.run({
@@ -96,7 +73,7 @@ export class EpisodeStore {
   /** At start: episodes a dead server left running can never finish. */
   abandonRunning (): number { return this.stmts.abandonAll.run(new Date().toISOString()).changes }
 
-  getEpisode (id: string): EpisodeRow | undefined {
+  getEpisode (id: string): Episode | undefined {
     const r = this.stmts.getEpisode.get(id) as Record<string, unknown> | undefined
     return r ? rowToEpisode(r) : undefined
   }
@@ -109,15 +86,15 @@ export class EpisodeStore {
     }))
   }
 
-  /** Cursor pagination over `seq`: stable under inserts. */
-  listEpisodes (f: EpisodeFilter): { episodes: EpisodeRow[], next_cursor: string | null } {
+  /** Cursor pagination over `seq`: stable under inserts. `has_score`: only episodes with at least one evaluation. */
+  listEpisodes (f: EpisodeQuery): EpisodePage {
     const where: string[] = []
     const args: unknown[] = []
     if (f.task) { where.push('task_id = ?'); args.push(f.task) }
     if (f.status) { where.push('status = ?'); args.push(f.status) }
     if (f.exit_status) { where.push('exit_status = ?'); args.push(f.exit_status) }
     if (f.has_score) where.push("score != '[]'")
-    if (f.cursor) { where.push('seq > ?'); args.push(Number(Buffer.from(f.cursor, 'base64url').toString())) }
+    if (f.cursor) { where.push('seq > ?'); args.push(cursorSeq(f.cursor)) }
     const limit = Math.min(Math.max(f.limit ?? 50, 1), 500)
     const rows = this.db.prepare(`SELECT * FROM episodes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq LIMIT ?`)
       .all(...args, limit + 1) as Record<string, unknown>[]
@@ -133,10 +110,16 @@ export class EpisodeStore {
   close (): void { this.db.close() }
 }
 
-function rowToEpisode (r: Record<string, unknown>): EpisodeRow {
+function cursorSeq (cursor: string): number {
+  const seq = Number(Buffer.from(cursor, 'base64url').toString())
+  if (!Number.isInteger(seq)) throw new ValidationError('query.cursor is not a cursor of this server: pass the next_cursor of the last page', 'query.cursor')
+  return seq
+}
+
+function rowToEpisode (r: Record<string, unknown>): Episode {
   return {
     id: r.id as string, env_id: r.env_id as string, task_id: r.task_id as string,
-    status: r.status as EpisodeRow['status'], exit_status: (r.exit_status as string) ?? null,
+    status: r.status as Episode['status'], exit_status: (r.exit_status as string) ?? null,
     submission: (r.submission as string) ?? null, score: JSON.parse(r.score as string),
     baseline: r.baseline ? JSON.parse(r.baseline as string) : null, steps: r.steps as number,
     description: r.description as string, created_at: r.created_at as string,

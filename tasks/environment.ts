@@ -3,62 +3,22 @@ import { basename, join } from 'node:path'
 import { existsSync } from 'node:fs'
 import type { Sandbox, SandboxOptions, SandboxLimits, Mount, FileEntry } from '../sandbox/types.js'
 import { WORKSPACE, COMMANDS_DIR } from '../sandbox/types.js'
-import { ansiQuote, BusyError } from '../sandbox/shell.js'
+import { ansiQuote } from '../sandbox/shell.js'
+import { BusyError, ShellClosedError } from '../sandbox/errors.js'
 import { postprocess } from '../sandbox/output.js'
 import { toolDefinitions, toolsDir, toolsInitScript, type ToolProfile } from '../sandbox/tools.js'
 import { hostPath, taskDescription, type Task } from './registry.js'
-import { evaluate, EvaluationFormatError, SubmissionNotFoundError } from './evaluate.js'
+import { evaluate } from './evaluate.js'
+import { EpisodeFinishedError, EvaluationFormatError, NotResetError, SubmissionNotFoundError } from './errors.js'
 import { pyRepr, plain, type PyValue } from './pyrepr.js'
 import type { Metrics } from '../env-spec/trajectory.js'
 import { SANDBOX_DEFAULTS } from '../sandbox/policy.js'
 import { sandboxSettings, type Settings } from './settings.js'
-
-export type { Metrics }
-
-export interface TrajectoryStep {
-  action: string
-  observation: string
-  response: string
-  thought: string
-  state: string
-  execution_time: number
-  reward: number
-  terminated: boolean
-  truncated: boolean
-}
-
-export interface EpisodeInfo {
-  score: Metrics[]
-  exit_status: string | null
-  submission: string | null
-}
-
-export interface StepInfo extends EpisodeInfo {
-  current_step: number
-  max_steps: number
-  /** the metrics this step's evaluation produced, if it evaluated */
-  metrics?: Metrics
-  timed_out?: 'timeout' | 'no_output'
-  output_truncated?: boolean
-  shell_restarted?: boolean
-  state: { open_file: string, working_dir: string }
-}
-
-export interface StepResult {
-  observation: string
-  reward: number
-  terminated: boolean
-  truncated: boolean
-  info: StepInfo
-}
+import type { EpisodeInfo, ResetResult, StepInfo, StepResult, TrajectoryStep } from '../env-spec/episode.js'
+import type { EvaluateResult } from '../env-spec/messages.js'
 
 /** What one action came to, before the step is recorded. */
 type Outcome = { observation: string, reward: number, terminated: boolean, truncated: boolean, extra: Partial<StepInfo> }
-
-export interface ResetResult {
-  observation: string
-  info: { task_id: string, max_steps: number, baseline: Metrics | null, metric: { name: string, direction: string } | null, entrypoint: string }
-}
 
 export interface EnvironmentOptions {
   makeSandbox: (opts: SandboxOptions) => Promise<Sandbox>
@@ -150,11 +110,6 @@ export function guardMultilineInput (action: string, profile: ToolProfile = 'mlg
   return parts.join('\n')
 }
 
-export { BusyError }
-
-export class EpisodeFinishedError extends Error { code = 'EPISODE_FINISHED' as const }
-export class NotResetError extends Error { code = 'NOT_RESET' as const }
-
 const TRAIN_COMMANDS = ['torchrun', 'python', 'python3', 'accelerate', 'deepspeed']
 const EDIT_PATTERN = /^edit\s+(\d+):(\d+)/
 const EXIT_ACTIONS = new Set(['exit_context', 'exit_cost', 'exit_error', 'exit_format', 'exit_api'])
@@ -183,7 +138,7 @@ export class Environment {
 
   get timeouts (): Settings['timeouts'] { return this.settings.timeouts }
 
-  async reset (): Promise<ResetResult> {
+  async reset (): Promise<Omit<ResetResult, 'episode_id'>> {
     if (this.busy) throw new BusyError('a step is running in this environment')
     this.busy = true
     try {
@@ -285,7 +240,7 @@ export class Environment {
     try {
       r = await sandbox.exec(guardMultilineInput(action, this.opts.toolProfile), { timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}` })
     } catch (err) {
-      if ((err as { code?: string }).code === 'SANDBOX_CLOSED') return lost()
+      if (err instanceof ShellClosedError) return lost()
       throw err
     } finally { disk?.stop() }
     const out = postprocess(r.output, { cap: this.opts.outputCap, droppedChars: r.truncatedChars })
@@ -389,7 +344,7 @@ export class Environment {
   }
 
   /** Evaluate the current workspace now without taking a step or touching the score list. */
-  async evaluateNow (): Promise<{ metrics: Metrics | null, submission: string | null, error: string | null }> {
+  async evaluateNow (): Promise<EvaluateResult> {
     if (!this.sandbox) throw new NotResetError('call reset before evaluate')
     if (this.busy) throw new BusyError('a step is running in this environment')
     this.busy = true

@@ -9,13 +9,11 @@ import { packageRoot } from '../sandbox/paths.js'
 import { hostPath, type Task } from './registry.js'
 import { parsePyJson, type PyValue } from './pyrepr.js'
 import { sandboxSettings } from './settings.js'
+import { EvaluationFormatError, SubmissionNotFoundError } from './errors.js'
 
 export const SECRET_DIR = `${AGENT_HOME}/secret`
 /** where the runner and the task's own copy of its evaluation files sit during an evaluation */
 export const EVALUATION_DIR = '/synthgym/evaluation'
-
-export class SubmissionNotFoundError extends Error {}
-export class EvaluationFormatError extends Error {}
 
 export interface Evaluation {
   metrics: Record<string, PyValue>

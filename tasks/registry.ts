@@ -9,6 +9,7 @@ import {
 } from '../env-spec/task.js'
 import { TASK_DEFAULTS } from './settings.js'
 import { ValidationError } from '../env-spec/validate.js'
+import { TaskLoadError, TaskNotFoundError } from './errors.js'
 
 /** A spec as loaded: its defaults filled in once (normalise), so no reader guesses them again. */
 export type LoadedSpec = TaskSpec & { task_entrypoint: TaskEntrypoint }
@@ -25,11 +26,6 @@ export interface Task {
   root: string
   /** where it came from: 'builtin', 'dir:<path>' or 'mlgym:<checkout>' */
   source: string
-}
-
-export class TaskLoadError extends Error {
-  /** the problem without the file name */
-  constructor (public file: string, public reason: string) { super(`${file}: ${reason}`) }
 }
 
 /** The repository root (the folder with package.json). */
@@ -286,6 +282,12 @@ export class TaskRegistry {
 
   add (task: Task): void { this.tasks.set(task.spec.id, task) }
   get (id: string): Task | undefined { return this.tasks.get(id) }
+  /** The task, or TaskNotFoundError. */
+  require (id: string): Task {
+    const t = this.tasks.get(id)
+    if (!t) throw new TaskNotFoundError(id)
+    return t
+  }
   list (): Task[] { return [...this.tasks.values()] }
 
   static withBuiltins (): TaskRegistry {

@@ -17,7 +17,7 @@ import YAML from 'yaml'
 import { SynthgymClient } from '../clients/client.js'
 import { DEFAULTS } from '../server/config.js'
 import { startServer, type RunningServer } from '../server/server.js'
-import type { ServerConfig } from '../server/envs.js'
+import type { ServerConfig } from '../server/config.js'
 import { GpuAllocator } from '../sandbox/gpus.js'
 import { testServer, http } from './helpers.js'
 

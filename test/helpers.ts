@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULTS } from '../server/config.js'
 import { startServer, type RunningServer } from '../server/server.js'
-import type { ServerConfig } from '../server/envs.js'
+import type { ServerConfig } from '../server/config.js'
 
 export async function testServer (over: Partial<ServerConfig> = {}, opts: Parameters<typeof startServer>[1] = {}): Promise<RunningServer & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sg-test-'))

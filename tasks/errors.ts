@@ -1,0 +1,29 @@
+// The errors of the tasks layer: the environment's refusals, evaluation outcomes, tasks that are not there or do
+// not load. Each is a class with a stable `code`; the server maps the classes to HTTP statuses (server/errors.ts).
+
+/** A step after the episode ended (submit, skip, max_steps...): reset to start a new one. */
+export class EpisodeFinishedError extends Error { readonly code = 'EPISODE_FINISHED' }
+
+/** A step or evaluation before the first reset. */
+export class NotResetError extends Error { readonly code = 'NOT_RESET' }
+
+export class TaskNotFoundError extends Error {
+  readonly code = 'NOT_FOUND'
+  /** the request field that named it */
+  readonly field = 'task'
+  constructor (readonly taskId: string) { super(`task ${taskId} does not exist; GET /v1/tasks lists the tasks`) }
+}
+
+/** A task directory or config that does not load; `reason` is the problem without the file name. */
+export class TaskLoadError extends Error {
+  readonly code = 'TASK_INVALID'
+  constructor (public file: string, public reason: string) { super(`${file}: ${reason}`) }
+}
+
+// Evaluation outcomes the environment turns into observations (as MLGym does); never sent as errors.
+
+/** The task's submission artefact is not in the workspace. */
+export class SubmissionNotFoundError extends Error { readonly code = 'SUBMISSION_NOT_FOUND' }
+
+/** The evaluation script did not print its metrics as a JSON/Python dict. */
+export class EvaluationFormatError extends Error { readonly code = 'EVALUATION_FORMAT_ERROR' }
