@@ -2,7 +2,8 @@
 // observations as the local backend, the attached persistent shell, timeouts and interrupts, limits and isolation,
 // secret and pristine evaluation files, containers killed under an episode, the orphan sweep after a killed server,
 // SIGTERM, two engines (placement, capacity, an engine that stops answering), dockerd down at start, the warm pool,
-// gVisor, and the GPU request shape with Docker's own error. Needs dockerd (DOCKER_HOST or /var/run/docker.sock) with the image
+// gVisor, and GPUs (the container Docker creates, then a start with them or Docker's own error; the allocator itself
+// is test/gpus.test.ts, which needs no Docker). Needs dockerd (DOCKER_HOST or /var/run/docker.sock) with the image
 // synthgym/sandbox:latest (`.ci/docker-up`); the two-engine tests also a second dockerd (SYNTHGYM_TEST_DOCKER2,
 // default /var/run/synthgym-docker2.sock). Skips when no engine answers, unless CI=true (then it fails).
 import t, { type Test } from 'tap'
@@ -18,8 +19,7 @@ import { SynthgymClient } from '../clients/client.js'
 import { DEFAULTS } from '../server/config.js'
 import { startServer, type RunningServer } from '../server/server.js'
 import type { ServerConfig } from '../server/config.js'
-import { GpuAllocator } from '../sandbox/gpus.js'
-import { testServer, http } from './helpers.js'
+import { onPath, testServer, http } from './helpers.js'
 
 t.setTimeout(6 * 60_000)
 
@@ -132,6 +132,8 @@ class EngineProxy {
   private held: net.Socket[] = []
   private hanging = false
   sent = Buffer.alloc(0)
+  /** called with each chunk a client sends, before it goes on to the engine */
+  onSend: ((chunk: string) => void) | null = null
   constructor (readonly path: string, readonly target: string) {}
 
   private pairs = new Set<[net.Socket, net.Socket]>()
@@ -140,7 +142,7 @@ class EngineProxy {
     const up = net.connect(this.target)
     const pair: [net.Socket, net.Socket] = [client, up]
     this.conns.add(client); this.conns.add(up); this.pairs.add(pair)
-    client.on('data', d => { this.sent = Buffer.concat([this.sent, d]) })
+    client.on('data', d => { this.sent = Buffer.concat([this.sent, d]); this.onSend?.(d.toString('latin1')) })
     client.pipe(up); up.pipe(client)
     const end = () => { client.destroy(); up.destroy(); this.conns.delete(client); this.conns.delete(up); this.pairs.delete(pair) }
     client.on('error', end); up.on('error', end); client.on('close', end); up.on('close', end)
@@ -496,11 +498,11 @@ async function dockerTests (): Promise<void> {
     t.equal(orphans[0]!.Labels['synthgym.env'], env)
 
     const second = await startServer({ ...DEFAULTS, port: 0, dataDir, warmPool: 0, gpus: 'none' })
-    t.teardown(() => second.close())
-    t.equal(idOf(second), sid, 'same data dir, same server id')
-    t.same(await containersOf(docker, sid), [], 'swept at start')
-    t.match(second.warnings.join('\n'), /removed 1 container\(s\) left by an earlier server/)
-    await second.close()
+    try {
+      t.equal(idOf(second), sid, 'same data dir, same server id')
+      t.same(await containersOf(docker, sid), [], 'swept at start')
+      t.match(second.warnings.join('\n'), /removed 1 container\(s\) left by an earlier server/)
+    } finally { await second.close() } // before the third server takes the data dir
 
     const third = await spawnServer(t, dataDir)
     const e3 = await newEnv({ url: third.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker' })
@@ -588,7 +590,7 @@ async function dockerTests (): Promise<void> {
     t.equal((await reset(s, c)).status, 200)
     t.equal((await containerOf(c)).Labels['synthgym.env'], c, 'a new env goes to the engine that answers')
     t.equal((await reset(s, b)).status, 200, 'the ended env resets onto the healthy engine')
-    t.ok(await containerOf(b).catch(() => null), 'on main')
+    t.equal((await containerOf(b)).Labels['synthgym.env'], b, 'on main')
 
     // the engine comes back: it is healthy again, and what it still held of this server goes at shutdown
     t.equal((await containersOf(docker2, idOf(s))).length, 1, 'the unreachable engine still holds the old container')
@@ -621,7 +623,7 @@ async function dockerTests (): Promise<void> {
     t.equal((await step(s, a, 'echo fine')).observation, 'fine')
     const c = await newEnv(s, { task: 'prisonersDilemma', backend: 'docker' })
     t.equal((await reset(s, c)).status, 200)
-    t.ok(await containerOf(c), 'a new env goes to the engine that answers')
+    t.equal((await containerOf(c)).Labels['synthgym.env'], c, 'a new env goes to the engine that answers')
     // the engine answers again: the removal it was sent goes through, and it is healthy again
     p.resume()
     for (let i = 0; i < 100 && (await containersOf(docker2, idOf(s))).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 100))
@@ -700,7 +702,11 @@ async function dockerTests (): Promise<void> {
     await closeAndCheck(t, s)
   })
 
-  t.test('GPUs: DeviceRequests with explicit ids; without the NVIDIA runtime Docker\'s error reaches the user', async t => {
+  t.test('GPUs: the container is created with exactly the granted GPU; it starts with it, or Docker\'s error reaches the user', async t => {
+    // what the engine can do decides the outcome: dockerd selects the "nvidia" device driver only where the NVIDIA
+    // container toolkit's hook is installed, and a start needs a GPU the driver answers for
+    const toolkit = onPath('nvidia-container-runtime-hook')
+    const gpu = spawnSync('nvidia-smi', ['-L']).status === 0
     const p = proxy(t, SOCK)
     await p.start()
     const dir = taskVariant('prisonersDilemma', 'gpuDilemma', spec => { spec.resources = { ...spec.resources, gpus: 1 } })
@@ -708,86 +714,56 @@ async function dockerTests (): Promise<void> {
     const h = await http(s.url, 'GET', '/v1/health')
     t.same(h.body.gpus, { available: true, gpus: [{ id: '0', in_use: 0, per_gpu: 1 }], waiting: 0 })
     const env = await newEnv(s, { task: 'gpuDilemma', backend: 'docker' })
-    const r = await reset(s, env)
+
+    // the engine is held when the sandbox attaches to its container, just before starting it: what Docker made of the
+    // request can be read from the created container
+    const created = new Promise<void>(resolve => {
+      p.onSend = chunk => {
+        if (!/POST \/[^ ]*containers\/[0-9a-f]{12,}\/attach\?/.test(chunk)) return
+        p.onSend = null
+        p.hang()
+        resolve()
+      }
+    })
+    const pending = reset(s, env)
+    t.equal(await Promise.race([created.then(() => 'held'), pending.then(() => 'answered')]), 'held', 'held before the reset answered')
+    const containers = await containersOf(docker, idOf(s))
+    t.equal(containers.length, 1, 'one container, created')
+    const info = await docker.getContainer(containers[0]!.Id).inspect()
+    t.equal(info.State.Status, 'created', 'not started yet')
+    t.strictSame(info.HostConfig.DeviceRequests, [{ Driver: 'nvidia', Count: 0, DeviceIDs: ['0'], Capabilities: [['gpu']], Options: null }],
+      'the granted GPU by id, not a count')
+    t.strictSame(info.Config.Env.filter(e => e.startsWith('NVIDIA_VISIBLE_DEVICES=')), ['NVIDIA_VISIBLE_DEVICES=0'])
+    p.resume()
+    const r = await pending
+    // and the request as it was sent
     const bodies = p.createBodies()
-    t.ok(bodies.length >= 1, 'a container create went through the engine')
-    t.same(bodies[0].HostConfig.DeviceRequests, [{ Driver: 'nvidia', DeviceIDs: ['0'], Capabilities: [['gpu']] }])
-    t.equal(bodies[0].Env.find((e: string) => e.startsWith('NVIDIA_VISIBLE_DEVICES=')), 'NVIDIA_VISIBLE_DEVICES=0')
-    if (r.status === 200) {
-      t.comment('this engine has the NVIDIA runtime: the sandbox started with GPU 0')
+    t.equal(bodies.length, 1, 'one container create went through the engine')
+    t.strictSame(bodies[0].HostConfig.DeviceRequests, [{ Driver: 'nvidia', DeviceIDs: ['0'], Capabilities: [['gpu']] }])
+
+    if (toolkit && gpu) {
+      t.equal(r.status, 200, `the sandbox started with GPU 0 (${r.status === 200 ? 'ok' : r.body.error?.message})`)
+      t.equal((await step(s, env, 'echo $NVIDIA_VISIBLE_DEVICES')).observation, '0')
+      t.equal((await step(s, env, 'ls /dev | grep -c "^nvidia[0-9]"')).observation, '1', 'one GPU device in the container')
+      t.equal((await http(s.url, 'GET', '/v1/health')).body.gpus.gpus[0].in_use, 1)
     } else {
+      t.comment(`no GPU start here (NVIDIA container toolkit ${toolkit ? 'installed' : 'missing'}, nvidia-smi ${gpu ? 'answers' : 'missing or failing'})`)
       t.equal(r.status, 500)
       t.equal(r.body.error.code, 'SANDBOX_ERROR')
-      t.match(r.body.error.message, /^the docker engine recorded cannot give GPUs to containers: could not select device driver "nvidia" with capabilities: \[\[gpu\]\]\. Install the NVIDIA container toolkit there, or ask for no GPUs$/)
-      const after = await http(s.url, 'GET', '/v1/health')
-      t.equal(after.body.gpus.gpus[0].in_use, 0, 'the GPU went back after the failed start')
+      t.match(r.body.error.message, toolkit
+        ? /^the docker engine recorded cannot give GPUs to containers: .+\. Install the NVIDIA container toolkit there, or ask for no GPUs$/
+        : /^the docker engine recorded cannot give GPUs to containers: could not select device driver "nvidia" with capabilities: \[\[gpu\]\]\. Install the NVIDIA container toolkit there, or ask for no GPUs$/)
+      t.equal((await http(s.url, 'GET', '/v1/health')).body.gpus.gpus[0].in_use, 0, 'the GPU went back after the failed start')
+      t.same(await containersOf(docker, idOf(s)), [], 'the container that did not start is removed')
     }
     await closeAndCheck(t, s)
-  })
 
-  t.test('GPU allocation: whole GPUs, sharing, queue or CAPACITY_REACHED; health without GPUs', async t => {
-    const whole = new GpuAllocator(['0', '1'])
-    const a = await whole.acquire(1)
-    const b = await whole.acquire(1)
-    t.same([...a, ...b].sort(), ['0', '1'], 'whole GPUs: each gets its own')
-    await t.rejects(whole.acquire(1), { code: 'CAPACITY_REACHED', message: /all 2 GPU\(s\) are in use; retry later/ })
-    await t.rejects(whole.acquire(3), { code: 'CAPACITY_REACHED', message: /asks for 3 GPUs but this server has only 2/ })
-    whole.release(a)
-    t.same(await whole.acquire(1), a, 'a released GPU is given again')
-
-    const shared = new GpuAllocator(['0', '1'], { perGpu: 2 })
-    const got = [await shared.acquire(1), await shared.acquire(1), await shared.acquire(1), await shared.acquire(1)].map(x => x[0])
-    t.same(got.sort(), ['0', '0', '1', '1'], 'two per GPU, filled evenly')
-    await t.rejects(shared.acquire(1), { code: 'CAPACITY_REACHED' })
-
-    const queued = new GpuAllocator(['0'], { queue: 1, waitMs: 60_000 })
-    const first = await queued.acquire(1)
-    const waiting = queued.acquire(1)
-    t.equal(queued.status().waiting, 1)
-    await t.rejects(queued.acquire(1), { code: 'CAPACITY_REACHED', message: /1 requests already wait/ })
-    queued.release(first)
-    t.same(await waiting, ['0'], 'the queued request gets the GPU when it is released')
-    const short = new GpuAllocator(['0'], { queue: 1, waitMs: 100 })
-    await short.acquire(1)
-    await t.rejects(short.acquire(1), { code: 'CAPACITY_REACHED', message: /no GPU came free within 0.1 s/ })
-
-    // through the server, on the local backend (CUDA_VISIBLE_DEVICES): queue 0 refuses, a queue waits
-    const dir = taskVariant('prisonersDilemma', 'gpuDilemma', spec => { spec.resources = { ...spec.resources, gpus: 1 } })
-    const s = await serve(t, { gpus: '0', gpuQueue: 0 }, { taskDirs: [dir] })
-    const e1 = await newEnv(s, { task: 'gpuDilemma', backend: 'local' })
-    await reset(s, e1)
-    t.equal((await step(s, e1, 'echo $CUDA_VISIBLE_DEVICES')).observation, '0')
-    const e2 = await newEnv(s, { task: 'gpuDilemma', backend: 'local' })
-    const refused = await reset(s, e2)
-    t.equal(refused.status, 503)
-    t.equal(refused.body.error.code, 'CAPACITY_REACHED')
-    await s.close()
-
-    const q = await serve(t, { gpus: '0', gpuQueue: 1 }, { taskDirs: [dir] })
-    const q1 = await newEnv(q, { task: 'gpuDilemma', backend: 'local' })
-    await reset(q, q1)
-    const q2 = await newEnv(q, { task: 'gpuDilemma', backend: 'local' })
-    const pending = reset(q, q2)
-    await new Promise(resolve => setTimeout(resolve, 300))
-    t.equal((await http(q.url, 'GET', '/v1/health')).body.gpus.waiting, 1, 'the second reset waits for the GPU')
-    await http(q.url, 'DELETE', `/v1/envs/${q1}`)
-    t.equal((await pending).status, 200, 'and gets it when the first env closes')
-    t.equal((await step(q, q2, 'echo $CUDA_VISIBLE_DEVICES')).observation, '0')
-    await q.close()
-
-    // no GPUs: health says so with the reason; a GPU task is refused up front
+    // a server without GPUs refuses a GPU task before it asks any engine
     const none = await serve(t, { gpus: 'none' }, { taskDirs: [dir] })
-    t.same((await http(none.url, 'GET', '/v1/health')).body.gpus, { available: false, reason: 'GPUs turned off (--gpus none)' })
     const no = await http(none.url, 'POST', '/v1/envs', { task: 'gpuDilemma', backend: 'docker' })
     t.equal(no.status, 503)
     t.equal(no.body.error.code, 'CAPACITY_REACHED')
     t.match(no.body.error.message, /needs 1 GPU\(s\); this server has 0 \(GPUs turned off/)
-    await none.close()
-    if (spawnSync('nvidia-smi', ['-L']).error) {
-      const auto = await serve(t, { gpus: 'auto' })
-      t.same((await http(auto.url, 'GET', '/v1/health')).body.gpus, { available: false, reason: 'no NVIDIA driver: nvidia-smi is not installed' }, 'a machine without GPUs says so')
-      await auto.close()
-    }
   })
 }
 

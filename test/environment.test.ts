@@ -1,8 +1,7 @@
 // Environment semantics as MLGym's: every built-in task end to end, the special actions, evaluation errors,
 // timeouts, read-only and secret files, baselines computed once and cached.
 import t from 'tap'
-import { mkdtempSync, readdirSync, existsSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { Environment, guardMultilineInput, type EnvironmentOptions } from '../tasks/environment.js'
 import { TaskRegistry, type Task } from '../tasks/registry.js'
@@ -10,8 +9,9 @@ import { BaselineCache } from '../tasks/baseline.js'
 import { taskMounts } from '../tasks/environment.js'
 import { LocalSandbox } from '../sandbox/local.js'
 import type { SandboxOptions } from '../sandbox/types.js'
+import { tempDir } from './helpers.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'sg-env-test-'))
+const dir = tempDir(t, 'sg-env-test-')
 const registry = TaskRegistry.withBuiltins()
 const makeSandbox = (o: SandboxOptions) => LocalSandbox.create({ ...o, baseDir: join(dir, 'sandboxes') })
 const baselines = new BaselineCache(join(dir, 'baselines'), o => makeSandbox(o), task => ({ mounts: taskMounts(task).mounts }))
@@ -189,5 +189,4 @@ t.test('reset gives a fresh workspace', async t => {
   t.equal(env.steps.length, 1)
 })
 
-t.teardown(() => { if (existsSync(dir)) void 0 })
 export type { Task }

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { testServer as startTestServer, http } from './helpers.js'
+import { testServer as startTestServer, http, tempDir } from './helpers.js'
 
 type Server = Awaited<ReturnType<typeof startTestServer>>
 
@@ -190,9 +190,7 @@ export function holes (t: Test, isolation: string, backend: Backend = 'local'): 
 
   // docker's own sweep of a killed server's containers is in docker.test.ts
   if (local) t.test(`${isolation}: sandboxes a killed server left are removed at the next start`, async t => {
-    const s = await testServer()
-    const dataDir = s.dataDir
-    await s.close()
+    const dataDir = tempDir(t, 'sg-crash-')
     // a real server process on the same data dir, killed with SIGKILL while an environment is open
     const child = spawn(process.execPath, ['dist/server/cli.js', 'serve', '--port', '0', '--data-dir', dataDir], {
       cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'], env: process.env
@@ -211,7 +209,7 @@ export function holes (t: Test, isolation: string, backend: Backend = 'local'): 
     child.kill('SIGKILL')
     await new Promise(resolve => child.once('exit', resolve))
     const again = await testServer({ dataDir })
-    t.teardown(async () => { await again.close(); rmSync(dataDir, { recursive: true, force: true }) })
+    t.teardown(() => again.close())
     t.same(readdirSync(sandboxes), [], 'its folder is gone')
     t.ok(cgroupDirs().length < groups || groups === 0, 'its cgroup is gone')
     t.match(again.warnings.join('\n'), /removed 1 local sandbox/)

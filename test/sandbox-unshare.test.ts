@@ -1,12 +1,10 @@
 // The local backend's fallback where bubblewrap is missing: unshare + pivot_root + no capabilities.
 import t from 'tap'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { tempDir } from './helpers.js'
 
 process.env.SYNTHGYM_ISOLATION = 'unshare'
 const { LocalSandbox, localBackendInfo } = await import('../sandbox/local.js')
-const base = mkdtempSync(join(tmpdir(), 'sg-unshare-test-'))
+const base = tempDir(t, 'sg-unshare-test-')
 
 t.test('the unshare fallback isolates like the bubblewrap sandbox', async t => {
   t.equal(localBackendInfo().isolation, 'unshare')
