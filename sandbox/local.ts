@@ -166,7 +166,11 @@ function unshareArgv (root: string, ops: MountOp[], network: boolean, chain: str
       lines.push(isDir ? `[ -d ${at(o.dst)} ] || mkdir -p ${at(o.dst)}`
         : `[ -e ${at(o.dst)} ] || { mkdir -p "$(dirname ${at(o.dst)})"; touch ${at(o.dst)}; }`)
       lines.push(`mount --rbind ${q(o.src)} ${at(o.dst)}`)
-      if (o.ro) lines.push(`mount -o remount,bind,ro ${at(o.dst)}`)
+      // read-only all the way down: a remount reaches only the top mount, not those the host has below it
+      if (o.ro) {
+        lines.push(`mount -o remount,bind,ro ${at(o.dst)}`,
+          `awk -v p=${at(o.dst + '/')} 'index($2, p) == 1 { print $2 }' /proc/self/mounts | while read -r m; do mount -o remount,bind,ro "$m"; done`)
+      }
     } else if (o.op === 'symlink') lines.push(`ln -s ${q(o.target)} ${at(o.dst)}`)
     else if (o.op === 'tmpfs') lines.push(`mkdir -p ${at(o.dst)}`, `mount -t tmpfs -o mode=1777 tmpfs ${at(o.dst)}`)
     else if (o.op === 'dir') lines.push(`mkdir -p ${at(o.dst)}`, `chmod 755 ${at(o.dst)}`)

@@ -2,9 +2,9 @@
 // whichever isolation mode this process uses (holes.test.ts: bubblewrap where installed; holes-unshare.test.ts:
 // the fallback) and on docker (holes-docker.test.ts). Each reproduces the attack and asserts it fails.
 import type { Test } from 'tap'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createServer } from 'node:net'
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { testServer as startTestServer, http, tempDir } from './helpers.js'
 
@@ -122,6 +122,21 @@ export function holes (t: Test, isolation: string, backend: Backend = 'local'): 
     const file = join(live.env.sandbox!.workspaceDir!, 'mine.txt')
     t.equal(statSync(file).uid, want, 'and its files')
     t.equal(statSync(join(live.env.sandbox!.workspaceDir!, 'strategy.py')).uid, want, 'starter files are the agent\'s to edit')
+  })
+
+  // a host mount below a read-only bind (a dataset on its own disk) must be read-only inside too
+  if (local && process.geteuid!() === 0) t.test(`${isolation}: read-only mounts are read-only all the way down`, async t => {
+    const data = tempDir(t, 'sg-submount-')
+    chmodSync(data, 0o755)
+    mkdirSync(join(data, 'sub'))
+    t.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'mode=777', 'tmpfs', join(data, 'sub')]).status, 0)
+    t.teardown(() => { spawnSync('umount', ['-l', join(data, 'sub')]) })
+    const { LocalSandbox } = await import('../sandbox/local.js')
+    const sb = await LocalSandbox.create({ baseDir: tempDir(t, 'sg-sbx-'), mounts: [{ hostPath: data, path: '/home/agent/workspace/data', readOnly: true }] })
+    t.teardown(() => sb.close())
+    const r = await sb.exec('touch data/x; touch data/sub/x; ls data/sub')
+    t.match(r.output, /touch: cannot touch 'data\/x': Read-only file system/)
+    t.match(r.output, /touch: cannot touch 'data\/sub\/x': Read-only file system/)
   })
 
   t.test(`${isolation}: the network opt-in means the host's network, its absence loopback only`, async t => {
