@@ -2,7 +2,8 @@
 // pool per image, labels on every container, orphans of a dead server swept at start, everything removed at stop.
 import { createHash } from 'node:crypto'
 import type { SandboxOptions } from './types.js'
-import { DockerEngine, DockerSandbox, dockerMessage, sweepOrphans, type DockerEngineConfig } from './docker.js'
+import { DockerSandbox } from './docker.js'
+import { DockerEngine, dockerMessage, sweepOrphans, type DockerEngineConfig } from './docker-engine.js'
 import { WarmPool } from './pool.js'
 import { CapacityError, EngineUnavailableError } from './errors.js'
 

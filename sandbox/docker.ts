@@ -1,11 +1,12 @@
 // The docker backend: one container per sandbox, the persistent shell on ONE attached stream (no `docker exec`
 // per step), files through putArchive/getArchive, limits and isolation in the container's HostConfig.
-import Docker from 'dockerode'
+import type Docker from 'dockerode'
 import { randomBytes } from 'node:crypto'
 import { PassThrough, type Duplex, type Readable } from 'node:stream'
 import { posix } from 'node:path'
 import { PersistentShell, type ShellProcess } from './shell.js'
-import { SandboxStartError, ShellClosedError, TimeoutError } from './errors.js'
+import { SandboxStartError, ShellClosedError } from './errors.js'
+import { LABEL, dockerMessage, within, type DockerEngine } from './docker-engine.js'
 import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
@@ -13,75 +14,8 @@ import {
 } from './types.js'
 import { EVALUATION_ENV, runArgv, sandboxEnv } from './policy.js'
 
-export const LABEL = 'synthgym.managed'
 const AGENT = { uid: 1000, gid: 1000 }
 const ROOT_RO = { uid: 0, gid: 0, readOnly: true }
-
-export interface DockerEngineConfig {
-  name: string
-  /** unix socket (default /var/run/docker.sock when no host is given) */
-  socketPath?: string
-  host?: string
-  port?: number
-  protocol?: 'http' | 'https' | 'ssh'
-  ca?: string
-  cert?: string
-  key?: string
-  username?: string
-  /** most sandboxes this engine takes */
-  capacity?: number
-}
-
-export class DockerEngine {
-  readonly docker: Docker
-  readonly sandboxes = new Set<DockerSandbox>()
-  healthy = true
-  error: string | null = null
-
-  constructor (readonly config: DockerEngineConfig) {
-    const c = config
-    this.docker = c.host
-      ? new Docker({ host: c.host, port: c.port, protocol: c.protocol, ca: c.ca, cert: c.cert, key: c.key, username: c.username })
-      : new Docker({ socketPath: c.socketPath ?? '/var/run/docker.sock' })
-  }
-
-  get name (): string { return this.config.name }
-  get capacity (): number { return this.config.capacity ?? 64 }
-  get free (): number { return this.capacity - this.sandboxes.size }
-
-  /** Answers within `ms` or is marked unhealthy with the reason. */
-  async check (ms = 5000): Promise<boolean> {
-    const ping = () => within(this.docker.ping(), 'a ping', ms, `no answer in ${ms} ms`)
-    try {
-      // a connection error is tried once more on a fresh connection: a broken keep-alive socket is not a dead engine
-      await ping().catch(e => (e as { code?: string }).code ? ping() : Promise.reject(e))
-      this.healthy = true
-      this.error = null
-    } catch (e) {
-      this.healthy = false
-      this.error = dockerMessage(e)
-    }
-    return this.healthy
-  }
-}
-
-/** Docker's own error text, without dockerode's "(HTTP code 500) server error -" prefix. */
-export function dockerMessage (e: unknown): string {
-  const err = e as { json?: { message?: string }, message?: string, code?: string, address?: string }
-  if (err?.code === 'ENOENT' || err?.code === 'ECONNREFUSED') return `cannot reach dockerd at ${err.address ?? 'its socket'} (${err.code}); is dockerd running?`
-  return err?.json?.message ?? String(err?.message ?? e).replace(/^\(HTTP code \d+\) [a-z ]+ - /, '')
-}
-
-/** Docker calls on a step's path get a deadline: an engine that hangs must not hang the step with it. */
-export const CALL_TIMEOUT_MS = 30_000
-export function within<T> (p: Promise<T>, what: string, ms = CALL_TIMEOUT_MS,
-  message = `the docker engine did not answer ${what} within ${ms / 1000} s`): Promise<T> {
-  let timer: NodeJS.Timeout
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(message)), ms) })
-  ])
-}
 
 export interface DockerSandboxOptions extends SandboxOptions {
   image: string
@@ -388,13 +322,4 @@ function addFile (pack: ReturnType<typeof newPack>, f: FileEntry, rel: string): 
   if (f.hostPath) { addHostPath(pack, f.hostPath, rel, AGENT); return }
   const data = typeof f.data === 'string' ? Buffer.from(f.data) : (f.data ?? Buffer.alloc(0))
   pack.entry({ name: rel, mode: f.mode ?? 0o644, uid: AGENT.uid, gid: AGENT.gid, size: data.length }, data)
-}
-
-/** Containers a server left behind (it died): every container labelled with this server id. */
-export async function sweepOrphans (engine: DockerEngine, serverId: string): Promise<number> {
-  const list = await engine.docker.listContainers({ all: true, filters: { label: [`${LABEL}=1`, `synthgym.server=${serverId}`] } })
-  const mine = new Set([...engine.sandboxes].map(s => s.container?.id))
-  const stale = list.filter(c => !mine.has(c.Id))
-  await Promise.all(stale.map(c => engine.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})))
-  return stale.length
 }

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join, resolve } from 'node:path'
-import type { DockerEngineConfig } from '../sandbox/docker.js'
+import type { DockerEngineConfig } from '../sandbox/docker-engine.js'
 import { compile } from '../env-spec/validate.js'
 
 export interface ServerConfig {

@@ -8,7 +8,7 @@ import { ValidationError } from '../env-spec/validate.js'
 import {
   BusyError, CapacityError, EngineUnavailableError, SandboxStartError, ShellClosedError, TimeoutError
 } from '../sandbox/errors.js'
-import { DockerEngine, within } from '../sandbox/docker.js'
+import { DockerEngine, within } from '../sandbox/docker-engine.js'
 import { DockerBackend } from '../sandbox/docker-backend.js'
 import { GpuAllocator } from '../sandbox/gpus.js'
 import { PersistentShell } from '../sandbox/shell.js'

@@ -1,0 +1,83 @@
+// A Docker engine the server places sandboxes on: its connection, health check, deadlines on its calls, and the
+// sweep of what a dead server left on it.
+import Docker from 'dockerode'
+import { TimeoutError } from './errors.js'
+import type { DockerSandbox } from './docker.js'
+
+/** Every container of ours carries it; `synthgym.server` says whose. */
+export const LABEL = 'synthgym.managed'
+
+export interface DockerEngineConfig {
+  name: string
+  /** unix socket (default /var/run/docker.sock when no host is given) */
+  socketPath?: string
+  host?: string
+  port?: number
+  protocol?: 'http' | 'https' | 'ssh'
+  ca?: string
+  cert?: string
+  key?: string
+  username?: string
+  /** most sandboxes this engine takes */
+  capacity?: number
+}
+
+export class DockerEngine {
+  readonly docker: Docker
+  readonly sandboxes = new Set<DockerSandbox>()
+  healthy = true
+  error: string | null = null
+
+  constructor (readonly config: DockerEngineConfig) {
+    const c = config
+    this.docker = c.host
+      ? new Docker({ host: c.host, port: c.port, protocol: c.protocol, ca: c.ca, cert: c.cert, key: c.key, username: c.username })
+      : new Docker({ socketPath: c.socketPath ?? '/var/run/docker.sock' })
+  }
+
+  get name (): string { return this.config.name }
+  get capacity (): number { return this.config.capacity ?? 64 }
+  get free (): number { return this.capacity - this.sandboxes.size }
+
+  /** Answers within `ms` or is marked unhealthy with the reason. */
+  async check (ms = 5000): Promise<boolean> {
+    const ping = () => within(this.docker.ping(), 'a ping', ms, `no answer in ${ms} ms`)
+    try {
+      // a connection error is tried once more on a fresh connection: a broken keep-alive socket is not a dead engine
+      await ping().catch(e => (e as { code?: string }).code ? ping() : Promise.reject(e))
+      this.healthy = true
+      this.error = null
+    } catch (e) {
+      this.healthy = false
+      this.error = dockerMessage(e)
+    }
+    return this.healthy
+  }
+}
+
+/** Docker's own error text, without dockerode's "(HTTP code 500) server error -" prefix. */
+export function dockerMessage (e: unknown): string {
+  const err = e as { json?: { message?: string }, message?: string, code?: string, address?: string }
+  if (err?.code === 'ENOENT' || err?.code === 'ECONNREFUSED') return `cannot reach dockerd at ${err.address ?? 'its socket'} (${err.code}); is dockerd running?`
+  return err?.json?.message ?? String(err?.message ?? e).replace(/^\(HTTP code \d+\) [a-z ]+ - /, '')
+}
+
+/** Docker calls on a step's path get a deadline: an engine that hangs must not hang the step with it. */
+export const CALL_TIMEOUT_MS = 30_000
+export function within<T> (p: Promise<T>, what: string, ms = CALL_TIMEOUT_MS,
+  message = `the docker engine did not answer ${what} within ${ms / 1000} s`): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(message)), ms) })
+  ])
+}
+
+/** Containers a server left behind (it died): every container labelled with this server id. */
+export async function sweepOrphans (engine: DockerEngine, serverId: string): Promise<number> {
+  const list = await engine.docker.listContainers({ all: true, filters: { label: [`${LABEL}=1`, `synthgym.server=${serverId}`] } })
+  const mine = new Set([...engine.sandboxes].map(s => s.container?.id))
+  const stale = list.filter(c => !mine.has(c.Id))
+  await Promise.all(stale.map(c => engine.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})))
+  return stale.length
+}
