@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import type { DockerEngineConfig } from '../sandbox/docker-engine.js'
 import { compile } from '../env-spec/validate.js'
+import { TASK_DEFAULTS } from '../tasks/settings.js'
 
 export interface ServerConfig {
   host: string
@@ -43,7 +44,7 @@ export const DEFAULTS: ServerConfig = {
   capacity: 512,
   idleTimeout: 1800,
   maxSteps: 50,
-  outputCap: 100_000,
+  outputCap: TASK_DEFAULTS.outputCap,
   synchronous: 'NORMAL',
   backend: 'local',
   dockerEngines: '',

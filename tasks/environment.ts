@@ -1,7 +1,7 @@
 // A task made live in a sandbox: reset / step / evaluate with MLGym's semantics and Gymnasium's five return values.
 import { basename, join } from 'node:path'
 import { existsSync } from 'node:fs'
-import type { Sandbox, SandboxOptions, SandboxLimits, Mount, FileEntry } from '../sandbox/types.js'
+import type { Sandbox, SandboxOptions, Mount, FileEntry } from '../sandbox/types.js'
 import { WORKSPACE, COMMANDS_DIR } from '../sandbox/types.js'
 import { ansiQuote } from '../sandbox/shell.js'
 import { BusyError, ShellClosedError } from '../sandbox/errors.js'
@@ -13,14 +13,15 @@ import { EpisodeFinishedError, EvaluationFormatError, NotResetError, SubmissionN
 import { pyRepr, plain, type PyValue } from './pyrepr.js'
 import type { Metrics } from '../env-spec/trajectory.js'
 import { SANDBOX_DEFAULTS } from '../sandbox/policy.js'
-import { sandboxSettings, type Settings } from './settings.js'
+import { sandboxSettings, type Overrides, type Settings } from './settings.js'
 import type { EpisodeInfo, ResetResult, StepInfo, StepResult, TrajectoryStep } from '../env-spec/episode.js'
 import type { EvaluateResult } from '../env-spec/messages.js'
 
 /** What one action came to, before the step is recorded. */
 type Outcome = { observation: string, reward: number, terminated: boolean, truncated: boolean, extra: Partial<StepInfo> }
 
-export interface EnvironmentOptions {
+/** How an environment runs; its limits, timeouts and output cap override the task's (tasks/settings.ts). */
+export interface EnvironmentOptions extends Overrides {
   makeSandbox: (opts: SandboxOptions) => Promise<Sandbox>
   /** the task's baseline scores (given, cached or computed); null when it has none */
   baseline: (task: Task) => Promise<Metrics | null>
@@ -28,10 +29,6 @@ export interface EnvironmentOptions {
   /** 'none' as MLGym (always 0); 'improvement': direction-aware improvement over the baseline on each evaluation */
   reward?: 'none' | 'improvement'
   toolProfile?: ToolProfile
-  timeouts?: { short?: number, long?: number, noOutput?: number }
-  /** characters of observation kept per step */
-  outputCap?: number
-  limits?: SandboxLimits
 }
 
 /** Sandbox mounts of a task: the tools, its data and its evaluation files, read-only. */
@@ -133,7 +130,7 @@ export class Environment {
 
   /** The task's resources with this environment's overrides, field by field. */
   get settings (): Settings {
-    return sandboxSettings(this.task, { limits: this.opts.limits, timeouts: this.opts.timeouts })
+    return sandboxSettings(this.task, this.opts)
   }
 
   get timeouts (): Settings['timeouts'] { return this.settings.timeouts }
@@ -243,7 +240,7 @@ export class Environment {
       if (err instanceof ShellClosedError) return lost()
       throw err
     } finally { disk?.stop() }
-    const out = postprocess(r.output, { cap: this.opts.outputCap, droppedChars: r.truncatedChars })
+    const out = postprocess(r.output, { cap: this.settings.outputCap, droppedChars: r.truncatedChars })
     let observation = out.text
     const extra: Partial<StepInfo> = {}
     if (out.truncated) extra.output_truncated = true

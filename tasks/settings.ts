@@ -10,13 +10,17 @@ export const TASK_DEFAULTS = {
   trainingTimeout: 3600,
   /** seconds any other command may run */
   shortTimeout: 25,
-  entrypoint: 'CSVSubmissionTasks'
+  entrypoint: 'CSVSubmissionTasks',
+  /** characters of observation kept per step (the rest is cut with a note) */
+  outputCap: 100_000
 } as const
 
 /** What an environment may override (its create body, in the sandbox's units). */
 export interface Overrides {
   limits?: { cpus?: number, memoryMb?: number, pids?: number, diskMb?: number, outputCap?: number }
   timeouts?: { short?: number, long?: number, noOutput?: number }
+  /** characters of observation kept per step */
+  outputCap?: number
 }
 
 export interface Settings {
@@ -26,6 +30,8 @@ export interface Settings {
   network: boolean
   /** GPUs the task needs (ids come from the allocator) */
   gpus: number
+  /** characters of observation kept per step */
+  outputCap: number
 }
 
 const defined = <T extends object>(o: T): Partial<T> =>
@@ -47,6 +53,7 @@ export function sandboxSettings (task: Task, over: Overrides = {}): Settings {
       noOutput: over.timeouts?.noOutput ?? task.spec.timeouts?.no_output ?? long
     },
     network: res.network === true,
-    gpus: res.gpus ?? 0
+    gpus: res.gpus ?? 0,
+    outputCap: over.outputCap ?? TASK_DEFAULTS.outputCap
   }
 }

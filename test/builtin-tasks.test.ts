@@ -16,7 +16,7 @@ const PYTHON = process.env.PYTHON ?? 'python3'
 
 interface Run { code: number | null, stdout: string, stderr: string, seconds: number }
 
-function python (args: string[], cwd: string, secretDir: string, timeoutMs = 60_000): Run {
+function python (args: string[], cwd: string, secretDir: string, timeoutMs = 600_000): Run {
   const start = Date.now()
   const r = spawnSync(PYTHON, args, {
     cwd,
@@ -155,7 +155,6 @@ for (const dir of taskDirs) {
 
     const baseline = python([spec.baseline_paths![0]], ws, secretDir)
     t.equal(baseline.code, 0, `baseline runs (${baseline.stderr})`)
-    t.ok(baseline.seconds < 30, `baseline ran in ${baseline.seconds.toFixed(1)}s`)
     t.comment(`${dir}: baseline ran in ${baseline.seconds.toFixed(1)}s`)
     if (spec.task_entrypoint === 'ModelSubmissionTasks') {
       t.same(walk(ws).filter(p => p.endsWith('.yaml')).map(p => p.slice(ws.length + 1)), ['config.yaml'],
@@ -168,7 +167,6 @@ for (const dir of taskDirs) {
     t.type(metrics[name], 'number', `the evaluation reports ${name}`)
     t.ok(Number.isFinite(metrics[name]))
     t.comment(`${dir}: ${JSON.stringify(metrics)} (evaluation ${first.seconds.toFixed(1)}s)`)
-    t.ok(first.seconds < 10, `evaluation ran in ${first.seconds.toFixed(1)}s`)
     t.same(parseMetrics(spec, python(evalArgs(spec, ws), ws, secretDir)), metrics, 'the evaluation is deterministic')
     if (spec.baseline_scores !== undefined) {
       for (const [k, v] of Object.entries(spec.baseline_scores[0])) {
