@@ -299,6 +299,11 @@ class TrlTest(unittest.TestCase):
         env = Env()  # TRL instantiates with no arguments
         public = sorted(n for n in dir(env) if not n.startswith("_") and callable(getattr(env, n)))
         self.assertEqual(public, sorted(names + ["reset"]))
+        # TRL's discovery: the instance's bound methods, public, other than reset
+        exposed = [n for n, _ in inspect.getmembers(env, predicate=inspect.ismethod)
+                   if not n.startswith("_") and n != "reset"]
+        self.assertEqual(sorted(exposed), sorted(names))
+        self.assertIs(typing.get_type_hints(Env.submit)["return"], str)
         for n in names:
             fn = getattr(Env, n)
             doc = inspect.getdoc(fn)
