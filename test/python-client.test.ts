@@ -1,0 +1,42 @@
+// The Python client (clients/python) against a live server: its unittest suite, run by python3.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { testServer } from './helpers.js'
+
+const ROOT = join(import.meta.dirname, '..')
+const PY = join(ROOT, 'clients', 'python')
+const SUITE = join(PY, 'tests', 'test_client.py')
+
+function run (cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null, out: string }> {
+  return new Promise((resolve, reject) => {
+    // async: the server under test answers from this same process
+    const p = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    p.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    p.on('error', reject)
+    p.on('close', code => resolve({ code, out }))
+  })
+}
+
+t.test('python unittest suite of clients/python against a live server', { timeout: 170_000 }, async t => {
+  const s = await testServer()
+  t.teardown(() => s.close())
+  const expected = (readFileSync(SUITE, 'utf8').match(/^\s+def test_\w+\(self\)/gm) ?? []).length
+  t.ok(expected >= 13, `the suite defines ${expected} tests`)
+  const { code, out } = await run('python3', ['-m', 'unittest', 'discover', '-s', join(PY, 'tests'), '-v'], {
+    ...process.env,
+    SYNTHGYM_URL: s.url,
+    PYTHONPATH: PY,
+    PYTHONDONTWRITEBYTECODE: '1'
+  })
+  const ran = /^Ran (\d+) tests? in /m.exec(out)
+  t.equal(code, 0, 'unittest exits 0')
+  t.ok(ran, 'unittest printed "Ran N tests"')
+  t.equal(Number(ran?.[1]), expected, 'every test of the suite ran')
+  t.match(out, /^OK( \(skipped=\d+\))?$/m)
+  t.notMatch(out, /skipped 'set SYNTHGYM_URL/, 'the suite saw the server')
+  if (code !== 0) t.comment(out)
+})
