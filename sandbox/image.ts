@@ -1,6 +1,7 @@
 // The default sandbox image, built offline from Debian packages: debootstrap a minimal bookworm with python3 and the
 // scientific stack, finish it with sandbox/images/sandbox-rootfs.sh (user agent, cleanup), `docker import` it.
 // Tagged synthgym/sandbox:<recipe hash> (cached: an existing tag is not rebuilt) and synthgym/sandbox:latest.
+// Its command-line front end is ./image-command.ts.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
@@ -349,51 +350,4 @@ async function removeBuildDir (dir: string, progress: (line: string) => void): P
     return
   }
   rmSync(dir, { recursive: true, force: true })
-}
-
-const IMAGE_HELP = `usage:
-  synthgym image build [--with-torch] [--package NAME]... [--force] [--mirror URL]
-        debootstrap a Debian ${DEBIAN_SUITE} with python3, numpy, scipy, pandas, scikit-learn, flake8 and a user agent
-        (uid 1000), docker import it as ${IMAGE_REPO}:<recipe hash> and ${DEFAULT_IMAGE} (--with-torch: :torch).
-        Needs root, debootstrap, a Debian mirror and a running dockerd; an existing tag is reused unless --force.
-  synthgym image recipe [--with-torch] [--package NAME]... [--json]
-        the packages, hash and tag a build would produce, and whether Docker has it`
-
-/** `synthgym image ...` */
-export async function imageCommand (args: string[]): Promise<number> {
-  const [sub, ...rest] = args
-  const flags = new Set<string>()
-  const extraPackages: string[] = []
-  let mirror: string | undefined
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!
-    if (a === '--package' || a === '--mirror') {
-      const v = rest[++i]
-      if (!v) { console.error(`${a} needs a value\n${IMAGE_HELP}`); return 1 }
-      if (a === '--package') extraPackages.push(...v.split(',').filter(Boolean)); else mirror = v
-    } else if (['--with-torch', '--force', '--json'].includes(a)) flags.add(a)
-    else { console.error(`unknown argument ${a}\n${IMAGE_HELP}`); return 1 }
-  }
-  const withTorch = flags.has('--with-torch')
-  if (sub === 'recipe') {
-    const r = imageRecipe({ withTorch, extraPackages })
-    let exists: boolean | string
-    try { exists = await imageExists(r.tag) } catch (e) { exists = `unknown (${(e as Error).message})` }
-    if (flags.has('--json')) { console.log(JSON.stringify({ ...r, exists }, null, 2)); return 0 }
-    console.log(`tag:      ${r.tag}${r.aliases.length ? ` (also ${r.aliases.join(', ')})` : ''}\nbuilt:    ${exists}\nbase:     debian ${r.suite} ${r.variant} ${r.arch}\npackages: ${r.packages.join(' ')}\nscript:   ${r.script}`)
-    return 0
-  }
-  if (sub !== 'build') { console.error(IMAGE_HELP); return sub === '--help' || sub === 'help' ? 0 : 1 }
-  const abort = new AbortController()
-  const stop = () => { console.error('interrupted: stopping the build and removing its temporary directory'); abort.abort() }
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
-  try {
-    const r = await buildImage({ withTorch, extraPackages, mirror, force: flags.has('--force'), signal: abort.signal, onProgress: l => console.log(l) })
-    console.log(`${r.cached ? 'cached' : 'built'}: ${[r.tag, ...r.aliases].join(' ')} (${(r.sizeBytes / 1e6).toFixed(0)} MB${r.cached ? '' : `, ${r.seconds} s`})`)
-    return 0
-  } finally {
-    process.off('SIGINT', stop)
-    process.off('SIGTERM', stop)
-  }
 }
