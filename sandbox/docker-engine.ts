@@ -43,8 +43,9 @@ export class DockerEngine {
   async check (ms = 5000): Promise<boolean> {
     const ping = () => within(this.docker.ping(), 'a ping', ms, `no answer in ${ms} ms`)
     try {
-      // a connection error is tried once more on a fresh connection: a broken keep-alive socket is not a dead engine
-      await ping().catch(e => (e as { code?: string }).code ? ping() : Promise.reject(e))
+      // a connection error is tried once more on a fresh connection: a broken keep-alive socket is not a dead
+      // engine; no answer within the deadline is (waiting twice would double the time a hung engine holds us)
+      await ping().catch(e => !(e instanceof TimeoutError) && (e as { code?: string }).code ? ping() : Promise.reject(e))
       this.healthy = true
       this.error = null
     } catch (e) {

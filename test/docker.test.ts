@@ -439,7 +439,9 @@ async function dockerTests (): Promise<void> {
     const disk = await newEnv(s, { task: 'tinyLimitsDilemma', backend: 'docker', limits: { disk_mb: 5 } })
     await reset(s, disk)
     const big = await step(s, disk, 'head -c 8000000 /dev/zero > big.bin && echo written')
-    t.match(big.observation, /^written\nDISK LIMIT EXCEEDED: the sandbox holds \d+\.\d MiB, over its limit of 5 MiB\. The episode has ended\.$/)
+    // no file grows past the limit (RLIMIT_FSIZE), and the episode ends
+    t.match(big.observation, /File size limit exceeded.*\nDISK LIMIT EXCEEDED: the sandbox holds \d+\.\d MiB, over its limit of 5 MiB\. The episode has ended\.$/)
+    t.notMatch(big.observation, /written/)
     t.equal(big.info.exit_status, 'disk_limit_exceeded')
     await closeAndCheck(t, s)
   })

@@ -240,7 +240,9 @@ t.test('a disk limit ends the episode when the agent writes past it', async t =>
   const small = await c.step(env.env_id, 'head -c 1000000 /dev/zero > small.bin && echo ok')
   t.equal(small.observation, 'ok')
   const big = await c.step(env.env_id, 'head -c 8000000 /dev/zero > big.bin && echo written')
-  t.match(big.observation, /^written\nDISK LIMIT EXCEEDED: the sandbox holds \d+\.\d MiB, over its limit of 5 MiB\. The episode has ended\.$/)
+  // no file grows past the limit (RLIMIT_FSIZE), and the episode ends
+  t.match(big.observation, /File size limit exceeded.*\nDISK LIMIT EXCEEDED: the sandbox holds \d+\.\d MiB, over its limit of 5 MiB\. The episode has ended\.$/)
+  t.notMatch(big.observation, /written/)
   t.equal(big.terminated, true)
   t.equal(big.info.exit_status, 'disk_limit_exceeded')
   t.equal((await c.trajectory(env.env_id)).traj.trajectory.length, 2, 'the steps are kept')
