@@ -235,7 +235,13 @@ export interface Health {
   status: 'ok'
   version: string
   backends: {
-    local: { available: boolean, isolation: string | null, limits: string, python: string | null, warning?: string }
+    local: {
+      available: boolean, isolation: string | null, limits: string, python: string | null, warning?: string
+      /** the host uid the agent's processes and files have */
+      agent_host_uid: number
+      /** where this isolation mode differs from bubblewrap's */
+      differences?: string[]
+    }
     docker: { available: boolean } & Record<string, unknown>
   }
   lint: { mode: 'flake8' | 'py_compile', warning?: string }
@@ -253,8 +259,12 @@ export const healthSchema = {
       type: 'object', required: ['local', 'docker'], additionalProperties: false,
       properties: {
         local: {
-          type: 'object', required: ['available', 'isolation', 'limits', 'python'], additionalProperties: false,
-          properties: { available: { type: 'boolean' }, isolation: nullableString, limits: { type: 'string' }, python: nullableString, warning: { type: 'string' } }
+          type: 'object', required: ['available', 'isolation', 'limits', 'python', 'agent_host_uid'], additionalProperties: false,
+          properties: {
+            available: { type: 'boolean' }, isolation: nullableString, limits: { type: 'string' }, python: nullableString,
+            warning: { type: 'string' }, agent_host_uid: { type: 'integer', minimum: 1 },
+            differences: { type: 'array', items: { type: 'string' } }
+          }
         },
         docker: { type: 'object', required: ['available'], properties: { available: { type: 'boolean' } } }
       }

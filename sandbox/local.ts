@@ -54,6 +54,14 @@ const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx
 const HIDDEN_ETC = ['/etc/shadow', '/etc/gshadow', '/etc/sudoers']
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty']
 
+/** Where this machine's local sandboxes differ from bubblewrap's as root (none where they are the same). */
+export function isolationDifferences (): string[] {
+  if (localBackendInfo().isolation !== 'unshare' || agentHostIds()) return []
+  // without root there is one host uid to map: the namespace's init has the agent's, so the agent can signal or
+  // trace it (it holds nothing of the server's: its environment is PATH only)
+  return ['unshare without root: the sandbox\'s init runs as the agent\'s host uid; install bubblewrap to separate them']
+}
+
 /** One step of building a sandbox's file tree; rendered as bubblewrap arguments or as the unshare script. */
 type MountOp =
   | { op: 'bind', src: string, dst: string, ro: boolean, dev?: boolean }

@@ -7,10 +7,11 @@ import { join } from 'node:path'
 import { Environment, taskMounts } from '../tasks/environment.js'
 import { BaselineCache, type BaselineSite } from '../tasks/baseline.js'
 import { repoRoot, taskDescription, type Task, type TaskRegistry } from '../tasks/registry.js'
-import { LocalSandbox, localBackendInfo } from '../sandbox/local.js'
+import { LocalSandbox, localBackendInfo, isolationDifferences } from '../sandbox/local.js'
 import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
 import type { DockerBackend } from '../sandbox/docker-backend.js'
 import { GpuAllocator, detectGpus, type GpuInfo } from '../sandbox/gpus.js'
+import { agentHostIds } from '../sandbox/policy.js'
 import { BusyError, CapacityError, EngineUnavailableError, SandboxStartError, TimeoutError } from '../sandbox/errors.js'
 import { commandDocs, openaiTools, lintMode, type ToolProfile } from '../sandbox/tools.js'
 import { NotResetError } from '../tasks/errors.js'
@@ -140,6 +141,8 @@ export class EnvManager {
         local: {
           available: local.isolation !== null && local.python !== null,
           isolation: local.isolation, limits: local.limits, python: local.python,
+          agent_host_uid: agentHostIds()?.uid ?? process.geteuid!(),
+          ...(isolationDifferences().length ? { differences: isolationDifferences() } : {}),
           ...(local.limits === 'none' ? { warning: 'no writable cgroups: memory and process limits fall back to rlimits' } : {})
         },
         docker: { available: this.docker.engines.some(e => e.healthy), ...this.docker.health() }

@@ -117,6 +117,7 @@ export function holes (t: Test, isolation: string, backend: Backend = 'local'): 
     t.ok(pid, 'the agent\'s process is found on the host')
     const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])
     t.equal(uid, want, `the host sees the agent's process as uid ${want}`)
+    if (local) t.equal((await http(s.url, 'GET', '/v1/health')).body.backends.local.agent_host_uid, want, 'health says so')
     if (!local) return // a container's files have no host path to look at
     const live = s.manager.envs.get(env)!
     const file = join(live.env.sandbox!.workspaceDir!, 'mine.txt')
