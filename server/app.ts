@@ -11,6 +11,7 @@ import {
 import { ValidationError } from '../env-spec/validate.js'
 import type { EnvListener, EnvManager } from './envs.js'
 import { PayloadTooLargeError, UnauthorizedError, ShuttingDownError, toApiError } from './errors.js'
+import { registerOpenEnv } from './protocols/openenv.js'
 
 function checkActionSize (action: string): void {
   const bytes = Buffer.byteLength(action)
@@ -96,6 +97,7 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
   app.get<Id>('/v1/episodes/:id', async (req) => m.episode(req.params.id))
 
   app.get('/v1/ws', { websocket: true }, (socket: WebSocket) => { wsSession(m, socket) })
+  await registerOpenEnv(app, m)
   return app
 }
 
