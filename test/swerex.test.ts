@@ -270,3 +270,40 @@ sys.stdout.buffer.write(b.getvalue())`])
   badBool.append('unzip', 'maybe')
   t.equal((await post(badBool)).body.detail[0].type, 'bool_parsing')
 })
+
+t.test('docker backend: sessions are `docker exec` shells in the agent\'s container', async t => {
+  const ping = spawnSync('docker', ['image', 'inspect', 'synthgym/sandbox:latest'], { stdio: 'ignore', timeout: 20_000 })
+  if (ping.status !== 0) { t.skip('no Docker engine with synthgym/sandbox:latest here'); return }
+  const s = await testServer()
+  t.teardown(() => s.close())
+  const post = async (path: string, body?: unknown) => {
+    const res = await fetch(s.url + path, { method: 'POST', headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined })
+    return { status: res.status, body: await res.json() as any }
+  }
+  const env = await post('/v1/envs', { task: TASK, backend: 'docker', timeouts: { short: 1, long: 1 } })
+  t.equal(env.status, 201)
+  const reset = await post(`/v1/envs/${env.body.env_id}/reset`)
+  t.equal(reset.status, 200, 'reset on docker')
+  const rex = client(`${s.url}/v1/envs/${env.body.env_id}/swerex`)
+  t.strictSame((await rex('/create_session', createReq('a'))).body, { output: '', session_type: 'bash' })
+  await rex('/create_session', createReq('b'))
+  // one container: what the agent's step writes to /tmp, a session reads
+  await post(`/v1/envs/${env.body.env_id}/step`, { action: 'echo from-agent > /tmp/shared' })
+  t.strictSame((await rex('/run_in_session', bash('cat /tmp/shared; whoami', { session: 'a' }))).body, obs('from-agent\nagent\n', 0))
+  // session a's sleep outlives a timeout in session b and one in the agent's shell (each kills only its own jobs)
+  const order: string[] = []
+  const long = rex('/run_in_session', bash('sleep 4; echo done', { session: 'a' })).then(r => { order.push('a'); return r })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const bt = await rex('/run_in_session', bash('echo b-partial; sleep 30', { session: 'b', timeout: 1 }))
+  order.push('b')
+  t.equal(bt.body.swerexception.class_path, 'swerex.exceptions.CommandTimeoutError')
+  t.match(bt.body.swerexception.extra_info.output, /^b-partial\n/)
+  const step = await post(`/v1/envs/${env.body.env_id}/step`, { action: 'sleep 30' })
+  order.push('step')
+  t.equal(step.status, 200)
+  const a = await long
+  t.strictSame(order, ['b', 'step', 'a'])
+  t.strictSame(a.body, obs('done\n', 0), 'session a was not touched by the other interrupts')
+  t.strictSame((await rex('/execute', command(['cat', '/tmp/shared']))).body, { stdout: 'from-agent\n', stderr: '', exit_code: 0 })
+  t.strictSame((await rex('/read_file', { path: '/tmp/shared', encoding: null, errors: null })).body, { content: 'from-agent\n' })
+})
