@@ -6,7 +6,7 @@
 //
 // Progress goes to stderr; the table and (without --json) the JSON line go to stdout. A missed target prints
 // MISSED; the exit code is 1 for a missed target only with --strict, and 2 when the benchmark could not run at all.
-// Each section lives in its own file (step, openenv, reset, many, docker) and adds its rows to one Report.
+// Each section lives in its own file (step, openenv, reset, many, swerex, docker) and adds its rows to one Report.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,6 +24,7 @@ import { progressTo, Report, startClock, writeReport } from './report.js'
 import { resets } from './reset.js'
 import { startBenchServer, type Server } from './start-server.js'
 import { stepOverhead } from './step.js'
+import { swerexSection } from './swerex.js'
 
 async function main (): Promise<number> {
   const clock = startClock()
@@ -77,7 +78,7 @@ async function main (): Promise<number> {
   watchdog.unref()
 
   try {
-    if (['step', 'openenv', 'reset', 'many'].some(k => o.only.has(k))) {
+    if (['step', 'openenv', 'reset', 'many', 'swerex'].some(k => o.only.has(k))) {
       progress(`starting the server (data in ${dataDir})`)
       try { server = await startBenchServer(config, o.inProcess, progress) } catch (e) {
         failures.push(`the server did not start: ${(e as Error).message}`)
@@ -94,7 +95,8 @@ async function main (): Promise<number> {
         ['step', 'step overhead', () => stepOverhead(ctx, url)],
         ['openenv', 'OpenEnv step', () => openEnvStep(ctx, url)],
         ['reset', 'reset', () => resets(ctx, url)],
-        ['many', many.section, () => manyEnvs(ctx, url, many)]
+        ['many', many.section, () => manyEnvs(ctx, url, many)],
+        ['swerex', 'SWE-ReX', () => swerexSection(ctx, url)]
       ]
       for (const [key, name, run] of sections) {
         if (!o.only.has(key)) continue

@@ -10,7 +10,7 @@ import { LABEL, dockerMessage, within, type DockerEngine } from './docker-engine
 import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
-  type Sandbox, type SandboxOptions
+  type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
 import { EVALUATION_ENV, runArgv, sandboxEnv } from './policy.js'
 
@@ -43,6 +43,8 @@ export class DockerSandbox implements Sandbox {
   private oomRun = 0
   private failure: string | null = null
   private mounts: Mount[]
+  /** extra shells (openShell): attached `docker exec` bashes in the same container */
+  private extra = new Set<PersistentShell>()
 
   private constructor (readonly engine: DockerEngine, private opts: DockerSandboxOptions) {
     this.id = 'sbx-' + randomBytes(6).toString('hex')
@@ -198,11 +200,103 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
-  /** Kills every process but init, the shell wrapper and the shell, from a short exec as the agent's user. */
+  /** Another persistent shell in the same container: an attached `docker exec` bash (fine for extra sessions). */
+  async openShell (): Promise<ShellHandle> {
+    if (this.closed || this.failure !== null) throw new ShellClosedError(this.failure ?? 'the sandbox is closed')
+    let pid = 0
+    const shell = new PersistentShell({
+      start: async () => { const s = await this.startExecShell(); pid = s.pid; return s.proc },
+      killJobs: still => this.killBelow(() => pid, still)
+    }, { outputCap: this.opts.limits?.outputCap, init: this.opts.init })
+    this.extra.add(shell)
+    try {
+      await shell.start()
+      if (this.closed) throw new ShellClosedError('the sandbox closed while the shell started')
+    } catch (e) { this.extra.delete(shell); await shell.close(); throw e }
+    return {
+      exec: (command, o) => shell.exec(command, o),
+      interrupt: () => shell.interrupt(),
+      close: async () => { if (this.extra.delete(shell)) await shell.close() },
+      get alive () { return shell.alive },
+      get busy () { return shell.busy }
+    }
+  }
+
+  /** `docker exec -i bash` on one attached stream; the shell tells its pid (in the container) first. */
+  private async startExecShell (): Promise<{ proc: ShellProcess, pid: number }> {
+    if (this.closed) throw new Error('sandbox closed')
+    const ex = await within(this.container.exec({
+      Cmd: ['bash', '--noprofile', '--norc', '-s'], User: this.opts.user ?? '1000:1000', WorkingDir: WORKSPACE,
+      AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false
+    }), 'an exec')
+    const stream = await within(ex.start({ hijack: true, stdin: true }), 'an exec') as unknown as Duplex
+    const out = new PassThrough()
+    this.container.modem.demuxStream(stream, out, out)
+    const exitCbs: ((code: number | null) => void)[] = []
+    let ended = false
+    const end = () => { if (ended) return; ended = true; for (const cb of exitCbs) cb(null) }
+    stream.on('end', end)
+    stream.on('close', end)
+    stream.on('error', end)
+    // the first line is the shell's pid; whatever follows goes to the shell protocol
+    const dataCbs: ((chunk: Buffer) => void)[] = []
+    let head = ''
+    let pid = 0
+    const gotPid = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the exec shell did not start within 30 s')), 30_000)
+      out.on('data', (d: Buffer) => {
+        if (pid) { for (const cb of dataCbs) cb(d); return }
+        head += d.toString('latin1')
+        const m = /__SG_PID_(\d+)__\n/.exec(head)
+        if (!m) return
+        pid = Number(m[1])
+        clearTimeout(timer)
+        resolve(pid)
+        const rest = head.slice(m.index + m[0].length)
+        if (rest) for (const cb of dataCbs) cb(Buffer.from(rest, 'latin1'))
+      })
+      exitCbs.push(() => { clearTimeout(timer); reject(new Error('the exec shell ended at once')) })
+    })
+    stream.write('echo "__SG_PID_$$__"\n')
+    await gotPid
+    return {
+      pid,
+      proc: {
+        write: d => { if (!ended) stream.write(d) },
+        onData: cb => { dataCbs.push(cb) },
+        onExit: cb => exitCbs.push(cb),
+        kill: () => {
+          if (!ended) void this.shortExec(`kill -9 ${pid} 2>/dev/null; true`).catch(() => {})
+          stream.destroy()
+          end()
+        }
+      }
+    }
+  }
+
+  /** Kills every process below the shell with pid `pid()` (in the container), for as long as `stillNeeded()`. */
+  private async killBelow (pid: () => number, stillNeeded: () => boolean): Promise<void> {
+    const script = `top=${pid()}; [ "$top" -gt 0 ] || exit 0
+all=$(for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null && echo "$p $ppid"; done)
+kids="$top"; found=""
+while [ -n "$kids" ]; do next=""; for k in $kids; do for c in $(echo "$all" | awk -v k="$k" '$2 == k { print $1 }'); do found="$found $c"; next="$next $c"; done; done; kids="$next"; done
+[ -n "$found" ] && kill -9 $found 2>/dev/null; true`
+    for (let round = 0; round < 3 && stillNeeded(); round++) {
+      await this.shortExec(script)
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  }
+
+  /**
+   * Kills every process but init, the shell wrapper and the shell, from a short exec as the agent's user. What runs
+   * under a `docker exec` (parent pid 0: the extra shells of openShell, this exec itself) is not the agent shell's.
+   */
   private async killJobs (stillNeeded: () => boolean): Promise<void> {
     const script = `shell=$(for d in /proc/[0-9]*; do read -r pid comm st ppid rest < "$d/stat" 2>/dev/null || continue; case "$comm" in "(bash)") echo "$pid";; esac; done | sort -n | head -n 1)
 wrapper=$(for d in /proc/[0-9]*; do read -r pid comm st ppid rest < "$d/stat" 2>/dev/null || continue; [ "$ppid" = 1 ] && echo "$pid"; done | sort -n | head -n 1)
-for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$") continue;; esac; kill -9 "$p" 2>/dev/null; done; true`
+for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null && echo "$p $ppid"; done | awk -v keep=" 1 $shell $wrapper $$ " '
+  { par[$1] = $2 }
+  END { for (p in par) { q = p; mine = 1; while (q in par) { if (par[q] == 0 && q != 1) { mine = 0; break }; q = par[q] } if (mine && index(keep, " " p " ") == 0) print p } }' | while read -r p; do kill -9 "$p" 2>/dev/null; done; true`
     for (let round = 0; round < 3 && stillNeeded(); round++) {
       await this.shortExec(script)
       await new Promise(resolve => setTimeout(resolve, 50))
@@ -312,6 +406,9 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; case "$p" in 1|"$shell"|"$wrapper"|"$$
     if (this.closed) return
     this.closed = true
     await this.shell.close()
+    const extra = [...this.extra]
+    this.extra.clear()
+    await Promise.all(extra.map(s => s.close()))
     await this.container?.remove({ force: true }).catch(() => {})
     this.engine.sandboxes.delete(this)
     this.opts.onClose?.()

@@ -7,7 +7,7 @@ import { chmod, chown, cp, lstat, mkdir, readdir, readFile, realpath, rm, writeF
 import { dirname, join, posix, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { PersistentShell, type ShellProcess } from './shell.js'
-import { SandboxStartError } from './errors.js'
+import { SandboxStartError, ShellClosedError } from './errors.js'
 import { createCgroup, removeCgroup, cgroupMode, oomKills, sweepCgroups } from './cgroups.js'
 import {
   SANDBOX_DEFAULTS, SYNTHGYM_BIN, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, rlimitScript, runArgv,
@@ -15,7 +15,7 @@ import {
 } from './policy.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
-  type Sandbox, type SandboxOptions
+  type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
 
 export type Isolation = 'bwrap' | 'unshare'
@@ -259,13 +259,18 @@ async function giveToAgent (path: string): Promise<void> {
   if (st.isDirectory()) for (const n of await readdir(path)) await giveToAgent(join(path, n))
 }
 
+/** One process tree of a sandbox running a shell: outer sh → bwrap|unshare → init → bash. */
+interface ShellTree { proc: ChildProcess | null, shellPid: number }
+
 export class LocalSandbox implements Sandbox {
   readonly backend = 'local'
   readonly id: string
   readonly root: string
   private shell: PersistentShell
-  private proc: ChildProcess | null = null
-  private shellPid = 0
+  /** the agent's shell's process tree */
+  private main: ShellTree = { proc: null, shellPid: 0 }
+  /** extra shells (openShell), each in a process tree of its own over the same home and cgroups */
+  private extra = new Map<PersistentShell, ShellTree>()
   private cgroup: string[] = []
   private env: Record<string, string>
   private closed = false
@@ -275,8 +280,44 @@ export class LocalSandbox implements Sandbox {
     this.id = 'sbx-' + randomBytes(6).toString('hex')
     this.root = join(opts.baseDir ?? join(tmpdir(), 'synthgym-sandboxes'), this.id)
     this.env = sandboxEnv(opts.limits ?? {}, 'CUDA_VISIBLE_DEVICES', opts.env)
-    this.shell = new PersistentShell({ start: () => this.startShell(), killJobs: still => this.killJobs(still) },
-      { outputCap: opts.limits?.outputCap, init: opts.init })
+    this.shell = this.newShell(this.main)
+  }
+
+  private newShell (tree: ShellTree): PersistentShell {
+    return new PersistentShell({ start: () => this.startShell(tree), killJobs: still => this.killJobs(tree, still) },
+      { outputCap: this.opts.limits?.outputCap, init: this.opts.init })
+  }
+
+  /** Another persistent shell: a new process tree over the same home, mounts, env and cgroups (its own /tmp and pids). */
+  async openShell (): Promise<ShellHandle> {
+    if (this.closed) throw new ShellClosedError('the sandbox is closed')
+    const tree: ShellTree = { proc: null, shellPid: 0 }
+    const shell = this.newShell(tree)
+    this.extra.set(shell, tree)
+    try {
+      await shell.start()
+      if (this.closed) throw new ShellClosedError('the sandbox closed while the shell started')
+    } catch (e) { this.extra.delete(shell); await shell.close(); await this.endTree(tree); throw e }
+    const close = async () => {
+      if (!this.extra.delete(shell)) return
+      await shell.close()
+      await this.endTree(tree)
+    }
+    return {
+      exec: (command, o) => shell.exec(command, o),
+      interrupt: () => shell.interrupt(),
+      close,
+      get alive () { return shell.alive },
+      get busy () { return shell.busy }
+    }
+  }
+
+  /** Kills a shell's process tree and waits until it is gone. */
+  private async endTree (tree: ShellTree): Promise<void> {
+    const p = tree.proc
+    if (p && p.exitCode === null && p.signalCode === null) {
+      await new Promise(resolve => { p.once('exit', resolve); p.kill('SIGKILL') })
+    }
   }
 
   static async create (opts: LocalSandboxOptions = {}): Promise<LocalSandbox> {
@@ -327,12 +368,12 @@ export class LocalSandbox implements Sandbox {
     return ['sh', '-c', `${joinCgroup}${limits}exec "$@"`, 'sh', ...inner]
   }
 
-  private async startShell (): Promise<ShellProcess> {
+  private async startShell (tree: ShellTree): Promise<ShellProcess> {
     if (this.closed) throw new Error('sandbox closed')
     const [cmd, ...args] = this.argv(SHELL_ARGV)
     // the server's environment (its token, keys) stays out of every process of the sandbox, bwrap's own included
     const p = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: false, env: HOST_SPAWN_ENV })
-    this.proc = p
+    tree.proc = p
     let errText = ''
     p.stderr!.on('data', d => { errText += d })
     p.stdin!.on('error', () => {})
@@ -342,7 +383,7 @@ export class LocalSandbox implements Sandbox {
       const poll = () => {
         if (p.exitCode !== null || p.signalCode !== null) return resolve(false)
         const pid = this.findShellPid(p.pid!)
-        if (pid) { this.shellPid = pid; return resolve(true) }
+        if (pid) { tree.shellPid = pid; return resolve(true) }
         if (Date.now() > deadline) return resolve(false)
         setTimeout(poll, 2)
       }
@@ -372,22 +413,22 @@ export class LocalSandbox implements Sandbox {
     return 0
   }
 
-  private async killJobs (stillNeeded: () => boolean): Promise<void> {
-    if (!this.proc?.pid || !this.shellPid) return
+  private async killJobs (tree: ShellTree, stillNeeded: () => boolean): Promise<void> {
+    if (!tree.proc?.pid || !tree.shellPid) return
     // Everything in the sandbox except its init and the shell; repeated because a job may fork while we kill.
     for (let round = 0; round < 5 && stillNeeded(); round++) {
       // the shell's jobs, and what they left behind reparented to the namespace's init
-      const init = this.initPid()
-      const all = init ? descendants(init).filter(p => p !== this.shellPid) : descendants(this.shellPid)
+      const init = this.initPid(tree)
+      const all = init ? descendants(init).filter(p => p !== tree.shellPid) : descendants(tree.shellPid)
       if (all.length === 0) return
       for (const pid of all) { try { process.kill(pid, 'SIGKILL') } catch {} }
       await new Promise(resolve => setTimeout(resolve, 20))
     }
   }
 
-  private initPid (): number {
-    if (!this.proc?.pid) return 0
-    for (const c of children(this.proc.pid)) if (descendants(c).includes(this.shellPid) || c === this.shellPid) return c
+  private initPid (tree: ShellTree): number {
+    if (!tree.proc?.pid) return 0
+    for (const c of children(tree.proc.pid)) if (descendants(c).includes(tree.shellPid) || c === tree.shellPid) return c
     return 0
   }
 
@@ -493,10 +534,12 @@ export class LocalSandbox implements Sandbox {
     this.closed = true
     await this.shell.close()
     for (const r of this.runs) r.kill('SIGKILL')
-    const p = this.proc
-    if (p && p.exitCode === null && p.signalCode === null) {
-      await new Promise(resolve => { p.once('exit', resolve); p.kill('SIGKILL') })
-    }
+    const extra = [...this.extra]
+    this.extra.clear()
+    await Promise.all([[this.shell, this.main] as const, ...extra].map(async ([shell, tree]) => {
+      await shell.close()
+      await this.endTree(tree)
+    }))
     await removeCgroup(this.cgroup)
     await rm(this.root, { recursive: true, force: true }).catch(() => {})
     this.opts.onClose?.()

@@ -71,6 +71,16 @@ export interface SandboxOptions {
   onClose?: () => void
 }
 
+/** Another persistent shell in the same sandbox (same files, same limits), e.g. a SWE-ReX session. */
+export interface ShellHandle {
+  exec (command: string, opts?: ExecOptions): Promise<ExecResult>
+  /** kill this shell's foreground job (or, when idle, its background jobs) */
+  interrupt (): Promise<void>
+  close (): Promise<void>
+  readonly alive: boolean
+  readonly busy: boolean
+}
+
 export interface Sandbox {
   readonly id: string
   readonly backend: string
@@ -84,6 +94,8 @@ export interface Sandbox {
   /** a one-shot command in a fresh process tree that sees the workspace plus extra mounts (evaluation, secrets) */
   run (command: string, opts?: RunOptions): Promise<RunResult>
   close (): Promise<void>
+  /** opens another persistent shell in this sandbox, closed with it, where the backend can */
+  openShell? (): Promise<ShellHandle>
   /** host path of the workspace, where the backend has one */
   readonly workspaceDir?: string
   /** why the sandbox ended on its own (killed, out of memory, engine gone), where the backend can tell */

@@ -10,6 +10,7 @@ import {
 } from '../env-spec/messages.js'
 import { ValidationError } from '../env-spec/validate.js'
 import type { EnvListener, EnvManager } from './envs.js'
+import { isSwerexUrl, swerexRoutes } from './protocols/swerex.js'
 import { PayloadTooLargeError, UnauthorizedError, ShuttingDownError, toApiError } from './errors.js'
 import { registerOpenEnv } from './protocols/openenv.js'
 
@@ -71,6 +72,7 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
   if (token) {
     app.addHook('onRequest', async (req) => {
       if (req.url === '/v1/health') return
+      if (isSwerexUrl(req.url)) return // X-API-Key (or Bearer) and SWE-ReX's error shapes: protocols/swerex.ts
       if (!authorized(req, token)) throw new UnauthorizedError('send Authorization: Bearer <token> (or ?token= on the WebSocket URL)')
     })
   }
@@ -96,6 +98,7 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
   app.get('/v1/episodes', async (req) => m.episodes(validateEpisodeQuery({ ...(req.query as object) }, 'query')))
   app.get<Id>('/v1/episodes/:id', async (req) => m.episode(req.params.id))
 
+  await swerexRoutes(app, m)
   app.get('/v1/ws', { websocket: true }, (socket: WebSocket) => { wsSession(m, socket) })
   await registerOpenEnv(app, m)
   return app

@@ -307,11 +307,35 @@ export class EnvManager {
     await live.env.close()
   }
 
+  /**
+   * The sandbox of an environment's current episode, for a protocol that drives it directly (SWE-ReX): nothing done
+   * through it is a step, nothing is recorded. NOT_FOUND, or NOT_RESET before the first reset.
+   */
+  sandboxOf (id: string): Sandbox {
+    const live = this.live(id)
+    if (!live.env.sandbox) throw new NotResetError('this environment has no sandbox yet; reset it first (POST /v1/envs/:id/reset)')
+    return live.env.sandbox
+  }
+
+  /** Runs `work` as use of environment `id`: the idle reaper leaves it alone however long `work` runs. */
+  async using<T> (id: string, work: () => Promise<T>): Promise<T> {
+    const live = this.live(id)
+    this.inUse.set(id, (this.inUse.get(id) ?? 0) + 1)
+    try { return await work() } finally {
+      const n = (this.inUse.get(id) ?? 1) - 1
+      if (n > 0) this.inUse.set(id, n); else this.inUse.delete(id)
+      live.lastUsed = Date.now()
+    }
+  }
+
+  /** protocol calls (SWE-ReX) running on each environment */
+  private inUse = new Map<string, number>()
+
   private async reap (): Promise<void> {
     const now = Date.now()
     for (const live of [...this.envs.values()]) {
-      // a long step (training) is use, however long it runs
-      if (live.env.busy) continue
+      // a long step (training) is use, however long it runs; so is a long SWE-ReX command
+      if (live.env.busy || this.inUse.has(live.id)) continue
       if (now - live.lastUsed > this.config.idleTimeout * 1000) await this.shut(live)
     }
   }
