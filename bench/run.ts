@@ -6,7 +6,7 @@
 //
 // Progress goes to stderr; the table and (without --json) the JSON line go to stdout. A missed target prints
 // MISSED; the exit code is 1 for a missed target only with --strict, and 2 when the benchmark could not run at all.
-// Each section lives in its own file (step, openenv, reset, many, swerex, docker) and adds its rows to one Report.
+// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, docker) and adds its rows to one Report.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,6 +19,7 @@ import { DockerServers, probeDocker } from './docker-engine.js'
 import { dockerSection } from './docker.js'
 import { manyEnvs } from './many.js'
 import { openEnvStep } from './openenv.js'
+import { pythonClientStep } from './python-client.js'
 import { HELP, parseArgs, type Options } from './options.js'
 import { progressTo, Report, startClock, writeReport } from './report.js'
 import { resets } from './reset.js'
@@ -78,7 +79,7 @@ async function main (): Promise<number> {
   watchdog.unref()
 
   try {
-    if (['step', 'openenv', 'reset', 'many', 'swerex'].some(k => o.only.has(k))) {
+    if (['step', 'openenv', 'python', 'reset', 'many', 'swerex'].some(k => o.only.has(k))) {
       progress(`starting the server (data in ${dataDir})`)
       try { server = await startBenchServer(config, o.inProcess, progress) } catch (e) {
         failures.push(`the server did not start: ${(e as Error).message}`)
@@ -94,6 +95,7 @@ async function main (): Promise<number> {
       const sections: [string, string, () => Promise<Record<string, unknown>>][] = [
         ['step', 'step overhead', () => stepOverhead(ctx, url)],
         ['openenv', 'OpenEnv step', () => openEnvStep(ctx, url)],
+        ['python', 'Python client step', () => pythonClientStep(ctx, url)],
         ['reset', 'reset', () => resets(ctx, url)],
         ['many', many.section, () => manyEnvs(ctx, url, many)],
         ['swerex', 'SWE-ReX', () => swerexSection(ctx, url)]
