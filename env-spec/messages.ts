@@ -19,7 +19,7 @@ export interface CreateEnvBody {
   image?: string
   /** OCI runtime (backend docker), e.g. runsc */
   runtime?: string
-  tool_profile?: 'mlgym'
+  tool_profile?: 'mlgym' | 'sweagent'
   max_steps?: number
   reward?: 'none' | 'improvement'
   timeouts?: { short?: number, long?: number, no_output?: number }
@@ -33,7 +33,7 @@ export const createEnvSchema = {
     backend: { enum: ['local', 'docker'] },
     image: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9][A-Za-z0-9._/:@-]*$' },
     runtime: { type: 'string', pattern: '^[A-Za-z0-9._-]+$' },
-    tool_profile: { enum: ['mlgym'] },
+    tool_profile: { enum: ['mlgym', 'sweagent'] },
     max_steps: { type: 'integer', minimum: 1, maximum: 100000 },
     reward: { enum: ['none', 'improvement'] },
     timeouts: {
@@ -68,11 +68,11 @@ export const episodeQuerySchema = {
   }
 }
 
-/** `GET /v1/tools?profile=`: the agent tool profile (only MLGym's for now). */
-export interface ToolsQuery { profile?: 'mlgym' }
+/** `GET /v1/tools?profile=`: the agent tool profile (MLGym's or SWE-agent 1.x's). */
+export interface ToolsQuery { profile?: 'mlgym' | 'sweagent' }
 export const toolsQuerySchema = {
   type: 'object', additionalProperties: false,
-  properties: { profile: { enum: ['mlgym'], default: 'mlgym' } }
+  properties: { profile: { enum: ['mlgym', 'sweagent'], default: 'mlgym' } }
 }
 
 /** WebSocket requests: the REST operations as `{id, op, ...}`; answers carry the same id. */
@@ -221,11 +221,11 @@ export const taskDetailSchema = {
 }
 
 /** `GET /tools`: the command docs for a system prompt, and the same commands as OpenAI function-calling tools. */
-export interface ToolsResult { profile: 'mlgym', command_docs: string, tools: unknown[] }
+export interface ToolsResult { profile: 'mlgym' | 'sweagent', command_docs: string, tools: unknown[] }
 export const toolsResultSchema = {
   type: 'object', required: ['profile', 'command_docs', 'tools'], additionalProperties: false,
   properties: {
-    profile: { enum: ['mlgym'] }, command_docs: { type: 'string' },
+    profile: { enum: ['mlgym', 'sweagent'] }, command_docs: { type: 'string' },
     tools: { type: 'array', items: { type: 'object', required: ['type', 'function'], properties: { type: { const: 'function' }, function: { type: 'object', required: ['name', 'description', 'parameters'] } } } }
   }
 }

@@ -5,13 +5,20 @@ import { accessSync, constants, readFileSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { packageRoot } from './paths.js'
+import { AGENT_HOME, WORKSPACE } from './types.js'
 
-export type ToolProfile = 'mlgym'
+export type ToolProfile = 'mlgym' | 'sweagent'
 
 export interface ToolArgument {
-  type: 'string' | 'integer'
+  /** array, enum, items and argument_format only in the sweagent profile (SWE-agent 1.x's argument fields) */
+  type: 'string' | 'integer' | 'array'
   description: string
   required: boolean
+  enum?: string[]
+  /** an array's element schema, e.g. {type: 'integer'} */
+  items?: { type: 'string' | 'integer' }
+  /** how the value goes into the command line: `--flag {{value}}`, `--flag {{value|join(' ')}}` (default `{{value}}`) */
+  argument_format?: string
 }
 
 export interface ToolDefinition {
@@ -31,18 +38,26 @@ export interface OpenAITool {
   function: {
     name: string
     description: string
-    parameters: { type: 'object', properties: Record<string, { type: string, description: string }>, required: string[] }
+    /** SWE-agent's shape leaves out properties and required for a tool without arguments */
+    parameters: { type: 'object', properties?: Record<string, OpenAIProperty>, required?: string[] }
   }
 }
 
+export interface OpenAIProperty { type: string, description: string, items?: { type: string }, enum?: string[] }
+
 // Tool files sourced into the session, in MLGym's command_files order (which is the order of the command docs).
 const PROFILE_FILES: Record<ToolProfile, string[]> = {
-  mlgym: ['editor.sh', 'search.sh', 'edit.sh', 'submit.sh']
+  mlgym: ['editor.sh', 'search.sh', 'edit.sh', 'submit.sh'],
+  // SWE-agent 1.x's bundles in its configs' order (registry first); see sandbox/tools/sweagent/README.md
+  sweagent: ['sweagent/registry.sh', 'sweagent/windowed.sh', 'sweagent/search.sh', 'sweagent/edit_linting.sh',
+    'sweagent/edit_anthropic.sh', 'sweagent/submit.sh']
 }
 
 // MLGym's agent env_variables: set in the session as `K=V` and filled into docstrings (`{WINDOW}`).
 const SESSION_VARIABLES: Record<ToolProfile, Record<string, string>> = {
-  mlgym: { WINDOW: '1000', OVERLAP: '2', CURRENT_LINE: '0', CURRENT_FILE: '', SEARCH_RESULTS: '()', SEARCH_FILES: '()', SEARCH_INDEX: '0' }
+  mlgym: { WINDOW: '1000', OVERLAP: '2', CURRENT_LINE: '0', CURRENT_FILE: '', SEARCH_RESULTS: '()', SEARCH_FILES: '()', SEARCH_INDEX: '0' },
+  // SWE-agent's config env_variables (07.yaml); exported, as SWE-agent exports them
+  sweagent: { WINDOW: '100', OVERLAP: '2' }
 }
 
 const BASH_TOOL: OpenAITool = {
@@ -96,10 +111,24 @@ function toDefinition (name: string, doc: any, where: string): ToolDefinition {
   if (typeof doc?.docstring !== 'string') bad('docstring must be a string')
   const args: Record<string, ToolArgument> = {}
   for (const [arg, spec] of Object.entries<any>(doc.arguments ?? {})) {
-    if (spec?.type !== 'string' && spec?.type !== 'integer') bad(`argument ${arg}: type must be string or integer`)
+    if (!['string', 'integer', 'array'].includes(spec?.type)) bad(`argument ${arg}: type must be string, integer or array`)
     if (typeof spec.description !== 'string') bad(`argument ${arg}: description must be a string`)
     if (typeof spec.required !== 'boolean') bad(`argument ${arg}: required must be true or false`)
     args[arg] = { type: spec.type, description: spec.description, required: spec.required }
+    if (spec.type === 'array') {
+      if (spec.items?.type !== 'string' && spec.items?.type !== 'integer') bad(`argument ${arg}: an array needs items.type string or integer`)
+      args[arg].items = { type: spec.items.type }
+    } else if (spec.items !== undefined) bad(`argument ${arg}: items is for arrays`)
+    if (spec.enum !== undefined) {
+      if (!Array.isArray(spec.enum) || !spec.enum.every((v: unknown) => typeof v === 'string')) bad(`argument ${arg}: enum must be a list of strings`)
+      args[arg].enum = spec.enum
+    }
+    if (spec.argument_format !== undefined) {
+      if (typeof spec.argument_format !== 'string' || !/\{\{value(\|join\('[^']*'\))?\}\}/.test(spec.argument_format)) {
+        bad(`argument ${arg}: argument_format must hold {{value}} or {{value|join('<sep>')}}`)
+      }
+      args[arg].argument_format = spec.argument_format
+    }
   }
   if (doc.end_name !== undefined && typeof doc.end_name !== 'string') bad('end_name must be a string')
   // MLGym's default signature: the name, then <required> and [<optional>] arguments
@@ -135,6 +164,7 @@ export function commandDocs (profile: ToolProfile): string {
 
 /** OpenAI function-calling `tools`: one function per command, plus `bash` for everything else. */
 export function openaiTools (profile: ToolProfile): OpenAITool[] {
+  if (profile === 'sweagent') return [...toolDefinitions(profile).map(sweagentTool), BASH_TOOL]
   const tools: OpenAITool[] = toolDefinitions(profile).map(def => {
     const args = Object.entries(def.arguments)
     return {
@@ -151,6 +181,23 @@ export function openaiTools (profile: ToolProfile): OpenAITool[] {
     }
   })
   return [...tools, BASH_TOOL]
+}
+
+// SWE-agent's Command.get_function_calling_tool: the docstring as written, properties with items and enum where the
+// argument has them, and parameters {"type": "object"} alone for a tool without arguments.
+function sweagentTool (def: ToolDefinition): OpenAITool {
+  const args = Object.entries(def.arguments)
+  const parameters: OpenAITool['function']['parameters'] = { type: 'object' }
+  if (args.length > 0) {
+    parameters.properties = Object.fromEntries(args.map(([arg, spec]) => {
+      const property: OpenAIProperty = { type: spec.type, description: spec.description }
+      if (spec.items !== undefined) property.items = { ...spec.items }
+      if (spec.enum !== undefined) property.enum = [...spec.enum]
+      return [arg, property]
+    }))
+    parameters.required = args.filter(([, spec]) => spec.required).map(([arg]) => arg)
+  }
+  return { type: 'function', function: { name: def.name, description: def.docstring, parameters } }
 }
 
 function shellQuote (value: string): string {
@@ -172,6 +219,7 @@ export function actionFromToolCall (name: string, args: Record<string, unknown>,
   const def = toolDefinitions(profile).find(d => d.name === name)
   if (def === undefined) throw new Error(`unknown tool "${name}"`)
   for (const key of Object.keys(args)) if (!(key in def.arguments)) throw new Error(`${name}: unknown argument "${key}"`)
+  if (profile === 'sweagent') return sweagentAction(def, args)
 
   const names = Object.keys(def.arguments)
   const textArg = def.end_name !== undefined ? names[names.length - 1] : undefined
@@ -212,14 +260,79 @@ export function actionFromToolCall (name: string, args: Record<string, unknown>,
 }
 
 /**
+ * SWE-agent's FunctionCallingParser: the signature with each <x> / [<x>] replaced by the value, a string value
+ * shlex-quoted (not for a multi-line tool), rendered through its argument_format, a missing optional one empty, the
+ * whole line stripped. `edit`'s text goes in as it is, between its first line and end_of_edit.
+ */
+function sweagentAction (def: ToolDefinition, args: Record<string, unknown>): string {
+  const name = def.name
+  const quote = def.end_name === undefined
+  const rendered = new Map<string, string>()
+  for (const [arg, spec] of Object.entries(def.arguments)) {
+    const value = args[arg]
+    if (value === undefined || value === null) {
+      if (spec.required) throw new Error(`${name}: missing required argument "${arg}"`)
+      rendered.set(arg, '')
+      continue
+    }
+    let text: string
+    let items: string[] | undefined
+    if (spec.type === 'integer') {
+      if (!Number.isSafeInteger(value) && !(typeof value === 'string' && /^-?\d+$/.test(value))) {
+        throw new Error(`${name}: argument "${arg}" must be an integer`)
+      }
+      text = String(value)
+    } else if (spec.type === 'array') {
+      if (!Array.isArray(value)) throw new Error(`${name}: argument "${arg}" must be an array`)
+      for (const v of value) {
+        if (spec.items?.type === 'integer' ? !Number.isSafeInteger(v) : typeof v !== 'string') {
+          throw new Error(`${name}: argument "${arg}" must be an array of ${spec.items?.type === 'integer' ? 'integers' : 'strings'}`)
+        }
+      }
+      items = value.map(v => String(v))
+      text = items.join(' ')
+    } else {
+      if (typeof value !== 'string') throw new Error(`${name}: argument "${arg}" must be a string`)
+      if (!quote && value.split('\n').some(line => line.trim() === def.end_name)) {
+        throw new Error(`${name}: argument "${arg}" must not contain a line "${def.end_name}"`)
+      }
+      text = quote ? shellQuote(value) : value
+    }
+    const format = spec.argument_format ?? '{{value}}'
+    rendered.set(arg, format.replace(/\{\{value(?:\|join\('([^']*)'\))?\}\}/g, (_, sep: string | undefined) =>
+      sep !== undefined && items !== undefined ? items.join(sep) : text))
+  }
+  return def.signature.replace(/\[<(\w+)>\]|<(\w+)>/g, (whole, optional: string | undefined, plain: string | undefined) =>
+    rendered.get((optional ?? plain)!) ?? whole).trim()
+}
+
+/**
  * Bash to run once in a fresh session: MLGym's session variables, the tool files sourced from `commandsDir` (where
  * sandbox/tools is visible inside the sandbox), `commandsDir` on PATH. Prints nothing.
  */
-export function toolsInitScript (profile: ToolProfile, commandsDir: string): string {
+export function toolsInitScript (profile: ToolProfile, commandsDir: string, home: string = AGENT_HOME, root: string = WORKSPACE): string {
   const dir = commandsDir.replace(/\/+$/, '')
+  if (profile === 'sweagent') return sweagentInitScript(dir, home, root)
   const lines = Object.entries(SESSION_VARIABLES[profile]).map(([key, value]) => `${key}=${value}`)
   for (const file of PROFILE_FILES[profile]) lines.push(`source ${shellQuote(`${dir}/${file}`)}`)
   lines.push(`case ":$PATH:" in *:${shellQuote(dir)}:*) ;; *) export PATH=${shellQuote(dir)}:"$PATH" ;; esac`)
+  return lines.join('\n') + '\n'
+}
+
+// SWE-agent's install + reset, with /root mapped to `home`: the default and config env variables exported, ROOT the
+// workspace, the bundle files sourced, an empty registry and state.json, the workspace baseline for submit.
+function sweagentInitScript (dir: string, home: string, root: string): string {
+  const exports: Record<string, string> = {
+    PAGER: 'cat', MANPAGER: 'cat', LESS: '-R', PIP_PROGRESS_BAR: 'off', TQDM_DISABLE: '1', GIT_PAGER: 'cat',
+    ...SESSION_VARIABLES.sweagent,
+    ROOT: root,
+    SWE_AGENT_HOME: home,
+    SWE_AGENT_ENV_FILE: `${home}/.swe-agent-env`
+  }
+  const lines = [`export ${Object.entries(exports).map(([key, value]) => `${key}=${shellQuote(value)}`).join(' ')}`]
+  for (const file of PROFILE_FILES.sweagent) lines.push(`source ${shellQuote(`${dir}/${file}`)}`)
+  lines.push(`case ":$PATH:" in *:${shellQuote(dir)}:*) ;; *) export PATH=${shellQuote(dir)}:"$PATH" ;; esac`)
+  lines.push('_sweagent_reset > /dev/null 2>&1')
   return lines.join('\n') + '\n'
 }
 
