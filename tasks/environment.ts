@@ -7,6 +7,7 @@ import { ansiQuote } from '../sandbox/shell.js'
 import { BusyError, ShellClosedError } from '../sandbox/errors.js'
 import { postprocess } from '../sandbox/output.js'
 import { toolDefinitions, toolsDir, toolsInitScript, type ToolProfile } from '../sandbox/tools.js'
+import { SWEAGENT_SUBMISSION, parseSweagentState, sweagentStateScript } from '../sandbox/tools/sweagent/profile.js'
 import { hostPath, taskDescription, type Task } from './registry.js'
 import { evaluate } from './evaluate.js'
 import { EpisodeFinishedError, EvaluationFormatError, NotResetError, SubmissionNotFoundError } from './errors.js'
@@ -206,6 +207,10 @@ export class Environment {
     const fallback = { open_file: 'n/a', working_dir: WORKSPACE }
     if (!this.sandbox?.alive) return fallback
     try {
+      // SWE-agent's profile keeps its state in state.json, written by the profile's state command
+      if (this.opts.toolProfile === 'sweagent') {
+        return parseSweagentState((await this.sandbox.exec(sweagentStateScript, { timeout: 5, trusted: true })).output)
+      }
       const r = await this.sandbox.exec(`printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`, { timeout: 5, trusted: true })
       const [open_file, working_dir] = r.output.split('\n')
       return { open_file: open_file || 'n/a', working_dir: working_dir || WORKSPACE }
@@ -283,7 +288,8 @@ export class Environment {
       }
     }
     if (VALIDATION.test(r.output)) return this.evaluateAs('validate')
-    if (SUBMISSION.test(r.output)) return this.evaluateAs('submit')
+    const sweagentSubmitted = this.opts.toolProfile === 'sweagent' && SWEAGENT_SUBMISSION.test(r.output)
+    if (SUBMISSION.test(r.output) || sweagentSubmitted) return this.evaluateAs('submit')
     return { observation, reward: 0, terminated: false, truncated: false, extra }
   }
 

@@ -342,13 +342,12 @@ t.test('end to end: a sweagent episode through the server', async t => {
   t.equal(opened.body.observation, lines('[File: notes.py (2 lines total)]', '1:a = 1', '2:b = 2').trimEnd())
   const edited = await step(actionFromToolCall('edit', { start_line: 2, end_line: 2, replacement_text: 'b = 3' }, 'sweagent'))
   t.match(edited.body.observation, /^File updated\.[^]*\n2:b = 3$/)
-  t.same(edited.body.info.state, { open_file: `${WS}/notes.py`, working_dir: WS }, 'the state comes from state.json',
-    { todo: 'tasks/environment.ts: run sweagentStateScript for the sweagent profile' })
+  t.same(edited.body.info.state, { open_file: `${WS}/notes.py`, working_dir: WS }, 'the state comes from state.json')
   // submit in the episode's shell, its marker hidden: the patch holds only the agent's change to the starter files
   const patch = await step(`submit > /dev/null; cat ${SWEAGENT_PATCH_FILE}`)
   t.match(patch.body.observation, /^diff --git a\/notes.py b\/notes.py\nnew file mode 100644\nindex 0000000\.\.[0-9a-f]{7}\n--- \/dev\/null\n\+\+\+ b\/notes.py\n@@ -0,0 \+1,2 @@\n\+a = 1\n\+b = 3$/)
   t.equal(patch.body.terminated, false)
   const sub = await step('submit')
-  t.equal(sub.body.terminated, true, 'the marker ends the episode', { todo: 'tasks/environment.ts: detect SWEAGENT_SUBMISSION' })
-  t.equal(sub.body.info.exit_status, 'submitted', 'as a submission', { todo: 'tasks/environment.ts: detect SWEAGENT_SUBMISSION' })
+  t.equal(sub.body.terminated, true, 'the marker ends the episode')
+  t.equal(sub.body.info.exit_status, 'submitted', 'as a submission')
 })
