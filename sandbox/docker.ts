@@ -2,6 +2,7 @@
 // per step), files through putArchive/getArchive, limits and isolation in the container's HostConfig.
 import type Docker from 'dockerode'
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { PassThrough, type Duplex, type Readable } from 'node:stream'
 import { posix } from 'node:path'
 import { PersistentShell, type ShellProcess } from './shell.js'
@@ -9,10 +10,11 @@ import { SandboxStartError, ShellClosedError } from './errors.js'
 import { LABEL, dockerMessage, within, type DockerEngine } from './docker-engine.js'
 import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
 import {
-  AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
+  AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type InterruptOptions, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
 import { EVALUATION_ENV, runArgv, sandboxEnv } from './policy.js'
+import { hostDiskUsageMb } from './disk.js'
 
 const AGENT = { uid: 1000, gid: 1000 }
 const ROOT_RO = { uid: 0, gid: 0, readOnly: true }
@@ -43,6 +45,8 @@ export class DockerSandbox implements Sandbox {
   private oomRun = 0
   private failure: string | null = null
   private mounts: Mount[]
+  /** the container's overlay upper dir on this host (null: the engine is elsewhere); found at the first ask */
+  private upperDir: string | null | undefined
   /** extra shells (openShell): attached `docker exec` bashes in the same container */
   private extra = new Set<PersistentShell>()
 
@@ -215,7 +219,7 @@ export class DockerSandbox implements Sandbox {
     } catch (e) { this.extra.delete(shell); await shell.close(); throw e }
     return {
       exec: (command, o) => shell.exec(command, o),
-      interrupt: () => shell.interrupt(),
+      interrupt: opts => shell.interrupt(opts),
       close: async () => { if (this.extra.delete(shell)) await shell.close() },
       get alive () { return shell.alive },
       get busy () { return shell.busy }
@@ -313,8 +317,18 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
     this.engine.sandboxes.delete(this)
   }
 
-  /** MiB written under the agent's home and /tmp (an exec: only asked for when a task sets a disk limit). */
+  /**
+   * MiB the container has written (only asked for when a task sets a disk limit, several times a second while a
+   * command runs): its overlay upper dir measured from the host when the engine is this machine's, else the
+   * agent's home and /tmp measured by an exec (some 50 ms slower, so a fast writer overshoots further).
+   */
   async diskUsageMb (): Promise<number> {
+    if (this.upperDir === undefined) {
+      const info = await within(this.container.inspect(), 'inspect').catch(() => null)
+      const dir = (info?.GraphDriver?.Data as Record<string, string> | undefined)?.UpperDir
+      this.upperDir = dir && existsSync(dir) ? dir : null
+    }
+    if (this.upperDir) return hostDiskUsageMb(this.upperDir)
     const out = await this.shortExec('du -skx /home/agent /tmp 2>/dev/null')
     return out.split('\n').reduce((kb, l) => kb + (Number(l.split(/\s+/)[0]) || 0), 0) / 1024
   }
@@ -329,7 +343,7 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
     if (r.exitCode === null && this.failure !== null) throw new ShellClosedError(this.failure)
     return r
   }
-  interrupt (): Promise<void> { return this.shell.interrupt() }
+  interrupt (opts?: InterruptOptions): Promise<void> { return this.shell.interrupt(opts) }
   /** The container's own memory cgroup counts the kernel's OOM kills (v2 memory.events, v1 memory.oom_control). */
   async oomKills (): Promise<number> {
     const out = await this.shortExec('cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null').catch(() => '')

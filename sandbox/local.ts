@@ -8,13 +8,14 @@ import { dirname, join, posix, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
+import { hostDiskUsageMb } from './disk.js'
 import { createCgroup, removeCgroup, cgroupMode, oomKills, sweepCgroups } from './cgroups.js'
 import {
   SANDBOX_DEFAULTS, SYNTHGYM_BIN, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, rlimitScript, runArgv,
   sandboxEnv
 } from './policy.js'
 import {
-  AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type FileEntry, type Mount, type RunOptions, type RunResult,
+  AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type InterruptOptions, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
 
@@ -305,7 +306,7 @@ export class LocalSandbox implements Sandbox {
     }
     return {
       exec: (command, o) => shell.exec(command, o),
-      interrupt: () => shell.interrupt(),
+      interrupt: opts => shell.interrupt(opts),
       close,
       get alive () { return shell.alive },
       get busy () { return shell.busy }
@@ -436,17 +437,10 @@ export class LocalSandbox implements Sandbox {
     return this.shell.exec(command, opts)
   }
 
-  interrupt (): Promise<void> { return this.shell.interrupt() }
+  interrupt (opts?: InterruptOptions): Promise<void> { return this.shell.interrupt(opts) }
 
   /** MiB written under the agent's home (/tmp is a tmpfs, counted as memory). */
-  diskUsageMb (): Promise<number> {
-    return new Promise(resolve => {
-      const p = spawn('du', ['-skx', join(this.root, 'home')], { stdio: ['ignore', 'pipe', 'ignore'] })
-      let out = ''
-      p.stdout.on('data', d => { out += d })
-      p.on('close', () => resolve((Number(out.split(/\s+/)[0]) || 0) / 1024))
-    })
-  }
+  diskUsageMb (): Promise<number> { return hostDiskUsageMb(join(this.root, 'home')) }
 
   /** Processes of this sandbox the kernel killed for lack of memory so far. */
   oomKills (): number { return oomKills(this.cgroup) }

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
-import type { ExecOptions, ExecResult } from './types.js'
+import type { ExecOptions, ExecResult, InterruptOptions } from './types.js'
 import { BusyError, ShellClosedError } from './errors.js'
 
 export interface ShellProcess {
@@ -141,15 +141,15 @@ export class PersistentShell {
   }
 
   /** Kill the foreground job (or, when idle, the background jobs); if the shell does not answer after that, replace it. */
-  async interrupt (): Promise<void> {
-    if (this.pending) await this.interruptOrRestart(this.pending)
+  async interrupt (opts: InterruptOptions = {}): Promise<void> {
+    if (this.pending) await this.interruptOrRestart(this.pending, opts.grace)
     else await this.backend.killJobs(() => true).catch(() => {}) // background jobs
   }
 
-  private async interruptOrRestart (p: Pending): Promise<void> {
+  private async interruptOrRestart (p: Pending, grace = this.opts.interruptGrace ?? 3): Promise<void> {
     await this.backend.killJobs(() => this.pending === p).catch(() => {})
     // Wait for the marker, but no longer than the grace period.
-    const deadline = Date.now() + (this.opts.interruptGrace ?? 3) * 1000
+    const deadline = Date.now() + grace * 1000
     while (this.pending === p && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
     if (this.pending === p) {
       // Still no marker: the shell itself is stuck (a builtin loop, a replaced shell). Kill it; exec() restarts.

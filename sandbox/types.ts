@@ -29,6 +29,14 @@ export interface ExecResult {
   syntaxError: boolean
 }
 
+export interface InterruptOptions {
+  /**
+   * seconds to wait for the shell after its jobs are killed before the shell itself is replaced (default 3);
+   * 0 stops a loop the shell runs itself (`for ...; do dd ...; done`) at once
+   */
+  grace?: number
+}
+
 export interface FileEntry { path: string, data?: string | Buffer, hostPath?: string, mode?: number }
 
 export interface Mount { hostPath: string, path: string, readOnly?: boolean }
@@ -75,7 +83,7 @@ export interface SandboxOptions {
 export interface ShellHandle {
   exec (command: string, opts?: ExecOptions): Promise<ExecResult>
   /** kill this shell's foreground job (or, when idle, its background jobs) */
-  interrupt (): Promise<void>
+  interrupt (opts?: InterruptOptions): Promise<void>
   close (): Promise<void>
   readonly alive: boolean
   readonly busy: boolean
@@ -87,7 +95,7 @@ export interface Sandbox {
   /** false once the sandbox is closed or its shell cannot be restarted */
   readonly alive: boolean
   exec (command: string, opts?: ExecOptions): Promise<ExecResult>
-  interrupt (): Promise<void>
+  interrupt (opts?: InterruptOptions): Promise<void>
   putFiles (files: FileEntry[]): Promise<void>
   readFile (path: string): Promise<Buffer>
   writeFile (path: string, data: string | Buffer): Promise<void>

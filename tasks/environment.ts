@@ -70,7 +70,8 @@ function watchDisk (sandbox: Sandbox, limitMb: number): { stop: () => void, peak
       if (stopped) return
       const used = await sandbox.diskUsageMb!().catch(() => 0)
       peak = Math.max(peak, used)
-      if (used > limitMb) { await sandbox.interrupt().catch(() => {}); return }
+      // no grace: the shell's own loop (`for i in ...; do head -c 10M ...; done`) must stop now, not in 3 s
+      if (used > limitMb) { await sandbox.interrupt({ grace: 0 }).catch(() => {}); return }
     }
   }
   void poll()

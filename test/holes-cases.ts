@@ -172,8 +172,8 @@ export function holes (t: Test, isolation: string, backend: Backend = 'local'): 
     t.notMatch(many.observation, /wrote-all/, 'the step was stopped')
     t.match(many.observation, /DISK LIMIT EXCEEDED/)
     t.equal(many.terminated, true)
-    // polling: the overshoot is what the agent writes in one poll interval (0.2 s), far below the 4 GB it asked for
-    t.ok(used < 2048 * 1024 * 1024, `stopped at ${(used / 2 ** 20).toFixed(0)} MiB of 4000 MiB`)
+    // polling: the overshoot is what the agent writes in about one poll interval (0.2 s), far below the 4 GB asked
+    t.ok(used < 1024 * 1024 * 1024, `stopped at ${(used / 2 ** 20).toFixed(0)} MiB of 4000 MiB`)
   })
 
   t.test(`${isolation}: a partial limits body keeps the task's other limits`, async t => {

@@ -117,7 +117,7 @@ t.test('every error has the documented shape: routing, ids, content types, bodie
     ['POST', '/v1/envs', { headers: { 'content-type': 'application/json' }, body: '{"__proto__": {"x": 1}}' }, 400, 'VALIDATION_ERROR'],
     ['POST', '/v1/envs', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'x'.repeat(2 * 1024 * 1024) }) }, 413, 'PAYLOAD_TOO_LARGE'],
     ['GET', '/v1/episodes?cursor=not-a-cursor', {}, 400, 'VALIDATION_ERROR'],
-    ['GET', '/v1/tools?profile=sweagent', {}, 400, 'VALIDATION_ERROR']
+    ['GET', '/v1/tools?profile=nosuch', {}, 400, 'VALIDATION_ERROR']
   ]
   for (const [method, path, init, status, code] of cases) {
     const r = await raw(s.url, method, path, init)
@@ -128,7 +128,7 @@ t.test('every error has the documented shape: routing, ids, content types, bodie
   }
   const cursor = await raw(s.url, 'GET', '/v1/episodes?cursor=not-a-cursor')
   t.equal(cursor.body.error.field, 'query.cursor')
-  const tools = await raw(s.url, 'GET', '/v1/tools?profile=sweagent')
+  const tools = await raw(s.url, 'GET', '/v1/tools?profile=nosuch')
   t.equal(tools.body.error.field, 'query.profile')
 })
 
