@@ -111,9 +111,12 @@ export function holes (t: Test, isolation: string, backend: Backend = 'local'): 
     // local: the unprivileged host id root maps the agent to (or the server's own); docker: the image's user
     const want = !local ? 1000 : process.geteuid!() === 0 ? 101000 : process.geteuid!()
     t.not(want, 0)
-    const pid = readdirSync('/proc').filter(p => /^\d+$/.test(p)).find(p => {
+    const find = () => readdirSync('/proc').filter(p => /^\d+$/.test(p)).find(p => {
       try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sg-marker-proc') } catch { return false }
     })
+    // the background job may not have exec'd yet when the step answers: look again for a while (a hang guard)
+    let pid = find()
+    for (let i = 0; !pid && i < 100; i++) { await new Promise(resolve => setTimeout(resolve, 50)); pid = find() }
     t.ok(pid, 'the agent\'s process is found on the host')
     const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])
     t.equal(uid, want, `the host sees the agent's process as uid ${want}`)
