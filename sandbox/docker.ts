@@ -13,7 +13,7 @@ import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type InterruptOptions, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
-import { EVALUATION_ENV, runArgv, sandboxEnv } from './policy.js'
+import { EVALUATION_ENV, SANDBOX_DEFAULTS, runArgv, sandboxEnv } from './policy.js'
 import { hostDiskUsageMb } from './disk.js'
 
 const AGENT = { uid: 1000, gid: 1000 }
@@ -113,7 +113,7 @@ export class DockerSandbox implements Sandbox {
         MemorySwap: mem,
         NanoCpus: l.cpus ? Math.round(l.cpus * 1e9) : undefined,
         PidsLimit: l.pids,
-        ShmSize: (o.shmMb ?? 64) * 1024 * 1024,
+        ShmSize: (o.shmMb ?? SANDBOX_DEFAULTS.shmMb) * 1024 * 1024,
         CapDrop: ['ALL'],
         SecurityOpt: ['no-new-privileges'],
         Runtime: o.runtime,
@@ -401,7 +401,7 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
       const stream = await within(c.attach({ stream: true, stdout: true, stderr: true }), 'attach')
       const out = new PassThrough()
       let output = ''
-      out.on('data', (d: Buffer) => { if (output.length < 4 * 1024 * 1024) output += d.toString() })
+      out.on('data', (d: Buffer) => { if (output.length < SANDBOX_DEFAULTS.runOutputCap) output += d.toString() })
       c.modem.demuxStream(stream, out, out)
       const ended = new Promise(resolve => { stream.on('end', resolve); stream.on('close', resolve) })
       await within(c.start(), 'start')

@@ -494,7 +494,7 @@ export class LocalSandbox implements Sandbox {
       this.runs.add(p)
       let out = ''
       let timedOut = false
-      p.stdout!.on('data', d => { if (out.length < 4 * 1024 * 1024) out += d })
+      p.stdout!.on('data', d => { if (out.length < SANDBOX_DEFAULTS.runOutputCap) out += d })
       p.stderr!.on('data', d => { out += d })
       const timer = opts.timeout ? setTimeout(() => { timedOut = true; p.kill('SIGKILL') }, opts.timeout * 1000) : undefined
       p.on('close', code => {

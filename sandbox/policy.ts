@@ -12,6 +12,8 @@ export const SANDBOX_DEFAULTS = {
   cpus: 1,
   /** characters of output kept per command */
   outputCap: 1024 * 1024,
+  /** characters of a one-shot run's output kept (an evaluation's) */
+  runOutputCap: 4 * 1024 * 1024,
   /** MiB of /dev/shm (docker) */
   shmMb: 64,
   /** the agent's uid and gid inside every sandbox (MLGym's `agent` user, group `mlgym`) */

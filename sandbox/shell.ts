@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
 import type { ExecOptions, ExecResult, InterruptOptions } from './types.js'
+import { SANDBOX_DEFAULTS } from './policy.js'
 import { BusyError, ShellClosedError } from './errors.js'
 
 export interface ShellProcess {
@@ -71,7 +72,7 @@ export class PersistentShell {
   private readonly cap: number
 
   constructor (private backend: ShellBackend, private opts: ShellOptions = {}) {
-    this.cap = opts.outputCap ?? 1024 * 1024
+    this.cap = opts.outputCap ?? SANDBOX_DEFAULTS.outputCap
   }
 
   get alive (): boolean { return !this.closed }
