@@ -187,20 +187,13 @@ export class DockerSandbox implements Sandbox {
     }
     this.killedByUs = false
     const stream = await within(c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }), 'attach') as unknown as Duplex
-    const out = new PassThrough()
-    c.modem.demuxStream(stream, out, out)
-    const exitCbs: ((code: number | null) => void)[] = []
-    let ended = false
-    const end = () => { if (ended) return; ended = true; for (const cb of exitCbs) cb(null) }
-    stream.on('end', end)
-    stream.on('close', end)
-    stream.on('error', end)
+    const s = attachedStream(c, stream)
     await within(c.start(), 'start')
     return {
-      write: d => { if (!ended) stream.write(d) },
-      onData: cb => out.on('data', cb),
-      onExit: cb => exitCbs.push(cb),
-      kill: () => { this.killedByUs = true; void c.kill().catch(() => {}); end() }
+      write: s.write,
+      onData: cb => s.out.on('data', cb),
+      onExit: s.onExit,
+      kill: () => { this.killedByUs = true; void c.kill().catch(() => {}); s.end() }
     }
   }
 
@@ -234,14 +227,7 @@ export class DockerSandbox implements Sandbox {
       AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false
     }), 'an exec')
     const stream = await within(ex.start({ hijack: true, stdin: true }), 'an exec') as unknown as Duplex
-    const out = new PassThrough()
-    this.container.modem.demuxStream(stream, out, out)
-    const exitCbs: ((code: number | null) => void)[] = []
-    let ended = false
-    const end = () => { if (ended) return; ended = true; for (const cb of exitCbs) cb(null) }
-    stream.on('end', end)
-    stream.on('close', end)
-    stream.on('error', end)
+    const { out, write, onExit, end, ended } = attachedStream(this.container, stream)
     // the first line is the shell's pid; whatever follows goes to the shell protocol
     const dataCbs: ((chunk: Buffer) => void)[] = []
     let head = ''
@@ -259,18 +245,18 @@ export class DockerSandbox implements Sandbox {
         const rest = head.slice(m.index + m[0].length)
         if (rest) for (const cb of dataCbs) cb(Buffer.from(rest, 'latin1'))
       })
-      exitCbs.push(() => { clearTimeout(timer); reject(new Error('the exec shell ended at once')) })
+      onExit(() => { clearTimeout(timer); reject(new Error('the exec shell ended at once')) })
     })
     stream.write('echo "__SG_PID_$$__"\n')
     await gotPid
     return {
       pid,
       proc: {
-        write: d => { if (!ended) stream.write(d) },
+        write,
         onData: cb => { dataCbs.push(cb) },
-        onExit: cb => exitCbs.push(cb),
+        onExit,
         kill: () => {
-          if (!ended) void this.shortExec(`kill -9 ${pid} 2>/dev/null; true`).catch(() => {})
+          if (!ended()) void this.shortExec(`kill -9 ${pid} 2>/dev/null; true`).catch(() => {})
           stream.destroy()
           end()
         }
@@ -426,6 +412,29 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
     await this.container?.remove({ force: true }).catch(() => {})
     this.engine.sandboxes.delete(this)
     this.opts.onClose?.()
+  }
+}
+
+/**
+ * A hijacked docker stream as a shell's pipes: stdout and stderr demuxed into one, writes dropped once it ended,
+ * and the end (however it comes: end, close, error, or ours) reported once.
+ */
+function attachedStream (c: Docker.Container, stream: Duplex): {
+  out: PassThrough, write: (d: string) => void, onExit: (cb: (code: number | null) => void) => void,
+  end: () => void, ended: () => boolean
+} {
+  const out = new PassThrough()
+  c.modem.demuxStream(stream, out, out)
+  const exitCbs: ((code: number | null) => void)[] = []
+  let ended = false
+  const end = () => { if (ended) return; ended = true; for (const cb of exitCbs) cb(null) }
+  stream.on('end', end)
+  stream.on('close', end)
+  stream.on('error', end)
+  return {
+    out, end, ended: () => ended,
+    write: d => { if (!ended) stream.write(d) },
+    onExit: cb => { exitCbs.push(cb) }
   }
 }
 
