@@ -421,30 +421,18 @@ export async function swerexRoutes (app: FastifyInstance, m: EnvManager): Promis
       }
       return runtimeOf(sandbox).isAlive()
     })
-    scope.post<Id>('/create_session', async req => {
-      const body = validateSwerexCreateSession(req.body)
-      return call(req, r => r.createSession(body))
-    })
-    scope.post<Id>('/run_in_session', async req => {
-      const body = validateSwerexAction(req.body)
-      return call(req, r => r.runInSession(body))
-    })
-    scope.post<Id>('/close_session', async req => {
-      const body = validateSwerexCloseSession(req.body)
-      return call(req, r => r.closeSession(body))
-    })
-    scope.post<Id>('/execute', async req => {
-      const body = validateSwerexCommand(req.body)
-      return call(req, r => r.execute(body))
-    })
-    scope.post<Id>('/read_file', async req => {
-      const body = validateSwerexReadFile(req.body)
-      return call(req, r => r.readFile(body))
-    })
-    scope.post<Id>('/write_file', async req => {
-      const body = validateSwerexWriteFile(req.body)
-      return call(req, r => r.writeFile(body))
-    })
+    /** A JSON route: SWE-ReX's model checked (FastAPI's 422 otherwise), then one runtime call. */
+    const route = <B, T>(path: string, validate: (body: unknown) => B, run: (r: SwerexRuntime, body: B) => Promise<T>) =>
+      scope.post<Id>(path, async req => {
+        const body = validate(req.body)
+        return call(req, r => run(r, body))
+      })
+    route('/create_session', validateSwerexCreateSession, (r, b) => r.createSession(b))
+    route('/run_in_session', validateSwerexAction, (r, b) => r.runInSession(b))
+    route('/close_session', validateSwerexCloseSession, (r, b) => r.closeSession(b))
+    route('/execute', validateSwerexCommand, (r, b) => r.execute(b))
+    route('/read_file', validateSwerexReadFile, (r, b) => r.readFile(b))
+    route('/write_file', validateSwerexWriteFile, (r, b) => r.writeFile(b))
     scope.post<Id>('/upload', { bodyLimit: MAX_UPLOAD_BYTES }, async (req: FastifyRequest<Id>, _reply: FastifyReply) => {
       const body = uploadFields(req.body, String(req.headers['content-type'] ?? ''))
       return call(req, r => r.upload(body))

@@ -208,11 +208,13 @@ class WebSocket:
             payload = mask_bytes(mask, payload)
         return fin, opcode, payload
 
-    def _fail(self, code: int, reason: str) -> None:
-        try:
-            self._send_frame(OP_CLOSE, struct.pack("!H", code) + reason.encode("utf-8")[:120])
-        except OSError:
-            pass
+    def _drop(self, close_payload: Optional[bytes], code: int, reason: str) -> None:
+        """Sends a close frame (best effort, none when None), records why, and drops the connection."""
+        if close_payload is not None:
+            try:
+                self._send_frame(OP_CLOSE, close_payload)
+            except OSError:
+                pass
         self.closed = True
         self.close_code = code
         self.close_reason = reason
@@ -220,6 +222,9 @@ class WebSocket:
             self.sock.close()
         except OSError:
             pass
+
+    def _fail(self, code: int, reason: str) -> None:
+        self._drop(struct.pack("!H", code) + reason.encode("utf-8")[:120], code, reason)
         raise WebSocketError("WEBSOCKET", "protocol error: %s" % reason)
 
     def recv(self) -> Tuple[int, bytes]:
@@ -239,18 +244,8 @@ class WebSocket:
             if op == OP_CLOSE:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 reason = payload[2:].decode("utf-8", "replace")
-                if not self.closed:
-                    try:  # echo the close, then drop the connection
-                        self._send_frame(OP_CLOSE, payload[:2])
-                    except OSError:
-                        pass
-                self.closed = True
-                self.close_code = code
-                self.close_reason = reason
-                try:
-                    self.sock.close()
-                except OSError:
-                    pass
+                # echo the close, then drop the connection
+                self._drop(None if self.closed else payload[:2], code, reason)
                 raise ConnectionClosed(code, reason)
             if op == OP_CONT:
                 if opcode is None:
