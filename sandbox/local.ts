@@ -2,7 +2,7 @@
 // a private home at /home/agent, read-only system dirs, and limits through cgroups where the kernel lets us.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs'
 import { chmod, chown, cp, lstat, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, posix, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
@@ -81,7 +81,7 @@ function mountPlan (root: string, mounts: Mount[], o: { evaluation: boolean, gpu
   const ops: MountOp[] = []
   for (const d of SYSTEM_DIRS) {
     if (!existsSync(d)) continue
-    ops.push(lstatSync(d).isSymbolicLink() ? { op: 'symlink', target: readlinkRel(d), dst: d } : { op: 'bind', src: d, dst: d, ro: true })
+    ops.push(lstatSync(d).isSymbolicLink() ? { op: 'symlink', target: readlinkSync(d), dst: d } : { op: 'bind', src: d, dst: d, ro: true })
   }
   for (const f of HIDDEN_ETC) if (existsSync(f)) ops.push({ op: 'bind', src: '/dev/null', dst: f, ro: true })
   ops.push({ op: 'bind', src: join(root, 'etc/passwd'), dst: '/etc/passwd', ro: true })
@@ -202,10 +202,6 @@ function unshareArgv (root: string, ops: MountOp[], network: boolean, chain: str
   const user = agentHostIds() ? [] : ['--user', '--map-root-user']
   // --norc: on a socket for stdin (node's pipes) bash would read ~/.bashrc, taking it for an rsh session
   return ['unshare', ...user, ...ns, 'bash', '--norc', '--noprofile', '-c', lines.join('\n'), 'sg-init', ...chain]
-}
-
-function readlinkRel (p: string): string {
-  return spawnSync('readlink', [p], { encoding: 'utf8' }).stdout.trim()
 }
 
 /** All pids below `pid`, read from /proc (every thread's children). */

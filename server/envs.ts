@@ -133,6 +133,7 @@ export class EnvManager {
 
   health (): Health {
     const local = localBackendInfo()
+    const differences = isolationDifferences()
     const lint = lintMode()
     return {
       status: 'ok',
@@ -142,7 +143,7 @@ export class EnvManager {
           available: local.isolation !== null && local.python !== null,
           isolation: local.isolation, limits: local.limits, python: local.python,
           agent_host_uid: agentHostIds()?.uid ?? process.geteuid!(),
-          ...(isolationDifferences().length ? { differences: isolationDifferences() } : {}),
+          ...(differences.length ? { differences } : {}),
           ...(local.limits === 'none' ? { warning: 'no writable cgroups: memory and process limits fall back to rlimits' } : {})
         },
         docker: { available: this.docker.engines.some(e => e.healthy), ...this.docker.health() }

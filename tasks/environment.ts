@@ -126,13 +126,12 @@ export class Environment {
   private oomSeen = 0
   readonly maxSteps: number
 
+  /** The task's resources with this environment's overrides, field by field (both fixed for its life). */
+  readonly settings: Settings
+
   constructor (readonly task: Task, private opts: EnvironmentOptions) {
     this.maxSteps = opts.maxSteps ?? 100
-  }
-
-  /** The task's resources with this environment's overrides, field by field. */
-  get settings (): Settings {
-    return sandboxSettings(this.task, this.opts)
+    this.settings = sandboxSettings(task, opts)
   }
 
   get timeouts (): Settings['timeouts'] { return this.settings.timeouts }
