@@ -12,7 +12,8 @@ import re
 from typing import Any, Dict, List, Optional
 
 _SAFE = re.compile(r"^[\w@%+=:,./-]+$", re.ASCII)
-_PLACEHOLDER = re.compile(r"(\s*)\[<(\w+)>\]|\"<(\w+)>\"|<(\w+)>", re.ASCII)
+# an argument slot in a command signature: ` [<name>]` (optional), `"<name>"` (quoted) or `<name>`
+_ARG_SLOT = re.compile(r"(\s*)\[<(\w+)>\]|\"<(\w+)>\"|<(\w+)>", re.ASCII)
 _DQ_OK = re.compile(r'^[^"\\$`!]+$')
 
 
@@ -116,7 +117,7 @@ def action_from_tool_call(spec: ToolSpec, args: Dict[str, Any]) -> str:
             return '"%s"' % value
         return shell_quote(value)
 
-    first = _PLACEHOLDER.sub(fill, spec.signature.split("\n")[0])
+    first = _ARG_SLOT.sub(fill, spec.signature.split("\n")[0])
     if spec.text_arg is None:
         return first
     text = values.get(spec.text_arg, "")
