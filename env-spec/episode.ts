@@ -7,6 +7,119 @@ const metrics = { type: 'object', additionalProperties: { type: 'number' } }
 const nullableMetrics = { anyOf: [{ type: 'null' }, metrics] }
 const nullableString = { type: ['string', 'null'] }
 
+/**
+ * A chat message as an OpenAI-compatible endpoint takes and returns it. Open-ended on purpose: fields an endpoint
+ * adds (reasoning_content, refusal, vLLM's token ids) are kept and come back unchanged.
+ */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool' | 'developer'
+  content: string | null | unknown[]
+  tool_calls?: Array<{ id: string, type: 'function', function: { name: string, arguments: string } }>
+  tool_call_id?: string
+  name?: string
+  [k: string]: unknown
+}
+
+export const chatMessageSchema = {
+  type: 'object', required: ['role', 'content'],
+  properties: {
+    role: { enum: ['system', 'user', 'assistant', 'tool', 'developer'] },
+    content: { anyOf: [{ type: 'string' }, { type: 'null' }, { type: 'array' }] },
+    tool_calls: {
+      type: 'array',
+      items: {
+        type: 'object', required: ['id', 'type', 'function'],
+        properties: {
+          id: { type: 'string' }, type: { const: 'function' },
+          function: { type: 'object', required: ['name', 'arguments'], properties: { name: { type: 'string' }, arguments: { type: 'string' } } }
+        }
+      }
+    },
+    tool_call_id: { type: 'string' },
+    name: { type: 'string' }
+  }
+}
+
+export interface Usage { prompt_tokens: number, completion_tokens: number, total_tokens?: number, [k: string]: unknown }
+const usageSchema = {
+  type: 'object', required: ['prompt_tokens', 'completion_tokens'],
+  properties: { prompt_tokens: { type: 'integer', minimum: 0 }, completion_tokens: { type: 'integer', minimum: 0 }, total_tokens: { type: 'integer', minimum: 0 } }
+}
+
+/** Token data as vLLM and SGLang return it on request; what RL trainers (verifiers, NeMo Gym) want per turn. */
+interface TokenData {
+  prompt_token_ids?: number[]
+  completion_token_ids?: number[]
+  /** one logprob per completion token */
+  completion_logprobs?: number[]
+}
+const tokenDataProperties = {
+  prompt_token_ids: { type: 'array', items: { type: 'integer', minimum: 0 } },
+  completion_token_ids: { type: 'array', items: { type: 'integer', minimum: 0 } },
+  completion_logprobs: { type: 'array', items: { type: 'number' } }
+}
+
+/**
+ * A model answer that did not parse (MLGym's format error): the harness re-queried with `error` appended. Its
+ * prompt was the step's prompt up to the failed answer before it (MLGym's requery keeps only the last failure).
+ */
+export interface ModelAttempt extends TokenData {
+  completion: ChatMessage
+  /** the parser's error text, as sent back to the model */
+  error: string
+  usage: Usage | null
+  finish_reason: string | null
+  latency_ms: number
+}
+const modelAttemptSchema = {
+  type: 'object', required: ['completion', 'error', 'usage', 'finish_reason', 'latency_ms'],
+  properties: {
+    completion: chatMessageSchema, error: { type: 'string' }, usage: { anyOf: [{ type: 'null' }, usageSchema] },
+    finish_reason: nullableString, latency_ms: { type: 'number', minimum: 0 }, ...tokenDataProperties
+  }
+}
+
+/**
+ * What the model call behind a step returned, stored beside the action (`model` of a step body): the messages sent,
+ * the completion message, usage, finish reason, latency and, where the endpoint returns them, token ids and
+ * logprobs. The server stores it as given and returns it unchanged with the episode's steps.
+ */
+export interface ModelCall extends TokenData {
+  /** the model name the endpoint answered as (or was asked for) */
+  model: string
+  /** exactly what was sent for the completion that became the action */
+  messages: ChatMessage[]
+  completion: ChatMessage
+  usage: Usage | null
+  finish_reason: string | null
+  latency_ms: number
+  /** sampling settings sent (temperature, top_p, max_tokens, ...) */
+  sampling?: Record<string, unknown>
+  /** answers that failed to parse before this one, oldest first */
+  requeries?: ModelAttempt[]
+  /** API errors retried before the call succeeded (429, 5xx, timeouts) */
+  api_retries?: number
+  /** cost of this step's calls (requeries included) in dollars, where the harness knows prices */
+  cost?: number
+}
+
+export const modelCallSchema = {
+  type: 'object', required: ['model', 'messages', 'completion', 'usage', 'finish_reason', 'latency_ms'],
+  properties: {
+    model: { type: 'string', minLength: 1 },
+    messages: { type: 'array', items: chatMessageSchema },
+    completion: chatMessageSchema,
+    usage: { anyOf: [{ type: 'null' }, usageSchema] },
+    finish_reason: nullableString,
+    latency_ms: { type: 'number', minimum: 0 },
+    sampling: { type: 'object' },
+    requeries: { type: 'array', items: modelAttemptSchema },
+    api_retries: { type: 'integer', minimum: 0 },
+    cost: { type: 'number', minimum: 0 },
+    ...tokenDataProperties
+  }
+}
+
 /** One step as the episode records it (and MLGym's .traj shows it, plus the Gymnasium values). */
 export interface TrajectoryStep {
   action: string
@@ -19,6 +132,8 @@ export interface TrajectoryStep {
   reward: number
   terminated: boolean
   truncated: boolean
+  /** the model call behind the step, when the client sent one */
+  model?: ModelCall
 }
 
 export const trajectoryStepSchema = {
@@ -27,7 +142,7 @@ export const trajectoryStepSchema = {
   properties: {
     action: { type: 'string' }, observation: { type: 'string' }, response: { type: 'string' }, thought: { type: 'string' },
     state: { type: 'string' }, execution_time: { type: 'number', minimum: 0 }, reward: { type: 'number' },
-    terminated: { type: 'boolean' }, truncated: { type: 'boolean' }
+    terminated: { type: 'boolean' }, truncated: { type: 'boolean' }, model: modelCallSchema
   }
 }
 
@@ -138,11 +253,15 @@ export interface Episode extends EpisodeInfo {
   created_at: string
   finished_at: string | null
   meta: Record<string, unknown>
+  /** the model that ran it: the env's `model` (POST /v1/envs), else the first step's `model.model`; null if none */
+  model: string | null
+  /** whether some score beats the baseline (direction-aware); null for episodes stored before this was recorded */
+  improved: boolean | null
 }
 
 export const episodeSchema = {
   type: 'object', additionalProperties: false,
-  required: ['id', 'env_id', 'task_id', 'status', 'exit_status', 'submission', 'score', 'baseline', 'steps', 'description', 'created_at', 'finished_at', 'meta'],
+  required: ['id', 'env_id', 'task_id', 'status', 'exit_status', 'submission', 'score', 'baseline', 'steps', 'description', 'created_at', 'finished_at', 'meta', 'model', 'improved'],
   properties: {
     id: { type: 'string' }, env_id: { type: 'string' }, task_id: { type: 'string' },
     status: { enum: EPISODE_STATUSES },
@@ -152,16 +271,45 @@ export const episodeSchema = {
     steps: { type: 'integer', minimum: 0 },
     description: { type: 'string' },
     created_at: { type: 'string' }, finished_at: nullableString,
-    meta: { type: 'object' }
+    meta: { type: 'object' },
+    model: nullableString,
+    improved: { type: ['boolean', 'null'] }
   }
 }
 
-/** One page of `GET /v1/episodes`; `next_cursor` fetches the next one (null: this was the last). */
-export interface EpisodePage { episodes: Episode[], next_cursor: string | null }
+/**
+ * The relative improvement of `metrics` over `baseline` on the task's metric (the first baseline key when the task
+ * names none): `(score - baseline) / |baseline|` (the plain difference for a zero baseline), sign flipped for a
+ * minimized metric. Null when either side lacks the metric. The `improvement` and `shaped` rewards, the `improved`
+ * filter of GET /v1/episodes and the runs use this one rule.
+ */
+export function improvementOver (metrics: Metrics, baseline: Metrics | null,
+  metric: { name: string, direction: 'maximize' | 'minimize' } | null | undefined): number | null {
+  const name = metric?.name ?? Object.keys(baseline ?? metrics)[0]
+  if (!name) return null
+  const s = metrics[name]
+  const b = baseline?.[name]
+  if (typeof s !== 'number' || typeof b !== 'number' || !Number.isFinite(s) || !Number.isFinite(b)) return null
+  const diff = metric?.direction === 'minimize' ? b - s : s - b
+  return b === 0 ? diff : diff / Math.abs(b)
+}
+
+/** Whether some score of an episode beats the baseline (strictly, direction-aware). */
+export function beatsBaseline (scores: Metrics[], baseline: Metrics | null,
+  metric: { name: string, direction: 'maximize' | 'minimize' } | null | undefined): boolean {
+  return scores.some(m => (improvementOver(m, baseline, metric) ?? 0) > 0)
+}
+
+/**
+ * One page of `GET /v1/episodes`; `next_cursor` fetches the next one (null: this was the last). `end_cursor` is the
+ * cursor just past this page's last episode (null for an empty page), also on the last page: a feed asks again with
+ * it (and `wait=`) to get only episodes newer than these.
+ */
+export interface EpisodePage { episodes: Episode[], next_cursor: string | null, end_cursor: string | null }
 
 export const episodePageSchema = {
-  type: 'object', required: ['episodes', 'next_cursor'], additionalProperties: false,
-  properties: { episodes: { type: 'array', items: episodeSchema }, next_cursor: nullableString }
+  type: 'object', required: ['episodes', 'next_cursor', 'end_cursor'], additionalProperties: false,
+  properties: { episodes: { type: 'array', items: episodeSchema }, next_cursor: nullableString, end_cursor: nullableString }
 }
 
 /** An episode with its steps, also as MLGym's `.traj` and `results.json`. */
@@ -176,3 +324,4 @@ export const validateStepResult = compile<StepResult>(stepResultSchema)
 export const validateResetResult = compile<ResetResult>(resetResultSchema)
 export const validateEpisodePage = compile<EpisodePage>(episodePageSchema)
 export const validateTrajectory = compile<Trajectory>(trajectorySchema)
+export const validateModelCall = compile<ModelCall>(modelCallSchema)

@@ -3,9 +3,20 @@
 import { compile } from './validate.js'
 import { limitFields, taskSpecSchema, type Metric, type Resources, type TaskEntrypoint, type TaskSpec } from './task.js'
 import type { Metrics } from './trajectory.js'
-import { EPISODE_STATUSES, stepResultSchema, trajectoryStepSchema, type EpisodeStatus, type StepResult, type TrajectoryStep } from './episode.js'
+import {
+  EPISODE_STATUSES, modelCallSchema, stepResultSchema, trajectoryStepSchema, type EpisodeStatus, type ModelCall, type StepResult,
+  type TrajectoryStep
+} from './episode.js'
 
 export const MAX_ACTION_BYTES = 1024 * 1024
+/** A step body's model data (the messages sent grow with the context): up to 32 MiB beside the action. */
+export const MAX_MODEL_BYTES = 32 * 1024 * 1024
+/** The longest `wait=` of GET /v1/episodes, in seconds. */
+export const MAX_EPISODE_WAIT_SECONDS = 60
+
+/** The rewards a step may earn: MLGym's 0, the improvement over the baseline, or the dense shaped reward. */
+export type RewardMode = 'none' | 'improvement' | 'shaped'
+export const REWARD_MODES: RewardMode[] = ['none', 'improvement', 'shaped']
 
 const limits = {
   type: 'object', additionalProperties: false,
@@ -21,7 +32,11 @@ export interface CreateEnvBody {
   runtime?: string
   tool_profile?: 'mlgym' | 'sweagent'
   max_steps?: number
-  reward?: 'none' | 'improvement'
+  reward?: RewardMode
+  /** the model that runs this environment's episodes: recorded on each episode, filterable in GET /v1/episodes */
+  model?: string
+  /** free-form labels copied to each episode's `meta` (a run's name, its index...) */
+  meta?: Record<string, unknown>
   timeouts?: { short?: number, long?: number, no_output?: number }
   limits?: { cpus?: number, memory_mb?: number, pids?: number, disk_mb?: number, output_cap?: number }
 }
@@ -35,7 +50,9 @@ export const createEnvSchema = {
     runtime: { type: 'string', pattern: '^[A-Za-z0-9._-]+$' },
     tool_profile: { enum: ['mlgym', 'sweagent'] },
     max_steps: { type: 'integer', minimum: 1, maximum: 100000 },
-    reward: { enum: ['none', 'improvement'] },
+    reward: { enum: REWARD_MODES },
+    model: { type: 'string', minLength: 1, maxLength: 200 },
+    meta: { type: 'object' },
     timeouts: {
       type: 'object', additionalProperties: false,
       properties: {
@@ -48,14 +65,20 @@ export const createEnvSchema = {
   }
 }
 
-export interface StepBody { action: string, response?: string, thought?: string }
-export const stepSchema = {
-  type: 'object', required: ['action'], additionalProperties: false,
-  properties: { action: { type: 'string' }, response: { type: 'string' }, thought: { type: 'string' } }
-}
+/** A step: the action, and optionally the raw model output, the thought, and the model call behind it. */
+export interface StepBody { action: string, response?: string, thought?: string, model?: ModelCall }
+const stepProperties = { action: { type: 'string' }, response: { type: 'string' }, thought: { type: 'string' }, model: modelCallSchema }
+export const stepSchema = { type: 'object', required: ['action'], additionalProperties: false, properties: stepProperties }
 
-/** `GET /v1/episodes`: filters, and a page (`cursor` from the last page's `next_cursor`; `limit` up to 500, default 50). */
-export interface EpisodeQuery { task?: string, status?: EpisodeStatus, exit_status?: string, has_score?: boolean, cursor?: string, limit?: number }
+/**
+ * `GET /v1/episodes`: filters, and a page (`cursor` from the last page's `next_cursor`; `limit` up to 500, default 50).
+ * `improved`: some score beats the baseline (direction-aware). `wait`: when the page would be empty, hold the request
+ * until a matching episode appears (one finishes, for `status=finished`) or `wait` seconds pass (at most 60).
+ */
+export interface EpisodeQuery {
+  task?: string, status?: EpisodeStatus, exit_status?: string, has_score?: boolean, model?: string, improved?: boolean
+  cursor?: string, limit?: number, wait?: number
+}
 export const episodeQuerySchema = {
   type: 'object', additionalProperties: false,
   properties: {
@@ -63,8 +86,11 @@ export const episodeQuerySchema = {
     status: { enum: EPISODE_STATUSES },
     exit_status: { type: 'string' },
     has_score: { type: 'boolean' },
+    model: { type: 'string' },
+    improved: { type: 'boolean' },
     cursor: { type: 'string' },
-    limit: { type: 'integer', minimum: 1, maximum: 500 }
+    limit: { type: 'integer', minimum: 1, maximum: 500 },
+    wait: { type: 'number', minimum: 0, maximum: MAX_EPISODE_WAIT_SECONDS }
   }
 }
 
@@ -79,7 +105,7 @@ export const toolsQuerySchema = {
 export type WsRequest =
   | { id: string | number, op: 'create' } & CreateEnvBody
   | { id: string | number, op: 'reset' | 'evaluate' | 'trajectory' | 'close' | 'attach' | 'state', env_id: string }
-  | { id: string | number, op: 'step', env_id: string, action: string, response?: string, thought?: string, stream?: boolean }
+  | { id: string | number, op: 'step', env_id: string, action: string, response?: string, thought?: string, model?: ModelCall, stream?: boolean }
   | { id: string | number, op: 'tasks' | 'ping' }
 
 const id = { type: ['string', 'integer'] }
@@ -89,7 +115,7 @@ export const wsRequestSchema = {
   properties: { id, op: { enum: ['create', 'reset', 'step', 'evaluate', 'trajectory', 'close', 'attach', 'state', 'tasks', 'ping'] } },
   allOf: [
     { if: { properties: { op: { const: 'create' } } }, then: { ...createEnvSchema, required: ['id', 'op', 'task'], properties: { ...createEnvSchema.properties, id, op: {} } } },
-    { if: { properties: { op: { const: 'step' } } }, then: { type: 'object', required: ['id', 'op', 'env_id', 'action'], additionalProperties: false, properties: { id, op: {}, env_id: envId, action: { type: 'string' }, response: { type: 'string' }, thought: { type: 'string' }, stream: { type: 'boolean' } } } },
+    { if: { properties: { op: { const: 'step' } } }, then: { type: 'object', required: ['id', 'op', 'env_id', 'action'], additionalProperties: false, properties: { id, op: {}, env_id: envId, ...stepProperties, stream: { type: 'boolean' } } } },
     { if: { properties: { op: { enum: ['reset', 'evaluate', 'trajectory', 'close', 'attach', 'state'] } } }, then: { type: 'object', required: ['id', 'op', 'env_id'], additionalProperties: false, properties: { id, op: {}, env_id: envId } } },
     { if: { properties: { op: { enum: ['tasks', 'ping'] } } }, then: { type: 'object', additionalProperties: false, properties: { id, op: {} } } }
   ]

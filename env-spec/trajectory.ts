@@ -27,11 +27,35 @@ export interface EpisodeLike {
   baseline: Metrics | null
 }
 
+/** What model stats need of a step's model call (env-spec/episode.ts ModelCall). */
+interface ModelCallStats {
+  usage: { prompt_tokens: number, completion_tokens: number } | null
+  cost?: number
+  requeries?: Array<{ usage: { prompt_tokens: number, completion_tokens: number } | null }>
+}
+
+/** MLGym's model_stats summed over the model calls steps carry (requeried answers count as calls). */
+export function modelStats (steps: Array<{ model?: ModelCallStats }>): MlgymTraj['info']['model_stats'] {
+  const stats = { total_cost: 0, task_cost: 0, tokens_sent: 0, tokens_received: 0, api_calls: 0 }
+  for (const s of steps) {
+    if (!s.model) continue
+    for (const u of [s.model.usage, ...(s.model.requeries ?? []).map(r => r.usage)]) {
+      stats.api_calls += 1
+      stats.tokens_sent += u?.prompt_tokens ?? 0
+      stats.tokens_received += u?.completion_tokens ?? 0
+    }
+    stats.total_cost += s.model.cost ?? 0
+  }
+  stats.task_cost = stats.total_cost
+  return stats
+}
+
 /**
  * The history is rebuilt from what the server saw: the task prompt, each step's response (the client may send the
- * raw LLM output with the action) and each observation. Model stats are zero: the server does not see the model.
+ * raw LLM output with the action) and each observation. Model stats come from the steps' model calls (zero when the
+ * client sent none).
  */
-export function toMlgymTraj (ep: EpisodeLike, steps: MlgymTrajStep[]): MlgymTraj {
+export function toMlgymTraj (ep: EpisodeLike, steps: Array<MlgymTrajStep & { model?: ModelCallStats }>): MlgymTraj {
   const agent = 'primary_0'
   const history: MlgymHistoryEntry[] = [{ role: 'user', content: ep.description, agent }]
   for (const s of steps) {
@@ -43,7 +67,7 @@ export function toMlgymTraj (ep: EpisodeLike, steps: MlgymTrajStep[]): MlgymTraj
     trajectory: steps.map(s => ({ action: s.action, observation: s.observation, response: s.response, state: s.state, thought: s.thought, execution_time: s.execution_time })),
     history,
     info: {
-      model_stats: { total_cost: 0, task_cost: 0, tokens_sent: 0, tokens_received: 0, api_calls: 0 },
+      model_stats: modelStats(steps),
       exit_status: ep.exit_status, submission: ep.submission, score: ep.score, summarizer: {}
     }
   }

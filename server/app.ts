@@ -5,7 +5,7 @@ import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import { timingSafeEqual } from 'node:crypto'
 import {
-  MAX_ACTION_BYTES, validateCreateEnv, validateStep, validateEpisodeQuery, validateToolsQuery, validateWsRequest,
+  MAX_ACTION_BYTES, MAX_MODEL_BYTES, validateCreateEnv, validateStep, validateEpisodeQuery, validateToolsQuery, validateWsRequest,
   type WsFrame, type WsRequest
 } from '../env-spec/messages.js'
 import { ValidationError } from '../env-spec/validate.js'
@@ -13,6 +13,8 @@ import type { EnvListener, EnvManager } from './envs.js'
 import { isSwerexUrl, swerexRoutes } from './protocols/swerex.js'
 import { PayloadTooLargeError, UnauthorizedError, ShuttingDownError, toApiError } from './errors.js'
 import { registerOpenEnv } from './protocols/openenv.js'
+
+const STEP_BODY_LIMIT = MAX_ACTION_BYTES + MAX_MODEL_BYTES + 64 * 1024
 
 function checkActionSize (action: string): void {
   const bytes = Buffer.byteLength(action)
@@ -51,7 +53,8 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
     // closing, the manager refuses requests itself (onRequest below), in our shape
     return503OnClosing: false
   })
-  await app.register(websocket, { options: { maxPayload: MAX_ACTION_BYTES + 64 * 1024 } })
+  // a step may carry its model call (the whole prompt) beside the action
+  await app.register(websocket, { options: { maxPayload: STEP_BODY_LIMIT } })
 
   // An optional body may be left out even with `content-type: application/json` (curl -H, many HTTP clients).
   const parseJson = app.getDefaultJsonParser('error', 'error')
@@ -87,7 +90,7 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
   app.get('/v1/envs', async () => m.list())
   app.get<Id>('/v1/envs/:id', async (req) => m.summary(req.params.id))
   app.post<Id>('/v1/envs/:id/reset', async (req) => m.reset(req.params.id))
-  app.post<Id>('/v1/envs/:id/step', async (req) => {
+  app.post<Id>('/v1/envs/:id/step', { bodyLimit: STEP_BODY_LIMIT }, async (req) => {
     const body = validateStep(req.body ?? {})
     checkActionSize(body.action)
     return m.step(req.params.id, body)
@@ -95,7 +98,14 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
   app.post<Id>('/v1/envs/:id/evaluate', async (req) => m.evaluate(req.params.id))
   app.get<Id>('/v1/envs/:id/trajectory', async (req) => m.trajectory(req.params.id))
   app.delete<Id>('/v1/envs/:id', async (req) => m.close(req.params.id))
-  app.get('/v1/episodes', async (req) => m.episodes(validateEpisodeQuery({ ...(req.query as object) }, 'query')))
+  app.get('/v1/episodes', async (req, reply) => {
+    const q = validateEpisodeQuery({ ...(req.query as object) }, 'query')
+    if (!q.wait) return m.episodes(q)
+    // a long poll ends when its client goes away
+    const gone = new AbortController()
+    reply.raw.once('close', () => gone.abort())
+    return m.episodes(q, { signal: gone.signal })
+  })
   app.get<Id>('/v1/episodes/:id', async (req) => m.episode(req.params.id))
 
   await swerexRoutes(app, m)
@@ -155,7 +165,7 @@ async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => 
     case 'step': {
       checkActionSize(msg.action)
       watch(msg.env_id)
-      return m.step(msg.env_id, { action: msg.action, response: msg.response, thought: msg.thought },
+      return m.step(msg.env_id, { action: msg.action, response: msg.response, thought: msg.thought, model: msg.model },
         { streamId: msg.stream === false ? undefined : msg.id })
     }
     default: break

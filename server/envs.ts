@@ -16,7 +16,8 @@ import { BusyError, CapacityError, EngineUnavailableError, SandboxStartError, Ti
 import { commandDocs, openaiTools, lintMode, type ToolProfile } from '../sandbox/tools.js'
 import { NotResetError } from '../tasks/errors.js'
 import { toMlgymResults, toMlgymTraj } from '../env-spec/trajectory.js'
-import type { EpisodePage, ResetResult, StepResult, Trajectory } from '../env-spec/episode.js'
+import { beatsBaseline, type EpisodePage, type ResetResult, type StepResult, type Trajectory } from '../env-spec/episode.js'
+import { MAX_EPISODE_WAIT_SECONDS } from '../env-spec/messages.js'
 import type {
   CloseResult, CreateEnvBody, EnvList, EnvState, EnvSummary, EpisodeQuery, EvaluateResult, Health, StepBody, TaskDetail,
   TaskList, TaskSummary, ToolsResult, WsOutputFrame, WsStepResultFrame
@@ -46,6 +47,11 @@ export interface LiveEnv {
   listeners: Set<EnvListener>
   /** set when the environment is closed: a request still running on it answers ENV_CLOSED and records nothing */
   closed: boolean
+  /** the model and labels its episodes are recorded with (POST /v1/envs `model`, `meta`) */
+  model: string | null
+  meta: Record<string, unknown>
+  /** whether the current episode has beaten its baseline yet */
+  improved: boolean
 }
 
 function taskSummary (t: Task): TaskSummary {
@@ -193,7 +199,10 @@ export class EnvManager {
       outputCap: body.limits?.output_cap ?? this.config.outputCap,
       limits: body.limits ? { cpus: body.limits.cpus, memoryMb: body.limits.memory_mb, pids: body.limits.pids, diskMb: body.limits.disk_mb } : undefined
     })
-    live = { id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closed: false, backend }
+    live = {
+      id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closed: false, backend,
+      model: body.model ?? null, meta: body.meta ?? {}, improved: false
+    }
     this.envs.set(id, live)
     return envSummary(live)
   }
@@ -225,17 +234,22 @@ export class EnvManager {
     try { r = await live.env.reset() } catch (e) {
       if (live.closed) throw new EnvClosedError(id)
       // a refused reset (a step runs) leaves the episode alone; any other failure has already taken its sandbox
-      if (!(e instanceof BusyError) && live.episodeId) this.store.abandon(live.episodeId)
+      if (!(e instanceof BusyError) && live.episodeId) this.abandon(live.episodeId)
       throw e
     }
     if (live.closed) {
       await live.env.close() // the sandbox this reset started after the environment was closed
       throw new EnvClosedError(id)
     }
-    if (live.episodeId) this.store.abandon(live.episodeId)
+    if (live.episodeId) this.abandon(live.episodeId)
     const episodeId = 'ep-' + randomBytes(8).toString('hex')
     live.episodeId = episodeId
-    this.store.createEpisode({ id: episodeId, env_id: live.id, task_id: live.task.spec.id, baseline: r.info.baseline, description: taskDescription(live.task.spec) })
+    live.improved = false
+    this.store.createEpisode({
+      id: episodeId, env_id: live.id, task_id: live.task.spec.id, baseline: r.info.baseline, description: taskDescription(live.task.spec),
+      meta: live.meta, model: live.model
+    })
+    this.episodesChanged()
     live.lastUsed = Date.now()
     return { ...r, episode_id: episodeId }
   }
@@ -256,8 +270,15 @@ export class EnvManager {
       throw e
     }
     if (live.closed) throw new EnvClosedError(id)
-    const steps = live.env.steps
-    if (live.episodeId) this.store.appendStep(live.episodeId, steps.length - 1, steps.at(-1)!, { ...live.env.info, done: live.env.done })
+    const env = live.env
+    if (live.episodeId) {
+      // the model call goes to the store only: the live environment keeps no copy of every prompt
+      const step = body.model ? { ...env.steps.at(-1)!, model: body.model } : env.steps.at(-1)!
+      const improved = beatsBaseline(env.info.score, env.baselineScores, live.task.spec.metric)
+      this.store.appendStep(live.episodeId, env.steps.length - 1, step, { ...env.info, done: env.done, improved })
+      if (env.done || improved !== live.improved) this.episodesChanged()
+      live.improved = improved
+    }
     live.lastUsed = Date.now()
     for (const l of live.listeners) l({ type: 'step_result', env_id: id, result: r })
     return r
@@ -289,7 +310,45 @@ export class EnvManager {
     return { episode: ep, traj: toMlgymTraj(ep, steps), results: toMlgymResults(ep), steps }
   }
 
-  episodes (q: EpisodeQuery): EpisodePage { return this.store.listEpisodes(q) }
+  /**
+   * A page of stored episodes. With `wait`, a page that would be empty is held until an episode that matches appears
+   * (episodes are created, end or beat their baseline: `episodesChanged`) or `wait` seconds pass, or `signal` aborts
+   * (the client went away). The store is asked again only on those events, never on a timer.
+   */
+  async episodes (q: EpisodeQuery, opts: { signal?: AbortSignal } = {}): Promise<EpisodePage> {
+    const { wait, ...query } = q
+    const first = this.store.listEpisodes(query)
+    if (!wait || first.episodes.length || this.closing || opts.signal?.aborted) return first
+    return await new Promise<EpisodePage>(resolve => {
+      let timer: NodeJS.Timeout | undefined
+      const finish = (page: EpisodePage) => {
+        clearTimeout(timer)
+        this.episodeWaiters.delete(check)
+        opts.signal?.removeEventListener('abort', onAbort)
+        resolve(page)
+      }
+      const check = () => {
+        const page = this.store.listEpisodes(query)
+        if (page.episodes.length || this.closing) finish(page)
+      }
+      const onAbort = () => finish(first)
+      timer = setTimeout(() => finish(first), Math.min(wait, MAX_EPISODE_WAIT_SECONDS) * 1000)
+      opts.signal?.addEventListener('abort', onAbort)
+      this.episodeWaiters.add(check)
+    })
+  }
+
+  /** long polls of GET /v1/episodes waiting for an episode to appear */
+  private episodeWaiters = new Set<() => void>()
+
+  /** An episode was created, ended or beat its baseline: held long polls look again. */
+  private episodesChanged (): void {
+    for (const check of [...this.episodeWaiters]) check()
+  }
+
+  private abandon (episodeId: string): void {
+    if (this.store.abandon(episodeId)) this.episodesChanged()
+  }
 
   async close (id: string): Promise<CloseResult> {
     await this.shut(this.live(id))
@@ -304,7 +363,7 @@ export class EnvManager {
     if (live.closed) return
     live.closed = true
     this.envs.delete(live.id)
-    if (live.episodeId && !live.env.done) this.store.abandon(live.episodeId)
+    if (live.episodeId && !live.env.done) this.abandon(live.episodeId)
     await live.env.close()
   }
 
@@ -344,6 +403,7 @@ export class EnvManager {
   async closeAll (): Promise<void> {
     this.closing = true
     clearInterval(this.reaper)
+    this.episodesChanged() // held long polls answer now: the server is stopping
     await Promise.all([...this.envs.values()].map(live => this.shut(live)))
     await this.docker.shutdown()
   }

@@ -15,8 +15,9 @@ import { pyRepr, plain, type PyValue } from './pyrepr.js'
 import type { Metrics } from '../env-spec/trajectory.js'
 import { SANDBOX_DEFAULTS } from '../sandbox/policy.js'
 import { sandboxSettings, type Overrides, type Settings } from './settings.js'
-import type { EpisodeInfo, ResetResult, StepInfo, StepResult, TrajectoryStep } from '../env-spec/episode.js'
-import type { EvaluateResult } from '../env-spec/messages.js'
+import { improvementOver, type EpisodeInfo, type ResetResult, type StepInfo, type StepResult, type TrajectoryStep } from '../env-spec/episode.js'
+import type { EvaluateResult, RewardMode } from '../env-spec/messages.js'
+import { TASK_DEFAULTS } from './settings.js'
 
 /** What one action came to, before the step is recorded. */
 type Outcome = { observation: string, reward: number, terminated: boolean, truncated: boolean, extra: Partial<StepInfo> }
@@ -27,8 +28,11 @@ export interface EnvironmentOptions extends Overrides {
   /** the task's baseline scores (given, cached or computed); null when it has none */
   baseline: (task: Task) => Promise<Metrics | null>
   maxSteps?: number
-  /** 'none' as MLGym (always 0); 'improvement': direction-aware improvement over the baseline on each evaluation */
-  reward?: 'none' | 'improvement'
+  /**
+   * 'none' as MLGym (always 0); 'improvement': direction-aware improvement over the baseline on each evaluation;
+   * 'shaped': what an evaluation adds to the episode's best shaped value (see `shapedValue`)
+   */
+  reward?: RewardMode
   toolProfile?: ToolProfile
 }
 
@@ -114,6 +118,22 @@ const EDIT_PATTERN = /^edit\s+(\d+):(\d+)/
 const EXIT_ACTIONS = new Set(['exit_context', 'exit_cost', 'exit_error', 'exit_format', 'exit_api'])
 const VALIDATION = /<<VALIDATION\|\|(.*?)\|\|VALIDATION>>/s
 const SUBMISSION = /<<SUBMISSION\|\|(.*?)\|\|SUBMISSION>>/s
+
+/**
+ * The `shaped` reward's value of an episode's scores: 0 with no valid evaluation; otherwise the best over its scores
+ * of `v + (1 - v) * clip(improvement, 0, 1)`, with `v` = TASK_DEFAULTS.shapedValidShare (a valid submission's part) and
+ * the improvement of `improvementOver` (0 without a baseline). Each evaluation earns what it adds to this value, so
+ * an episode's rewards sum to its value and repeating a validation earns nothing.
+ */
+export function shapedValue (scores: Metrics[], baseline: Metrics | null, metric: Parameters<typeof improvementOver>[2]): number {
+  const v = TASK_DEFAULTS.shapedValidShare
+  let best = 0
+  for (const m of scores) {
+    const imp = Math.min(1, Math.max(0, improvementOver(m, baseline, metric) ?? 0))
+    best = Math.max(best, v + (1 - v) * imp)
+  }
+  return best
+}
 
 export class Environment {
   sandbox: Sandbox | null = null
@@ -301,8 +321,9 @@ export class Environment {
     try {
       const ev = await this.evaluation(this.sandbox!)
       const metrics = plain(ev.metrics) as Metrics
+      const before = this.info.score.slice()
       this.info.score.push(metrics)
-      const reward = this.reward(metrics)
+      const reward = this.reward(metrics, before)
       const extra = { metrics }
       if (action === 'validate') {
         const base = this.baselineScores ? pyRepr(this.baselineScores as Record<string, PyValue>) : 'NA (no baseline was there)'
@@ -334,16 +355,14 @@ export class Environment {
     return evaluate(this.task, sandbox, { timeout: this.timeouts.long, gpus: this.task.spec.resources?.gpus })
   }
 
-  private reward (metrics: Metrics): number {
-    if (this.opts.reward !== 'improvement') return 0
-    const spec = this.task.spec
-    const name = spec.metric?.name ?? Object.keys(metrics)[0]
-    if (!name) return 0
-    const s = metrics[name]
-    const b = this.baselineScores?.[name]
-    if (typeof s !== 'number' || typeof b !== 'number') return 0
-    const diff = spec.metric?.direction === 'minimize' ? b - s : s - b
-    return b === 0 ? diff : diff / Math.abs(b)
+  /** The reward of an evaluation that scored `metrics` after the episode's earlier scores `before`. */
+  private reward (metrics: Metrics, before: Metrics[]): number {
+    const metric = this.task.spec.metric
+    if (this.opts.reward === 'improvement') return improvementOver(metrics, this.baselineScores, metric) ?? 0
+    if (this.opts.reward === 'shaped') {
+      return shapedValue([...before, metrics], this.baselineScores, metric) - shapedValue(before, this.baselineScores, metric)
+    }
+    return 0
   }
 
   /** Evaluate the current workspace now without taking a step or touching the score list. */

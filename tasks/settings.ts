@@ -12,7 +12,9 @@ export const TASK_DEFAULTS = {
   shortTimeout: 25,
   entrypoint: 'CSVSubmissionTasks',
   /** characters of observation kept per step (the rest is cut with a note) */
-  outputCap: 100_000
+  outputCap: 100_000,
+  /** the `shaped` reward's part for a valid submission; improvement over the baseline earns the rest */
+  shapedValidShare: 0.2
 } as const
 
 /** What an environment may override (its create body, in the sandbox's units). */

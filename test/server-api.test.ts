@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
-import { testServer, http } from './helpers.js'
+import Database from 'better-sqlite3'
+import { testServer, http, tempDir } from './helpers.js'
 
 const TASK = 'prisonersDilemma'
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
@@ -247,4 +248,228 @@ t.test('a server that is shutting down answers SHUTTING_DOWN in our shape', asyn
   const r = await raw(s.url, 'GET', '/v1/tasks')
   t.equal(r.status, 503)
   t.match(r.body, errorShape('SHUTTING_DOWN'))
+})
+
+// ---- the trainer feed: model data per step, the episode's model, filters, the long poll, the shaped reward ----
+
+/** A model call as a harness posts it (token ids and logprobs as vLLM returns them). */
+function modelCall (model: string, n: number): Record<string, unknown> {
+  return {
+    model,
+    messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: `observation ${n}`, extra_field: { kept: [1, 2] } }],
+    completion: { role: 'assistant', content: `DISCUSSION\nstep ${n}\n\`\`\`\necho ${n}\n\`\`\``, reasoning_content: 'thinking...' },
+    usage: { prompt_tokens: 11 + n, completion_tokens: 7, total_tokens: 18 + n },
+    finish_reason: 'stop',
+    latency_ms: 12.5,
+    sampling: { temperature: 0, top_p: 0.95 },
+    prompt_token_ids: [1, 2, 3, n],
+    completion_token_ids: [4, 5, n],
+    completion_logprobs: [-0.01, -0.5, -1e-9],
+    requeries: [{ completion: { role: 'assistant', content: 'no block' }, error: 'format error', usage: { prompt_tokens: 3, completion_tokens: 2 }, finish_reason: 'stop', latency_ms: 1 }],
+    api_retries: 1,
+    cost: 0.0125
+  }
+}
+
+t.test('a step\'s model data is stored and returned unchanged (HTTP and WebSocket); a bad one names its field', async t => {
+  const s = await testServer()
+  t.teardown(() => s.close())
+  const env = (await http(s.url, 'POST', '/v1/envs', { task: TASK, meta: { run: 'r1' } })).body.env_id
+  const episode = (await http(s.url, 'POST', `/v1/envs/${env}/reset`)).body.episode_id
+  const sent = [modelCall('teacher-x', 1), modelCall('teacher-x', 2)]
+  const r1 = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'echo 1', model: sent[0] })
+  t.equal(r1.status, 200)
+  const ws = new WebSocket(s.url.replace('http', 'ws') + '/v1/ws')
+  t.teardown(() => ws.close())
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+  const answer = new Promise<any>(resolve => ws.on('message', (d: Buffer) => { const f = JSON.parse(d.toString()); if (f.id === 7 && 'ok' in f) resolve(f) }))
+  ws.send(JSON.stringify({ id: 7, op: 'step', env_id: env, action: 'echo 2', model: sent[1] }))
+  t.equal((await answer).ok, true)
+  await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'echo 3' })
+
+  for (const path of [`/v1/episodes/${episode}`, `/v1/envs/${env}/trajectory`]) {
+    const got = (await http(s.url, 'GET', path)).body
+    t.strictSame(got.steps[0].model, sent[0], `${path}: step 1's model data as sent`)
+    t.strictSame(got.steps[1].model, sent[1], `${path}: step 2's (over the WebSocket) as sent`)
+    t.notOk('model' in got.steps[2], 'a step without model data has none')
+    t.equal(got.episode.model, 'teacher-x', 'the first step\'s model names the episode')
+    t.strictSame(got.episode.meta, { run: 'r1' }, 'meta of POST /v1/envs')
+    t.strictSame(got.traj.info.model_stats, {
+      total_cost: 0.025, task_cost: 0.025, api_calls: 4,
+      tokens_sent: 12 + 13 + 3 + 3, tokens_received: 7 + 7 + 2 + 2
+    }, '.traj model_stats add up the calls, requeries included')
+  }
+
+  const bad = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'echo 4', model: { ...sent[0], latency_ms: -1 } })
+  t.equal(bad.status, 400)
+  t.equal(bad.body.error.field, 'body.model.latency_ms')
+  const noMessages = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'echo 4', model: { model: 'm' } })
+  t.match(noMessages.body.error.field, /^body\.model\./)
+  t.equal((await http(s.url, 'GET', `/v1/episodes/${episode}`)).body.steps.length, 3, 'refused steps are not recorded')
+
+  // a prompt bigger than an action may be: model data is allowed up to 32 MiB beside it
+  const long = { ...sent[0], messages: [{ role: 'user', content: 'x'.repeat(3 * 1024 * 1024) }] }
+  const big = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'echo big', model: long })
+  t.equal(big.status, 200)
+  t.equal((await http(s.url, 'GET', `/v1/episodes/${episode}`)).body.steps[3].model.messages[0].content.length, 3 * 1024 * 1024)
+})
+
+t.test('episodes carry their model; GET /v1/episodes filters by model and by improvement over the baseline', async t => {
+  const s = await testServer()
+  t.teardown(() => s.close())
+  const a = (await http(s.url, 'POST', '/v1/envs', { task: TASK, model: 'student-a' })).body.env_id
+  const b = (await http(s.url, 'POST', '/v1/envs', { task: TASK })).body.env_id
+  const epA = (await http(s.url, 'POST', `/v1/envs/${a}/reset`)).body.episode_id
+  const epB = (await http(s.url, 'POST', `/v1/envs/${b}/reset`)).body.episode_id
+  // the env's model wins over a step's
+  await http(s.url, 'POST', `/v1/envs/${a}/step`, { action: 'validate', model: modelCall('other', 1) })
+  await http(s.url, 'POST', `/v1/envs/${a}/step`, { action: 'submit' })
+  // tit for tat beats the noisy baseline
+  const tft = 'cat > strategy.py <<\'EOF\'\ndef row_strategy(history):\n    return 0 if not history else history[-1][1]\nEOF'
+  await http(s.url, 'POST', `/v1/envs/${b}/step`, { action: tft, model: modelCall('student-b', 1) })
+  const v = await http(s.url, 'POST', `/v1/envs/${b}/step`, { action: 'validate' })
+  const base = (await http(s.url, 'GET', `/v1/episodes/${epB}`)).body.episode.baseline.Score
+  t.ok(v.body.info.metrics.Score > base, `tit for tat ${v.body.info.metrics.Score} beats the baseline ${base}`)
+  await http(s.url, 'POST', `/v1/envs/${b}/step`, { action: 'submit' })
+
+  const list = async (q: string) => (await http(s.url, 'GET', `/v1/episodes?${q}`)).body.episodes.map((e: any) => e.id)
+  t.strictSame(await list('model=student-a'), [epA])
+  t.strictSame(await list('model=student-b'), [epB])
+  t.strictSame(await list('model=other'), [])
+  t.strictSame(await list('improved=true'), [epB])
+  t.strictSame(await list('improved=false&status=finished'), [epA], 'validating the baseline itself is no improvement')
+  t.strictSame(await list('model=student-b&improved=true&status=finished'), [epB])
+  const ep = (await http(s.url, 'GET', `/v1/episodes/${epB}`)).body.episode
+  t.equal(ep.improved, true)
+  t.equal(ep.model, 'student-b')
+  t.equal((await http(s.url, 'GET', '/v1/episodes?improved=maybe')).body.error.field, 'query.improved')
+  t.equal((await http(s.url, 'GET', '/v1/episodes?wait=61')).body.error.field, 'query.wait')
+})
+
+t.test('status=finished pages in the order episodes ended: a long episode is seen once, when it ends', async t => {
+  const s = await testServer()
+  t.teardown(() => s.close())
+  const long = (await http(s.url, 'POST', '/v1/envs', { task: TASK })).body.env_id
+  const short = (await http(s.url, 'POST', '/v1/envs', { task: TASK })).body.env_id
+  const epLong = (await http(s.url, 'POST', `/v1/envs/${long}/reset`)).body.episode_id
+  const epShort = (await http(s.url, 'POST', `/v1/envs/${short}/reset`)).body.episode_id
+  await http(s.url, 'POST', `/v1/envs/${short}/step`, { action: 'skip' })
+  const first = (await http(s.url, 'GET', '/v1/episodes?status=finished')).body
+  t.strictSame(first.episodes.map((e: any) => e.id), [epShort])
+  t.equal(first.next_cursor, null)
+  t.ok(first.end_cursor, 'the last page still says where it ends')
+  await http(s.url, 'POST', `/v1/envs/${long}/step`, { action: 'skip' })
+  const after = (await http(s.url, 'GET', `/v1/episodes?status=finished&cursor=${first.end_cursor}`)).body
+  t.strictSame(after.episodes.map((e: any) => e.id), [epLong], 'created first, ended last: after the cursor')
+  // creation order for other queries; a cursor of one order is refused by the other
+  t.strictSame((await http(s.url, 'GET', '/v1/episodes')).body.episodes.map((e: any) => e.id), [epLong, epShort])
+  const wrong = await http(s.url, 'GET', `/v1/episodes?cursor=${first.end_cursor}`)
+  t.equal(wrong.status, 400)
+  t.equal(wrong.body.error.field, 'query.cursor')
+})
+
+t.test('the long poll: wait= returns an episode that finishes while it waits; an empty wait ends with an empty page', async t => {
+  const s = await testServer()
+  t.teardown(() => s.close())
+  const env = (await http(s.url, 'POST', '/v1/envs', { task: TASK, model: 'm-poll' })).body.env_id
+  await http(s.url, 'POST', `/v1/envs/${env}/reset`)
+  const start = (await http(s.url, 'GET', '/v1/episodes?status=finished&model=m-poll')).body
+  t.strictSame(start.episodes, [])
+  let answered = false
+  const held = http(s.url, 'GET', '/v1/episodes?status=finished&model=m-poll&wait=30').then(r => { answered = true; return r })
+  await sleep(300)
+  t.equal(answered, false, 'held while nothing matches')
+  // a new episode starts (not finished): still held
+  const other = (await http(s.url, 'POST', '/v1/envs', { task: TASK, model: 'm-poll' })).body.env_id
+  await http(s.url, 'POST', `/v1/envs/${other}/reset`)
+  await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'echo not yet' })
+  await sleep(100)
+  t.equal(answered, false, 'a step that does not end the episode does not answer it')
+  await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'skip' })
+  const got = await held
+  t.equal(got.status, 200)
+  t.equal(got.body.episodes.length, 1)
+  t.equal(got.body.episodes[0].env_id, env)
+  t.equal(got.body.episodes[0].exit_status, 'skipped')
+  const empty = await http(s.url, 'GET', `/v1/episodes?status=finished&model=m-poll&wait=0.2&cursor=${got.body.end_cursor}`)
+  t.strictSame(empty.body, { episodes: [], next_cursor: null, end_cursor: null })
+  // a server that stops answers held polls at once
+  const stopping = http(s.url, 'GET', `/v1/episodes?status=finished&model=m-poll&wait=60&cursor=${got.body.end_cursor}`)
+  await sleep(100)
+  await s.manager.closeAll()
+  t.strictSame((await stopping).body.episodes, [])
+})
+
+t.test('reward "shaped": a valid submission earns 0.2, improvement the rest; repeating a validation earns nothing', async t => {
+  const s = await testServer()
+  t.teardown(() => s.close())
+  const env = (await http(s.url, 'POST', '/v1/envs', { task: TASK, reward: 'shaped' })).body.env_id
+  const reset = (await http(s.url, 'POST', `/v1/envs/${env}/reset`)).body
+  const base = reset.info.baseline.Score
+  const plain = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'ls' })
+  t.equal(plain.body.reward, 0, 'no evaluation, no reward')
+  const v1 = (await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'validate' })).body
+  const imp1 = Math.min(1, Math.max(0, (v1.info.metrics.Score - base) / Math.abs(base)))
+  t.equal(v1.reward, 0.2 + 0.8 * imp1, 'the first valid evaluation: 0.2 plus 0.8 times its clipped improvement')
+  const tft = 'cat > strategy.py <<\'EOF\'\ndef row_strategy(history):\n    return 0 if not history else history[-1][1]\nEOF'
+  await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: tft })
+  const v2 = (await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'validate' })).body
+  const imp2 = Math.min(1, Math.max(0, (v2.info.metrics.Score - base) / Math.abs(base)))
+  t.ok(imp2 > imp1, 'tit for tat improves')
+  t.ok(Math.abs(v2.reward - 0.8 * (imp2 - imp1)) < 1e-12, `the better validation earns what it adds: ${v2.reward}`)
+  const again = (await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'submit' })).body
+  const imp3 = Math.min(1, Math.max(0, (again.info.metrics.Score - base) / Math.abs(base)))
+  const expected = Math.max(0, 0.2 + 0.8 * imp3 - (0.2 + 0.8 * Math.max(imp1, imp2)))
+  t.ok(Math.abs(again.reward - expected) < 1e-12, 'the submission earns only what beats the best so far')
+  const steps = (await http(s.url, 'GET', `/v1/envs/${env}/trajectory`)).body.steps
+  const total = steps.reduce((a: number, st: any) => a + st.reward, 0)
+  t.ok(Math.abs(total - (0.2 + 0.8 * Math.max(imp1, imp2, imp3))) < 1e-12, 'the rewards sum to the episode\'s best shaped value')
+})
+
+t.test('an episode store an older server wrote is upgraded in place: old episodes read back, new steps carry model data', async t => {
+  const dataDir = tempDir(t, 'sg-migrate-')
+  // the schema before model data (user_version 0), as the earlier store created it
+  const old = new Database(join(dataDir, 'episodes.db'))
+  old.exec(`
+    CREATE TABLE episodes (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT UNIQUE NOT NULL, env_id TEXT NOT NULL, task_id TEXT NOT NULL,
+      status TEXT NOT NULL, exit_status TEXT, submission TEXT, score TEXT NOT NULL DEFAULT '[]', baseline TEXT,
+      steps INTEGER NOT NULL DEFAULT 0, description TEXT NOT NULL DEFAULT '',
+      created_at TEXT NOT NULL, finished_at TEXT, meta TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX episodes_task ON episodes(task_id, status);
+    CREATE TABLE steps (
+      episode_id TEXT NOT NULL, idx INTEGER NOT NULL,
+      action TEXT NOT NULL, observation TEXT NOT NULL, response TEXT NOT NULL, thought TEXT NOT NULL,
+      state TEXT NOT NULL, execution_time REAL NOT NULL, reward REAL NOT NULL,
+      terminated INTEGER NOT NULL, truncated INTEGER NOT NULL, created_at TEXT NOT NULL,
+      PRIMARY KEY (episode_id, idx)
+    );
+    INSERT INTO episodes (id, env_id, task_id, status, exit_status, score, baseline, steps, description, created_at, finished_at)
+      VALUES ('ep-old', 'env-old', '${TASK}', 'finished', 'submitted', '[{"Score":3}]', '{"Score":2}', 1, 'd', '2025-01-01T00:00:00Z', '2025-01-01T00:01:00Z');
+    INSERT INTO steps VALUES ('ep-old', 0, 'submit', 'Exited (submit)', 'submit', '', '{}', 0.5, 0, 1, 0, '2025-01-01T00:01:00Z');
+  `)
+  old.close()
+  const s = await testServer({ dataDir })
+  t.teardown(() => s.close())
+  const got = (await http(s.url, 'GET', '/v1/episodes/ep-old')).body
+  t.equal(got.episode.exit_status, 'submitted')
+  t.equal(got.episode.model, null)
+  t.equal(got.episode.improved, null, 'unknown for an episode stored before improvement was recorded')
+  t.strictSame(got.steps.map((st: any) => st.action), ['submit'])
+  t.notOk('model' in got.steps[0])
+  const finished = (await http(s.url, 'GET', '/v1/episodes?status=finished')).body
+  t.strictSame(finished.episodes.map((e: any) => e.id), ['ep-old'], 'old finished episodes are in the end order too')
+  const env = (await http(s.url, 'POST', '/v1/envs', { task: TASK })).body.env_id
+  const ep = (await http(s.url, 'POST', `/v1/envs/${env}/reset`)).body.episode_id
+  const m = modelCall('after-upgrade', 1)
+  await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'skip', model: m })
+  t.strictSame((await http(s.url, 'GET', `/v1/episodes/${ep}`)).body.steps[0].model, m)
+  const after = (await http(s.url, 'GET', `/v1/episodes?status=finished&cursor=${finished.end_cursor}`)).body
+  t.strictSame(after.episodes.map((e: any) => e.id), [ep], 'a new episode ends after the old ones')
+  await s.close()
+  const db = new Database(join(dataDir, 'episodes.db'), { readonly: true })
+  t.equal(db.pragma('user_version', { simple: true }), 1, 'the file is at the new schema version')
+  db.close()
 })

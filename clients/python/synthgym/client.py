@@ -34,8 +34,6 @@ class SynthgymClient:
         self.base_url = (base_url or default_url()).rstrip("/")
         self.token = token if token is not None else os.environ.get("SYNTHGYM_TOKEN") or None
         self.timeout = timeout
-        # whether GET /v1/episodes takes `wait=` (long poll): None = not tried yet
-        self._server_wait: Optional[bool] = None
 
     # -- transport --------------------------------------------------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None, query: Optional[Dict[str, Any]] = None) -> Any:
@@ -86,8 +84,8 @@ class SynthgymClient:
 
     # -- environments -----------------------------------------------------------------------------------------------
     def create_env(self, task: str, **body: Any) -> Dict[str, Any]:
-        """POST /v1/envs: `max_steps`, `reward` ("none"|"improvement"), `timeouts`, `limits`, `tool_profile`,
-        `backend`, `image`, `runtime` as in the README. Returns the environment's summary with `env_id`."""
+        """POST /v1/envs: `max_steps`, `reward` ("none"|"improvement"|"shaped"), `model`, `meta`, `timeouts`, `limits`,
+        `tool_profile`, `backend`, `image`, `runtime` as in the README. Returns the environment's summary with `env_id`."""
         b = {k: v for k, v in body.items() if v is not None}
         b["task"] = task
         return self.request("POST", "/v1/envs", b)
@@ -105,13 +103,17 @@ class SynthgymClient:
         return self.request("POST", "/v1/envs/%s/reset" % _seg(env_id), {})
 
     def step(self, env_id: str, action: str, response: Optional[str] = None,
-             thought: Optional[str] = None) -> Dict[str, Any]:
-        """POST /v1/envs/:id/step -> {observation, reward, terminated, truncated, info}."""
+             thought: Optional[str] = None, model: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """POST /v1/envs/:id/step -> {observation, reward, terminated, truncated, info}. `model`: the model call
+        behind the step (env-spec ModelCall: messages, completion, usage, finish_reason, latency_ms, token ids...),
+        stored with the step and returned unchanged with the episode."""
         body: Dict[str, Any] = {"action": action}
         if response is not None:
             body["response"] = response
         if thought is not None:
             body["thought"] = thought
+        if model is not None:
+            body["model"] = model
         return self.request("POST", "/v1/envs/%s/step" % _seg(env_id), body)
 
     def evaluate(self, env_id: str) -> Dict[str, Any]:
@@ -129,10 +131,13 @@ class SynthgymClient:
     # -- stored episodes --------------------------------------------------------------------------------------------
     def episodes(self, task: Optional[str] = None, status: Optional[str] = None, exit_status: Optional[str] = None,
                  has_score: Optional[bool] = None, cursor: Optional[str] = None, limit: Optional[int] = None,
+                 model: Optional[str] = None, improved: Optional[bool] = None, wait: Optional[float] = None,
                  **extra: Any) -> Dict[str, Any]:
-        """GET /v1/episodes: one page {episodes, next_cursor}; `next_cursor` is null on the last page."""
+        """GET /v1/episodes: one page {episodes, next_cursor}; `next_cursor` is null on the last page. `wait`
+        (seconds, at most 60): a page that would be empty is held until a matching episode appears or the time
+        passes (the server's long poll)."""
         q: Dict[str, Any] = {"task": task, "status": status, "exit_status": exit_status, "has_score": has_score,
-                             "cursor": cursor, "limit": limit}
+                             "cursor": cursor, "limit": limit, "model": model, "improved": improved, "wait": wait}
         q.update(extra)
         return self.request("GET", "/v1/episodes", query=q)
 
@@ -140,24 +145,23 @@ class SynthgymClient:
         """GET /v1/episodes/:id: a stored episode as {episode, traj, results, steps}."""
         return self.request("GET", "/v1/episodes/" + _seg(episode_id))
 
-    def iter_episodes(self, since: Optional[str] = None, wait: Union[bool, float] = False, poll_interval: float = 2.0,
-                      limit: int = 50, **filters: Any) -> "EpisodeStream":
+    def iter_episodes(self, since: Optional[str] = None, wait: Union[bool, float] = False, limit: int = 50,
+                      **filters: Any) -> "EpisodeStream":
         """Stored episodes one by one, oldest first, following `next_cursor` from page to page.
 
         `since`: a cursor (a `next_cursor` from an earlier page, or an earlier stream's `.cursor`) to start after;
-        None starts at the first stored episode. `filters`: `task`, `status`, `exit_status`, `has_score`.
+        None starts at the first stored episode. `filters`: `task`, `status`, `exit_status`, `has_score`, `model`,
+        `improved`.
 
         `wait`: False stops at the last stored episode. True keeps waiting for new ones forever; a number of seconds
-        stops once no new episode came for that long. The server has no long poll on GET /v1/episodes today, so
-        waiting is a poll: at the end the last page is asked again every `poll_interval` seconds (episodes already
-        yielded are skipped). The client also sends `wait=<seconds>` with that request in case the server learns to
-        hold it open; a server that refuses the field (VALIDATION_ERROR on `query.wait`, as today's does) is asked
-        again without it, and the client remembers not to send it.
+        stops once no new episode came for that long. Waiting is the server's long poll (`wait=` on GET
+        /v1/episodes, up to 60 s a request): an episode that finishes is yielded as soon as it is stored, with no
+        sleeping and no polling loop.
 
-        Episodes are ordered by creation, so with `status="finished"` an episode created before the stream's
-        position that finishes later is not seen (the server's cursor is over creation order).
+        With `status="finished"` (or "abandoned") the server pages in the order episodes ended, so an episode that
+        ran for hours is still seen once when it finishes; other queries page in creation order.
         """
-        return EpisodeStream(self, since, wait, poll_interval, limit, filters)
+        return EpisodeStream(self, since, wait, limit, filters)
 
     # -- WebSocket --------------------------------------------------------------------------------------------------
     def ws_url(self) -> str:
@@ -173,16 +177,17 @@ class SynthgymClient:
 
 class EpisodeStream:
     """The iterator `SynthgymClient.iter_episodes` returns. `.cursor` is where a later stream can resume (`since=`):
-    the cursor of the page now being read, so a resumed stream may yield again the episodes of that last page."""
+    the cursor of the page now being read (a resumed stream may yield that page's episodes again), or, once a
+    waiting stream reached the end, the cursor past the last episode it yielded."""
 
-    def __init__(self, client: SynthgymClient, since: Optional[str], wait: Union[bool, float], poll_interval: float,
-                 limit: int, filters: Dict[str, Any]) -> None:
+    def __init__(self, client: SynthgymClient, since: Optional[str], wait: Union[bool, float], limit: int,
+                 filters: Dict[str, Any]) -> None:
         self.client = client
         self.cursor = since
         self.wait = wait
-        self.poll_interval = poll_interval
         self.limit = limit
         self.filters = filters
+        # requests made (pages and long polls)
         self.polls = 0
         self._gen = self._run()
 
@@ -195,30 +200,19 @@ class EpisodeStream:
     def close(self) -> None:
         self._gen.close()
 
-    def _page(self, long_poll: Optional[float]) -> Dict[str, Any]:
-        c = self.client
-        if long_poll is not None and c._server_wait is not False:
-            try:
-                page = c.episodes(cursor=self.cursor, limit=self.limit, wait=long_poll, **self.filters)
-                c._server_wait = True
-                return page
-            except SynthgymError as e:
-                if not (e.code == "VALIDATION_ERROR" and (e.field or "").endswith("wait")):
-                    raise
-                c._server_wait = False
-        return c.episodes(cursor=self.cursor, limit=self.limit, **self.filters)
-
     def _run(self) -> Iterator[Dict[str, Any]]:
         seen: Set[str] = set()
         idle_limit = None if self.wait is True or self.wait is False else float(self.wait)
         last_new = time.monotonic()
         at_tail = False
         while True:
-            long_poll = None
+            long_poll: Optional[float] = None
             if at_tail:
-                long_poll = self.poll_interval if idle_limit is None else max(0.0, min(self.poll_interval, idle_limit - (time.monotonic() - last_new)))
-            started = time.monotonic()
-            page = self._page(long_poll)
+                left = MAX_WAIT_SECONDS if idle_limit is None else idle_limit - (time.monotonic() - last_new)
+                if left <= 0:
+                    return
+                long_poll = min(MAX_WAIT_SECONDS, left)
+            page = self.client.episodes(cursor=self.cursor, limit=self.limit, wait=long_poll, **self.filters)
             self.polls += 1
             new = [e for e in page.get("episodes", []) if e.get("id") not in seen]
             for e in new:
@@ -234,15 +228,15 @@ class EpisodeStream:
                 continue
             if not self.wait:
                 return
+            # the last page: ask for what comes after it, held by the server until something new matches
+            if page.get("end_cursor"):
+                self.cursor = page["end_cursor"]
+                seen = set()
             at_tail = True
-            if idle_limit is not None and time.monotonic() - last_new >= idle_limit:
-                return
-            # a server that held the request open has already waited; otherwise sleep until the next poll
-            pause = self.poll_interval - (time.monotonic() - started)
-            if idle_limit is not None:
-                pause = min(pause, idle_limit - (time.monotonic() - last_new))
-            if pause > 0:
-                time.sleep(pause)
+
+
+# the server's longest `wait=` on GET /v1/episodes
+MAX_WAIT_SECONDS = 60.0
 
 
 def _seg(s: str) -> str:

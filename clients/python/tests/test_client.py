@@ -397,7 +397,7 @@ class EpisodesTest(unittest.TestCase):
                 self._skipped_episode(c, env_id)
             t = threading.Thread(target=late)
             t.start()
-            waited = c.iter_episodes(since=stream.cursor, wait=20, poll_interval=0.2, limit=2, **filters)
+            waited = c.iter_episodes(since=stream.cursor, wait=20, limit=2, **filters)
             seen = set(got)
             fresh = None
             for ep in waited:
@@ -408,10 +408,11 @@ class EpisodesTest(unittest.TestCase):
             t.join()
             self.assertIsNotNone(fresh)
             self.assertEqual(fresh["id"], c.env(env_id)["episode_id"])
-            self.assertFalse(c._server_wait, "today's server refuses wait=; the client falls back to polling")
+            # the last page again, then one long poll the server held until the episode finished: no polling loop
+            self.assertEqual(waited.polls, 2)
             # a number of seconds stops the stream once nothing new came for that long
             t0 = time.monotonic()
-            rest = list(c.iter_episodes(since=stream.cursor, wait=0.5, poll_interval=0.1, limit=500, **filters))
+            rest = list(c.iter_episodes(since=stream.cursor, wait=0.5, limit=500, **filters))
             self.assertLess(time.monotonic() - t0, 10)
             self.assertIn(fresh["id"], [ep["id"] for ep in rest])
         finally:
