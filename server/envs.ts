@@ -21,9 +21,12 @@ import type {
   CloseResult, CreateEnvBody, EnvList, EnvState, EnvSummary, EpisodeQuery, EvaluateResult, Health, StepBody, TaskDetail,
   TaskList, TaskSummary, ToolsResult, WsOutputFrame, WsStepResultFrame
 } from '../env-spec/messages.js'
+import type { FastifyBaseLogger } from 'fastify'
 import type { ServerConfig } from './config.js'
 import type { EpisodeStore } from './store.js'
-import { BackendUnavailableError, CapacityReachedError, EnvClosedError, NotFoundError } from './errors.js'
+import { BackendUnavailableError, CapacityReachedError, EnvClosedError, NotFoundError, toApiError } from './errors.js'
+import { canSee, currentCaller } from './auth.js'
+import { ServerMetrics } from './metrics.js'
 import { sandboxSettings } from '../tasks/settings.js'
 
 /** Where this server's local sandboxes live. */
@@ -46,6 +49,10 @@ export interface LiveEnv {
   listeners: Set<EnvListener>
   /** set when the environment is closed: a request still running on it answers ENV_CLOSED and records nothing */
   closed: boolean
+  /** the API key that made it (null: made without a key); only it and admins see the environment */
+  owner: string | null
+  /** the server's logger with env_id, key_id, task and backend bound */
+  log: FastifyBaseLogger
 }
 
 function taskSummary (t: Task): TaskSummary {
@@ -67,11 +74,20 @@ function envSummary (live: LiveEnv): EnvSummary {
 /** Sandbox errors the server answers as they are; anything else from starting a sandbox (ENOENT, EACCES...) is wrapped. */
 const SANDBOX_START_ERRORS = [SandboxStartError, CapacityError, EngineUnavailableError, TimeoutError]
 
-async function starting (create: () => Promise<Sandbox>): Promise<Sandbox> {
-  try { return await create() } catch (e) {
-    if (SANDBOX_START_ERRORS.some(C => e instanceof C)) throw e
-    throw new SandboxStartError(`the sandbox did not start: ${(e as Error)?.message ?? String(e)}`)
+async function starting (create: () => Promise<Sandbox>, metrics: ServerMetrics, backend: string): Promise<Sandbox> {
+  let sandbox: Sandbox
+  try { sandbox = await create() } catch (e) {
+    const err = SANDBOX_START_ERRORS.some(C => e instanceof C) ? e : new SandboxStartError(`the sandbox did not start: ${(e as Error)?.message ?? String(e)}`)
+    metrics.sandboxFailures.inc({ backend, code: toApiError(err).body.error.code })
+    throw err
   }
+  metrics.sandboxStarts.inc({ backend })
+  return sandbox
+}
+
+/** Until the server hands over fastify's logger (startServer), nothing is logged. */
+const SILENT: FastifyBaseLogger = {
+  level: 'silent', child: () => SILENT, fatal () {}, error () {}, warn () {}, info () {}, debug () {}, trace () {}, silent () {}
 }
 
 export class EnvManager {
@@ -82,14 +98,18 @@ export class EnvManager {
   private reaper: NodeJS.Timeout
   /** set by closeAll: requests that still come in are refused */
   closing = false
+  readonly metrics: ServerMetrics
+  /** fastify's logger (pino), set by startServer; each environment logs through a child of it */
+  log: FastifyBaseLogger = SILENT
 
   constructor (readonly config: ServerConfig, readonly tasks: TaskRegistry, readonly store: EpisodeStore, readonly docker: DockerBackend) {
+    this.metrics = new ServerMetrics(this)
     const makeLocal = (opts: SandboxOptions) => LocalSandbox.create({ ...opts, baseDir: localSandboxDir(config), owner: docker.config.serverId })
     // a baseline that trains on GPUs gets them from the same allocator as environments do
     const makeForBaseline = (opts: SandboxOptions, task: Task, site: BaselineSite): Promise<Sandbox> =>
       starting(() => this.withGpus(task, opts, o => site.startsWith('docker:')
         ? this.docker.create({ ...o, image: site.slice('docker:'.length), pooled: false, labels: { 'synthgym.env': 'baseline', 'synthgym.task': task.spec.id } })
-        : makeLocal(o)))
+        : makeLocal(o)), this.metrics, site.startsWith('docker:') ? 'docker' : 'local')
     this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeForBaseline, task => {
       const s = sandboxSettings(task)
       return { mounts: taskMounts(task).mounts, limits: s.limits, network: s.network }
@@ -127,7 +147,7 @@ export class EnvManager {
           labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
           envId: l.id
         })
-        : this.makeLocal(o)))
+        : this.makeLocal(o)), this.metrics, l.backend)
     }
   }
 
@@ -135,8 +155,15 @@ export class EnvManager {
     const local = localBackendInfo()
     const differences = isolationDifferences()
     const lint = lintMode()
+    const store = this.store.health()
+    const backendUp = this.config.backend === 'local' ? local.isolation !== null && local.python !== null : this.docker.engines.some(e => e.healthy)
+    const problems = [
+      ...(backendUp ? [] : [`the default backend (${this.config.backend}) cannot start sandboxes: see backends.${this.config.backend}`]),
+      ...(store.ok ? [] : [`the episode store does not answer: ${store.error}`])
+    ]
     return {
-      status: 'ok',
+      status: problems.length ? 'degraded' : 'ok',
+      ...(problems.length ? { problems } : {}),
       version: VERSION,
       backends: {
         local: {
@@ -154,9 +181,14 @@ export class EnvManager {
         ? { available: true, ...this.gpus.status() }
         : { available: false, reason: this.gpuInfo.reason ?? 'no GPUs' },
       tasks: this.tasks.list().length,
-      envs: { open: this.envs.size, capacity: this.config.capacity }
+      envs: { open: this.envs.size, capacity: this.config.capacity },
+      store,
+      auth: { required: this.authRequired() }
     }
   }
+
+  /** Whether requests need an API key; the app sets it (server/auth.ts). */
+  authRequired: () => boolean = () => false
 
   listTasks (): TaskList { return { tasks: this.tasks.list().map(taskSummary) } }
 
@@ -173,6 +205,11 @@ export class EnvManager {
     const task = this.tasks.require(body.task)
     if (this.envs.size >= this.config.capacity) {
       throw new CapacityReachedError(`this server holds its limit of ${this.config.capacity} environments; close one (DELETE /v1/envs/:id) or retry later`)
+    }
+    // the caller's own limit (an API key's --max-envs), counted over what it holds now
+    const { keyId: owner, maxEnvs } = currentCaller()
+    if (maxEnvs > 0 && [...this.envs.values()].filter(l => l.owner === owner).length >= maxEnvs) {
+      throw new CapacityReachedError(`API key ${owner} holds its limit of ${maxEnvs} environments; close one (DELETE /v1/envs/:id) or ask for a key with a higher --max-envs`)
     }
     const id = 'env-' + randomBytes(8).toString('hex')
     const backend = body.backend ?? this.config.backend
@@ -193,20 +230,22 @@ export class EnvManager {
       outputCap: body.limits?.output_cap ?? this.config.outputCap,
       limits: body.limits ? { cpus: body.limits.cpus, memoryMb: body.limits.memory_mb, pids: body.limits.pids, diskMb: body.limits.disk_mb } : undefined
     })
-    live = { id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closed: false, backend }
+    const log = this.log.child({ env_id: id, ...(owner ? { key_id: owner } : {}), task: task.spec.id, backend })
+    live = { id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closed: false, backend, owner, log }
     this.envs.set(id, live)
+    log.info('environment created')
     return envSummary(live)
   }
 
-  /** The live environment, or NOT_FOUND; using it keeps it from the idle reaper. */
+  /** The live environment, or NOT_FOUND (also for another key's: its existence is not told); use keeps it from the reaper. */
   private live (id: string): LiveEnv {
     const live = this.envs.get(id)
-    if (!live) throw new NotFoundError(`environment ${id} does not exist (closed, reaped after ${this.config.idleTimeout} s idle, or never created)`, 'env_id')
+    if (!live || !canSee(live.owner)) throw new NotFoundError(`environment ${id} does not exist (closed, reaped after ${this.config.idleTimeout} s idle, or never created)`, 'env_id')
     live.lastUsed = Date.now()
     return live
   }
 
-  list (): EnvList { return { envs: [...this.envs.values()].map(envSummary) } }
+  list (): EnvList { return { envs: [...this.envs.values()].filter(l => canSee(l.owner)).map(envSummary) } }
   summary (id: string): EnvSummary { return envSummary(this.live(id)) }
 
   /** What a (re-)attaching client needs: the summary, whether a step runs now, and the last recorded step. */
@@ -235,7 +274,10 @@ export class EnvManager {
     if (live.episodeId) this.store.abandon(live.episodeId)
     const episodeId = 'ep-' + randomBytes(8).toString('hex')
     live.episodeId = episodeId
-    this.store.createEpisode({ id: episodeId, env_id: live.id, task_id: live.task.spec.id, baseline: r.info.baseline, description: taskDescription(live.task.spec) })
+    this.metrics.timeStore('create_episode', () => this.store.createEpisode({
+      id: episodeId, env_id: live.id, task_id: live.task.spec.id, baseline: r.info.baseline, description: taskDescription(live.task.spec), key_id: live.owner
+    }))
+    live.log.info({ episode_id: episodeId }, 'episode started')
     live.lastUsed = Date.now()
     return { ...r, episode_id: episodeId }
   }
@@ -251,13 +293,25 @@ export class EnvManager {
       for (const l of live.listeners) l({ type: 'output', id: streamId, env_id: id, data })
     }
     let r: StepResult
-    try { r = await live.env.step(body.action, { response: body.response, thought: body.thought, onOutput }) } catch (e) {
-      if (live.closed) throw new EnvClosedError(id)
-      throw e
+    const end = this.metrics.stepSeconds.startTimer({ backend: live.backend })
+    const failed = (e: unknown) => {
+      this.metrics.steps.inc({ backend: live.backend, outcome: toApiError(e).body.error.code })
+      return e
     }
-    if (live.closed) throw new EnvClosedError(id)
+    try { r = await live.env.step(body.action, { response: body.response, thought: body.thought, onOutput }) } catch (e) {
+      throw failed(live.closed ? new EnvClosedError(id) : e)
+    }
+    if (live.closed) throw failed(new EnvClosedError(id))
     const steps = live.env.steps
-    if (live.episodeId) this.store.appendStep(live.episodeId, steps.length - 1, steps.at(-1)!, { ...live.env.info, done: live.env.done })
+    if (live.episodeId) {
+      const episodeId = live.episodeId
+      this.metrics.timeStore('append_step', () => this.store.appendStep(episodeId, steps.length - 1, steps.at(-1)!, { ...live.env.info, done: live.env.done }))
+    }
+    end()
+    this.metrics.steps.inc({ backend: live.backend, outcome: 'ok' })
+    if (r.info.metrics) this.metrics.evaluations.inc({ trigger: 'step', result: 'scored' })
+    live.log.debug({ episode_id: live.episodeId, step: steps.length - 1, seconds: steps.at(-1)!.execution_time, done: live.env.done }, 'step')
+    if (live.env.done) live.log.info({ episode_id: live.episodeId, exit_status: live.env.info.exit_status }, 'episode finished')
     live.lastUsed = Date.now()
     for (const l of live.listeners) l({ type: 'step_result', env_id: id, result: r })
     return r
@@ -272,6 +326,7 @@ export class EnvManager {
       throw e
     }
     if (live.closed) throw new EnvClosedError(id)
+    this.metrics.evaluations.inc({ trigger: 'evaluate', result: r.metrics ? 'scored' : 'failed' })
     return r
   }
 
@@ -282,14 +337,18 @@ export class EnvManager {
     return this.episode(live.episodeId)
   }
 
+  /** A stored episode: a key sees only the episodes of its own environments, an admin every one. */
   episode (episodeId: string): Trajectory {
     const ep = this.store.getEpisode(episodeId)
-    if (!ep) throw new NotFoundError(`episode ${episodeId} does not exist`, 'episode_id')
+    if (!ep || !canSee(this.store.episodeOwner(episodeId) ?? null)) throw new NotFoundError(`episode ${episodeId} does not exist`, 'episode_id')
     const steps = this.store.getSteps(episodeId)
     return { episode: ep, traj: toMlgymTraj(ep, steps), results: toMlgymResults(ep), steps }
   }
 
-  episodes (q: EpisodeQuery): EpisodePage { return this.store.listEpisodes(q) }
+  episodes (q: EpisodeQuery): EpisodePage {
+    const a = currentCaller()
+    return this.store.listEpisodes(q, a.admin ? undefined : { keyId: a.keyId })
+  }
 
   async close (id: string): Promise<CloseResult> {
     await this.shut(this.live(id))
@@ -305,6 +364,7 @@ export class EnvManager {
     live.closed = true
     this.envs.delete(live.id)
     if (live.episodeId && !live.env.done) this.store.abandon(live.episodeId)
+    live.log.info({ episode_id: live.episodeId }, 'environment closed')
     await live.env.close()
   }
 

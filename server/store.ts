@@ -34,9 +34,14 @@ export class EpisodeStore {
         PRIMARY KEY (episode_id, idx)
       );
     `)
+    // the API key whose environment ran the episode (null: made without a key); added to stores made before keys
+    const columns = (this.db.prepare('PRAGMA table_info(episodes)').all() as { name: string }[]).map(c => c.name)
+    if (!columns.includes('key_id')) this.db.exec('ALTER TABLE episodes ADD COLUMN key_id TEXT')
+    this.db.exec('CREATE INDEX IF NOT EXISTS episodes_key ON episodes(key_id, seq)')
     this.stmts = {
-      insertEpisode: this.db.prepare(`INSERT INTO episodes (id, env_id, task_id, status, baseline, description, created_at, meta)
-        VALUES (@id, @env_id, @task_id, 'running', @baseline, @description, @created_at, @meta)`),
+      insertEpisode: this.db.prepare(`INSERT INTO episodes (id, env_id, task_id, status, baseline, description, created_at, meta, key_id)
+        VALUES (@id, @env_id, @task_id, 'running', @baseline, @description, @created_at, @meta, @key_id)`),
+      owner: this.db.prepare('SELECT key_id FROM episodes WHERE id = ?'),
       insertStep: this.db.prepare(`INSERT INTO steps VALUES (@episode_id, @idx, @action, @observation, @response, @thought,
         @state, @execution_time, @reward, @terminated, @truncated, @created_at)`),
       updateEpisode: this.db.prepare(`UPDATE episodes SET steps = @steps, score = @score, exit_status = @exit_status,
@@ -48,8 +53,22 @@ export class EpisodeStore {
     }
   }
 
-  createEpisode (e: { id: string, env_id: string, task_id: string, baseline: Metrics | null, description: string, meta?: Record<string, unknown> }): void {
-    this.stmts.insertEpisode.run({ ...e, baseline: e.baseline ? JSON.stringify(e.baseline) : null, created_at: new Date().toISOString(), meta: JSON.stringify(e.meta ?? {}) })
+  createEpisode (e: { id: string, env_id: string, task_id: string, baseline: Metrics | null, description: string, meta?: Record<string, unknown>, key_id?: string | null }): void {
+    this.stmts.insertEpisode.run({ ...e, baseline: e.baseline ? JSON.stringify(e.baseline) : null, created_at: new Date().toISOString(), meta: JSON.stringify(e.meta ?? {}), key_id: e.key_id ?? null })
+  }
+
+  /** The API key an episode belongs to (null: none); undefined: no such episode. */
+  episodeOwner (id: string): string | null | undefined {
+    const r = this.stmts.owner.get(id) as { key_id: string | null } | undefined
+    return r ? r.key_id : undefined
+  }
+
+  /** For /v1/health: the store answers a query. */
+  health (): { kind: 'sqlite', ok: boolean, error?: string } {
+    try {
+      this.db.prepare('SELECT 1').get()
+      return { kind: 'sqlite', ok: true }
+    } catch (e) { return { kind: 'sqlite', ok: false, error: (e as Error).message } }
   }
 
   /** One transaction: the step and the episode's running totals. */
@@ -86,10 +105,17 @@ export class EpisodeStore {
     }))
   }
 
-  /** Cursor pagination over `seq`: stable under inserts. `has_score`: only episodes with at least one evaluation. */
-  listEpisodes (f: EpisodeQuery): EpisodePage {
+  /**
+   * Cursor pagination over `seq`: stable under inserts. `has_score`: only episodes with at least one evaluation.
+   * `owner`: only the episodes of this API key (null: those made without one).
+   */
+  listEpisodes (f: EpisodeQuery, owner?: { keyId: string | null }): EpisodePage {
     const where: string[] = []
     const args: unknown[] = []
+    if (owner) {
+      if (owner.keyId === null) where.push('key_id IS NULL')
+      else { where.push('key_id = ?'); args.push(owner.keyId) }
+    }
     if (f.task) { where.push('task_id = ?'); args.push(f.task) }
     if (f.status) { where.push('status = ?'); args.push(f.status) }
     if (f.exit_status) { where.push('exit_status = ?'); args.push(f.exit_status) }
