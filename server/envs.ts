@@ -351,7 +351,7 @@ export class EnvManager {
   }
 
   async close (id: string): Promise<CloseResult> {
-    await this.shut(this.live(id))
+    await this.shut(this.live(id), 'closed')
     return { env_id: id, closed: true }
   }
 
@@ -359,12 +359,12 @@ export class EnvManager {
    * Closed first, then gone from the map, its episode abandoned, its sandbox closed: a step still running on it
    * sees `closed` when it returns and neither answers a result nor writes to the store.
    */
-  private async shut (live: LiveEnv): Promise<void> {
+  private async shut (live: LiveEnv, why: string): Promise<void> {
     if (live.closed) return
     live.closed = true
     this.envs.delete(live.id)
     if (live.episodeId && !live.env.done) this.store.abandon(live.episodeId)
-    live.log.info({ episode_id: live.episodeId }, 'environment closed')
+    live.log.info({ episode_id: live.episodeId, why }, 'environment closed')
     await live.env.close()
   }
 
@@ -397,14 +397,14 @@ export class EnvManager {
     for (const live of [...this.envs.values()]) {
       // a long step (training) is use, however long it runs; so is a long SWE-ReX command
       if (live.env.busy || this.inUse.has(live.id)) continue
-      if (now - live.lastUsed > this.config.idleTimeout * 1000) await this.shut(live)
+      if (now - live.lastUsed > this.config.idleTimeout * 1000) await this.shut(live, 'reaped (idle)')
     }
   }
 
   async closeAll (): Promise<void> {
     this.closing = true
     clearInterval(this.reaper)
-    await Promise.all([...this.envs.values()].map(live => this.shut(live)))
+    await Promise.all([...this.envs.values()].map(live => this.shut(live, 'server shutting down')))
     await this.docker.shutdown()
   }
 }

@@ -3,10 +3,16 @@
 // keys are on; pino's lines (captured from fastify's own logger) carry request, key and environment ids and no key;
 // /v1/health reports the store, auth and GPUs in its schema, degraded when the store stops answering.
 import t from 'tap'
+import { cpSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
-import { testServer } from './helpers.js'
+import YAML from 'yaml'
+import { tempDir, testServer } from './helpers.js'
 import { validateHealth } from '../env-spec/messages.js'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
 const TASK = 'prisonersDilemma'
 
@@ -87,6 +93,35 @@ t.test('after each step /metrics shows the step counter, the latency histogram, 
   t.equal(await m('synthgym_environments'), 0, 'closed: no environments')
 })
 
+t.test('GPUs: sandboxes per GPU, the queue waiting for one, and a start refused for want of one', async t => {
+  // a configured GPU id (no device needed): the allocator hands it out as it would a real one
+  const dir = join(tempDir(t, 'sg-gpu-task-'), 'gpuDilemma')
+  cpSync(join(ROOT, 'tasks', 'builtin', 'prisonersDilemma'), dir, { recursive: true })
+  const spec = YAML.parse(readFileSync(join(dir, 'task.yaml'), 'utf8'))
+  writeFileSync(join(dir, 'task.yaml'), YAML.stringify({ ...spec, id: 'gpuDilemma', resources: { ...spec.resources, gpus: 1 } }))
+  const s = await testServer({ gpus: '0', gpuQueue: 1, warmPool: 0 }, { taskDirs: [dir] })
+  t.teardown(() => s.close())
+  const m = (name: string, labels: Record<string, string> = {}) => metric(s.url, name, labels)
+  const env = async () => (await call(s.url, 'POST', '/v1/envs', { body: { task: 'gpuDilemma', backend: 'local' } })).body.env_id as string
+  t.equal(await m('synthgym_gpu_sandboxes', { gpu: '0' }), 0)
+  const first = await env()
+  t.equal((await call(s.url, 'POST', `/v1/envs/${first}/reset`)).status, 200)
+  t.equal(await m('synthgym_gpu_sandboxes', { gpu: '0' }), 1, 'the episode holds the GPU')
+  const second = await env()
+  const waiting = call(s.url, 'POST', `/v1/envs/${second}/reset`)
+  let depth = 0
+  for (let i = 0; i < 200 && depth === 0; i++) depth = await m('synthgym_gpu_queue_depth') // until the reset has queued
+  t.equal(depth, 1, 'the second reset waits in the GPU queue')
+  const third = await env()
+  const refused = await call(s.url, 'POST', `/v1/envs/${third}/reset`)
+  t.equal(refused.body.error?.code, 'CAPACITY_REACHED', 'the queue is full')
+  t.equal(await m('synthgym_sandbox_start_failures_total', { backend: 'local', code: 'CAPACITY_REACHED' }), 1, 'a start that failed, by its code')
+  await call(s.url, 'DELETE', `/v1/envs/${first}`)
+  t.equal((await waiting).status, 200)
+  t.equal(await m('synthgym_gpu_queue_depth'), 0, 'the queue drained')
+  t.equal(await m('synthgym_gpu_sandboxes', { gpu: '0' }), 1, 'the GPU passed to the waiting episode')
+})
+
 t.test('/metrics needs an admin key once keys are on', async t => {
   const s = await testServer()
   t.teardown(() => s.close())
@@ -128,6 +163,7 @@ t.test('logs: request lines carry the request and key ids, an environment\'s lin
   }
   t.match(env('episode started'), { episode_id: /^ep-/ })
   t.equal(env('step')?.level, 20, 'steps log at debug')
+  t.equal(env('environment closed')?.why, 'closed', 'a close says why (closed, reaped, shutting down)')
   t.ok(lines.some(l => l.msg === 'request completed' && l.reqId === 'trainer-req-1' && l.key_id === k.id), 'the client\'s X-Request-ID names its request\'s lines')
   const done = lines.filter(l => l.msg === 'request completed')
   t.ok(done.length >= 4)
