@@ -128,6 +128,7 @@ export const wsRequestSchema = {
 export const ERROR_STATUS = {
   VALIDATION_ERROR: 400,
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   BUSY: 409,
   NOT_RESET: 409,
@@ -135,6 +136,7 @@ export const ERROR_STATUS = {
   SANDBOX_CLOSED: 409,
   ENV_CLOSED: 410,
   PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
   INTERNAL: 500,
   SANDBOX_ERROR: 500,
   CAPACITY_REACHED: 503,
@@ -145,7 +147,11 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS
 
 export interface ErrorBody {
-  error: { code: ErrorCode, message: string, field?: string, details?: { field: string, message: string }[] }
+  error: {
+    code: ErrorCode, message: string, field?: string, details?: { field: string, message: string }[]
+    /** RATE_LIMITED: seconds until the key may send again (HTTP also sends it as Retry-After) */
+    retry_after?: number
+  }
 }
 
 const errorSchema = {
@@ -157,7 +163,8 @@ const errorSchema = {
     details: {
       type: 'array',
       items: { type: 'object', required: ['field', 'message'], properties: { field: { type: 'string' }, message: { type: 'string' } } }
-    }
+    },
+    retry_after: { type: 'integer', minimum: 1 }
   }
 }
 export const errorBodySchema = { type: 'object', required: ['error'], additionalProperties: false, properties: { error: errorSchema } }
@@ -256,9 +263,13 @@ export const toolsResultSchema = {
   }
 }
 
-/** `GET /health`: what this server can run; each backend's own report is open-ended. */
+/**
+ * `GET /health`: what this server can run; each backend's own report is open-ended. `degraded`: the default backend
+ * or the episode store cannot serve (`problems` says what).
+ */
 export interface Health {
-  status: 'ok'
+  status: 'ok' | 'degraded'
+  problems?: string[]
   version: string
   backends: {
     local: {
@@ -275,12 +286,17 @@ export interface Health {
   gpus: { available: boolean, reason?: string } & Record<string, unknown>
   tasks: number
   envs: { open: number, capacity: number }
+  /** the episode store: a probe query answered, or the error it met */
+  store: { kind: string, ok: boolean, error?: string }
+  /** whether requests need an API key (README, "API keys") */
+  auth: { required: boolean }
 }
 export const healthSchema = {
   type: 'object', additionalProperties: false,
-  required: ['status', 'version', 'backends', 'lint', 'default_backend', 'gpus', 'tasks', 'envs'],
+  required: ['status', 'version', 'backends', 'lint', 'default_backend', 'gpus', 'tasks', 'envs', 'store', 'auth'],
   properties: {
-    status: { const: 'ok' }, version: { type: 'string' },
+    status: { enum: ['ok', 'degraded'] }, version: { type: 'string' },
+    problems: { type: 'array', items: { type: 'string' } },
     backends: {
       type: 'object', required: ['local', 'docker'], additionalProperties: false,
       properties: {
@@ -305,7 +321,12 @@ export const healthSchema = {
     envs: {
       type: 'object', required: ['open', 'capacity'], additionalProperties: false,
       properties: { open: { type: 'integer', minimum: 0 }, capacity: { type: 'integer', minimum: 0 } }
-    }
+    },
+    store: {
+      type: 'object', required: ['kind', 'ok'], additionalProperties: false,
+      properties: { kind: { type: 'string' }, ok: { type: 'boolean' }, error: { type: 'string' } }
+    },
+    auth: { type: 'object', required: ['required'], additionalProperties: false, properties: { required: { type: 'boolean' } } }
   }
 }
 

@@ -1,18 +1,18 @@
 // The fastify app: REST under /v1 and the WebSocket /v1/ws. Each route and op validates its message, makes one call
 // of the environment manager and sends back its answer; errors of every layer become one shape (server/errors.ts).
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
-import { timingSafeEqual } from 'node:crypto'
 import {
   MAX_ACTION_BYTES, MAX_MODEL_BYTES, validateCreateEnv, validateStep, validateEpisodeQuery, validateToolsQuery, validateWsRequest,
   type WsFrame, type WsRequest
 } from '../env-spec/messages.js'
 import { ValidationError } from '../env-spec/validate.js'
 import type { EnvListener, EnvManager } from './envs.js'
-import { isSwerexUrl, swerexRoutes } from './protocols/swerex.js'
+import { swerexRoutes } from './protocols/swerex.js'
 import { PayloadTooLargeError, UnauthorizedError, ShuttingDownError, toApiError } from './errors.js'
 import { registerOpenEnv } from './protocols/openenv.js'
+import { installAuth, redactUrl, runAs, type Access, type Auth } from './auth.js'
 
 const STEP_BODY_LIMIT = MAX_ACTION_BYTES + MAX_MODEL_BYTES + 64 * 1024
 
@@ -29,24 +29,29 @@ function sendError (reply: FastifyReply, e: unknown): void {
   void reply.status(status).send(body)
 }
 
-function sameToken (given: string, token: string): boolean {
-  const a = Buffer.from(given)
-  const b = Buffer.from(token)
-  return a.length === b.length && timingSafeEqual(a, b)
+/** fastify's logger (pino) as asked, its request lines without a WebSocket's `?api_key=`. */
+function loggerOptions (logger: AppOptions['logger']): FastifyServerOptions['logger'] {
+  if (!logger) return false
+  return {
+    ...(logger === true ? {} : logger),
+    serializers: {
+      req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip })
+    }
+  }
 }
 
-/** `Authorization: Bearer <token>`; the WebSocket may send `?token=` instead (browsers cannot set its headers). */
-function authorized (req: FastifyRequest, token: string): boolean {
-  const auth = req.headers.authorization ?? ''
-  if (auth.startsWith('Bearer ') && sameToken(auth.slice('Bearer '.length), token)) return true
-  const url = new URL(req.url, 'http://x')
-  const q = url.pathname === '/v1/ws' ? url.searchParams.get('token') : null
-  return q !== null && sameToken(q, token)
+export interface AppOptions {
+  /** true: pino's JSON lines on stdout; or pino's options (`level`, `stream`: where the lines go) */
+  logger?: boolean | { level?: string, stream?: NodeJS.WritableStream }
+  auth: Auth
 }
 
-export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export async function buildApp (m: EnvManager, opts: AppOptions): Promise<FastifyInstance> {
+  const { auth } = opts
   const app = Fastify({
-    logger: opts.logger ?? false,
+    logger: loggerOptions(opts.logger),
+    // a client's X-Request-ID (SWE-ReX sends one) names the request in the logs and comes back on the answer
+    requestIdHeader: 'x-request-id',
     bodyLimit: MAX_ACTION_BYTES + 64 * 1024,
     // errors fastify answers before any route runs (an id over 100 characters, a malformed URL) take our shape too
     frameworkErrors: (err, _req, reply) => sendError(reply, err),
@@ -68,20 +73,19 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}; see README for the API` } })
   })
-  app.addHook('onRequest', async () => {
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id)
     if (m.closing) throw new ShuttingDownError('the server is shutting down; retry once it is back')
   })
-  const token = m.config.token
-  if (token) {
-    app.addHook('onRequest', async (req) => {
-      if (req.url === '/v1/health') return
-      if (isSwerexUrl(req.url)) return // X-API-Key (or Bearer) and SWE-ReX's error shapes: protocols/swerex.ts
-      if (!authorized(req, token)) throw new UnauthorizedError('send Authorization: Bearer <token> (or ?token= on the WebSocket URL)')
-    })
-  }
+  // keys, scopes, rates; every handler below (and the protocols' routes) runs as the caller
+  installAuth(app, auth)
+  app.addHook('onResponse', async (req, reply) => {
+    m.metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })
+  })
 
   type Id = { Params: { id: string } }
   app.get('/v1/health', async () => m.health())
+  app.get('/metrics', async (_req, reply) => reply.type(m.metrics.contentType).send(await m.metrics.text()))
   app.get('/v1/tasks', async () => m.listTasks())
   app.get<Id>('/v1/tasks/:id', async (req) => m.describeTask(req.params.id))
   app.get('/v1/tools', async (req) => m.tools(validateToolsQuery({ ...(req.query as object) }, 'query').profile ?? 'mlgym'))
@@ -109,16 +113,17 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
   app.get<Id>('/v1/episodes/:id', async (req) => m.episode(req.params.id))
 
   await swerexRoutes(app, m)
-  app.get('/v1/ws', { websocket: true }, (socket: WebSocket) => { wsSession(m, socket) })
-  await registerOpenEnv(app, m)
+  app.get('/v1/ws', { websocket: true }, (socket: WebSocket, req) => { wsSession(m, socket, auth, req.access) })
+  await registerOpenEnv(app, m, auth)
   return app
 }
 
 /**
  * One WebSocket: requests run concurrently (each env still takes one step at a time); answers carry the request id.
- * The session is subscribed to every environment it touches: their output and step results reach it.
+ * The session is subscribed to every environment it touches: their output and step results reach it. Each message
+ * runs as the key the upgrade authenticated, checked again (revoked since? over its rate?) first.
  */
-function wsSession (m: EnvManager, socket: WebSocket): void {
+function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access): void {
   const watched = new Set<string>()
   const send = (frame: WsFrame) => { if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame)) }
   const listener: EnvListener = frame => send(frame)
@@ -144,7 +149,13 @@ function wsSession (m: EnvManager, socket: WebSocket): void {
       send({ id, ok: false, error: toApiError(err).body.error })
       return
     }
-    handle(m, msg, watch).then(
+    let as: Access
+    try { as = auth.recheck(access) } catch (e) {
+      send({ id: msg.id, ok: false, error: toApiError(e).body.error })
+      if (e instanceof UnauthorizedError) socket.close(1008, 'API key revoked')
+      return
+    }
+    runAs(as, () => handle(m, msg, watch)).then(
       result => send({ id: msg.id, ok: true, result }),
       e => send({ id: msg.id, ok: false, error: toApiError(e).body.error })
     )

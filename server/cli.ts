@@ -11,6 +11,10 @@ usage:
                  [--backend local|docker] [--image synthgym/sandbox:latest] [--runtime runsc]
                  [--warm-pool N] [--pool-ceiling 16] [--docker-engines JSON|FILE]
                  [--gpus auto|none|0,1] [--gpu-share 1] [--gpu-queue 0]
+                 [--key-max-envs 64] [--key-rate 50] [--key-burst 100]
+  synthgym keys create [--name N] [--scopes envs,episodes,admin] [--max-envs N] [--rate R] [--burst B] [--json]
+                                               an API key, printed once (the server keeps its sha256)
+  synthgym keys list [--json] | revoke <id>    the data dir's keys; a running server sees changes at once
   synthgym tasks list [--json]                 tasks this server would serve
   synthgym tasks show <id>                     a task's spec and its prompt
   synthgym tasks validate <dir>...             check synthgym task directories (task.yaml)
@@ -33,6 +37,7 @@ const COMMANDS: Record<string, Command> = {
   serve: async args => (await import('./serve-command.js')).serveCommand(args),
   demo: async args => (await import('./serve-command.js')).demoCommand(args),
   image: async args => (await import('../sandbox/image-command.js')).imageCommand(args),
+  keys: async args => (await import('./keys-command.js')).keysCommand(args),
   tasks: async args => {
     const { tasksCommand } = await import('../tasks/tasks-command.js')
     const { loadRegistry } = await import('./server.js')

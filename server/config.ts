@@ -35,6 +35,10 @@ export interface ServerConfig {
   gpuShare: number
   /** requests that may wait for a GPU; 0 refuses at once with CAPACITY_REACHED */
   gpuQueue: number
+  /** per API key, where the key sets none: environments open at once, requests per second, burst (0: no limit) */
+  keyMaxEnvs: number
+  keyRate: number
+  keyBurst: number
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -54,15 +58,19 @@ export const DEFAULTS: ServerConfig = {
   runtime: '',
   gpus: 'auto',
   gpuShare: 1,
-  gpuQueue: 0
+  gpuQueue: 0,
+  keyMaxEnvs: 64,
+  keyRate: 50,
+  keyBurst: 100
 }
 
-const NUMERIC = new Set(['port', 'capacity', 'idleTimeout', 'maxSteps', 'outputCap', 'warmPool', 'poolCeiling', 'gpuShare', 'gpuQueue'])
+const NUMERIC = new Set(['port', 'capacity', 'idleTimeout', 'maxSteps', 'outputCap', 'warmPool', 'poolCeiling', 'gpuShare', 'gpuQueue', 'keyMaxEnvs', 'keyRate', 'keyBurst'])
 const FLAGS: Record<string, keyof ServerConfig> = {
   '--host': 'host', '--port': 'port', '--data-dir': 'dataDir', '--capacity': 'capacity', '--idle-timeout': 'idleTimeout',
   '--max-steps': 'maxSteps', '--output-cap': 'outputCap', '--token': 'token', '--synchronous': 'synchronous',
   '--backend': 'backend', '--docker-engines': 'dockerEngines', '--image': 'image', '--warm-pool': 'warmPool',
-  '--pool-ceiling': 'poolCeiling', '--runtime': 'runtime', '--gpus': 'gpus', '--gpu-share': 'gpuShare', '--gpu-queue': 'gpuQueue'
+  '--pool-ceiling': 'poolCeiling', '--runtime': 'runtime', '--gpus': 'gpus', '--gpu-share': 'gpuShare', '--gpu-queue': 'gpuQueue',
+  '--key-max-envs': 'keyMaxEnvs', '--key-rate': 'keyRate', '--key-burst': 'keyBurst'
 }
 const ENV: Record<string, keyof ServerConfig> = {
   SYNTHGYM_HOST: 'host', SYNTHGYM_PORT: 'port', SYNTHGYM_DATA_DIR: 'dataDir', SYNTHGYM_CAPACITY: 'capacity',
@@ -153,4 +161,6 @@ export function serverId (config: ServerConfig): string {
 }
 
 export function storeFile (config: ServerConfig): string { return join(config.dataDir, 'episodes.db') }
+/** API keys, hashed (server/keys.ts says why beside the episode store and not in it). */
+export function keysFile (config: { dataDir: string }): string { return join(config.dataDir, 'keys.db') }
 export function importsFile (config: ServerConfig): string { return join(config.dataDir, 'mlgym-imports.json') }

@@ -22,9 +22,12 @@ import type {
   CloseResult, CreateEnvBody, EnvList, EnvState, EnvSummary, EpisodeQuery, EvaluateResult, Health, StepBody, TaskDetail,
   TaskList, TaskSummary, ToolsResult, WsOutputFrame, WsStepResultFrame
 } from '../env-spec/messages.js'
+import type { FastifyBaseLogger } from 'fastify'
 import type { ServerConfig } from './config.js'
 import type { EpisodeStore } from './store.js'
-import { BackendUnavailableError, CapacityReachedError, EnvClosedError, NotFoundError } from './errors.js'
+import { BackendUnavailableError, CapacityReachedError, EnvClosedError, NotFoundError, toApiError } from './errors.js'
+import { canSee, currentCaller } from './auth.js'
+import { ServerMetrics } from './metrics.js'
 import { sandboxSettings } from '../tasks/settings.js'
 
 /** Where this server's local sandboxes live. */
@@ -52,6 +55,10 @@ export interface LiveEnv {
   meta: Record<string, unknown>
   /** whether the current episode has beaten its baseline yet */
   improved: boolean
+  /** the API key that made it (null: made without a key); only it and admins see the environment */
+  owner: string | null
+  /** the server's logger with env_id, key_id, task and backend bound */
+  log: FastifyBaseLogger
 }
 
 function taskSummary (t: Task): TaskSummary {
@@ -73,11 +80,20 @@ function envSummary (live: LiveEnv): EnvSummary {
 /** Sandbox errors the server answers as they are; anything else from starting a sandbox (ENOENT, EACCES...) is wrapped. */
 const SANDBOX_START_ERRORS = [SandboxStartError, CapacityError, EngineUnavailableError, TimeoutError]
 
-async function starting (create: () => Promise<Sandbox>): Promise<Sandbox> {
-  try { return await create() } catch (e) {
-    if (SANDBOX_START_ERRORS.some(C => e instanceof C)) throw e
-    throw new SandboxStartError(`the sandbox did not start: ${(e as Error)?.message ?? String(e)}`)
+async function starting (create: () => Promise<Sandbox>, metrics: ServerMetrics, backend: string): Promise<Sandbox> {
+  let sandbox: Sandbox
+  try { sandbox = await create() } catch (e) {
+    const err = SANDBOX_START_ERRORS.some(C => e instanceof C) ? e : new SandboxStartError(`the sandbox did not start: ${(e as Error)?.message ?? String(e)}`)
+    metrics.sandboxFailures.inc({ backend, code: toApiError(err).body.error.code })
+    throw err
   }
+  metrics.sandboxStarts.inc({ backend })
+  return sandbox
+}
+
+/** Until the server hands over fastify's logger (startServer), nothing is logged. */
+const SILENT: FastifyBaseLogger = {
+  level: 'silent', child: () => SILENT, fatal () {}, error () {}, warn () {}, info () {}, debug () {}, trace () {}, silent () {}
 }
 
 export class EnvManager {
@@ -88,14 +104,18 @@ export class EnvManager {
   private reaper: NodeJS.Timeout
   /** set by closeAll: requests that still come in are refused */
   closing = false
+  readonly metrics: ServerMetrics
+  /** fastify's logger (pino), set by startServer; each environment logs through a child of it */
+  log: FastifyBaseLogger = SILENT
 
   constructor (readonly config: ServerConfig, readonly tasks: TaskRegistry, readonly store: EpisodeStore, readonly docker: DockerBackend) {
+    this.metrics = new ServerMetrics(this)
     const makeLocal = (opts: SandboxOptions) => LocalSandbox.create({ ...opts, baseDir: localSandboxDir(config), owner: docker.config.serverId })
     // a baseline that trains on GPUs gets them from the same allocator as environments do
     const makeForBaseline = (opts: SandboxOptions, task: Task, site: BaselineSite): Promise<Sandbox> =>
       starting(() => this.withGpus(task, opts, o => site.startsWith('docker:')
         ? this.docker.create({ ...o, image: site.slice('docker:'.length), pooled: false, labels: { 'synthgym.env': 'baseline', 'synthgym.task': task.spec.id } })
-        : makeLocal(o)))
+        : makeLocal(o)), this.metrics, site.startsWith('docker:') ? 'docker' : 'local')
     this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeForBaseline, task => {
       const s = sandboxSettings(task)
       return { mounts: taskMounts(task).mounts, limits: s.limits, network: s.network }
@@ -133,7 +153,7 @@ export class EnvManager {
           labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
           envId: l.id
         })
-        : this.makeLocal(o)))
+        : this.makeLocal(o)), this.metrics, l.backend)
     }
   }
 
@@ -141,8 +161,15 @@ export class EnvManager {
     const local = localBackendInfo()
     const differences = isolationDifferences()
     const lint = lintMode()
+    const store = this.store.health()
+    const backendUp = this.config.backend === 'local' ? local.isolation !== null && local.python !== null : this.docker.engines.some(e => e.healthy)
+    const problems = [
+      ...(backendUp ? [] : [`the default backend (${this.config.backend}) cannot start sandboxes: see backends.${this.config.backend}`]),
+      ...(store.ok ? [] : [`the episode store does not answer: ${store.error}`])
+    ]
     return {
-      status: 'ok',
+      status: problems.length ? 'degraded' : 'ok',
+      ...(problems.length ? { problems } : {}),
       version: VERSION,
       backends: {
         local: {
@@ -160,9 +187,14 @@ export class EnvManager {
         ? { available: true, ...this.gpus.status() }
         : { available: false, reason: this.gpuInfo.reason ?? 'no GPUs' },
       tasks: this.tasks.list().length,
-      envs: { open: this.envs.size, capacity: this.config.capacity }
+      envs: { open: this.envs.size, capacity: this.config.capacity },
+      store,
+      auth: { required: this.authRequired() }
     }
   }
+
+  /** Whether requests need an API key; the app sets it (server/auth.ts). */
+  authRequired: () => boolean = () => false
 
   listTasks (): TaskList { return { tasks: this.tasks.list().map(taskSummary) } }
 
@@ -179,6 +211,11 @@ export class EnvManager {
     const task = this.tasks.require(body.task)
     if (this.envs.size >= this.config.capacity) {
       throw new CapacityReachedError(`this server holds its limit of ${this.config.capacity} environments; close one (DELETE /v1/envs/:id) or retry later`)
+    }
+    // the caller's own limit (an API key's --max-envs), counted over what it holds now
+    const { keyId: owner, maxEnvs } = currentCaller()
+    if (maxEnvs > 0 && [...this.envs.values()].filter(l => l.owner === owner).length >= maxEnvs) {
+      throw new CapacityReachedError(`API key ${owner} holds its limit of ${maxEnvs} environments; close one (DELETE /v1/envs/:id) or ask for a key with a higher --max-envs`)
     }
     const id = 'env-' + randomBytes(8).toString('hex')
     const backend = body.backend ?? this.config.backend
@@ -199,23 +236,25 @@ export class EnvManager {
       outputCap: body.limits?.output_cap ?? this.config.outputCap,
       limits: body.limits ? { cpus: body.limits.cpus, memoryMb: body.limits.memory_mb, pids: body.limits.pids, diskMb: body.limits.disk_mb } : undefined
     })
+    const log = this.log.child({ env_id: id, ...(owner ? { key_id: owner } : {}), task: task.spec.id, backend })
     live = {
       id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closed: false, backend,
-      model: body.model ?? null, meta: body.meta ?? {}, improved: false
+      model: body.model ?? null, meta: body.meta ?? {}, improved: false, owner, log
     }
     this.envs.set(id, live)
+    log.info('environment created')
     return envSummary(live)
   }
 
-  /** The live environment, or NOT_FOUND; using it keeps it from the idle reaper. */
+  /** The live environment, or NOT_FOUND (also for another key's: its existence is not told); use keeps it from the reaper. */
   private live (id: string): LiveEnv {
     const live = this.envs.get(id)
-    if (!live) throw new NotFoundError(`environment ${id} does not exist (closed, reaped after ${this.config.idleTimeout} s idle, or never created)`, 'env_id')
+    if (!live || !canSee(live.owner)) throw new NotFoundError(`environment ${id} does not exist (closed, reaped after ${this.config.idleTimeout} s idle, or never created)`, 'env_id')
     live.lastUsed = Date.now()
     return live
   }
 
-  list (): EnvList { return { envs: [...this.envs.values()].map(envSummary) } }
+  list (): EnvList { return { envs: [...this.envs.values()].filter(l => canSee(l.owner)).map(envSummary) } }
   summary (id: string): EnvSummary { return envSummary(this.live(id)) }
 
   /** What a (re-)attaching client needs: the summary, whether a step runs now, and the last recorded step. */
@@ -245,11 +284,12 @@ export class EnvManager {
     const episodeId = 'ep-' + randomBytes(8).toString('hex')
     live.episodeId = episodeId
     live.improved = false
-    this.store.createEpisode({
+    this.metrics.timeStore('create_episode', () => this.store.createEpisode({
       id: episodeId, env_id: live.id, task_id: live.task.spec.id, baseline: r.info.baseline, description: taskDescription(live.task.spec),
-      meta: live.meta, model: live.model
-    })
+      meta: live.meta, model: live.model, key_id: live.owner
+    }))
     this.episodesChanged()
+    live.log.info({ episode_id: episodeId }, 'episode started')
     live.lastUsed = Date.now()
     return { ...r, episode_id: episodeId }
   }
@@ -265,20 +305,31 @@ export class EnvManager {
       for (const l of live.listeners) l({ type: 'output', id: streamId, env_id: id, data })
     }
     let r: StepResult
-    try { r = await live.env.step(body.action, { response: body.response, thought: body.thought, onOutput }) } catch (e) {
-      if (live.closed) throw new EnvClosedError(id)
-      throw e
+    const end = this.metrics.stepSeconds.startTimer({ backend: live.backend })
+    const failed = (e: unknown) => {
+      this.metrics.steps.inc({ backend: live.backend, outcome: toApiError(e).body.error.code })
+      return e
     }
-    if (live.closed) throw new EnvClosedError(id)
+    try { r = await live.env.step(body.action, { response: body.response, thought: body.thought, onOutput }) } catch (e) {
+      throw failed(live.closed ? new EnvClosedError(id) : e)
+    }
+    if (live.closed) throw failed(new EnvClosedError(id))
     const env = live.env
+    const steps = env.steps
     if (live.episodeId) {
+      const episodeId = live.episodeId
       // the model call goes to the store only: the live environment keeps no copy of every prompt
-      const step = body.model ? { ...env.steps.at(-1)!, model: body.model } : env.steps.at(-1)!
+      const step = body.model ? { ...steps.at(-1)!, model: body.model } : steps.at(-1)!
       const improved = beatsBaseline(env.info.score, env.baselineScores, live.task.spec.metric)
-      this.store.appendStep(live.episodeId, env.steps.length - 1, step, { ...env.info, done: env.done, improved })
+      this.metrics.timeStore('append_step', () => this.store.appendStep(episodeId, steps.length - 1, step, { ...env.info, done: env.done, improved }))
       if (env.done || improved !== live.improved) this.episodesChanged()
       live.improved = improved
     }
+    end()
+    this.metrics.steps.inc({ backend: live.backend, outcome: 'ok' })
+    if (r.info.metrics) this.metrics.evaluations.inc({ trigger: 'step', result: 'scored' })
+    live.log.debug({ episode_id: live.episodeId, step: steps.length - 1, seconds: steps.at(-1)!.execution_time, done: env.done }, 'step')
+    if (env.done) live.log.info({ episode_id: live.episodeId, exit_status: env.info.exit_status }, 'episode finished')
     live.lastUsed = Date.now()
     for (const l of live.listeners) l({ type: 'step_result', env_id: id, result: r })
     return r
@@ -293,6 +344,7 @@ export class EnvManager {
       throw e
     }
     if (live.closed) throw new EnvClosedError(id)
+    this.metrics.evaluations.inc({ trigger: 'evaluate', result: r.metrics ? 'scored' : 'failed' })
     return r
   }
 
@@ -303,21 +355,25 @@ export class EnvManager {
     return this.episode(live.episodeId)
   }
 
+  /** A stored episode: a key sees only the episodes of its own environments, an admin every one. */
   episode (episodeId: string): Trajectory {
     const ep = this.store.getEpisode(episodeId)
-    if (!ep) throw new NotFoundError(`episode ${episodeId} does not exist`, 'episode_id')
+    if (!ep || !canSee(this.store.episodeOwner(episodeId) ?? null)) throw new NotFoundError(`episode ${episodeId} does not exist`, 'episode_id')
     const steps = this.store.getSteps(episodeId)
     return { episode: ep, traj: toMlgymTraj(ep, steps), results: toMlgymResults(ep), steps }
   }
 
   /**
-   * A page of stored episodes. With `wait`, a page that would be empty is held until an episode that matches appears
-   * (episodes are created, end or beat their baseline: `episodesChanged`) or `wait` seconds pass, or `signal` aborts
-   * (the client went away). The store is asked again only on those events, never on a timer.
+   * A page of stored episodes (a key sees only its own environments' episodes, an admin every one). With `wait`, a
+   * page that would be empty is held until an episode that matches appears (episodes are created, end or beat their
+   * baseline: `episodesChanged`) or `wait` seconds pass, or `signal` aborts (the client went away). The store is asked
+   * again only on those events, never on a timer.
    */
   async episodes (q: EpisodeQuery, opts: { signal?: AbortSignal } = {}): Promise<EpisodePage> {
     const { wait, ...query } = q
-    const first = this.store.listEpisodes(query)
+    const a = currentCaller()
+    const owner = a.admin ? undefined : { keyId: a.keyId }
+    const first = this.store.listEpisodes(query, owner)
     if (!wait || first.episodes.length || this.closing || opts.signal?.aborted) return first
     return await new Promise<EpisodePage>(resolve => {
       let timer: NodeJS.Timeout | undefined
@@ -328,7 +384,7 @@ export class EnvManager {
         resolve(page)
       }
       const check = () => {
-        const page = this.store.listEpisodes(query)
+        const page = this.store.listEpisodes(query, owner)
         if (page.episodes.length || this.closing) finish(page)
       }
       const onAbort = () => finish(first)
@@ -351,7 +407,7 @@ export class EnvManager {
   }
 
   async close (id: string): Promise<CloseResult> {
-    await this.shut(this.live(id))
+    await this.shut(this.live(id), 'closed')
     return { env_id: id, closed: true }
   }
 
@@ -359,11 +415,12 @@ export class EnvManager {
    * Closed first, then gone from the map, its episode abandoned, its sandbox closed: a step still running on it
    * sees `closed` when it returns and neither answers a result nor writes to the store.
    */
-  private async shut (live: LiveEnv): Promise<void> {
+  private async shut (live: LiveEnv, why: string): Promise<void> {
     if (live.closed) return
     live.closed = true
     this.envs.delete(live.id)
     if (live.episodeId && !live.env.done) this.abandon(live.episodeId)
+    live.log.info({ episode_id: live.episodeId, why }, 'environment closed')
     await live.env.close()
   }
 
@@ -396,7 +453,7 @@ export class EnvManager {
     for (const live of [...this.envs.values()]) {
       // a long step (training) is use, however long it runs; so is a long SWE-ReX command
       if (live.env.busy || this.inUse.has(live.id)) continue
-      if (now - live.lastUsed > this.config.idleTimeout * 1000) await this.shut(live)
+      if (now - live.lastUsed > this.config.idleTimeout * 1000) await this.shut(live, 'reaped (idle)')
     }
   }
 
@@ -404,7 +461,7 @@ export class EnvManager {
     this.closing = true
     clearInterval(this.reaper)
     this.episodesChanged() // held long polls answer now: the server is stopping
-    await Promise.all([...this.envs.values()].map(live => this.shut(live)))
+    await Promise.all([...this.envs.values()].map(live => this.shut(live, 'server shutting down')))
     await this.docker.shutdown()
   }
 }

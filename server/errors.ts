@@ -37,7 +37,20 @@ export class PayloadTooLargeError extends Error {
   constructor (message: string, readonly field?: string) { super(message) }
 }
 
-export class UnauthorizedError extends Error { readonly code = 'UNAUTHORIZED' }
+/** No credential (`missing`: SWE-ReX answers it 403 "Not authenticated"), or one this server does not take. */
+export class UnauthorizedError extends Error {
+  readonly code = 'UNAUTHORIZED'
+  constructor (message: string, readonly missing = false) { super(message) }
+}
+
+/** A valid key without the scope a route needs. */
+export class ForbiddenError extends Error { readonly code = 'FORBIDDEN' }
+
+/** A key over its request rate; `retryAfter`: whole seconds until its bucket holds a request again. */
+export class RateLimitedError extends Error {
+  readonly code = 'RATE_LIMITED'
+  constructor (message: string, readonly retryAfter: number) { super(message) }
+}
 
 /** The server is closing: its environments are gone, nothing new is taken. */
 export class ShuttingDownError extends Error { readonly code = 'SHUTTING_DOWN' }
@@ -47,7 +60,7 @@ type Coded = Error & { code: ErrorCode, field?: string }
 /** Every class whose `code` is sent as it is. */
 const KNOWN: (abstract new (...args: never[]) => Coded)[] = [
   NotFoundError, CapacityReachedError, BackendUnavailableError, EnvClosedError, PayloadTooLargeError, UnauthorizedError,
-  ShuttingDownError,
+  ForbiddenError, ShuttingDownError,
   EpisodeFinishedError, NotResetError, TaskNotFoundError,
   BusyError, ShellClosedError, SandboxStartError, TimeoutError, CapacityError, EngineUnavailableError
 ]
@@ -83,6 +96,9 @@ function fromFastify (e: FastifyError): { status: number, body: ErrorBody } {
 export function toApiError (e: unknown): { status: number, body: ErrorBody } {
   if (e instanceof ValidationError) {
     return { status: 400, body: { error: { code: e.code, message: e.message, field: e.field, details: e.details } } }
+  }
+  if (e instanceof RateLimitedError) {
+    return { status: 429, body: { error: { code: e.code, message: e.message, retry_after: e.retryAfter } } }
   }
   if (KNOWN.some(C => e instanceof C)) {
     const err = e as Coded

@@ -3,8 +3,10 @@ import { existsSync, readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import { EpisodeStore } from './store.js'
 import { EnvManager, localSandboxDir } from './envs.js'
-import { buildApp } from './app.js'
-import { importsFile, storeFile, dockerEngines, serverId, type ServerConfig } from './config.js'
+import { buildApp, type AppOptions } from './app.js'
+import { importsFile, keysFile, storeFile, dockerEngines, serverId, type ServerConfig } from './config.js'
+import { KeyStore } from './keys.js'
+import { Auth, checkBind } from './auth.js'
 import { DockerBackend } from '../sandbox/docker-backend.js'
 import { sweepLocal } from '../sandbox/local.js'
 import { TaskRegistry, importMlgym, loadTaskDir, type ImportReport } from '../tasks/registry.js'
@@ -12,6 +14,8 @@ import { TaskRegistry, importMlgym, loadTaskDir, type ImportReport } from '../ta
 export interface RunningServer {
   app: FastifyInstance
   manager: EnvManager
+  /** this server's API keys (<data-dir>/keys.db) */
+  keys: KeyStore
   url: string
   imports: ImportReport[]
   /** problems found at start that leave the server serving (e.g. dockerd down) */
@@ -38,7 +42,11 @@ export function loadRegistry (config: ServerConfig, extra: { taskDirs?: string[]
   return { registry, imports }
 }
 
-export async function startServer (config: ServerConfig, opts: { logger?: boolean, taskDirs?: string[], mlgym?: string[], registry?: TaskRegistry } = {}): Promise<RunningServer> {
+export async function startServer (config: ServerConfig, opts: { logger?: AppOptions['logger'], taskDirs?: string[], mlgym?: string[], registry?: TaskRegistry } = {}): Promise<RunningServer> {
+  // first: a server others can reach does not start without keys
+  const keys = new KeyStore(keysFile(config))
+  const auth = new Auth(keys, config)
+  try { checkBind(config.host, auth, config.dataDir) } catch (e) { keys.close(); throw e }
   const { registry, imports } = opts.registry ? { registry: opts.registry, imports: [] } : loadRegistry(config, opts)
   const store = new EpisodeStore(storeFile(config), { synchronous: config.synchronous })
   store.abandonRunning()
@@ -61,7 +69,9 @@ export async function startServer (config: ServerConfig, opts: { logger?: boolea
   const sweptLocal = await sweepLocal(localSandboxDir(config), serverId(config))
   if (sweptLocal) warnings.push(`removed ${sweptLocal} local sandbox(es) left by an earlier server with this data dir`)
   const manager = new EnvManager(config, registry, store, docker)
-  const app = await buildApp(manager, { logger: opts.logger })
+  manager.authRequired = () => auth.required()
+  const app = await buildApp(manager, { logger: opts.logger, auth })
+  manager.log = app.log
   const address = await app.listen({ host: config.host, port: config.port })
   let closed = false
   const close = async () => {
@@ -70,6 +80,7 @@ export async function startServer (config: ServerConfig, opts: { logger?: boolea
     await manager.closeAll()
     await app.close()
     store.close()
+    keys.close()
   }
-  return { app, manager, url: address.replace('[::1]', '127.0.0.1'), imports, warnings, close }
+  return { app, manager, keys, url: address.replace('[::1]', '127.0.0.1'), imports, warnings, close }
 }

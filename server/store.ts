@@ -36,8 +36,9 @@ export class EpisodeStore {
     `)
     migrate(this.db)
     this.stmts = {
-      insertEpisode: this.db.prepare(`INSERT INTO episodes (id, env_id, task_id, status, baseline, description, created_at, meta, model, improved)
-        VALUES (@id, @env_id, @task_id, 'running', @baseline, @description, @created_at, @meta, @model, 0)`),
+      insertEpisode: this.db.prepare(`INSERT INTO episodes (id, env_id, task_id, status, baseline, description, created_at, meta, model, improved, key_id)
+        VALUES (@id, @env_id, @task_id, 'running', @baseline, @description, @created_at, @meta, @model, 0, @key_id)`),
+      owner: this.db.prepare('SELECT key_id FROM episodes WHERE id = ?'),
       insertStep: this.db.prepare(`INSERT INTO steps (episode_id, idx, action, observation, response, thought, state, execution_time,
         reward, terminated, truncated, created_at, model) VALUES (@episode_id, @idx, @action, @observation, @response, @thought,
         @state, @execution_time, @reward, @terminated, @truncated, @created_at, @model)`),
@@ -52,11 +53,28 @@ export class EpisodeStore {
     }
   }
 
-  createEpisode (e: { id: string, env_id: string, task_id: string, baseline: Metrics | null, description: string, meta?: Record<string, unknown>, model?: string | null }): void {
+  createEpisode (e: {
+    id: string, env_id: string, task_id: string, baseline: Metrics | null, description: string, meta?: Record<string, unknown>,
+    model?: string | null, key_id?: string | null
+  }): void {
     this.stmts.insertEpisode.run({
       ...e, baseline: e.baseline ? JSON.stringify(e.baseline) : null, created_at: new Date().toISOString(),
-      meta: JSON.stringify(e.meta ?? {}), model: e.model ?? null
+      meta: JSON.stringify(e.meta ?? {}), model: e.model ?? null, key_id: e.key_id ?? null
     })
+  }
+
+  /** The API key an episode belongs to (null: none); undefined: no such episode. */
+  episodeOwner (id: string): string | null | undefined {
+    const r = this.stmts.owner.get(id) as { key_id: string | null } | undefined
+    return r ? r.key_id : undefined
+  }
+
+  /** For /v1/health: the store answers a query. */
+  health (): { kind: 'sqlite', ok: boolean, error?: string } {
+    try {
+      this.db.prepare('SELECT 1').get()
+      return { kind: 'sqlite', ok: true }
+    } catch (e) { return { kind: 'sqlite', ok: false, error: (e as Error).message } }
   }
 
   /**
@@ -108,12 +126,17 @@ export class EpisodeStore {
    * Cursor pagination, stable under inserts: over the order episodes ended when `status` is finished or abandoned (a
    * trainer following `status=finished` sees every episode once, however long it ran), else over creation order.
    * `has_score`: at least one evaluation; `improved`: some score beats the baseline.
+   * `owner`: only the episodes of this API key (null: those made without one).
    */
-  listEpisodes (f: EpisodeQuery): EpisodePage {
+  listEpisodes (f: EpisodeQuery, owner?: { keyId: string | null }): EpisodePage {
     const where: string[] = []
     const args: unknown[] = []
     const byEnd = f.status === 'finished' || f.status === 'abandoned'
     const order = byEnd ? 'end_seq' : 'seq'
+    if (owner) {
+      if (owner.keyId === null) where.push('key_id IS NULL')
+      else { where.push('key_id = ?'); args.push(owner.keyId) }
+    }
     if (f.task) { where.push('task_id = ?'); args.push(f.task) }
     if (f.status) { where.push('status = ?'); args.push(f.status) }
     if (f.exit_status) { where.push('exit_status = ?'); args.push(f.exit_status) }
@@ -153,8 +176,18 @@ const MIGRATIONS: Array<(db: Database.Database) => void> = [
       CREATE UNIQUE INDEX IF NOT EXISTS episodes_end ON episodes(end_seq);
       CREATE INDEX IF NOT EXISTS episodes_model ON episodes(model, status);
     `)
+  },
+  // 2: the API key whose environment ran the episode (null: made without a key)
+  db => {
+    db.exec(`
+      ALTER TABLE episodes ADD COLUMN key_id TEXT;
+      CREATE INDEX IF NOT EXISTS episodes_key ON episodes(key_id, seq);
+    `)
   }
 ]
+
+/** The schema version a store this server opens ends at. */
+export const SCHEMA_VERSION = MIGRATIONS.length
 
 function migrate (db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number

@@ -15,14 +15,16 @@ import { PersistentShell } from '../sandbox/shell.js'
 import { EpisodeFinishedError, NotResetError, TaskNotFoundError } from '../tasks/errors.js'
 import { TaskRegistry } from '../tasks/registry.js'
 import {
-  BackendUnavailableError, CapacityReachedError, EnvClosedError, NotFoundError, PayloadTooLargeError, ShuttingDownError,
-  UnauthorizedError, toApiError
+  BackendUnavailableError, CapacityReachedError, EnvClosedError, ForbiddenError, NotFoundError, PayloadTooLargeError,
+  RateLimitedError, ShuttingDownError, UnauthorizedError, toApiError
 } from '../server/errors.js'
 
 t.test('each layer\'s error classes map to their documented status and code', async t => {
   const cases: [Error, number, string][] = [
     [new ValidationError('body.task is required', 'body.task'), 400, 'VALIDATION_ERROR'],
     [new UnauthorizedError('no token'), 401, 'UNAUTHORIZED'],
+    [new ForbiddenError('needs scope envs'), 403, 'FORBIDDEN'],
+    [new RateLimitedError('over its rate', 3), 429, 'RATE_LIMITED'],
     [new NotFoundError('no env', 'env_id'), 404, 'NOT_FOUND'],
     [new TaskNotFoundError('nope'), 404, 'NOT_FOUND'],
     [new BusyError('busy'), 409, 'BUSY'],
@@ -46,6 +48,7 @@ t.test('each layer\'s error classes map to their documented status and code', as
     t.equal(r.body.error.message, e.message)
     t.doesNotThrow(() => validateErrorBody(r.body), `${e.constructor.name}: the documented shape`)
   }
+  t.equal(toApiError(new RateLimitedError('over its rate', 3)).body.error.retry_after, 3, 'RATE_LIMITED says when to retry')
   t.equal(toApiError(new TaskNotFoundError('nope')).body.error.field, 'task')
   t.equal(toApiError(new BackendUnavailableError('down')).body.error.field, 'backend')
   t.same(toApiError(new ValidationError('a', 'body.a', [{ field: 'body.a', message: 'is required' }])).body.error.details, [{ field: 'body.a', message: 'is required' }])

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import WebSocket from 'ws'
 import Database from 'better-sqlite3'
 import { testServer, http, tempDir } from './helpers.js'
+import { SCHEMA_VERSION } from '../server/store.js'
 
 const TASK = 'prisonersDilemma'
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
@@ -470,6 +471,6 @@ t.test('an episode store an older server wrote is upgraded in place: old episode
   t.strictSame(after.episodes.map((e: any) => e.id), [ep], 'a new episode ends after the old ones')
   await s.close()
   const db = new Database(join(dataDir, 'episodes.db'), { readonly: true })
-  t.equal(db.pragma('user_version', { simple: true }), 1, 'the file is at the new schema version')
+  t.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'the file is at the newest schema version')
   db.close()
 })

@@ -21,7 +21,8 @@ import type { ResetResult, StepResult } from '../../env-spec/episode.js'
 import { ValidationError } from '../../env-spec/validate.js'
 import { NotResetError } from '../../tasks/errors.js'
 import type { EnvManager } from '../envs.js'
-import { NotFoundError, PayloadTooLargeError, toApiError } from '../errors.js'
+import { NotFoundError, PayloadTooLargeError, UnauthorizedError, toApiError } from '../errors.js'
+import { runAs, type Access, type Auth } from '../auth.js'
 
 type Params = { task?: string, env_id?: string }
 
@@ -62,7 +63,7 @@ function toOpenEnvError (e: unknown, m: EnvManager, during: 'reset' | 'other', t
       // the sandbox is the environment's factory: it starts at reset
       return { status, data: during === 'reset' ? data('FACTORY_ERROR', { factory_name: task ?? 'sandbox' }) : data('EXECUTION_ERROR') }
     case 'NOT_FOUND': return { status, data: data(field === 'task' ? 'VALIDATION_ERROR' : 'SESSION_ERROR') }
-    case 'SHUTTING_DOWN': case 'UNAUTHORIZED': return { status, data: data('SESSION_ERROR') }
+    case 'SHUTTING_DOWN': case 'UNAUTHORIZED': case 'FORBIDDEN': case 'RATE_LIMITED': return { status, data: data('SESSION_ERROR') }
     default: return { status, data: data('EXECUTION_ERROR') }
   }
 }
@@ -153,7 +154,8 @@ async function throwaway<T> (m: EnvManager, body: CreateEnvBody, run: (envId: st
 
 interface Session { envId: string | null, closed: boolean }
 
-function wsSession (m: EnvManager, socket: WebSocket, params: Params): void {
+/** Runs as the key the upgrade authenticated; each message checks it again (revoked since? over its rate?). */
+function wsSession (m: EnvManager, socket: WebSocket, params: Params, auth: Auth, access: Access): void {
   const s: Session = { envId: null, closed: false }
   const send = (reply: OpenEnvWsReply) => { if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(reply)) }
   const fail = (e: unknown, during: 'reset' | 'other' = 'other', task?: string) => {
@@ -163,8 +165,8 @@ function wsSession (m: EnvManager, socket: WebSocket, params: Params): void {
   }
 
   if (params.env_id) {
-    // resume: the environment a dropped socket left
-    try { s.envId = m.state(params.env_id).env_id } catch (e) {
+    // resume: the environment a dropped socket left (another key's is not found)
+    try { s.envId = runAs(access, () => m.state(params.env_id!).env_id) } catch (e) {
       fail(e)
       socket.close(1008, 'no such environment')
       return
@@ -176,7 +178,13 @@ function wsSession (m: EnvManager, socket: WebSocket, params: Params): void {
   // One message at a time, in order: OpenEnv's client matches replies to requests by order.
   let queue: Promise<void> = Promise.resolve()
   socket.on('message', (raw: Buffer) => {
-    queue = queue.then(() => s.closed ? undefined : handle(raw.toString())).catch(e => fail(e))
+    let as: Access
+    try { as = auth.recheck(access) } catch (e) {
+      fail(e)
+      if (e instanceof UnauthorizedError) { s.closed = true; socket.close(1008, 'API key revoked') }
+      return
+    }
+    queue = queue.then(() => s.closed ? undefined : runAs(as, () => handle(raw.toString()))).catch(e => fail(e))
   })
 
   async function handle (text: string): Promise<void> {
@@ -260,7 +268,7 @@ function wsSession (m: EnvManager, socket: WebSocket, params: Params): void {
 // ---- routes ----
 
 /** health, schema, metadata, reset, step, state and the WebSocket, for one base URL (`/openenv` or a task's). */
-async function routes (app: FastifyInstance, m: EnvManager): Promise<void> {
+async function routes (app: FastifyInstance, m: EnvManager, auth: Auth): Promise<void> {
   type P = { Params: Params }
   app.addHook('preHandler', async (req) => {
     const task = (req.params as Params).task
@@ -315,11 +323,11 @@ async function routes (app: FastifyInstance, m: EnvManager): Promise<void> {
     return q.env_id ? fromState(m.state(q.env_id)) : unboundState(m, req.params)
   })
 
-  app.get<P>('/ws', { websocket: true }, (socket: WebSocket, req) => { wsSession(m, socket, { task: req.params.task }) })
+  app.get<P>('/ws', { websocket: true }, (socket: WebSocket, req) => { wsSession(m, socket, { task: req.params.task }, auth, req.access) })
 }
 
 /** Registers OpenEnv's routes at /openenv, /openenv/tasks/:task and the resume socket /openenv/envs/:env_id/ws. */
-export async function registerOpenEnv (app: FastifyInstance, m: EnvManager): Promise<void> {
+export async function registerOpenEnv (app: FastifyInstance, m: EnvManager, auth: Auth): Promise<void> {
   await app.register(async (openenv) => {
     openenv.setErrorHandler((err, req, reply: FastifyReply) => {
       const url = req.url.split('?')[0]!
@@ -331,10 +339,10 @@ export async function registerOpenEnv (app: FastifyInstance, m: EnvManager): Pro
     openenv.setNotFoundHandler((req, reply) => {
       void reply.status(404).send({ detail: `Not Found: ${req.method} ${req.url.split('?')[0]}; see README, OpenEnv` } satisfies OpenEnvHttpError)
     })
-    await openenv.register(async (root) => routes(root, m))
-    await openenv.register(async (task) => routes(task, m), { prefix: '/tasks/:task' })
+    await openenv.register(async (root) => routes(root, m, auth))
+    await openenv.register(async (task) => routes(task, m, auth), { prefix: '/tasks/:task' })
     openenv.get<{ Params: Params }>('/envs/:env_id/ws', { websocket: true }, (socket: WebSocket, req) => {
-      wsSession(m, socket, { env_id: req.params.env_id })
+      wsSession(m, socket, { env_id: req.params.env_id }, auth, req.access)
     })
   }, { prefix: '/openenv' })
 }

@@ -9,7 +9,7 @@
 // queue, as SWE-ReX's callers expect); sessions, `execute` and `is_alive` never wait on each other.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errorCodes } from 'fastify'
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { posix } from 'node:path'
 import {
   SwerexValidationError, formBool, validateSwerexAction, validateSwerexCloseSession, validateSwerexCommand,
@@ -23,13 +23,10 @@ import { AGENT_HOME, WORKSPACE, type Sandbox, type ShellHandle } from '../../san
 import { ansiQuote, syntaxCheck } from '../../sandbox/shell.js'
 import { NotResetError } from '../../tasks/errors.js'
 import type { EnvManager } from '../envs.js'
-import { NotFoundError, ShuttingDownError } from '../errors.js'
+import { ForbiddenError, NotFoundError, RateLimitedError, ShuttingDownError, UnauthorizedError } from '../errors.js'
 
 /** The URL prefix of one environment's SWE-ReX API. */
 export const SWEREX_PREFIX = '/v1/envs/:id/swerex'
-const SWEREX_PATH = /^\/v1\/envs\/[^/?]+\/swerex(\/|\?|$)/
-/** Whether a request is for the SWE-ReX API (its own X-API-Key check and error shapes). */
-export function isSwerexUrl (url: string): boolean { return SWEREX_PATH.test(url) }
 
 /** the largest `/upload` body */
 export const MAX_UPLOAD_BYTES = 256 * 1024 * 1024
@@ -358,18 +355,16 @@ function runtimeOf (sandbox: Sandbox): SwerexRuntime {
   return r
 }
 
-function sameToken (given: string, token: string): boolean {
-  const a = Buffer.from(given)
-  const b = Buffer.from(token)
-  return a.length === b.length && timingSafeEqual(a, b)
-}
-
 /** Any thrown value as SWE-ReX's server answers it. */
 export function toSwerexError (e: unknown): { status: number, body: SwerexExceptionBody | SwerexValidationBody | SwerexDetailBody } {
   const exc = (classPath: string, message: string, extra: Record<string, unknown> = {}) =>
     ({ status: 511, body: { swerexception: { message, class_path: classPath, traceback: '', extra_info: extra } } })
   if (e instanceof SwerexError) return exc(e.classPath, e.message, e.extraInfo)
   if (e instanceof SwerexValidationError) return { status: 422, body: { detail: e.detail } }
+  // FastAPI's APIKeyHeader: no key is 403, a wrong (or revoked) one 401; scope and rate in our words
+  if (e instanceof UnauthorizedError) return e.missing ? { status: 403, body: { detail: 'Not authenticated' } } : { status: 401, body: { detail: 'Invalid API Key' } }
+  if (e instanceof ForbiddenError) return { status: 403, body: { detail: e.message } }
+  if (e instanceof RateLimitedError) return { status: 429, body: { detail: e.message } }
   if (e instanceof NotFoundError) return { status: 404, body: { detail: e.message } }
   if (e instanceof NotResetError) return exc(X + 'DeploymentNotStartedError', e.message)
   if (e instanceof ShuttingDownError) return { status: 503, body: { detail: e.message } }
@@ -395,17 +390,7 @@ export async function swerexRoutes (app: FastifyInstance, m: EnvManager): Promis
       void reply.status(status).send(body)
     })
     scope.setNotFoundHandler((_req, reply) => { void reply.status(404).send({ detail: 'Not Found' }) })
-    const token = m.config.token
-    if (token) {
-      // FastAPI's APIKeyHeader: no key is 403, a wrong one 401; our Bearer token is taken too
-      scope.addHook('onRequest', async (req, reply) => {
-        const key = req.headers['x-api-key']
-        const auth = req.headers.authorization ?? ''
-        const given = typeof key === 'string' ? key : auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : null
-        if (given === null) return reply.status(403).send({ detail: 'Not authenticated' })
-        if (!sameToken(given, token)) return reply.status(401).send({ detail: 'Invalid API Key' })
-      })
-    }
+    // keys (X-API-Key or Bearer) are checked by the app's hook (server/auth.ts); its errors take SWE-ReX's shapes above
     scope.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES }, (_req, body, done) => done(null, body))
 
     /** One call on the environment's current sandbox, as use of the environment (the idle reaper waits). */
