@@ -212,6 +212,15 @@ t.test('retries: 429 and ResponseNotReady are waited out; other failures are not
     t.equal(hub3.count('/splits', 'viewer'), 1, 'a 500 without ResponseNotReady is not retried')
   })
 
+  t.test('where /info cannot answer, the columns come from /first-rows', async t => {
+    const hub2 = await startFakeHub({ faults: [{ server: 'viewer', match: '/info', status: 404, errorCode: 'ResponseNotFound', times: 1 }] })
+    t.teardown(hub2.close)
+    const d = await verified(digits(), settings(hub2))
+    t.same(d.columns, { image: 'Image', label: 'ClassLabel' })
+    t.same(d.target_names, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+    t.equal(hub2.count('/first-rows', 'viewer'), 1)
+  })
+
   t.test('a 500 that names the dataset\'s error is a rejection', async t => {
     const hub2 = await startFakeHub({ faults: [{ server: 'viewer', match: '/splits', status: 500, errorCode: 'FeaturesError', times: 1 }] })
     t.teardown(hub2.close)
