@@ -27,3 +27,15 @@ export class SubmissionNotFoundError extends Error { readonly code = 'SUBMISSION
 
 /** The evaluation script did not print its metrics as a JSON/Python dict. */
 export class EvaluationFormatError extends Error { readonly code = 'EVALUATION_FORMAT_ERROR' }
+
+// Generation (tasks/generate/): failures of the remote services, not of a proposal. A proposal's own problems are
+// Rejections (env-spec/generation.ts), which go back to the LLM; these do not.
+
+/** The Hub or the dataset viewer kept failing (network, 5xx, rate limits) after the retries. */
+export class HubUnavailableError extends Error {
+  readonly code = 'HUB_UNAVAILABLE'
+  constructor (readonly service: 'Hub' | 'dataset viewer', readonly url: string, readonly status: number | null, reason: string) {
+    const flag = service === 'Hub' ? '--hub-url (HF_ENDPOINT)' : '--datasets-server-url'
+    super(`the Hugging Face ${service} failed at ${url}: ${reason}; check ${flag}, --hf-token and the network, or retry later`)
+  }
+}
