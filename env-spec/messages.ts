@@ -3,6 +3,7 @@
 import { compile } from './validate.js'
 import { limitFields, taskSpecSchema, type Metric, type Resources, type TaskEntrypoint, type TaskSpec } from './task.js'
 import type { Metrics } from './trajectory.js'
+import { toolDefinitionSchema, type ToolDefinition } from './tools.js'
 import {
   EPISODE_STATUSES, modelCallSchema, stepResultSchema, trajectoryStepSchema, type EpisodeStatus, type ModelCall, type StepResult,
   type TrajectoryStep
@@ -246,12 +247,16 @@ export const taskDetailSchema = {
   properties: { ...taskSummaryProperties, spec: taskSpecSchema, description: { type: 'string' }, baseline: { anyOf: [{ type: 'null' }, metrics] } }
 }
 
-/** `GET /tools`: the command docs for a system prompt, and the same commands as OpenAI function-calling tools. */
-export interface ToolsResult { profile: 'mlgym' | 'sweagent', command_docs: string, tools: unknown[] }
+/**
+ * `GET /tools`: the command docs for a system prompt, the same commands as OpenAI function-calling tools, and their
+ * definitions (signatures), with which env-spec/tools.ts `toolCallAction` turns a tool call into the action.
+ */
+export interface ToolsResult { profile: 'mlgym' | 'sweagent', command_docs: string, tools: unknown[], definitions: ToolDefinition[] }
 export const toolsResultSchema = {
-  type: 'object', required: ['profile', 'command_docs', 'tools'], additionalProperties: false,
+  type: 'object', required: ['profile', 'command_docs', 'tools', 'definitions'], additionalProperties: false,
   properties: {
     profile: { enum: ['mlgym', 'sweagent'] }, command_docs: { type: 'string' },
+    definitions: { type: 'array', items: toolDefinitionSchema },
     tools: { type: 'array', items: { type: 'object', required: ['type', 'function'], properties: { type: { const: 'function' }, function: { type: 'object', required: ['name', 'description', 'parameters'] } } } }
   }
 }

@@ -13,7 +13,7 @@ import type { DockerBackend } from '../sandbox/docker-backend.js'
 import { GpuAllocator, detectGpus, type GpuInfo } from '../sandbox/gpus.js'
 import { agentHostIds } from '../sandbox/policy.js'
 import { BusyError, CapacityError, EngineUnavailableError, SandboxStartError, TimeoutError } from '../sandbox/errors.js'
-import { commandDocs, openaiTools, lintMode, type ToolProfile } from '../sandbox/tools.js'
+import { commandDocs, openaiTools, lintMode, toolDefinitions, type ToolProfile } from '../sandbox/tools.js'
 import { NotResetError } from '../tasks/errors.js'
 import { toMlgymResults, toMlgymTraj } from '../env-spec/trajectory.js'
 import { beatsBaseline, type EpisodePage, type ResetResult, type StepResult, type Trajectory } from '../env-spec/episode.js'
@@ -172,7 +172,7 @@ export class EnvManager {
   }
 
   tools (profile: ToolProfile): ToolsResult {
-    return { profile, command_docs: commandDocs(profile), tools: openaiTools(profile) }
+    return { profile, command_docs: commandDocs(profile), tools: openaiTools(profile), definitions: toolDefinitions(profile) }
   }
 
   create (body: CreateEnvBody): EnvSummary {
