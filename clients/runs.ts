@@ -78,7 +78,7 @@ function tasksInDir (dir: string): string[] {
   }
   if (existsSync(join(dir, 'task.yaml'))) return [idOf(dir)]
   return readdirSync(dir, { withFileTypes: true })
-    .filter(e => e.isDirectory() && existsSync(join(dir, e.name, 'task.yaml'))).map(e => idOf(join(dir, e.name))).sort()
+    .filter(e => e.isDirectory() && existsSync(join(dir, e.name, 'task.yaml'))).map(e => e.name).sort().map(n => idOf(join(dir, n)))
 }
 
 export interface Progress {

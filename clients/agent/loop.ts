@@ -38,7 +38,15 @@ export interface EpisodeStats {
   harness_ms: number
 }
 
-export interface StepEvent { step: number, action: string, result: StepResult, stats: EpisodeStats, traj: MlgymTraj }
+/** After each step: its result, the totals so far, the .traj so far, and where this step's time went (ms). */
+export interface StepEvent {
+  step: number
+  action: string
+  result: StepResult
+  stats: EpisodeStats
+  traj: MlgymTraj
+  timing: { model_ms: number, env_ms: number, harness_ms: number }
+}
 
 export interface EpisodeOutcome {
   env_id: string
@@ -225,8 +233,10 @@ export async function runEpisode (server: SynthgymClient, settings: AgentSetting
         { role: 'assistant', content: response, thought, action, agent: AGENT, ...(fc && call ? { tool_calls: [call] } : {}) } as MlgymHistoryEntry,
         { role: 'user', content: observation, agent: AGENT }
       )
-      stats.harness_ms += (performance.now() - t0) - envMs - (stats.model_ms - modelBefore)
-      await opts.onStep?.({ step: stats.steps, action, result: r, stats: { ...stats }, traj: traj() })
+      const modelMs = stats.model_ms - modelBefore
+      const harnessMs = (performance.now() - t0) - envMs - modelMs
+      stats.harness_ms += harnessMs
+      await opts.onStep?.({ step: stats.steps, action, result: r, stats: { ...stats }, traj: traj(), timing: { model_ms: modelMs, env_ms: envMs, harness_ms: harnessMs } })
       if (r.terminated || r.truncated) break
     }
     const t = traj()
