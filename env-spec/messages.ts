@@ -14,6 +14,8 @@ export const MAX_ACTION_BYTES = 1024 * 1024
 export const MAX_MODEL_BYTES = 32 * 1024 * 1024
 /** The longest `wait=` of GET /v1/episodes, in seconds. */
 export const MAX_EPISODE_WAIT_SECONDS = 60
+/** The largest page of GET /v1/episodes with include_steps (each episode brings every prompt of its steps). */
+export const MAX_EPISODES_WITH_STEPS = 50
 
 /** The rewards a step may earn: MLGym's 0, the improvement over the baseline, or the dense shaped reward. */
 export type RewardMode = 'none' | 'improvement' | 'shaped'
@@ -79,6 +81,8 @@ export const stepSchema = { type: 'object', required: ['action'], additionalProp
 export interface EpisodeQuery {
   task?: string, status?: EpisodeStatus, exit_status?: string, has_score?: boolean, model?: string, improved?: boolean
   cursor?: string, limit?: number, wait?: number
+  /** each episode with its steps (`trajectory`: actions, observations, rewards, model data); pages of at most 50 */
+  include_steps?: boolean
 }
 export const episodeQuerySchema = {
   type: 'object', additionalProperties: false,
@@ -91,7 +95,8 @@ export const episodeQuerySchema = {
     improved: { type: 'boolean' },
     cursor: { type: 'string' },
     limit: { type: 'integer', minimum: 1, maximum: 500 },
-    wait: { type: 'number', minimum: 0, maximum: MAX_EPISODE_WAIT_SECONDS }
+    wait: { type: 'number', minimum: 0, maximum: MAX_EPISODE_WAIT_SECONDS },
+    include_steps: { type: 'boolean' }
   }
 }
 

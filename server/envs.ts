@@ -17,7 +17,7 @@ import { commandDocs, openaiTools, lintMode, toolDefinitions, type ToolProfile }
 import { NotResetError } from '../tasks/errors.js'
 import { toMlgymResults, toMlgymTraj } from '../env-spec/trajectory.js'
 import { beatsBaseline, type EpisodePage, type ResetResult, type StepResult, type Trajectory } from '../env-spec/episode.js'
-import { MAX_EPISODE_WAIT_SECONDS } from '../env-spec/messages.js'
+import { MAX_EPISODE_WAIT_SECONDS, MAX_EPISODES_WITH_STEPS } from '../env-spec/messages.js'
 import type {
   CloseResult, CreateEnvBody, EnvList, EnvState, EnvSummary, EpisodeQuery, EvaluateResult, Health, StepBody, TaskDetail,
   TaskList, TaskSummary, ToolsResult, WsOutputFrame, WsStepResultFrame
@@ -316,15 +316,22 @@ export class EnvManager {
    * (the client went away). The store is asked again only on those events, never on a timer.
    */
   async episodes (q: EpisodeQuery, opts: { signal?: AbortSignal } = {}): Promise<EpisodePage> {
-    const { wait, ...query } = q
+    const { wait, include_steps: withSteps, ...filters } = q
+    const query = withSteps ? { ...filters, limit: Math.min(filters.limit ?? MAX_EPISODES_WITH_STEPS, MAX_EPISODES_WITH_STEPS) } : filters
+    const page = await this.waitForEpisodes(query, wait, opts.signal)
+    if (withSteps) for (const e of page.episodes) e.trajectory = this.store.getSteps(e.id)
+    return page
+  }
+
+  private async waitForEpisodes (query: EpisodeQuery, wait: number | undefined, signal?: AbortSignal): Promise<EpisodePage> {
     const first = this.store.listEpisodes(query)
-    if (!wait || first.episodes.length || this.closing || opts.signal?.aborted) return first
+    if (!wait || first.episodes.length || this.closing || signal?.aborted) return first
     return await new Promise<EpisodePage>(resolve => {
       let timer: NodeJS.Timeout | undefined
       const finish = (page: EpisodePage) => {
         clearTimeout(timer)
         this.episodeWaiters.delete(check)
-        opts.signal?.removeEventListener('abort', onAbort)
+        signal?.removeEventListener('abort', onAbort)
         resolve(page)
       }
       const check = () => {
@@ -333,7 +340,7 @@ export class EnvManager {
       }
       const onAbort = () => finish(first)
       timer = setTimeout(() => finish(first), Math.min(wait, MAX_EPISODE_WAIT_SECONDS) * 1000)
-      opts.signal?.addEventListener('abort', onAbort)
+      signal?.addEventListener('abort', onAbort)
       this.episodeWaiters.add(check)
     })
   }
