@@ -25,9 +25,13 @@ export interface Options {
   dockerResetTasks: string[]
   dockerEnvs: number
   dockerConcurrency: number
+  /** agent section: episodes timed one after another, their steps, and episodes run at once */
+  agentEpisodes: number
+  agentSteps: number
+  agentConcurrent: number
 }
 
-export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'docker']
+export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'agent', 'docker']
 
 export const HELP = `usage: node dist/bench/run.js [options]
   --json FILE          write the results as JSON to FILE (default: one JSON line at the end of stdout)
@@ -41,8 +45,11 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --concurrency N      environments opened at a time, one WebSocket each (16)
   --many-task ID       task of those environments (digitsClassification)
   --in-process         run the server in this process (default: a child process, as a real deployment)
-  --only LIST          run only some of: step,openenv,python,reset,many,swerex,docker (default: all; docker when an engine answers)
-  --budget S           give up after S seconds in all (480)
+  --only LIST          run only some of: step,openenv,python,reset,many,swerex,agent,docker (default: all; docker when an engine answers)
+  --budget S           give up after S seconds in all (600)
+  --agent-episodes N   agent section: episodes timed one after another (3)
+  --agent-steps N      their steps each (50)
+  --agent-concurrent N episodes at once through synthgym run's pool (64)
  docker section (two more servers, backend docker, one with a warm pool and one without; own data dirs):
   --image IMAGE        the sandbox image (${DEFAULTS.image})
   --warm-pool N        the server's warm pool per image (2; at least 1)
@@ -68,7 +75,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
     concurrency: 16,
     manyTask: 'digitsClassification',
     inProcess: false,
-    budget: 480,
+    budget: 600,
     only: new Set(SECTIONS),
     dockerAsked: false,
     image: DEFAULTS.image,
@@ -78,7 +85,10 @@ export function parseArgs (argv: string[]): Options | 'help' {
     dockerResets: 15,
     dockerResetTasks: ['prisonersDilemma', 'digitsClassification'],
     dockerEnvs: 32,
-    dockerConcurrency: 8
+    dockerConcurrency: 8,
+    agentEpisodes: 3,
+    agentSteps: 50,
+    agentConcurrent: 64
   }
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v)
@@ -112,7 +122,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
         o.only = new Set(list(v()))
         const bad = [...o.only].filter(s => !SECTIONS.includes(s))
         if (bad.length || o.only.size === 0) {
-          throw new Error(`--only takes step, openenv, python, reset, many, swerex and/or docker (got ${bad.join(',') || 'nothing'})`)
+          throw new Error(`--only takes step, openenv, python, reset, many, swerex, agent and/or docker (got ${bad.join(',') || 'nothing'})`)
         }
         o.dockerAsked = o.only.has('docker')
         break
@@ -125,6 +135,9 @@ export function parseArgs (argv: string[]): Options | 'help' {
       case '--docker-reset-tasks': o.dockerResetTasks = list(v()); break
       case '--docker-envs': o.dockerEnvs = int(a, v(), 1); break
       case '--docker-concurrency': o.dockerConcurrency = int(a, v(), 1); break
+      case '--agent-episodes': o.agentEpisodes = int(a, v(), 1); break
+      case '--agent-steps': o.agentSteps = int(a, v(), 2); break
+      case '--agent-concurrent': o.agentConcurrent = int(a, v(), 1); break
       case '-h': case '--help': return 'help'
       default: throw new Error(`unknown argument ${a}\n${HELP}`)
     }

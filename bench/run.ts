@@ -6,7 +6,7 @@
 //
 // Progress goes to stderr; the table and (without --json) the JSON line go to stdout. A missed target prints
 // MISSED; the exit code is 1 for a missed target only with --strict, and 2 when the benchmark could not run at all.
-// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, docker) and adds its rows to one Report.
+// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, agent, docker) and adds its rows to one Report.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,6 +26,7 @@ import { resets } from './reset.js'
 import { startBenchServer, type Server } from './start-server.js'
 import { stepOverhead } from './step.js'
 import { swerexSection } from './swerex.js'
+import { agentSection } from './agent.js'
 
 async function main (): Promise<number> {
   const clock = startClock()
@@ -79,7 +80,7 @@ async function main (): Promise<number> {
   watchdog.unref()
 
   try {
-    if (['step', 'openenv', 'python', 'reset', 'many', 'swerex'].some(k => o.only.has(k))) {
+    if (['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'agent'].some(k => o.only.has(k))) {
       progress(`starting the server (data in ${dataDir})`)
       try { server = await startBenchServer(config, o.inProcess, progress) } catch (e) {
         failures.push(`the server did not start: ${(e as Error).message}`)
@@ -98,7 +99,8 @@ async function main (): Promise<number> {
         ['python', 'Python client step', () => pythonClientStep(ctx, url)],
         ['reset', 'reset', () => resets(ctx, url)],
         ['many', many.section, () => manyEnvs(ctx, url, many)],
-        ['swerex', 'SWE-ReX', () => swerexSection(ctx, url)]
+        ['swerex', 'SWE-ReX', () => swerexSection(ctx, url)],
+        ['agent', 'agent harness', () => agentSection(ctx, url)]
       ]
       for (const [key, name, run] of sections) {
         if (!o.only.has(key)) continue

@@ -4,14 +4,15 @@ import type {
   CloseResult, CreateEnvBody, EnvState, EnvSummary, EpisodeQuery, ErrorBody, EvaluateResult, Health, TaskDetail, TaskList,
   ToolsResult, WsFrame
 } from '../env-spec/messages.js'
-import type { EpisodePage, ResetResult, StepResult, Trajectory } from '../env-spec/episode.js'
+import type { EpisodePage, ModelCall, ResetResult, StepResult, Trajectory } from '../env-spec/episode.js'
 
 /** An error answer of the server (`code` as README lists them), or DISCONNECTED for a WebSocket that closed. */
 export class SynthgymError extends Error {
   constructor (public code: string, message: string, public status?: number, public field?: string) { super(`${code}: ${message}`) }
 }
 
-export interface StepOptions { response?: string, thought?: string, onOutput?: (chunk: string) => void }
+/** `model`: the model call behind the step, stored with it and returned unchanged with the episode (README). */
+export interface StepOptions { response?: string, thought?: string, model?: ModelCall, onOutput?: (chunk: string) => void }
 
 export class SynthgymClient {
   readonly baseUrl: string

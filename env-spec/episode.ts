@@ -257,6 +257,8 @@ export interface Episode extends EpisodeInfo {
   model: string | null
   /** whether some score beats the baseline (direction-aware); null for episodes stored before this was recorded */
   improved: boolean | null
+  /** its steps, in GET /v1/episodes?include_steps=true pages */
+  trajectory?: TrajectoryStep[]
 }
 
 export const episodeSchema = {
@@ -273,7 +275,8 @@ export const episodeSchema = {
     created_at: { type: 'string' }, finished_at: nullableString,
     meta: { type: 'object' },
     model: nullableString,
-    improved: { type: ['boolean', 'null'] }
+    improved: { type: ['boolean', 'null'] },
+    trajectory: { type: 'array', items: trajectoryStepSchema }
   }
 }
 

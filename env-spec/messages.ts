@@ -3,6 +3,7 @@
 import { compile } from './validate.js'
 import { limitFields, taskSpecSchema, type Metric, type Resources, type TaskEntrypoint, type TaskSpec } from './task.js'
 import type { Metrics } from './trajectory.js'
+import { toolDefinitionSchema, type ToolDefinition } from './tools.js'
 import {
   EPISODE_STATUSES, modelCallSchema, stepResultSchema, trajectoryStepSchema, type EpisodeStatus, type ModelCall, type StepResult,
   type TrajectoryStep
@@ -13,6 +14,8 @@ export const MAX_ACTION_BYTES = 1024 * 1024
 export const MAX_MODEL_BYTES = 32 * 1024 * 1024
 /** The longest `wait=` of GET /v1/episodes, in seconds. */
 export const MAX_EPISODE_WAIT_SECONDS = 60
+/** The largest page of GET /v1/episodes with include_steps (each episode brings every prompt of its steps). */
+export const MAX_EPISODES_WITH_STEPS = 50
 
 /** The rewards a step may earn: MLGym's 0, the improvement over the baseline, or the dense shaped reward. */
 export type RewardMode = 'none' | 'improvement' | 'shaped'
@@ -78,6 +81,8 @@ export const stepSchema = { type: 'object', required: ['action'], additionalProp
 export interface EpisodeQuery {
   task?: string, status?: EpisodeStatus, exit_status?: string, has_score?: boolean, model?: string, improved?: boolean
   cursor?: string, limit?: number, wait?: number
+  /** each episode with its steps (`trajectory`: actions, observations, rewards, model data); pages of at most 50 */
+  include_steps?: boolean
 }
 export const episodeQuerySchema = {
   type: 'object', additionalProperties: false,
@@ -90,7 +95,8 @@ export const episodeQuerySchema = {
     improved: { type: 'boolean' },
     cursor: { type: 'string' },
     limit: { type: 'integer', minimum: 1, maximum: 500 },
-    wait: { type: 'number', minimum: 0, maximum: MAX_EPISODE_WAIT_SECONDS }
+    wait: { type: 'number', minimum: 0, maximum: MAX_EPISODE_WAIT_SECONDS },
+    include_steps: { type: 'boolean' }
   }
 }
 
@@ -253,12 +259,16 @@ export const taskDetailSchema = {
   properties: { ...taskSummaryProperties, spec: taskSpecSchema, description: { type: 'string' }, baseline: { anyOf: [{ type: 'null' }, metrics] } }
 }
 
-/** `GET /tools`: the command docs for a system prompt, and the same commands as OpenAI function-calling tools. */
-export interface ToolsResult { profile: 'mlgym' | 'sweagent', command_docs: string, tools: unknown[] }
+/**
+ * `GET /tools`: the command docs for a system prompt, the same commands as OpenAI function-calling tools, and their
+ * definitions (signatures), with which env-spec/tools.ts `toolCallAction` turns a tool call into the action.
+ */
+export interface ToolsResult { profile: 'mlgym' | 'sweagent', command_docs: string, tools: unknown[], definitions: ToolDefinition[] }
 export const toolsResultSchema = {
-  type: 'object', required: ['profile', 'command_docs', 'tools'], additionalProperties: false,
+  type: 'object', required: ['profile', 'command_docs', 'tools', 'definitions'], additionalProperties: false,
   properties: {
     profile: { enum: ['mlgym', 'sweagent'] }, command_docs: { type: 'string' },
+    definitions: { type: 'array', items: toolDefinitionSchema },
     tools: { type: 'array', items: { type: 'object', required: ['type', 'function'], properties: { type: { const: 'function' }, function: { type: 'object', required: ['name', 'description', 'parameters'] } } } }
   }
 }

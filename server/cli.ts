@@ -21,6 +21,8 @@ usage:
   synthgym tasks import <mlgym-checkout>       load configs/tasks/*.yaml of an MLGym checkout and serve them from now on
   synthgym tasks export <id> <out-dir>         write a task as MLGym YAML (configs/tasks, configs/datasets, data/<id>)
   synthgym demo [--url http://127.0.0.1:8000]  a scripted agent on a built-in task (starts its own server without --url)
+  synthgym run --url URL --model M --out DIR (--tasks a,b | --tasks-dir DIR | --suite mlgym) [--base-url U]
+               [--runs-per-task N] [--concurrency C] ...   agent episodes in MLGym's run layout (synthgym run --help)
   synthgym image build [--force]               build the Docker sandbox image synthgym/sandbox:latest offline (root, debootstrap)
   synthgym image recipe                        its packages, recipe hash and tag (synthgym image --help: options)
 
@@ -36,6 +38,7 @@ type Command = (args: string[]) => Promise<number> | number
 const COMMANDS: Record<string, Command> = {
   serve: async args => (await import('./serve-command.js')).serveCommand(args),
   demo: async args => (await import('./serve-command.js')).demoCommand(args),
+  run: async args => (await import('../clients/run-command.js')).runCommand(args),
   image: async args => (await import('../sandbox/image-command.js')).imageCommand(args),
   keys: async args => (await import('./keys-command.js')).keysCommand(args),
   tasks: async args => {

@@ -13,11 +13,11 @@ import type { DockerBackend } from '../sandbox/docker-backend.js'
 import { GpuAllocator, detectGpus, type GpuInfo } from '../sandbox/gpus.js'
 import { agentHostIds } from '../sandbox/policy.js'
 import { BusyError, CapacityError, EngineUnavailableError, SandboxStartError, TimeoutError } from '../sandbox/errors.js'
-import { commandDocs, openaiTools, lintMode, type ToolProfile } from '../sandbox/tools.js'
+import { commandDocs, openaiTools, lintMode, toolDefinitions, type ToolProfile } from '../sandbox/tools.js'
 import { NotResetError } from '../tasks/errors.js'
 import { toMlgymResults, toMlgymTraj } from '../env-spec/trajectory.js'
 import { beatsBaseline, type EpisodePage, type ResetResult, type StepResult, type Trajectory } from '../env-spec/episode.js'
-import { MAX_EPISODE_WAIT_SECONDS } from '../env-spec/messages.js'
+import { MAX_EPISODE_WAIT_SECONDS, MAX_EPISODES_WITH_STEPS } from '../env-spec/messages.js'
 import type {
   CloseResult, CreateEnvBody, EnvList, EnvState, EnvSummary, EpisodeQuery, EvaluateResult, Health, StepBody, TaskDetail,
   TaskList, TaskSummary, ToolsResult, WsOutputFrame, WsStepResultFrame
@@ -204,7 +204,7 @@ export class EnvManager {
   }
 
   tools (profile: ToolProfile): ToolsResult {
-    return { profile, command_docs: commandDocs(profile), tools: openaiTools(profile) }
+    return { profile, command_docs: commandDocs(profile), tools: openaiTools(profile), definitions: toolDefinitions(profile) }
   }
 
   create (body: CreateEnvBody): EnvSummary {
@@ -370,17 +370,24 @@ export class EnvManager {
    * again only on those events, never on a timer.
    */
   async episodes (q: EpisodeQuery, opts: { signal?: AbortSignal } = {}): Promise<EpisodePage> {
-    const { wait, ...query } = q
+    const { wait, include_steps: withSteps, ...filters } = q
+    const query = withSteps ? { ...filters, limit: Math.min(filters.limit ?? MAX_EPISODES_WITH_STEPS, MAX_EPISODES_WITH_STEPS) } : filters
     const a = currentCaller()
     const owner = a.admin ? undefined : { keyId: a.keyId }
+    const page = await this.waitForEpisodes(query, owner, wait, opts.signal)
+    if (withSteps) for (const e of page.episodes) e.trajectory = this.store.getSteps(e.id)
+    return page
+  }
+
+  private async waitForEpisodes (query: EpisodeQuery, owner: { keyId: string | null } | undefined, wait: number | undefined, signal?: AbortSignal): Promise<EpisodePage> {
     const first = this.store.listEpisodes(query, owner)
-    if (!wait || first.episodes.length || this.closing || opts.signal?.aborted) return first
+    if (!wait || first.episodes.length || this.closing || signal?.aborted) return first
     return await new Promise<EpisodePage>(resolve => {
       let timer: NodeJS.Timeout | undefined
       const finish = (page: EpisodePage) => {
         clearTimeout(timer)
         this.episodeWaiters.delete(check)
-        opts.signal?.removeEventListener('abort', onAbort)
+        signal?.removeEventListener('abort', onAbort)
         resolve(page)
       }
       const check = () => {
@@ -389,7 +396,7 @@ export class EnvManager {
       }
       const onAbort = () => finish(first)
       timer = setTimeout(() => finish(first), Math.min(wait, MAX_EPISODE_WAIT_SECONDS) * 1000)
-      opts.signal?.addEventListener('abort', onAbort)
+      signal?.addEventListener('abort', onAbort)
       this.episodeWaiters.add(check)
     })
   }

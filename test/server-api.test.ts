@@ -301,6 +301,12 @@ t.test('a step\'s model data is stored and returned unchanged (HTTP and WebSocke
     }, '.traj model_stats add up the calls, requeries included')
   }
 
+  // the feed can bring the steps with each episode
+  const page = (await http(s.url, 'GET', '/v1/episodes?include_steps=true&model=teacher-x')).body
+  t.equal(page.episodes.length, 1)
+  t.strictSame(page.episodes[0].trajectory, (await http(s.url, 'GET', `/v1/episodes/${episode}`)).body.steps, 'the same steps as GET /v1/episodes/:id')
+  t.notOk('trajectory' in (await http(s.url, 'GET', '/v1/episodes?model=teacher-x')).body.episodes[0], 'only when asked')
+
   const bad = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'echo 4', model: { ...sent[0], latency_ms: -1 } })
   t.equal(bad.status, 400)
   t.equal(bad.body.error.field, 'body.model.latency_ms')

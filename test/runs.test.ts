@@ -1,0 +1,156 @@
+// `synthgym run` as a user runs it (the CLI in a child process) against a real server and a scripted model: MLGym's
+// run layout (names, .traj, results.json, args.yaml, logs), the server's own copy, progress, resume after a kill
+// without redoing finished episodes, and the ways of naming tasks (--tasks, --tasks-dir, --suite mlgym) and their errors.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parse as parseYaml } from 'yaml'
+import { tempDir, testServer } from './helpers.js'
+import { startFakeOpenAI, type ChatRequest } from './fakes/openai.js'
+import { SynthgymClient } from '../clients/client.js'
+import { resolveTasks, runDirName } from '../clients/runs.js'
+import { validateMlgymResults, validateMlgymTraj } from '../env-spec/trajectory.js'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const TASK = 'prisonersDilemma'
+const MODEL = 'org/m:1'
+
+/** `synthgym run ...` from the sources; resolves with its exit code and output (the server answers from this process). */
+function cli (args: string[], opts: { onSpawn?: (kill: () => void) => void } = {}): Promise<{ code: number | null, signal: string | null, out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server', 'cli.ts'), 'run', ...args], {
+      cwd: ROOT, env: { ...process.env, OPENAI_API_KEY: 'sk-test-secret' }, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let out = ''
+    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    p.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    p.on('error', reject)
+    p.on('close', (code, signal) => resolve({ code, signal, out }))
+    opts.onSpawn?.(() => p.kill('SIGKILL'))
+  })
+}
+
+/** A model that validates once, then submits: two calls per episode. */
+function validateThenSubmit (req: ChatRequest) {
+  const answered = req.messages.filter(m => m.role === 'assistant').length
+  return { content: `DISCUSSION\nstep ${answered}\n\`\`\`\n${answered === 0 ? 'validate' : 'submit'}\n\`\`\`` }
+}
+
+const server = await testServer()
+t.teardown(() => server.close())
+const client = new SynthgymClient(server.url)
+
+t.test('synthgym run writes MLGym\'s layout, one directory per episode, and the server keeps its own copy', async t => {
+  const fake = await startFakeOpenAI(req => validateThenSubmit(req))
+  t.teardown(() => fake.close())
+  const out = tempDir(t, 'sg-run-')
+  const r = await cli(['--url', server.url, '--tasks', TASK, '--model', MODEL, '--base-url', fake.url, '--runs-per-task', '3',
+    '--concurrency', '2', '--out', out, '--max-steps', '5', '--temperature', '0.5'])
+  t.equal(r.code, 0, r.out)
+  t.match(r.out, /3\/3 done · 0 running · 0 failed · 6 steps · [\d.]+k? tokens · \$0\.00 · \dm\d\ds/)
+  t.equal(fake.requests.length, 6)
+  const names = readdirSync(out).sort()
+  t.strictSame(names, [0, 1, 2].map(i => `org-m-1__${TASK}__default__t-0.50__p-0.95__c-4.00__install-0_run_${i}`))
+  t.equal(names[0], runDirName({ model: MODEL, temperature: 0.5, topP: 0.95, costLimit: 4 }, TASK, 0))
+  const episodeIds = new Set<string>()
+  for (const name of names) {
+    const dir = join(out, name)
+    const files = readdirSync(dir).sort()
+    t.ok(files.includes(`${TASK}.traj`) && files.includes('results.json') && files.includes('args.yaml'), `${name}: ${files}`)
+    t.ok(files.some(f => /^run-\d{12}\.log$/.test(f)), 'MLGym\'s run-<yymmddHHMMSS>.log')
+    const traj = validateMlgymTraj(JSON.parse(readFileSync(join(dir, `${TASK}.traj`), 'utf8')))
+    const results = validateMlgymResults(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')))
+    t.equal(traj.info.exit_status, 'submitted')
+    t.strictSame(traj.trajectory.map(s => s.action), ['validate', 'submit'])
+    t.equal(results.agent.length, 2)
+    t.strictSame(results.agent, traj.info.score)
+    // the episode in the server's store is the same episode
+    const { episode_id: id } = JSON.parse(readFileSync(join(dir, 'episode.json'), 'utf8'))
+    episodeIds.add(id)
+    const stored = await client.episode(id)
+    t.strictSame(stored.results, results, 'the server\'s results.json is the run\'s')
+    t.equal(stored.episode.model, MODEL)
+    t.equal(stored.episode.meta.run_dir, name)
+    t.equal(stored.steps[0].model?.sampling?.temperature, 0.5)
+    const args = readFileSync(join(dir, 'args.yaml'), 'utf8')
+    t.notMatch(args, /sk-test-secret/, 'the API key is never written')
+    t.equal(parseYaml(args).agent.model, MODEL)
+  }
+  t.equal(episodeIds.size, 3)
+})
+
+t.test('a killed run resumes: finished episodes are kept, the rest start over', async t => {
+  // slow answers, one episode at a time: the kill lands in the middle of an episode
+  const fake = await startFakeOpenAI(req => ({ ...validateThenSubmit(req), delayMs: 250 }))
+  t.teardown(() => fake.close())
+  const out = tempDir(t, 'sg-resume-')
+  const args = ['--url', server.url, '--tasks', TASK, '--model', MODEL, '--base-url', fake.url, '--runs-per-task', '3', '--concurrency', '1', '--out', out]
+  const dirs = [0, 1, 2].map(i => join(out, runDirName({ model: MODEL, temperature: 0, topP: 0.95, costLimit: 4 }, TASK, i)))
+  const killed = await cli(args, {
+    onSpawn: kill => {
+      const watch = setInterval(() => {
+        // run 0 finished and run 1 under way (its .traj written after its first step)
+        if (existsSync(join(dirs[0], 'results.json')) && existsSync(join(dirs[1], `${TASK}.traj`))) { clearInterval(watch); kill() }
+      }, 20)
+    }
+  })
+  t.equal(killed.signal, 'SIGKILL')
+  t.ok(existsSync(join(dirs[0], 'results.json')))
+  t.notOk(existsSync(join(dirs[1], 'results.json')), 'run 1 was cut off')
+  const kept = readFileSync(join(dirs[0], 'results.json'), 'utf8')
+  const keptEpisode = readFileSync(join(dirs[0], 'episode.json'), 'utf8')
+  const cutEpisode = JSON.parse(readFileSync(join(dirs[1], 'episode.json'), 'utf8')).episode_id
+  const before = fake.requests.length
+
+  const again = await cli(args)
+  t.equal(again.code, 0, again.out)
+  t.match(again.out, /3\/3 done \(1 resumed\)/)
+  t.equal(fake.requests.length - before, 4, 'two episodes of two calls: run 0 was not redone')
+  t.equal(readFileSync(join(dirs[0], 'results.json'), 'utf8'), kept, 'the finished run is untouched')
+  t.equal(readFileSync(join(dirs[0], 'episode.json'), 'utf8'), keptEpisode)
+  for (const d of dirs) t.ok(existsSync(join(d, 'results.json')))
+  const redone = JSON.parse(readFileSync(join(dirs[1], 'episode.json'), 'utf8')).episode_id
+  t.not(redone, cutEpisode, 'the cut-off run started over in a new episode')
+  t.equal(JSON.parse(readFileSync(join(dirs[1], `${TASK}.traj`), 'utf8')).trajectory.length, 2, 'its .traj is the new episode\'s alone')
+
+  const third = await cli(args)
+  t.equal(third.code, 0)
+  t.match(third.out, /3\/3 done \(3 resumed\)/)
+  t.equal(fake.requests.length - before, 4, 'nothing left to do')
+})
+
+t.test('naming tasks: --tasks-dir reads task ids, --suite mlgym takes the imported MLGym-Bench tasks; clear errors', async t => {
+  const dir = tempDir(t, 'sg-taskdir-')
+  mkdirSync(join(dir, 'a'))
+  writeFileSync(join(dir, 'a', 'task.yaml'), `id: ${TASK}\nname: x\n`)
+  mkdirSync(join(dir, 'b'))
+  writeFileSync(join(dir, 'b', 'task.yaml'), 'id: notServedHere\nname: y\n')
+  await t.rejects(resolveTasks(client, { tasksDir: dir }), /does not serve notServedHere: start it with `synthgym serve --tasks-dir /)
+  writeFileSync(join(dir, 'b', 'task.yaml'), 'id: digitsClassification\nname: y\n')
+  t.strictSame(await resolveTasks(client, { tasksDir: dir }), [TASK, 'digitsClassification'])
+  t.strictSame(await resolveTasks(client, { tasksDir: join(dir, 'a') }), [TASK], 'a task directory itself')
+  await t.rejects(resolveTasks(client, { tasks: ['nope'] }), /does not serve nope/)
+  await t.rejects(resolveTasks(client, { tasks: [TASK], suite: 'mlgym' }), /one way/)
+  await t.rejects(resolveTasks(client, { suite: 'mlgym' }), /serves no MLGym tasks: import a checkout/)
+
+  // an MLGym checkout whose task has a MLGym-Bench id (so MLGym's priority metric): the suite
+  const checkout = tempDir(t, 'sg-mlgym-')
+  cpSync(join(ROOT, 'test', 'fixtures', 'mlgym'), checkout, { recursive: true })
+  const yaml = join(checkout, 'configs', 'tasks', 'stagHunt.yaml')
+  writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^id: stagHunt$/m, 'id: battleOfSexes'))
+  const s2 = await testServer({}, { mlgym: [checkout] })
+  t.teardown(() => s2.close())
+  const c2 = new SynthgymClient(s2.url)
+  const tasks = (await c2.tasks()).tasks
+  t.ok(tasks.some(x => x.source.startsWith('mlgym:') && x.metric === null), 'the fixture also has MLGym tasks without a benchmark metric')
+  t.strictSame(await resolveTasks(c2, { suite: 'mlgym' }), ['battleOfSexes'])
+
+  const usage = await cli(['--url', server.url, '--model', 'm', '--out', dir, '--suite', 'mlgym'])
+  t.equal(usage.code, 2)
+  t.match(usage.out, /synthgym run: the server at .* serves no MLGym tasks/)
+  const noModel = await cli(['--url', server.url, '--tasks', TASK, '--out', dir])
+  t.equal(noModel.code, 2)
+  t.match(noModel.out, /--model is required/)
+})
