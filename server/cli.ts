@@ -19,6 +19,8 @@ usage:
   synthgym demo [--url http://127.0.0.1:8000]  a scripted agent on a built-in task (starts its own server without --url)
   synthgym image build [--force]               build the Docker sandbox image synthgym/sandbox:latest offline (root, debootstrap)
   synthgym image recipe                        its packages, recipe hash and tag (synthgym image --help: options)
+  synthgym aup DIR... [--models a,b] [--format md|csv|json] [--out DIR]
+                                               MLGym's performance profiles and AUP over run directories (aup --help)
 
 environment: SYNTHGYM_HOST, SYNTHGYM_PORT, SYNTHGYM_DATA_DIR, SYNTHGYM_CAPACITY, SYNTHGYM_IDLE_TIMEOUT,
 SYNTHGYM_MAX_STEPS, SYNTHGYM_OUTPUT_CAP, SYNTHGYM_TOKEN, SYNTHGYM_BACKEND, SYNTHGYM_DOCKER_ENGINES, SYNTHGYM_IMAGE,
@@ -33,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
   serve: async args => (await import('./serve-command.js')).serveCommand(args),
   demo: async args => (await import('./serve-command.js')).demoCommand(args),
   image: async args => (await import('../sandbox/image-command.js')).imageCommand(args),
+  aup: async args => (await import('../clients/aup/aup-command.js')).aupCommand(args),
   tasks: async args => {
     const { tasksCommand } = await import('../tasks/tasks-command.js')
     const { loadRegistry } = await import('./server.js')
