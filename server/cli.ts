@@ -21,6 +21,9 @@ usage:
   synthgym image recipe                        its packages, recipe hash and tag (synthgym image --help: options)
   synthgym aup DIR... [--models a,b] [--format md|csv|json] [--out DIR]
                                                MLGym's performance profiles and AUP over run directories (aup --help)
+  synthgym export sft DIR|--url URL --out FILE.jsonl [--format messages|sharegpt] [--max-tokens 48000]
+                      [--truncate-tokens 32000] [--tokenizer qwen3|o200k|chars]
+                                               successful trajectories as chat JSONL for SFT (export sft --help)
 
 environment: SYNTHGYM_HOST, SYNTHGYM_PORT, SYNTHGYM_DATA_DIR, SYNTHGYM_CAPACITY, SYNTHGYM_IDLE_TIMEOUT,
 SYNTHGYM_MAX_STEPS, SYNTHGYM_OUTPUT_CAP, SYNTHGYM_TOKEN, SYNTHGYM_BACKEND, SYNTHGYM_DOCKER_ENGINES, SYNTHGYM_IMAGE,
@@ -36,6 +39,7 @@ const COMMANDS: Record<string, Command> = {
   demo: async args => (await import('./serve-command.js')).demoCommand(args),
   image: async args => (await import('../sandbox/image-command.js')).imageCommand(args),
   aup: async args => (await import('../clients/aup/aup-command.js')).aupCommand(args),
+  export: async args => (await import('../clients/sft/sft-command.js')).exportCommand(args),
   tasks: async args => {
     const { tasksCommand } = await import('../tasks/tasks-command.js')
     const { loadRegistry } = await import('./server.js')
