@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // The `synthgym` command: only dispatch; each subcommand lives beside what it runs.
-import { loadConfig, importsFile } from './config.js'
 
 const HELP = `synthgym: ML tasks as gym environments over HTTP and WebSocket
 
@@ -43,6 +42,7 @@ const COMMANDS: Record<string, Command> = {
   tasks: async args => {
     const { tasksCommand } = await import('../tasks/tasks-command.js')
     const { loadRegistry } = await import('./server.js')
+    const { loadConfig, importsFile } = await import('./config.js')
     const { config } = loadConfig([])
     return tasksCommand(args, { loadRegistry: () => loadRegistry(config), importsFile: importsFile(config) })
   }

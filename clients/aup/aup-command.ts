@@ -1,5 +1,5 @@
-// `synthgym aup DIR... [--models a,b] [--tasks a,b] [--metric TASK=METRIC:maximize]... [--format md|csv|json] [--out DIR]`
-// The report goes to stdout in --format; --out also writes every format, the SVG plot and its PNG there.
+// `synthgym aup DIR... [--models a,b] [--tasks a,b] [--metric TASK=METRIC:maximize]... [--format md|csv|json] [--out DIR]
+//  [--no-png]`. The report goes to stdout in --format; --out also writes every format, the SVG plot and its PNG there.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { computeAup } from './aup.js'
@@ -10,22 +10,23 @@ import { parseMetricFlags } from '../run-dirs.js'
 import type { AupReport } from '../../env-spec/aup.js'
 
 export const AUP_USAGE = `usage: synthgym aup DIR... [--models a,b] [--tasks a,b] [--metric TASK=METRIC:maximize|minimize]...
-                   [--format md|csv|json] [--out DIR]
+                   [--format md|csv|json] [--out DIR] [--no-png]
   DIR        MLGym run directories, or directories holding them (MLGym's trajectories/<user>/, synthgym run --out)
   --models   the models to compare, in this order (default: every model found); a name also matches a run
              directory's model part as its suffix after '-', as MLGym's glob does (gpt4o2 matches metagen-gpt4o2)
   --tasks    only these tasks (default: every task found)
   --metric   the priority metric of a task MLGym's table does not have (its 13 benchmark tasks)
   --format   what goes to stdout: md (default), csv or json
-  --out      also write report.md, report.csv, report.json, performance_profile.svg and .png into DIR`
+  --out      also write report.md, report.csv, report.json, performance_profile.svg and .png into DIR
+  --no-png   no PNG (it is the SVG rendered by headless Chromium, /usr/bin/chromium or SYNTHGYM_CHROMIUM)`
 
 const FORMATS = ['md', 'csv', 'json'] as const
 type Format = typeof FORMATS[number]
 
-interface AupArgs { dirs: string[], models?: string[], tasks?: string[], metrics: string[], format: Format, out?: string }
+interface AupArgs { dirs: string[], models?: string[], tasks?: string[], metrics: string[], format: Format, out?: string, png: boolean }
 
 function parseArgs (args: string[]): AupArgs | 'help' {
-  const a: AupArgs = { dirs: [], metrics: [], format: 'md' }
+  const a: AupArgs = { dirs: [], metrics: [], format: 'md', png: true }
   const list = (v: string) => v.split(',').map(s => s.trim()).filter(Boolean)
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
@@ -46,6 +47,7 @@ function parseArgs (args: string[]): AupArgs | 'help' {
         break
       }
       case '--out': a.out = value(); break
+      case '--no-png': a.png = false; break
       default:
         if (arg.startsWith('-')) throw new Error(`unknown option ${arg}\n${AUP_USAGE}`)
         a.dirs.push(arg)
@@ -79,7 +81,7 @@ export async function aupCommand (args: string[]): Promise<number> {
     for (const f of FORMATS) writeFileSync(join(a.out, `report.${f}`), formats[f]())
     const svg = profileSvg(report)
     writeFileSync(join(a.out, 'performance_profile.svg'), svg.svg)
-    const png = await renderPng(svg, join(a.out, 'performance_profile.png'))
+    const png = a.png ? await renderPng(svg, join(a.out, 'performance_profile.png')) : { ok: false as const, reason: '--no-png' }
     console.error(`synthgym aup: wrote report.md, report.csv, report.json, performance_profile.svg${png.ok ? ' and performance_profile.png' : ''} to ${a.out}`)
     if (!png.ok) console.error(`synthgym aup: PNG skipped: ${png.reason}`)
   }

@@ -23,7 +23,7 @@ function largestCandidate (r: AupReport): string {
   for (const v of AUP_VARIANTS) {
     for (const t of r[v].tasks) if (t.tau_candidate !== null && (!best || t.tau_candidate > best.c)) best = { t: t.task, v, c: t.tau_candidate }
   }
-  return best ? `largest T_p = ${best.c} (${best.t}, ${VARIANT_TITLE[best.v].toLowerCase()})` : 'no task has a feasible method'
+  return best ? `largest T_p: ${best.c}, ${best.t}, ${VARIANT_TITLE[best.v].toLowerCase()}` : 'no task has a feasible method'
 }
 
 export function toMarkdown (r: AupReport): string {
