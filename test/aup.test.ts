@@ -299,8 +299,12 @@ t.test('synthgym aup end to end: run directories in, md, csv, json, svg and png 
 
   const csvOut = cli('aup', root, '--models', 'A,B', ...metrics, '--format', 'csv')
   t.equal(csvOut.stdout, readFileSync(join(out, 'report.csv'), 'utf8'), '--format csv prints the same table')
-  const mdOut = cli('aup', root, '--models', 'A,B', ...metrics)
+  const out2 = join(root, 'report2')
+  const mdOut = cli('aup', root, '--models', 'A,B', ...metrics, '--out', out2, '--no-png')
   t.equal(mdOut.stdout, md, 'markdown is the default')
+  t.match(mdOut.stderr, /PNG skipped: --no-png/)
+  t.notOk(existsSync(join(out2, 'performance_profile.png')), '--no-png: no PNG')
+  t.equal(readFileSync(join(out2, 'performance_profile.svg'), 'utf8'), readFileSync(join(out, 'performance_profile.svg'), 'utf8'), 'the same SVG')
 
   const svg = readFileSync(join(out, 'performance_profile.svg'), 'utf8')
   t.equal(checkXml(svg), 'svg', 'the SVG is well-formed XML with an <svg> root')
