@@ -6,7 +6,7 @@
 //
 // Progress goes to stderr; the table and (without --json) the JSON line go to stdout. A missed target prints
 // MISSED; the exit code is 1 for a missed target only with --strict, and 2 when the benchmark could not run at all.
-// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, agent, docker) and adds its rows to one Report.
+// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, agent, aup, docker) and adds its rows to one Report.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +14,7 @@ import type Docker from 'dockerode'
 import { SynthgymClient } from '../clients/client.js'
 import { DEFAULTS } from '../server/config.js'
 import type { ServerConfig } from '../server/config.js'
+import { aupSection } from './aup.js'
 import type { BenchContext } from './context.js'
 import { DockerServers, probeDocker } from './docker-engine.js'
 import { dockerSection } from './docker.js'
@@ -109,6 +110,9 @@ async function main (): Promise<number> {
       progress('stopping the server')
       await server.stop().catch(e => progress(`stopping the server: ${(e as Error).message}`))
       server = null
+    }
+    if (o.only.has('aup')) {
+      try { results.aup = await aupSection(ctx) } catch (e) { failed('synthgym aup', e) }
     }
     if (o.only.has('docker')) {
       progress('docker: is there an engine?')

@@ -1,6 +1,7 @@
 // Parallel rollouts against a server (`synthgym run`): which tasks, one MLGym run directory per episode, a pool of
 // concurrent episodes, progress, and resume (a run directory with results.json is finished and never redone).
 // The layout is MLGym's (mlgym.md 5.1-5.3), so MLGym's result scripts and `synthgym aup` read it.
+import { formatRunDirName } from '../env-spec/run-dir.js'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { stringify as toYaml, parse as parseYaml } from 'yaml'
@@ -28,16 +29,11 @@ export interface TaskSelection { tasks?: string[], tasksDir?: string, suite?: 'm
 
 export class RunError extends Error {}
 
-const two = (x: number) => x.toFixed(2)
-
-/**
- * MLGym's run directory name (run.py ScriptArguments.run_name):
- * `<model>__<task>__<agent config>__t-<temp>__p-<top_p>__c-<cost limit>__install-0_run_<idx>`, the model name with ':'
- * (as MLGym) and '/' (so that `org/model` stays one directory) replaced by '-'.
- */
+/** MLGym's run directory name for one episode of `synthgym run` (env-spec/run-dir.ts). */
 export function runDirName (s: Pick<AgentSettings, 'model' | 'temperature' | 'topP' | 'costLimit'>, task: string, idx: number, agentConfig = 'default'): string {
-  const model = s.model.replace(/[:/]/g, '-')
-  return `${model}__${task}__${agentConfig}__t-${two(s.temperature)}__p-${two(s.topP)}__c-${two(s.costLimit)}__install-0_run_${idx}`
+  return formatRunDirName({
+    model: s.model, task, config: agentConfig, temperature: s.temperature, top_p: s.topP, cost_limit: s.costLimit, install: 0, suffix: null, run: idx
+  })
 }
 
 /** A finished run directory: MLGym writes results.json once, when the episode is over. */

@@ -118,5 +118,23 @@ export const taskSpecSchema = {
   }
 }
 
+/** MLGym keeps each benchmark task's priority metric in code (mlgym/evaluation/utils.py TASKS): task imports, AUP
+ * and the SFT filter get it here. */
+export const MLGYM_METRICS: Record<string, Metric> = {
+  regressionKaggleHousePrice: { name: 'r2', direction: 'maximize' },
+  '3SATTime': { name: 'Time', direction: 'minimize' },
+  imageClassificationCifar10: { name: 'accuracy', direction: 'maximize' },
+  imageClassificationFMnist: { name: 'accuracy', direction: 'maximize' },
+  imageCaptioningCOCO: { name: 'BLEU Score', direction: 'maximize' },
+  languageModelingFineWeb: { name: 'val_loss', direction: 'minimize' },
+  naturalLanguageInferenceMNLI: { name: 'validation_accuracy', direction: 'maximize' },
+  battleOfSexes: { name: 'Score', direction: 'maximize' },
+  prisonersDilemma: { name: 'Score', direction: 'maximize' },
+  blotto: { name: 'Score', direction: 'maximize' },
+  rlBreakoutMinAtar: { name: 'Reward Mean', direction: 'maximize' },
+  rlMetaMazeMisc: { name: 'Reward Mean', direction: 'maximize' },
+  rlMountainCarContinuous: { name: 'Reward Mean', direction: 'maximize' }
+}
+
 export const validateTaskSpec = compile<TaskSpec>(taskSpecSchema)
 export const validateDatasetConfig = compile<DatasetConfig>(datasetConfigSchema)

@@ -29,9 +29,11 @@ function explain (e: ErrorObject): string {
   }
 }
 
+/** A validator; the schema is compiled on its first use (a command that loads env-spec/ pays only for what it checks). */
 export function compile<T> (schema: object, opts: { coerce?: boolean } = {}): (data: unknown, root?: string) => T {
-  const check: ValidateFunction = (opts.coerce ? coercing : ajv).compile(schema)
+  let check: ValidateFunction | undefined
   return (data, root = 'body') => {
+    check ??= (opts.coerce ? coercing : ajv).compile(schema)
     if (check(data)) return data as T
     const details = (check.errors ?? []).map(e => ({ field: fieldOf(e, root), message: explain(e) }))
     const first = details[0] ?? { field: root, message: 'is invalid' }

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // The `synthgym` command: only dispatch; each subcommand lives beside what it runs.
-import { loadConfig, importsFile } from './config.js'
 
 const HELP = `synthgym: ML tasks as gym environments over HTTP and WebSocket
 
@@ -25,6 +24,11 @@ usage:
                [--runs-per-task N] [--concurrency C] ...   agent episodes in MLGym's run layout (synthgym run --help)
   synthgym image build [--force]               build the Docker sandbox image synthgym/sandbox:latest offline (root, debootstrap)
   synthgym image recipe                        its packages, recipe hash and tag (synthgym image --help: options)
+  synthgym aup DIR... [--models a,b] [--format md|csv|json] [--out DIR]
+                                               MLGym's performance profiles and AUP over run directories (aup --help)
+  synthgym export sft DIR|--url URL --out FILE.jsonl [--format messages|sharegpt] [--max-tokens 48000]
+                      [--truncate-tokens 32000] [--tokenizer qwen3|o200k|chars]
+                                               successful trajectories as chat JSONL for SFT (export sft --help)
 
 environment: SYNTHGYM_HOST, SYNTHGYM_PORT, SYNTHGYM_DATA_DIR, SYNTHGYM_CAPACITY, SYNTHGYM_IDLE_TIMEOUT,
 SYNTHGYM_MAX_STEPS, SYNTHGYM_OUTPUT_CAP, SYNTHGYM_TOKEN, SYNTHGYM_BACKEND, SYNTHGYM_DOCKER_ENGINES, SYNTHGYM_IMAGE,
@@ -41,9 +45,12 @@ const COMMANDS: Record<string, Command> = {
   run: async args => (await import('../clients/run-command.js')).runCommand(args),
   image: async args => (await import('../sandbox/image-command.js')).imageCommand(args),
   keys: async args => (await import('./keys-command.js')).keysCommand(args),
+  aup: async args => (await import('../clients/aup/aup-command.js')).aupCommand(args),
+  export: async args => (await import('../clients/sft/sft-command.js')).exportCommand(args),
   tasks: async args => {
     const { tasksCommand } = await import('../tasks/tasks-command.js')
     const { loadRegistry } = await import('./server.js')
+    const { loadConfig, importsFile } = await import('./config.js')
     const { config } = loadConfig([])
     return tasksCommand(args, { loadRegistry: () => loadRegistry(config), importsFile: importsFile(config) })
   }

@@ -4,8 +4,8 @@ import { isAbsolute, join, resolve } from 'node:path'
 import YAML from 'yaml'
 import { packageRoot } from '../sandbox/paths.js'
 import {
-  validateTaskSpec, validateDatasetConfig, taskSpecSchema, datasetConfigSchema, type DatasetConfig, type TaskEntrypoint,
-  type TaskSpec
+  validateTaskSpec, validateDatasetConfig, taskSpecSchema, datasetConfigSchema, MLGYM_METRICS, type DatasetConfig,
+  type TaskEntrypoint, type TaskSpec
 } from '../env-spec/task.js'
 import { TASK_DEFAULTS } from './settings.js'
 import { ValidationError } from '../env-spec/validate.js'
@@ -180,22 +180,8 @@ export function loadBuiltinTasks (): Task[] {
     .map(n => loadTaskDir(join(BUILTIN_DIR, n), 'builtin'))
 }
 
-/** MLGym keeps each benchmark task's priority metric in code (mlgym/evaluation/utils.py TASKS); imports get it here. */
-export const MLGYM_METRICS: Record<string, { name: string, direction: 'maximize' | 'minimize' }> = {
-  regressionKaggleHousePrice: { name: 'r2', direction: 'maximize' },
-  '3SATTime': { name: 'Time', direction: 'minimize' },
-  imageClassificationCifar10: { name: 'accuracy', direction: 'maximize' },
-  imageClassificationFMnist: { name: 'accuracy', direction: 'maximize' },
-  imageCaptioningCOCO: { name: 'BLEU Score', direction: 'maximize' },
-  languageModelingFineWeb: { name: 'val_loss', direction: 'minimize' },
-  naturalLanguageInferenceMNLI: { name: 'validation_accuracy', direction: 'maximize' },
-  battleOfSexes: { name: 'Score', direction: 'maximize' },
-  prisonersDilemma: { name: 'Score', direction: 'maximize' },
-  blotto: { name: 'Score', direction: 'maximize' },
-  rlBreakoutMinAtar: { name: 'Reward Mean', direction: 'maximize' },
-  rlMetaMazeMisc: { name: 'Reward Mean', direction: 'maximize' },
-  rlMountainCarContinuous: { name: 'Reward Mean', direction: 'maximize' }
-}
+// the table is a fact of MLGym's format, in env-spec/task.ts; kept importable from here
+export { MLGYM_METRICS }
 
 export interface ImportReport {
   /** the checkout, absolute */
