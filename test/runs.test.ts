@@ -3,7 +3,7 @@
 // without redoing finished episodes, and the ways of naming tasks (--tasks, --tasks-dir, --suite mlgym) and their errors.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
@@ -153,4 +153,37 @@ t.test('naming tasks: --tasks-dir reads task ids, --suite mlgym takes the import
   const noModel = await cli(['--url', server.url, '--tasks', TASK, '--out', dir])
   t.equal(noModel.code, 2)
   t.match(noModel.out, /--model is required/)
+})
+
+t.test('what synthgym run writes is what synthgym aup and synthgym export sft read', async t => {
+  const fake = await startFakeOpenAI(req => validateThenSubmit(req))
+  t.teardown(() => fake.close())
+  const out = tempDir(t, 'sg-run-aup-')
+  for (const model of ['team/alpha', 'team/beta']) {
+    const r = await cli(['--url', server.url, '--tasks', TASK, '--model', model, '--base-url', fake.url, '--runs-per-task', '2',
+      '--concurrency', '2', '--out', out, '--max-steps', '5'])
+    t.equal(r.code, 0, r.out)
+  }
+  const { aupReport } = await import('../clients/aup/aup-command.js')
+  const report = aupReport([out], { metrics: [`${TASK}=Score:maximize`] })
+  t.strictSame(report.methods.slice().sort(), ['baseline', 'team-alpha', 'team-beta'], 'both models and the baseline are compared')
+  // each model's task score is the best of its runs' results.json, as read back here independently
+  const best = (model: string) => Math.max(...readdirSync(out).filter(d => d.startsWith(model + '__')).flatMap(d =>
+    (JSON.parse(readFileSync(join(out, d, 'results.json'), 'utf8')).agent as Array<{ Score: number }>).map(s => s.Score)))
+  const task = report.best_attempt.tasks.find(x => x.task === TASK)!
+  t.equal(task.scores['team-alpha'], best('team-alpha'))
+  t.equal(task.scores['team-beta'], best('team-beta'))
+  t.ok(Number.isFinite(report.best_attempt.aup['team-alpha']), 'an AUP for each model')
+
+  const { exportSft } = await import('../clients/sft/sft-command.js')
+  const file = join(out, '..', 'sft-' + Date.now() + '.jsonl')
+  t.teardown(() => { try { rmSync(file) } catch {} })
+  const summary = await exportSft({ dirs: [out], out: file, format: 'messages', maxTokens: 48000, truncateTokens: 32000, tokenizer: 'chars', metrics: [`${TASK}=Score:maximize`] })
+  t.equal(summary.read, 4, 'every run directory is read')
+  const records = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map(l => JSON.parse(l))
+  t.equal(records.length, summary.kept)
+  for (const r of records) {
+    t.equal(r.messages[0].role, 'system')
+    t.ok(r.messages.some((m: { role: string, content: string }) => m.role === 'assistant' && /```\nsubmit\n```/.test(m.content)), 'the submit turn is in the conversation')
+  }
 })
