@@ -6,13 +6,14 @@ import type { WebSocket } from 'ws'
 import { timingSafeEqual } from 'node:crypto'
 import {
   MAX_ACTION_BYTES, validateCreateEnv, validateStep, validateEpisodeQuery, validateToolsQuery, validateWsRequest,
-  type WsFrame, type WsRequest
+  type UnwatchResult, type WatchResult, type WsFrame, type WsRequest
 } from '../env-spec/messages.js'
 import { ValidationError } from '../env-spec/validate.js'
-import type { EnvListener, EnvManager } from './envs.js'
+import type { EnvListener, EnvManager, EnvWatcher } from './envs.js'
 import { isSwerexUrl, swerexRoutes } from './protocols/swerex.js'
 import { PayloadTooLargeError, UnauthorizedError, ShuttingDownError, toApiError } from './errors.js'
 import { registerOpenEnv } from './protocols/openenv.js'
+import { isUiUrl, registerUi } from './ui/serve.js'
 
 function checkActionSize (action: string): void {
   const bytes = Buffer.byteLength(action)
@@ -72,6 +73,7 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
   if (token) {
     app.addHook('onRequest', async (req) => {
       if (req.url === '/v1/health') return
+      if (req.url === '/' || isUiUrl(req.url)) return // the dashboard's page and code; it sends the token itself
       if (isSwerexUrl(req.url)) return // X-API-Key (or Bearer) and SWE-ReX's error shapes: protocols/swerex.ts
       if (!authorized(req, token)) throw new UnauthorizedError('send Authorization: Bearer <token> (or ?token= on the WebSocket URL)')
     })
@@ -101,6 +103,7 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
   await swerexRoutes(app, m)
   app.get('/v1/ws', { websocket: true }, (socket: WebSocket) => { wsSession(m, socket) })
   await registerOpenEnv(app, m)
+  await registerUi(app)
   return app
 }
 
@@ -117,10 +120,32 @@ function wsSession (m: EnvManager, socket: WebSocket): void {
     m.subscribe(envId, listener)
     watched.add(envId)
   }
+  // read-only followers (op `watch`), one per environment: its output frames carry the watch request's id
+  const followers = new Map<string, EnvWatcher>()
+  const follow: Follow = {
+    watch (envId, requestId) {
+      const watcher: EnvWatcher = ev => send('output' in ev
+        ? { type: 'output', id: requestId, env_id: envId, data: ev.output }
+        : { type: 'step_result', env_id: envId, result: ev.result })
+      const before = followers.get(envId)
+      const r = m.watch(envId, watcher)
+      if (before) m.unwatch(envId, before)
+      followers.set(envId, watcher)
+      return r
+    },
+    unwatch (envId) {
+      const w = followers.get(envId)
+      if (w) m.unwatch(envId, w)
+      followers.delete(envId)
+      return { env_id: envId, watching: false }
+    }
+  }
   socket.on('close', () => {
     // The environments live on: a client that reconnects sends `attach` and carries on.
     for (const envId of watched) m.unsubscribe(envId, listener)
     watched.clear()
+    for (const [envId, w] of followers) m.unwatch(envId, w)
+    followers.clear()
   })
   socket.on('message', (raw: Buffer) => {
     let msg: WsRequest
@@ -134,17 +159,24 @@ function wsSession (m: EnvManager, socket: WebSocket): void {
       send({ id, ok: false, error: toApiError(err).body.error })
       return
     }
-    handle(m, msg, watch).then(
+    handle(m, msg, watch, follow).then(
       result => send({ id: msg.id, ok: true, result }),
       e => send({ id: msg.id, ok: false, error: toApiError(e).body.error })
     )
   })
 }
 
-/** One op, one manager call; `watch` subscribes the session to the environment first. */
-async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => void): Promise<unknown> {
+interface Follow {
+  watch: (envId: string, requestId: string | number) => WatchResult
+  unwatch: (envId: string) => UnwatchResult
+}
+
+/** One op, one manager call; `watch` subscribes the session to the environment first (but for watch and unwatch). */
+async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => void, follow: Follow): Promise<unknown> {
   switch (msg.op) {
     case 'ping': return { pong: true }
+    case 'watch': return follow.watch(msg.env_id, msg.id)
+    case 'unwatch': return follow.unwatch(msg.env_id)
     case 'tasks': return m.listTasks()
     case 'create': {
       const { id: _id, op: _op, ...body } = msg

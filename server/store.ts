@@ -86,7 +86,10 @@ export class EpisodeStore {
     }))
   }
 
-  /** Cursor pagination over `seq`: stable under inserts. `has_score`: only episodes with at least one evaluation. */
+  /**
+   * Cursor pagination over `seq`: stable under inserts (`desc`: newest first, a page after the cursor is older).
+   * `has_score`: only episodes with at least one evaluation.
+   */
   listEpisodes (f: EpisodeQuery): EpisodePage {
     const where: string[] = []
     const args: unknown[] = []
@@ -94,9 +97,10 @@ export class EpisodeStore {
     if (f.status) { where.push('status = ?'); args.push(f.status) }
     if (f.exit_status) { where.push('exit_status = ?'); args.push(f.exit_status) }
     if (f.has_score) where.push("score != '[]'")
-    if (f.cursor) { where.push('seq > ?'); args.push(cursorSeq(f.cursor)) }
+    const desc = f.order === 'desc'
+    if (f.cursor) { where.push(desc ? 'seq < ?' : 'seq > ?'); args.push(cursorSeq(f.cursor)) }
     const limit = Math.min(Math.max(f.limit ?? 50, 1), 500)
-    const rows = this.db.prepare(`SELECT * FROM episodes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq LIMIT ?`)
+    const rows = this.db.prepare(`SELECT * FROM episodes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT ?`)
       .all(...args, limit + 1) as Record<string, unknown>[]
     const more = rows.length > limit
     const page = rows.slice(0, limit)
