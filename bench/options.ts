@@ -27,7 +27,7 @@ export interface Options {
   dockerConcurrency: number
 }
 
-export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'docker']
+export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'docker', 'ui']
 
 export const HELP = `usage: node dist/bench/run.js [options]
   --json FILE          write the results as JSON to FILE (default: one JSON line at the end of stdout)
@@ -41,7 +41,8 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --concurrency N      environments opened at a time, one WebSocket each (16)
   --many-task ID       task of those environments (digitsClassification)
   --in-process         run the server in this process (default: a child process, as a real deployment)
-  --only LIST          run only some of: step,openenv,python,reset,many,swerex,docker (default: all; docker when an engine answers)
+  --only LIST          run only some of: step,openenv,python,reset,many,swerex,docker,ui (default: all; docker when an engine answers,
+                       ui when /usr/bin/chromium is there)
   --budget S           give up after S seconds in all (480)
  docker section (two more servers, backend docker, one with a warm pool and one without; own data dirs):
   --image IMAGE        the sandbox image (${DEFAULTS.image})
@@ -112,7 +113,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
         o.only = new Set(list(v()))
         const bad = [...o.only].filter(s => !SECTIONS.includes(s))
         if (bad.length || o.only.size === 0) {
-          throw new Error(`--only takes step, openenv, python, reset, many, swerex and/or docker (got ${bad.join(',') || 'nothing'})`)
+          throw new Error(`--only takes step, openenv, python, reset, many, swerex, docker and/or ui (got ${bad.join(',') || 'nothing'})`)
         }
         o.dockerAsked = o.only.has('docker')
         break

@@ -57,8 +57,12 @@ export const stepSchema = {
 /**
  * `GET /v1/episodes`: filters, and a page (`cursor` from the last page's `next_cursor`; `limit` up to 500, default 50;
  * `order`: `asc` oldest first, the default, or `desc` newest first; keep the same order while following a cursor).
+ * `description=false` lists the episodes without their task prompts (EpisodeBriefPage).
  */
-export interface EpisodeQuery { task?: string, status?: EpisodeStatus, exit_status?: string, has_score?: boolean, cursor?: string, limit?: number, order?: 'asc' | 'desc' }
+export interface EpisodeQuery {
+  task?: string, status?: EpisodeStatus, exit_status?: string, has_score?: boolean, cursor?: string, limit?: number,
+  order?: 'asc' | 'desc', description?: boolean
+}
 export const episodeQuerySchema = {
   type: 'object', additionalProperties: false,
   properties: {
@@ -68,7 +72,8 @@ export const episodeQuerySchema = {
     has_score: { type: 'boolean' },
     cursor: { type: 'string' },
     limit: { type: 'integer', minimum: 1, maximum: 500 },
-    order: { enum: ['asc', 'desc'] }
+    order: { enum: ['asc', 'desc'] },
+    description: { type: 'boolean' }
   }
 }
 

@@ -16,7 +16,7 @@ import { BusyError, CapacityError, EngineUnavailableError, SandboxStartError, Ti
 import { commandDocs, openaiTools, lintMode, type ToolProfile } from '../sandbox/tools.js'
 import { NotResetError } from '../tasks/errors.js'
 import { toMlgymResults, toMlgymTraj } from '../env-spec/trajectory.js'
-import type { EpisodePage, ResetResult, StepResult, Trajectory } from '../env-spec/episode.js'
+import type { EpisodeBriefPage, EpisodePage, ResetResult, StepResult, Trajectory } from '../env-spec/episode.js'
 import type {
   CloseResult, CreateEnvBody, EnvList, EnvState, EnvSummary, EpisodeQuery, EvaluateResult, Health, StepBody, TaskDetail,
   TaskList, TaskSummary, ToolsResult, WatchResult, WsOutputFrame, WsStepResultFrame
@@ -331,7 +331,7 @@ export class EnvManager {
     return { episode: ep, traj: toMlgymTraj(ep, steps), results: toMlgymResults(ep), steps }
   }
 
-  episodes (q: EpisodeQuery): EpisodePage { return this.store.listEpisodes(q) }
+  episodes (q: EpisodeQuery): EpisodePage | EpisodeBriefPage { return this.store.listEpisodes(q) }
 
   async close (id: string): Promise<CloseResult> {
     await this.shut(this.live(id))

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Metrics } from '../env-spec/trajectory.js'
-import type { Episode, EpisodeInfo, EpisodePage, TrajectoryStep } from '../env-spec/episode.js'
+import type { Episode, EpisodeBriefPage, EpisodeInfo, EpisodePage, TrajectoryStep } from '../env-spec/episode.js'
 import type { EpisodeQuery } from '../env-spec/messages.js'
 import { ValidationError } from '../env-spec/validate.js'
 
@@ -88,9 +88,9 @@ export class EpisodeStore {
 
   /**
    * Cursor pagination over `seq`: stable under inserts (`desc`: newest first, a page after the cursor is older).
-   * `has_score`: only episodes with at least one evaluation.
+   * `has_score`: only episodes with at least one evaluation. `description: false`: briefs, without the task prompt.
    */
-  listEpisodes (f: EpisodeQuery): EpisodePage {
+  listEpisodes (f: EpisodeQuery): EpisodePage | EpisodeBriefPage {
     const where: string[] = []
     const args: unknown[] = []
     if (f.task) { where.push('task_id = ?'); args.push(f.task) }
@@ -100,7 +100,8 @@ export class EpisodeStore {
     const desc = f.order === 'desc'
     if (f.cursor) { where.push(desc ? 'seq < ?' : 'seq > ?'); args.push(cursorSeq(f.cursor)) }
     const limit = Math.min(Math.max(f.limit ?? 50, 1), 500)
-    const rows = this.db.prepare(`SELECT * FROM episodes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT ?`)
+    const columns = f.description === false ? BRIEF_COLUMNS : '*'
+    const rows = this.db.prepare(`SELECT ${columns} FROM episodes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT ?`)
       .all(...args, limit + 1) as Record<string, unknown>[]
     const more = rows.length > limit
     const page = rows.slice(0, limit)
@@ -120,13 +121,16 @@ function cursorSeq (cursor: string): number {
   return seq
 }
 
+const BRIEF_COLUMNS = 'seq, id, env_id, task_id, status, exit_status, submission, score, baseline, steps, created_at, finished_at, meta'
+
+/** A row as an episode; a row read without its description (BRIEF_COLUMNS) as a brief. */
 function rowToEpisode (r: Record<string, unknown>): Episode {
   return {
     id: r.id as string, env_id: r.env_id as string, task_id: r.task_id as string,
     status: r.status as Episode['status'], exit_status: (r.exit_status as string) ?? null,
     submission: (r.submission as string) ?? null, score: JSON.parse(r.score as string),
     baseline: r.baseline ? JSON.parse(r.baseline as string) : null, steps: r.steps as number,
-    description: r.description as string, created_at: r.created_at as string,
+    ...('description' in r ? { description: r.description as string } : {}), created_at: r.created_at as string,
     finished_at: (r.finished_at as string) ?? null, meta: JSON.parse(r.meta as string)
-  }
+  } as Episode
 }

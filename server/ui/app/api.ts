@@ -1,6 +1,6 @@
 // The dashboard's only way to the server: its public REST API under /v1 and the WebSocket /v1/ws, with the token
 // of a server started with --token (kept in this browser's localStorage, sent as Authorization: Bearer / ?token=).
-import type { EpisodePage } from '../../../env-spec/episode.js'
+import type { EpisodeBriefPage } from '../../../env-spec/episode.js'
 import type { EpisodeQuery, ErrorBody, WatchResult, WsFrame } from '../../../env-spec/messages.js'
 import type { StepResult } from '../../../env-spec/episode.js'
 
@@ -42,12 +42,13 @@ export function query (q: Record<string, string | number | boolean | undefined |
   return s ? '?' + s : ''
 }
 
-export function episodePage (q: EpisodeQuery): Promise<EpisodePage> {
-  return get<EpisodePage>('/episodes' + query(q as Record<string, string | number | boolean | undefined>))
+/** A page of episodes for a listing: briefs, without the task prompt that every episode of a task repeats. */
+export function episodePage (q: EpisodeQuery): Promise<EpisodeBriefPage> {
+  return get<EpisodeBriefPage>('/episodes' + query({ ...q, description: false } as Record<string, string | number | boolean | undefined>))
 }
 
 /** Every episode that matches, page by page (500 at a time), handed over as each page arrives. */
-export async function allEpisodes (q: EpisodeQuery, onPage: (page: EpisodePage['episodes'], done: boolean) => void, stop: () => boolean = () => false): Promise<void> {
+export async function allEpisodes (q: EpisodeQuery, onPage: (page: EpisodeBriefPage['episodes'], done: boolean) => void, stop: () => boolean = () => false): Promise<void> {
   let cursor: string | undefined
   for (;;) {
     const page = await episodePage({ ...q, limit: 500, cursor })

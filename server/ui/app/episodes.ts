@@ -1,7 +1,7 @@
 // Stored episodes, newest first, a page at a time through the API's cursor; filters go to the server. And the
 // trajectory files dropped onto the page (MLGym's .traj), shown by the same viewer.
 import { useMemo, useState } from 'preact/hooks'
-import type { EpisodePage } from '../../../env-spec/episode.js'
+import type { EpisodeBriefPage } from '../../../env-spec/episode.js'
 import type { TaskList } from '../../../env-spec/messages.js'
 import { episodePage, get } from './api.js'
 import { episodeModel, fromFile, type TrajView } from './traj-model.js'
@@ -23,7 +23,7 @@ export function EpisodesPage () {
   const cursor = q.get('cursor') ?? undefined
   const back = (q.get('back') ?? '').split(',').filter(Boolean)
   const tasks = useLoad(() => get<TaskList>('/tasks'), [])
-  const page = useLoad<EpisodePage>(() => episodePage({ ...filters, order: 'desc', limit: PAGE, cursor }),
+  const page = useLoad<EpisodeBriefPage>(() => episodePage({ ...filters, order: 'desc', limit: PAGE, cursor }),
     [filters.task, filters.status, filters.exit_status, filters.has_score, cursor])
   const set = (k: string, v: string | null) => setQuery({ [k]: v, cursor: null, back: null })
   return html`

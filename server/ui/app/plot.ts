@@ -5,10 +5,10 @@ export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '
 
 export interface Series { label: string, color: string, points: [number, number][], step?: boolean, title?: string }
 
-/** About five round tick values over [lo, hi]. */
-export function ticks (lo: number, hi: number, n = 5): number[] {
+/** About `n` round tick values over [lo, hi] (whole numbers only with `integer`). */
+export function ticks (lo: number, hi: number, n = 5, integer = false): number[] {
   if (!(hi > lo)) return [lo]
-  const raw = (hi - lo) / n
+  const raw = Math.max((hi - lo) / n, integer ? 1 : 0)
   const mag = 10 ** Math.floor(Math.log10(raw))
   const step = [1, 2, 5, 10].map(m => m * mag).find(s => s >= raw) ?? raw
   const out: number[] = []
@@ -21,6 +21,8 @@ const short = (v: number) => Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-2 && v !== 
 export function LinePlot (props: {
   series: Series[], xLabel: string, yLabel: string, width?: number, height?: number
   hline?: { y: number, label: string }, xDomain?: [number, number], yDomain?: [number, number], legend?: { label: string, color: string }[]
+  /** the x axis counts (steps): whole-number ticks */
+  xInteger?: boolean
 }) {
   const W = props.width ?? 560
   const H = props.height ?? 240
@@ -46,7 +48,7 @@ export function LinePlot (props: {
       <svg viewBox=${`0 0 ${W} ${H}`} width=${W} height=${H} role="img" aria-label=${`${props.yLabel} over ${props.xLabel}`}>
         <g class="axis">
           ${ticks(y0, y1).map(t => html`<line x1=${m.l} x2=${W - m.r} y1=${Y(t)} y2=${Y(t)} class="grid" /><text x=${m.l - 6} y=${Y(t) + 4} text-anchor="end">${short(t)}</text>`)}
-          ${ticks(x0, x1, 6).map(t => html`<line x1=${X(t)} x2=${X(t)} y1=${H - m.b} y2=${H - m.b + 4} /><text x=${X(t)} y=${H - m.b + 16} text-anchor="middle">${short(t)}</text>`)}
+          ${ticks(x0, x1, 6, props.xInteger).map(t => html`<line x1=${X(t)} x2=${X(t)} y1=${H - m.b} y2=${H - m.b + 4} /><text x=${X(t)} y=${H - m.b + 16} text-anchor="middle">${short(t)}</text>`)}
           <line x1=${m.l} x2=${W - m.r} y1=${H - m.b} y2=${H - m.b} />
           <line x1=${m.l} x2=${m.l} y1=${m.t} y2=${H - m.b} />
           <text x=${(m.l + W - m.r) / 2} y=${H - 4} text-anchor="middle" class="label">${props.xLabel}</text>

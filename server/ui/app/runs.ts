@@ -2,7 +2,7 @@
 // a score-over-steps plot per task (from the trajectories of its latest scored episodes); AUP and performance
 // profiles per benchmark run, model against model (aup.ts, MLGym's rules).
 import { useEffect, useMemo, useState } from 'preact/hooks'
-import type { Episode, Trajectory } from '../../../env-spec/episode.js'
+import type { EpisodeBrief as Episode, Trajectory } from '../../../env-spec/episode.js'
 import type { TaskList, TaskSummary } from '../../../env-spec/messages.js'
 import { allEpisodes, get, pool } from './api.js'
 import { computeAup, bestAttempt, type AupResult, type AupTask } from './aup.js'
@@ -127,9 +127,9 @@ export function RunsPage () {
         ${done ? html`<${AupSection} byTask=${byTask} taskById=${taskById} run=${runFilter} />` : null}
         <h3>Score over steps</h3>
         <p class="muted">Each line is one episode (its ${PLOT_EPISODES} latest scored ones per task): the score of each evaluation at the step it was made; dashed, the baseline.</p>
-        <div class="plots">
+        ${done ? html`<div class="plots">
           ${byTask.map(([task, list]) => html`<${ScorePlot} key=${task + (runFilter ?? '')} task=${task} eps=${list} metric=${metricOf(taskById.get(task), list)} color=${color} />`)}
-        </div>` : null}
+        </div>` : html`<${Loading} what="the episodes first" />`}` : null}
     </section>`
 }
 
@@ -155,7 +155,7 @@ function ScorePlot (props: { task: string, eps: Episode[], metric: Metric | null
   return html`
     <div class="plot-card" data-task=${props.task}>
       <h4>${props.task} <span class="muted">${k} ${props.metric!.direction === 'maximize' ? '↑' : '↓'}</span></h4>
-      <${LinePlot} series=${series} xLabel="step" yLabel=${k} xDomain=${[0, maxStep]}
+      <${LinePlot} series=${series} xLabel="step" yLabel=${k} xDomain=${[0, maxStep]} xInteger=${true}
         hline=${baseline !== undefined ? { y: baseline, label: 'baseline' } : undefined} />
     </div>`
 }
