@@ -16,8 +16,8 @@ const EPISODES = 1000
 const STEPS = 20
 const LOADS = 5
 
-/** Episodes as an agent leaves them: opens, edits, runs, validates, submits; the score drifts around the baseline. */
-function seed (file: string): string {
+/** Episodes as an agent leaves them (every model on every task, in four runs): opens, edits, runs, validates, submits; the score drifts around the baseline. */
+export function seed (file: string): string {
   const store = new EpisodeStore(file)
   const tasks = TaskRegistry.withBuiltins().list().filter(t => t.spec.metric && t.spec.baseline_scores?.length)
   let firstId = ''
@@ -29,7 +29,7 @@ function seed (file: string): string {
     const baseline = task.spec.baseline_scores![0]!
     const id = `ep-bench${String(i).padStart(8, '0')}`
     if (!firstId) firstId = id
-    store.createEpisode({ id, env_id: `env-bench${i}`, task_id: task.spec.id, baseline, description: taskDescription(task.spec), meta: { model: i % 2 ? 'model-a' : 'model-b', run: `run-${i % 4}` } })
+    store.createEpisode({ id, env_id: `env-bench${i}`, task_id: task.spec.id, baseline, description: taskDescription(task.spec), meta: { model: Math.floor(i / tasks.length) % 2 ? 'model-a' : 'model-b', run: `run-${Math.floor(i / (2 * tasks.length)) % 4}` } })
     const score: Record<string, number>[] = []
     for (let k = 0; k < STEPS; k++) {
       const last = k === STEPS - 1

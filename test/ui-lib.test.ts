@@ -3,6 +3,8 @@
 // reference's Blotto and 3-SAT test vectors).
 import t from 'tap'
 import fc from 'fast-check'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { diffLines, editedFiles, hunks, parseWindows } from '../server/ui/app/diff.js'
 import { evaluationScore, fromFile, heredocWrite, modelCall, parsePyMetrics, stepKind, toSteps } from '../server/ui/app/traj-model.js'
 import { bestAttempt, computeAup, performanceRatios } from '../server/ui/app/aup.js'
@@ -209,4 +211,16 @@ t.test('AUP: best over runs, last submission, infeasible and left-out tasks', as
   t.ok(Math.abs(r.best.aup.b! - (share(1.89) + share(1))) < 1e-12, 'b: infeasible on acc, best on loss')
   t.ok(Math.abs(r.best.aup.baseline! - (share(1.8) + share(2))) < 1e-12, 'the baseline')
   for (const m of r.methods) t.ok(r.best.aup[m]! <= r.tauMax + 1e-12, 'AUP is at most tau_max')
+})
+
+t.test('the page reads only the public API: env-spec types, no server, tasks or sandbox code', async t => {
+  const dir = new URL('../server/ui/app/', import.meta.url).pathname
+  for (const f of readdirSync(dir).filter(x => x.endsWith('.ts'))) {
+    const text = readFileSync(join(dir, f), 'utf8')
+    for (const m of text.matchAll(/^import (type )?[^;]*?from '([^']+)'/gms)) {
+      const [, isType, from] = m
+      if (from!.startsWith('./') || ['preact', 'preact/hooks', 'htm/preact'].includes(from!)) continue
+      t.ok(from!.startsWith('../../../env-spec/') && isType, `${f}: ${from} (only types of env-spec, which the bundle drops)`)
+    }
+  }
 })

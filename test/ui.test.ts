@@ -1,7 +1,8 @@
 // The dashboard end to end: the bundle served at /ui by a live test server holding real episodes run through the
 // API on built-in tasks (real sandboxes), driven in headless Chromium (Debian's, through playwright-core). Every view
 // renders real data; the trajectory viewer pages through a 50-step episode and shows its diff; the live view shows
-// a step's output while it runs; a dropped .traj renders; no console errors. Screenshots of each view go to
+// a step's output while it runs; a dropped .traj renders (and a trajectory whose steps carry model calls, and a
+// generation report); a server with --token asks for it; no console errors. Screenshots of each view go to
 // .tap/screenshots (SYNTHGYM_UI_SHOTS to change); SYNTHGYM_UPDATE_DOCS=1 also rewrites docs/dashboard.png.
 // Without /usr/bin/chromium the browser tests skip, unless CI=true (then they fail). The server side (the WebSocket
 // op watch, the static routes, order=desc, env summaries) is tested here too, browser or not.
@@ -353,6 +354,37 @@ t.test('the dashboard in headless Chromium', { skip: haveChromium ? false : `${C
     await page.click('nav.tabs a[data-tab="diff"]')
     t.same(await page.locator('section.file-diff').evaluateAll(els => els.map(e => e.getAttribute('data-path'))), ['strategy.py', 'notes.md'], 'the same diff from the file')
     await shot('dropped-traj')
+    // a trajectory whose steps carry the model call behind them, as the agent harness records it (messages,
+    // completion, usage, finish reason, latency, token ids): shown with each step and summed in the header
+    const withModel = {
+      ...long,
+      steps: long.steps.map((st: any, i: number) => ({
+        ...st,
+        model: {
+          model: 'qwen3-8b', messages: [{ role: 'system', content: 'you are an agent' }, { role: 'user', content: `observation ${i}` }],
+          completion: { role: 'assistant', content: st.response }, usage: { prompt_tokens: 1000 + i, completion_tokens: 50 },
+          finish_reason: 'stop', latency_ms: 800 + i, prompt_token_ids: Array.from({ length: 1000 + i }, (_, k) => k), completion_token_ids: Array.from({ length: 50 }, (_, k) => k)
+        }
+      }))
+    }
+    const prompts = withModel.steps.reduce((a: number, st: any) => a + st.model.usage.prompt_tokens, 0)
+    const latency = withModel.steps.reduce((a: number, st: any) => a + st.model.latency_ms, 0)
+    const modelDt = await page.evaluateHandle(text => { const d = new DataTransfer(); d.items.add(new File([text], 'episode.json')); return d }, JSON.stringify(withModel))
+    await page.dispatchEvent('main', 'drop', { dataTransfer: modelDt })
+    await until('.traj-head h2', /^File episode.json$/, 'the trajectory with model calls')
+    t.match(await text('.traj-head'), new RegExp(`model qwen3-8b .*model calls 50 · ${prompts} prompt \\+ ${50 * 50} completion tokens · ${(latency / 1000).toFixed(1)} s`))
+    await page.click('.jumps button[data-step="3"]')
+    await until('.model-call', /tokens 1002 prompt \+ 50 completion = 1052 latency 802 ms finish stop token ids 1002 prompt, 50 completion/, 'the model call of step 3')
+    await page.click('.model-call summary')
+    t.match(await text('.model-call details'), /Messages sent \(2\) system you are an agent user observation 2/)
+    await shot('dropped-with-model')
+    // a generation run's report.json
+    const report = { run: 'gen-1', stages: { topics: { in: 10, out: 10 }, proposal: { in: 10, out: 8 }, hub: { in: 8, out: 6 } }, discards: { dataset_gated: 1, too_large: 1, no_json: 2 } }
+    const reportDt = await page.evaluateHandle(text => { const d = new DataTransfer(); d.items.add(new File([text], 'report.json')); return d }, JSON.stringify(report))
+    await page.dispatchEvent('main', 'drop', { dataTransfer: reportDt })
+    await until('section.generation h2', /^Generation report report.json$/, 'the report')
+    t.match(await text('section.generation table.report'), /stage in out topics 10 10 proposal 10 8 hub 8 6/)
+    t.match(await text('section.generation table.report >> nth=1'), /reason count dataset_gated 1 too_large 1 no_json 2/)
     // a file that is no trajectory says so
     const bad = await page.evaluateHandle(() => { const d = new DataTransfer(); d.items.add(new File(['{"hello": 1}'], 'x.json')); return d })
     await page.dispatchEvent('main', 'drop', { dataTransfer: bad })
@@ -396,6 +428,22 @@ t.test('the dashboard in headless Chromium', { skip: haveChromium ? false : `${C
     t.equal(await page.locator('section.aup[data-aup-source="dashboard"] table.aup-table tbody tr').count(), 2, 'the recorded model and the baseline')
     t.equal(await page.locator('section.aup svg g.series').count(), 4, 'two profiles of two methods')
     await shot('runs')
+  })
+
+  await t.test('a server with --token: the page asks for it once', async t => {
+    const locked = await testServer({ token: 'sekret' })
+    t.teardown(() => locked.close())
+    const p = await browser.newPage()
+    t.teardown(() => p.close())
+    await p.goto(`${locked.url}/ui/tasks`)
+    await p.waitForSelector('form.token')
+    await p.fill('form.token input[name=token]', 'sekret')
+    await p.click('form.token button')
+    await p.waitForSelector('table.tasks')
+    t.equal(await p.locator('form.token').count(), 0)
+    await p.goto(`${locked.url}/ui/envs`)
+    await p.waitForSelector('table.envs')
+    t.equal(await p.locator('form.token').count(), 0, 'kept for the next pages')
   })
 
   t.same(problems, [], 'no console errors or warnings, no failed requests')

@@ -50,7 +50,7 @@ export function EpisodesPage () {
               <tr key=${e.id}>
                 <td><a href=${'/ui/episodes/' + e.id}><code>${e.id}</code></a></td>
                 <td><a href=${'/ui/tasks/' + encodeURIComponent(e.task_id)}>${e.task_id}</a></td>
-                <td>${episodeModel(e.meta) ?? '—'}</td>
+                <td>${episodeModel(e) ?? '—'}</td>
                 <td><${Badge} kind=${e.status} /></td>
                 <td>${e.exit_status ?? '—'}</td>
                 <td class="num">${e.steps}</td>

@@ -4,6 +4,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks'
 import type { EpisodeBrief as Episode, Trajectory } from '../../../env-spec/episode.js'
 import type { TaskList, TaskSummary } from '../../../env-spec/messages.js'
+import type { Metric } from '../../../env-spec/task.js'
 import { allEpisodes, get, pool } from './api.js'
 import { computeAup, bestAttempt, type AupResult, type AupTask } from './aup.js'
 import { LinePlot, PALETTE, type Series } from './plot.js'
@@ -14,11 +15,11 @@ const UNKNOWN_MODEL = '(model not recorded)'
 /** episodes per task whose steps the score-over-steps plot fetches */
 const PLOT_EPISODES = 12
 
-type Metric = { name: string, direction: 'maximize' | 'minimize' }
 
 /** The benchmark run an episode belongs to, as `synthgym run` records it in the episode's meta. */
 export function runOf (e: Episode): string | null {
-  const r = e.meta.run ?? e.meta.run_id ?? (e.meta.run && typeof e.meta.run === 'object' ? (e.meta.run as Record<string, unknown>).id : undefined)
+  const run = (e as { run?: unknown }).run ?? e.meta.run ?? e.meta.run_id
+  const r = run && typeof run === 'object' ? (run as Record<string, unknown>).id ?? (run as Record<string, unknown>).name : run
   return typeof r === 'string' ? r : null
 }
 
@@ -42,7 +43,7 @@ interface Row {
 function rowsFor (eps: Episode[], metric: Metric | null): Row[] {
   const byModel = new Map<string, Episode[]>()
   for (const e of eps) {
-    const m = episodeModel(e.meta) ?? UNKNOWN_MODEL
+    const m = episodeModel(e) ?? UNKNOWN_MODEL
     const list = byModel.get(m)
     if (list) list.push(e); else byModel.set(m, [e])
   }
@@ -86,7 +87,7 @@ export function RunsPage () {
     return [...m.entries()].sort((a, b) => a[0].localeCompare(b[0]))
   }, [chosen])
   const taskById = new Map((tasks.value?.tasks ?? []).map(t => [t.id, t]))
-  const models = [...new Set(chosen.map(e => episodeModel(e.meta) ?? UNKNOWN_MODEL))].sort()
+  const models = [...new Set(chosen.map(e => episodeModel(e) ?? UNKNOWN_MODEL))].sort()
   const color = (m: string) => PALETTE[models.indexOf(m) % PALETTE.length]!
   if (error) return html`<${ErrorBox} error=${error} />`
   return html`
@@ -172,7 +173,7 @@ function AupSection (props: { byTask: [string, Episode[]][], taskById: Map<strin
       const metric = metricOf(props.taskById.get(task), list)
       if (!metric) continue
       tasks.push({ id: task, metric: metric.name, direction: metric.direction, baseline: list.find(e => e.baseline)?.baseline?.[metric.name] ?? null })
-      for (const e of list) if (e.status !== 'running') runs.push({ task, method: episodeModel(e.meta) ?? UNKNOWN_MODEL, scores: e.score })
+      for (const e of list) if (e.status !== 'running') runs.push({ task, method: episodeModel(e) ?? UNKNOWN_MODEL, scores: e.score })
     }
     return runs.length ? computeAup(tasks, runs) : null
   }, [props.byTask])

@@ -194,9 +194,13 @@ export function toSteps (raw: RawStep[], score: Metrics[]): StepView[] {
   return steps
 }
 
-/** The model an episode ran with: its meta (as `synthgym run` records it) or its first model call. */
-export function episodeModel (meta: Record<string, unknown>, steps?: { model: ModelCallView | null }[]): string | null {
-  const m = meta.model ?? obj(meta.agent)?.model ?? obj(meta.run)?.model
+/**
+ * The model an episode ran with: a `model` field of its own or of its meta (as `synthgym run` records it, also under
+ * `agent` or `run`), else its first model call.
+ */
+export function episodeModel (ep: { meta: Record<string, unknown> }, steps?: { model: ModelCallView | null }[]): string | null {
+  const meta = ep.meta
+  const m = (ep as { model?: unknown }).model ?? meta.model ?? obj(meta.agent)?.model ?? obj(meta.run)?.model
   if (typeof m === 'string') return m
   if (obj(m) && typeof obj(m)!.name === 'string') return obj(m)!.name as string
   return steps?.find(s => s.model?.model)?.model?.model ?? null
@@ -206,7 +210,7 @@ export function fromTrajectory (t: Trajectory): TrajView {
   const ep = t.episode
   const steps = toSteps(t.steps as RawStep[], ep.score)
   return {
-    source: 'episode', title: ep.id, episodeId: ep.id, taskId: ep.task_id, model: episodeModel(ep.meta, steps),
+    source: 'episode', title: ep.id, episodeId: ep.id, taskId: ep.task_id, model: episodeModel(ep, steps),
     status: ep.status, exitStatus: ep.exit_status, description: ep.description, baseline: ep.baseline, score: ep.score,
     steps, modelStats: null, createdAt: ep.created_at, meta: ep.meta
   }
