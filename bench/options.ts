@@ -31,7 +31,7 @@ export interface Options {
   agentConcurrent: number
 }
 
-export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'agent', 'aup', 'docker']
+export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'agent', 'aup', 'docker', 'ui']
 
 export const HELP = `usage: node dist/bench/run.js [options]
   --json FILE          write the results as JSON to FILE (default: one JSON line at the end of stdout)
@@ -45,7 +45,8 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --concurrency N      environments opened at a time, one WebSocket each (16)
   --many-task ID       task of those environments (digitsClassification)
   --in-process         run the server in this process (default: a child process, as a real deployment)
-  --only LIST          run only some of: step,openenv,python,reset,many,swerex,agent,aup,docker (default: all; docker when an engine answers)
+  --only LIST          run only some of: step,openenv,python,reset,many,swerex,agent,aup,docker,ui (default: all; docker when
+                       an engine answers, ui when /usr/bin/chromium is there)
   --budget S           give up after S seconds in all (600)
   --agent-episodes N   agent section: episodes timed one after another (3)
   --agent-steps N      their steps each (50)
@@ -122,7 +123,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
         o.only = new Set(list(v()))
         const bad = [...o.only].filter(s => !SECTIONS.includes(s))
         if (bad.length || o.only.size === 0) {
-          throw new Error(`--only takes step, openenv, python, reset, many, swerex, agent, aup and/or docker (got ${bad.join(',') || 'nothing'})`)
+          throw new Error(`--only takes step, openenv, python, reset, many, swerex, agent, aup, docker and/or ui (got ${bad.join(',') || 'nothing'})`)
         }
         o.dockerAsked = o.only.has('docker')
         break

@@ -6,7 +6,7 @@
 //
 // Progress goes to stderr; the table and (without --json) the JSON line go to stdout. A missed target prints
 // MISSED; the exit code is 1 for a missed target only with --strict, and 2 when the benchmark could not run at all.
-// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, agent, aup, docker) and adds its rows to one Report.
+// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, agent, aup, docker, ui) and adds its rows to one Report.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,6 +28,7 @@ import { startBenchServer, type Server } from './start-server.js'
 import { stepOverhead } from './step.js'
 import { swerexSection } from './swerex.js'
 import { agentSection } from './agent.js'
+import { uiPages } from './ui.js'
 
 async function main (): Promise<number> {
   const clock = startClock()
@@ -134,6 +135,9 @@ async function main (): Promise<number> {
         results.docker = out
         try { await dockerSection(ctx, probe, dockerServers, out) } catch (e) { failed('docker', e) }
       }
+    }
+    if (o.only.has('ui')) {
+      try { results.ui = await uiPages(ctx) } catch (e) { failed('dashboard', e) }
     }
     return await finish(null)
   } finally {

@@ -315,6 +315,22 @@ export const episodePageSchema = {
   properties: { episodes: { type: 'array', items: episodeSchema }, next_cursor: nullableString, end_cursor: nullableString }
 }
 
+/** An episode as `GET /v1/episodes?description=false` lists it: all but the task prompt (GET /v1/tasks/:id has it). */
+export type EpisodeBrief = Omit<Episode, 'description'>
+
+const { description: _description, ...briefProperties } = episodeSchema.properties
+export const episodeBriefSchema = {
+  type: 'object', additionalProperties: false,
+  required: episodeSchema.required.filter(k => k !== 'description'), properties: briefProperties
+}
+
+/** A page of briefs: for listings that show many episodes at once (the dashboard's runs), a sixth of the bytes. */
+export interface EpisodeBriefPage { episodes: EpisodeBrief[], next_cursor: string | null, end_cursor: string | null }
+export const episodeBriefPageSchema = {
+  type: 'object', required: ['episodes', 'next_cursor', 'end_cursor'], additionalProperties: false,
+  properties: { episodes: { type: 'array', items: episodeBriefSchema }, next_cursor: nullableString, end_cursor: nullableString }
+}
+
 /** An episode with its steps, also as MLGym's `.traj` and `results.json`. */
 export interface Trajectory { episode: Episode, traj: MlgymTraj, results: MlgymResults, steps: TrajectoryStep[] }
 
@@ -326,5 +342,6 @@ export const trajectorySchema = {
 export const validateStepResult = compile<StepResult>(stepResultSchema)
 export const validateResetResult = compile<ResetResult>(resetResultSchema)
 export const validateEpisodePage = compile<EpisodePage>(episodePageSchema)
+export const validateEpisodeBriefPage = compile<EpisodeBriefPage>(episodeBriefPageSchema)
 export const validateTrajectory = compile<Trajectory>(trajectorySchema)
 export const validateModelCall = compile<ModelCall>(modelCallSchema)

@@ -74,13 +74,15 @@ const stepProperties = { action: { type: 'string' }, response: { type: 'string' 
 export const stepSchema = { type: 'object', required: ['action'], additionalProperties: false, properties: stepProperties }
 
 /**
- * `GET /v1/episodes`: filters, and a page (`cursor` from the last page's `next_cursor`; `limit` up to 500, default 50).
+ * `GET /v1/episodes`: filters, and a page (`cursor` from the last page's `next_cursor`; `limit` up to 500, default 50;
+ * `order`: `asc` oldest first, the default, or `desc` newest first; keep the same order while following a cursor).
  * `improved`: some score beats the baseline (direction-aware). `wait`: when the page would be empty, hold the request
  * until a matching episode appears (one finishes, for `status=finished`) or `wait` seconds pass (at most 60).
+ * `description=false` lists the episodes without their task prompts (EpisodeBriefPage).
  */
 export interface EpisodeQuery {
   task?: string, status?: EpisodeStatus, exit_status?: string, has_score?: boolean, model?: string, improved?: boolean
-  cursor?: string, limit?: number, wait?: number
+  cursor?: string, limit?: number, wait?: number, order?: 'asc' | 'desc', description?: boolean
   /** each episode with its steps (`trajectory`: actions, observations, rewards, model data); pages of at most 50 */
   include_steps?: boolean
 }
@@ -96,7 +98,9 @@ export const episodeQuerySchema = {
     cursor: { type: 'string' },
     limit: { type: 'integer', minimum: 1, maximum: 500 },
     wait: { type: 'number', minimum: 0, maximum: MAX_EPISODE_WAIT_SECONDS },
-    include_steps: { type: 'boolean' }
+    include_steps: { type: 'boolean' },
+    order: { enum: ['asc', 'desc'] },
+    description: { type: 'boolean' }
   }
 }
 
@@ -110,7 +114,7 @@ export const toolsQuerySchema = {
 /** WebSocket requests: the REST operations as `{id, op, ...}`; answers carry the same id. */
 export type WsRequest =
   | { id: string | number, op: 'create' } & CreateEnvBody
-  | { id: string | number, op: 'reset' | 'evaluate' | 'trajectory' | 'close' | 'attach' | 'state', env_id: string }
+  | { id: string | number, op: 'reset' | 'evaluate' | 'trajectory' | 'close' | 'attach' | 'state' | 'watch' | 'unwatch', env_id: string }
   | { id: string | number, op: 'step', env_id: string, action: string, response?: string, thought?: string, model?: ModelCall, stream?: boolean }
   | { id: string | number, op: 'tasks' | 'ping' }
 
@@ -118,11 +122,11 @@ const id = { type: ['string', 'integer'] }
 const envId = { type: 'string', minLength: 1 }
 export const wsRequestSchema = {
   type: 'object', required: ['id', 'op'],
-  properties: { id, op: { enum: ['create', 'reset', 'step', 'evaluate', 'trajectory', 'close', 'attach', 'state', 'tasks', 'ping'] } },
+  properties: { id, op: { enum: ['create', 'reset', 'step', 'evaluate', 'trajectory', 'close', 'attach', 'state', 'watch', 'unwatch', 'tasks', 'ping'] } },
   allOf: [
     { if: { properties: { op: { const: 'create' } } }, then: { ...createEnvSchema, required: ['id', 'op', 'task'], properties: { ...createEnvSchema.properties, id, op: {} } } },
     { if: { properties: { op: { const: 'step' } } }, then: { type: 'object', required: ['id', 'op', 'env_id', 'action'], additionalProperties: false, properties: { id, op: {}, env_id: envId, ...stepProperties, stream: { type: 'boolean' } } } },
-    { if: { properties: { op: { enum: ['reset', 'evaluate', 'trajectory', 'close', 'attach', 'state'] } } }, then: { type: 'object', required: ['id', 'op', 'env_id'], additionalProperties: false, properties: { id, op: {}, env_id: envId } } },
+    { if: { properties: { op: { enum: ['reset', 'evaluate', 'trajectory', 'close', 'attach', 'state', 'watch', 'unwatch'] } } }, then: { type: 'object', required: ['id', 'op', 'env_id'], additionalProperties: false, properties: { id, op: {}, env_id: envId } } },
     { if: { properties: { op: { enum: ['tasks', 'ping'] } } }, then: { type: 'object', additionalProperties: false, properties: { id, op: {} } } }
   ]
 }
@@ -189,24 +193,50 @@ export interface EnvSummary {
   exit_status: string | null
   score: Metrics[]
   created_at: string
+  backend: 'local' | 'docker'
+  /** the GPU ids its sandbox holds (none before the first reset) */
+  gpus: string[]
+  /** a step, reset or evaluation runs now */
+  running: boolean
 }
 
 const envSummaryProperties = {
   env_id: { type: 'string' }, task: { type: 'string' }, episode_id: nullableString,
   current_step: { type: 'integer', minimum: 0 }, max_steps: { type: 'integer', minimum: 1 }, done: { type: 'boolean' },
-  exit_status: nullableString, score: { type: 'array', items: metrics }, created_at: { type: 'string' }
+  exit_status: nullableString, score: { type: 'array', items: metrics }, created_at: { type: 'string' },
+  backend: { enum: ['local', 'docker'] }, gpus: { type: 'array', items: { type: 'string' } }, running: { type: 'boolean' }
 }
 export const envSummarySchema = {
   type: 'object', additionalProperties: false, required: Object.keys(envSummaryProperties), properties: envSummaryProperties
 }
 
-/** WebSocket `attach` and `state`: the summary, whether a step runs now, and the last recorded step. */
-export interface EnvState extends EnvSummary { running: boolean, last_step: TrajectoryStep | null }
+/** WebSocket `attach` and `state`: the summary (whether a step runs now included) and the last recorded step. */
+export interface EnvState extends EnvSummary { last_step: TrajectoryStep | null }
 
 export const envStateSchema = {
   type: 'object', additionalProperties: false,
-  required: [...Object.keys(envSummaryProperties), 'running', 'last_step'],
-  properties: { ...envSummaryProperties, running: { type: 'boolean' }, last_step: { anyOf: [{ type: 'null' }, trajectoryStepSchema] } }
+  required: [...Object.keys(envSummaryProperties), 'last_step'],
+  properties: { ...envSummaryProperties, last_step: { anyOf: [{ type: 'null' }, trajectoryStepSchema] } }
+}
+
+/**
+ * WebSocket `watch`: the state, and what the step running now has printed so far (its last 64 KiB; '' when none
+ * runs). From then on the socket gets every step's output as `output` frames carrying the watch request's id, and
+ * `step_result` frames, whoever runs the steps (REST or another socket, streamed or not), until `unwatch` or the
+ * environment closes. Read-only: watching is not use, so it does not keep an environment from the idle reaper.
+ */
+export interface WatchResult extends EnvState { output: string }
+export const watchResultSchema = {
+  type: 'object', additionalProperties: false,
+  required: [...envStateSchema.required, 'output'],
+  properties: { ...envStateSchema.properties, output: { type: 'string' } }
+}
+
+/** WebSocket `unwatch`: the socket no longer follows the environment. */
+export interface UnwatchResult { env_id: string, watching: false }
+export const unwatchResultSchema = {
+  type: 'object', required: ['env_id', 'watching'], additionalProperties: false,
+  properties: { env_id: { type: 'string' }, watching: { const: false } }
 }
 
 export interface EnvList { envs: EnvSummary[] }
@@ -372,6 +402,8 @@ export const validateWsRequest = compile<WsRequest>(wsRequestSchema)
 export const validateErrorBody = compile<ErrorBody>(errorBodySchema)
 export const validateEnvSummary = compile<EnvSummary>(envSummarySchema)
 export const validateEnvState = compile<EnvState>(envStateSchema)
+export const validateWatchResult = compile<WatchResult>(watchResultSchema)
+export const validateUnwatchResult = compile<UnwatchResult>(unwatchResultSchema)
 export const validateEnvList = compile<EnvList>(envListSchema)
 export const validateCloseResult = compile<CloseResult>(closeResultSchema)
 export const validateEvaluateResult = compile<EvaluateResult>(evaluateResultSchema)

@@ -5,14 +5,15 @@ import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import {
   MAX_ACTION_BYTES, MAX_MODEL_BYTES, validateCreateEnv, validateStep, validateEpisodeQuery, validateToolsQuery, validateWsRequest,
-  type WsFrame, type WsRequest
+  type UnwatchResult, type WatchResult, type WsFrame, type WsRequest
 } from '../env-spec/messages.js'
 import { ValidationError } from '../env-spec/validate.js'
-import type { EnvListener, EnvManager } from './envs.js'
+import type { EnvListener, EnvManager, EnvWatcher } from './envs.js'
 import { swerexRoutes } from './protocols/swerex.js'
 import { PayloadTooLargeError, UnauthorizedError, ShuttingDownError, toApiError } from './errors.js'
 import { registerOpenEnv } from './protocols/openenv.js'
 import { installAuth, redactUrl, runAs, type Access, type Auth } from './auth.js'
+import { registerUi } from './ui/serve.js'
 
 const STEP_BODY_LIMIT = MAX_ACTION_BYTES + MAX_MODEL_BYTES + 64 * 1024
 
@@ -115,6 +116,7 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
   await swerexRoutes(app, m)
   app.get('/v1/ws', { websocket: true }, (socket: WebSocket, req) => { wsSession(m, socket, auth, req.access) })
   await registerOpenEnv(app, m, auth)
+  await registerUi(app)
   return app
 }
 
@@ -132,10 +134,32 @@ function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access
     m.subscribe(envId, listener)
     watched.add(envId)
   }
+  // read-only followers (op `watch`), one per environment: its output frames carry the watch request's id
+  const followers = new Map<string, EnvWatcher>()
+  const follow: Follow = {
+    watch (envId, requestId) {
+      const watcher: EnvWatcher = ev => send('output' in ev
+        ? { type: 'output', id: requestId, env_id: envId, data: ev.output }
+        : { type: 'step_result', env_id: envId, result: ev.result })
+      const before = followers.get(envId)
+      const r = m.watch(envId, watcher)
+      if (before) m.unwatch(envId, before)
+      followers.set(envId, watcher)
+      return r
+    },
+    unwatch (envId) {
+      const w = followers.get(envId)
+      if (w) m.unwatch(envId, w)
+      followers.delete(envId)
+      return { env_id: envId, watching: false }
+    }
+  }
   socket.on('close', () => {
     // The environments live on: a client that reconnects sends `attach` and carries on.
     for (const envId of watched) m.unsubscribe(envId, listener)
     watched.clear()
+    for (const [envId, w] of followers) m.unwatch(envId, w)
+    followers.clear()
   })
   socket.on('message', (raw: Buffer) => {
     let msg: WsRequest
@@ -155,17 +179,24 @@ function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access
       if (e instanceof UnauthorizedError) socket.close(1008, 'API key revoked')
       return
     }
-    runAs(as, () => handle(m, msg, watch)).then(
+    runAs(as, () => handle(m, msg, watch, follow)).then(
       result => send({ id: msg.id, ok: true, result }),
       e => send({ id: msg.id, ok: false, error: toApiError(e).body.error })
     )
   })
 }
 
-/** One op, one manager call; `watch` subscribes the session to the environment first. */
-async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => void): Promise<unknown> {
+interface Follow {
+  watch: (envId: string, requestId: string | number) => WatchResult
+  unwatch: (envId: string) => UnwatchResult
+}
+
+/** One op, one manager call; `watch` subscribes the session to the environment first (but for watch and unwatch). */
+async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => void, follow: Follow): Promise<unknown> {
   switch (msg.op) {
     case 'ping': return { pong: true }
+    case 'watch': return follow.watch(msg.env_id, msg.id)
+    case 'unwatch': return follow.unwatch(msg.env_id)
     case 'tasks': return m.listTasks()
     case 'create': {
       const { id: _id, op: _op, ...body } = msg

@@ -53,6 +53,8 @@ type Need = KeyScope | 'key' | 'none'
 // By route pattern. A route not listed needs admin: a new route stays closed until this table says who may use it.
 const ROUTE_SCOPES: [RegExp, Need][] = [
   [/^\/v1\/health$/, 'none'],
+  // the dashboard's page and code hold no data: the page asks for a key and sends it with every API call
+  [/^\/(ui(\/.*)?)?$/, 'none'],
   [/^\/metrics$/, 'admin'],
   [/^\/v1\/(tasks|tools)(\/|$)/, 'key'],
   [/^\/v1\/episodes(\/|$)/, 'episodes'],

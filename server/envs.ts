@@ -16,11 +16,11 @@ import { BusyError, CapacityError, EngineUnavailableError, SandboxStartError, Ti
 import { commandDocs, openaiTools, lintMode, toolDefinitions, type ToolProfile } from '../sandbox/tools.js'
 import { NotResetError } from '../tasks/errors.js'
 import { toMlgymResults, toMlgymTraj } from '../env-spec/trajectory.js'
-import { beatsBaseline, type EpisodePage, type ResetResult, type StepResult, type Trajectory } from '../env-spec/episode.js'
+import { beatsBaseline, type EpisodeBriefPage, type EpisodePage, type ResetResult, type StepResult, type Trajectory } from '../env-spec/episode.js'
 import { MAX_EPISODE_WAIT_SECONDS, MAX_EPISODES_WITH_STEPS } from '../env-spec/messages.js'
 import type {
   CloseResult, CreateEnvBody, EnvList, EnvState, EnvSummary, EpisodeQuery, EvaluateResult, Health, StepBody, TaskDetail,
-  TaskList, TaskSummary, ToolsResult, WsOutputFrame, WsStepResultFrame
+  TaskList, TaskSummary, ToolsResult, WatchResult, WsOutputFrame, WsStepResultFrame
 } from '../env-spec/messages.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ServerConfig } from './config.js'
@@ -38,6 +38,12 @@ const VERSION = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8'
 /** Frames for the WebSocket sessions attached to an environment: a step's output as it comes, and its result. */
 export type EnvListener = (frame: WsOutputFrame | WsStepResultFrame) => void
 
+/** A read-only follower (WebSocket `watch`, the dashboard): every step's output and result, whoever runs it. */
+export type EnvWatcher = (event: { output: string } | { result: StepResult }) => void
+
+/** How much of a running step's output an environment keeps for a watcher that comes in late. */
+const WATCH_TAIL = 64 * 1024
+
 export interface LiveEnv {
   id: string
   env: Environment
@@ -48,6 +54,12 @@ export interface LiveEnv {
   backend: 'local' | 'docker'
   /** attached WebSocket sessions: output frames and step results of this env reach all of them */
   listeners: Set<EnvListener>
+  /** read-only followers: the output of every step, streamed or not */
+  watchers: Set<EnvWatcher>
+  /** the running step's output so far (its last WATCH_TAIL characters); '' between steps */
+  output: string
+  /** the GPU ids the current sandbox holds */
+  gpus: string[]
   /** set when the environment is closed: a request still running on it answers ENV_CLOSED and records nothing */
   closed: boolean
   /** the model and labels its episodes are recorded with (POST /v1/envs `model`, `meta`) */
@@ -69,11 +81,16 @@ function taskSummary (t: Task): TaskSummary {
   }
 }
 
+function stateOf (live: LiveEnv): EnvState {
+  return { ...envSummary(live), last_step: live.env.steps.at(-1) ?? null }
+}
+
 function envSummary (live: LiveEnv): EnvSummary {
   const e = live.env
   return {
     env_id: live.id, task: live.task.spec.id, episode_id: live.episodeId, current_step: e.currentStep, max_steps: e.maxSteps,
-    done: e.done, exit_status: e.info.exit_status, score: e.info.score, created_at: new Date(live.created).toISOString()
+    done: e.done, exit_status: e.info.exit_status, score: e.info.score, created_at: new Date(live.created).toISOString(),
+    backend: live.backend, gpus: live.gpus, running: e.busy
   }
 }
 
@@ -147,13 +164,16 @@ export class EnvManager {
   private sandboxFactory (live: () => LiveEnv, body: CreateEnvBody, task: Task): (opts: SandboxOptions) => Promise<Sandbox> {
     return opts => {
       const l = live()
-      return starting(() => this.withGpus(task, opts, o => l.backend === 'docker'
-        ? this.docker.create({
+      return starting(() => this.withGpus(task, opts, o => {
+        l.gpus = o.limits?.gpus ?? []
+        return l.backend === 'docker'
+          ? this.docker.create({
           ...o, image: body.image, runtime: body.runtime,
           labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
-          envId: l.id
-        })
-        : this.makeLocal(o)), this.metrics, l.backend)
+            envId: l.id
+          })
+          : this.makeLocal(o)
+      }), this.metrics, l.backend)
     }
   }
 
@@ -238,8 +258,8 @@ export class EnvManager {
     })
     const log = this.log.child({ env_id: id, ...(owner ? { key_id: owner } : {}), task: task.spec.id, backend })
     live = {
-      id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), closed: false, backend,
-      model: body.model ?? null, meta: body.meta ?? {}, improved: false, owner, log
+      id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), watchers: new Set(),
+      output: '', gpus: [], closed: false, backend, model: body.model ?? null, meta: body.meta ?? {}, improved: false, owner, log
     }
     this.envs.set(id, live)
     log.info('environment created')
@@ -249,23 +269,36 @@ export class EnvManager {
   /** The live environment, or NOT_FOUND (also for another key's: its existence is not told); use keeps it from the reaper. */
   private live (id: string): LiveEnv {
     const live = this.envs.get(id)
-    if (!live || !canSee(live.owner)) throw new NotFoundError(`environment ${id} does not exist (closed, reaped after ${this.config.idleTimeout} s idle, or never created)`, 'env_id')
+    if (!live || !canSee(live.owner)) throw this.notFound(id)
     live.lastUsed = Date.now()
     return live
+  }
+
+  private notFound (id: string): NotFoundError {
+    return new NotFoundError(`environment ${id} does not exist (closed, reaped after ${this.config.idleTimeout} s idle, or never created)`, 'env_id')
   }
 
   list (): EnvList { return { envs: [...this.envs.values()].filter(l => canSee(l.owner)).map(envSummary) } }
   summary (id: string): EnvSummary { return envSummary(this.live(id)) }
 
   /** What a (re-)attaching client needs: the summary, whether a step runs now, and the last recorded step. */
-  state (id: string): EnvState {
-    const live = this.live(id)
-    return { ...envSummary(live), running: live.env.busy, last_step: live.env.steps.at(-1) ?? null }
-  }
+  state (id: string): EnvState { return stateOf(this.live(id)) }
 
   /** Output frames and step results of `id` go to `listener` until unsubscribed or the environment closes. */
   subscribe (id: string, listener: EnvListener): void { this.live(id).listeners.add(listener) }
   unsubscribe (id: string, listener: EnvListener): void { this.envs.get(id)?.listeners.delete(listener) }
+
+  /**
+   * Follows `id` read-only: what the running step printed so far, then every step's output and result. Not use:
+   * the idle reaper still closes a watched environment nobody steps.
+   */
+  watch (id: string, watcher: EnvWatcher): WatchResult {
+    const live = this.envs.get(id)
+    if (!live || !canSee(live.owner)) throw this.notFound(id)
+    live.watchers.add(watcher)
+    return { ...stateOf(live), output: live.output }
+  }
+  unwatch (id: string, watcher: EnvWatcher): void { this.envs.get(id)?.watchers.delete(watcher) }
 
   async reset (id: string): Promise<ResetResult> {
     const live = this.live(id)
@@ -301,8 +334,11 @@ export class EnvManager {
   async step (id: string, body: StepBody, opts: { streamId?: string | number } = {}): Promise<StepResult> {
     const live = this.live(id)
     const { streamId } = opts
-    const onOutput = streamId === undefined ? undefined : (data: string) => {
-      for (const l of live.listeners) l({ type: 'output', id: streamId, env_id: id, data })
+    // every step's output is kept (its tail) and goes to the watchers; to the attached sessions only when streamed
+    const onOutput = (data: string) => {
+      live.output = (live.output + data).slice(-WATCH_TAIL)
+      for (const w of live.watchers) w({ output: data })
+      if (streamId !== undefined) for (const l of live.listeners) l({ type: 'output', id: streamId, env_id: id, data })
     }
     let r: StepResult
     const end = this.metrics.stepSeconds.startTimer({ backend: live.backend })
@@ -310,9 +346,11 @@ export class EnvManager {
       this.metrics.steps.inc({ backend: live.backend, outcome: toApiError(e).body.error.code })
       return e
     }
+    // a refused step (one already runs) must not wipe the running one's output
+    if (!live.env.busy) live.output = ''
     try { r = await live.env.step(body.action, { response: body.response, thought: body.thought, onOutput }) } catch (e) {
       throw failed(live.closed ? new EnvClosedError(id) : e)
-    }
+    } finally { if (!live.env.busy) live.output = '' }
     if (live.closed) throw failed(new EnvClosedError(id))
     const env = live.env
     const steps = env.steps
@@ -332,6 +370,7 @@ export class EnvManager {
     if (env.done) live.log.info({ episode_id: live.episodeId, exit_status: env.info.exit_status }, 'episode finished')
     live.lastUsed = Date.now()
     for (const l of live.listeners) l({ type: 'step_result', env_id: id, result: r })
+    for (const w of live.watchers) w({ result: r })
     return r
   }
 
@@ -369,7 +408,7 @@ export class EnvManager {
    * baseline: `episodesChanged`) or `wait` seconds pass, or `signal` aborts (the client went away). The store is asked
    * again only on those events, never on a timer.
    */
-  async episodes (q: EpisodeQuery, opts: { signal?: AbortSignal } = {}): Promise<EpisodePage> {
+  async episodes (q: EpisodeQuery, opts: { signal?: AbortSignal } = {}): Promise<EpisodePage | EpisodeBriefPage> {
     const { wait, include_steps: withSteps, ...filters } = q
     const query = withSteps ? { ...filters, limit: Math.min(filters.limit ?? MAX_EPISODES_WITH_STEPS, MAX_EPISODES_WITH_STEPS) } : filters
     const a = currentCaller()
@@ -379,12 +418,12 @@ export class EnvManager {
     return page
   }
 
-  private async waitForEpisodes (query: EpisodeQuery, owner: { keyId: string | null } | undefined, wait: number | undefined, signal?: AbortSignal): Promise<EpisodePage> {
+  private async waitForEpisodes (query: EpisodeQuery, owner: { keyId: string | null } | undefined, wait: number | undefined, signal?: AbortSignal): Promise<EpisodePage | EpisodeBriefPage> {
     const first = this.store.listEpisodes(query, owner)
     if (!wait || first.episodes.length || this.closing || signal?.aborted) return first
-    return await new Promise<EpisodePage>(resolve => {
+    return await new Promise<EpisodePage | EpisodeBriefPage>(resolve => {
       let timer: NodeJS.Timeout | undefined
-      const finish = (page: EpisodePage) => {
+      const finish = (page: EpisodePage | EpisodeBriefPage) => {
         clearTimeout(timer)
         this.episodeWaiters.delete(check)
         signal?.removeEventListener('abort', onAbort)

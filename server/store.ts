@@ -3,7 +3,7 @@ import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Metrics } from '../env-spec/trajectory.js'
-import type { Episode, EpisodeInfo, EpisodePage, ModelCall, TrajectoryStep } from '../env-spec/episode.js'
+import type { Episode, EpisodeBriefPage, EpisodeInfo, EpisodePage, ModelCall, TrajectoryStep } from '../env-spec/episode.js'
 import type { EpisodeQuery } from '../env-spec/messages.js'
 import { ValidationError } from '../env-spec/validate.js'
 
@@ -124,11 +124,12 @@ export class EpisodeStore {
 
   /**
    * Cursor pagination, stable under inserts: over the order episodes ended when `status` is finished or abandoned (a
-   * trainer following `status=finished` sees every episode once, however long it ran), else over creation order.
-   * `has_score`: at least one evaluation; `improved`: some score beats the baseline.
-   * `owner`: only the episodes of this API key (null: those made without one).
+   * trainer following `status=finished` sees every episode once, however long it ran), else over creation order;
+   * `desc`: newest first, a page after the cursor is older. `has_score`: at least one evaluation; `improved`: some
+   * score beats the baseline. `owner`: only the episodes of this API key (null: those made without one).
+   * `description: false`: briefs, without the task prompt.
    */
-  listEpisodes (f: EpisodeQuery, owner?: { keyId: string | null }): EpisodePage {
+  listEpisodes (f: EpisodeQuery, owner?: { keyId: string | null }): EpisodePage | EpisodeBriefPage {
     const where: string[] = []
     const args: unknown[] = []
     const byEnd = f.status === 'finished' || f.status === 'abandoned'
@@ -143,9 +144,11 @@ export class EpisodeStore {
     if (f.has_score) where.push("score != '[]'")
     if (f.model) { where.push('model = ?'); args.push(f.model) }
     if (f.improved !== undefined) { where.push('improved = ?'); args.push(f.improved ? 1 : 0) }
-    if (f.cursor) { where.push(`${order} > ?`); args.push(cursorSeq(f.cursor, byEnd)) }
+    const desc = f.order === 'desc'
+    if (f.cursor) { where.push(`${order} ${desc ? '<' : '>'} ?`); args.push(cursorSeq(f.cursor, byEnd)) }
     const limit = Math.min(Math.max(f.limit ?? 50, 1), 500)
-    const rows = this.db.prepare(`SELECT * FROM episodes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${order} LIMIT ?`)
+    const columns = f.description === false ? BRIEF_COLUMNS : '*'
+    const rows = this.db.prepare(`SELECT ${columns} FROM episodes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${order} ${desc ? 'DESC' : 'ASC'} LIMIT ?`)
       .all(...args, limit + 1) as Record<string, unknown>[]
     const more = rows.length > limit
     const page = rows.slice(0, limit)
@@ -214,14 +217,17 @@ function cursorSeq (cursor: string, byEnd: boolean): number {
   return seq
 }
 
+const BRIEF_COLUMNS = 'seq, end_seq, id, env_id, task_id, status, exit_status, submission, score, baseline, steps, created_at, finished_at, meta, model, improved'
+
+/** A row as an episode; a row read without its description (BRIEF_COLUMNS) as a brief. */
 function rowToEpisode (r: Record<string, unknown>): Episode {
   return {
     id: r.id as string, env_id: r.env_id as string, task_id: r.task_id as string,
     status: r.status as Episode['status'], exit_status: (r.exit_status as string) ?? null,
     submission: (r.submission as string) ?? null, score: JSON.parse(r.score as string),
     baseline: r.baseline ? JSON.parse(r.baseline as string) : null, steps: r.steps as number,
-    description: r.description as string, created_at: r.created_at as string,
+    ...('description' in r ? { description: r.description as string } : {}), created_at: r.created_at as string,
     finished_at: (r.finished_at as string) ?? null, meta: JSON.parse(r.meta as string),
     model: (r.model as string) ?? null, improved: r.improved === null || r.improved === undefined ? null : r.improved === 1
-  }
+  } as Episode
 }

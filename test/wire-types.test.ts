@@ -95,7 +95,7 @@ t.test('no layer re-declares a type of env-spec/', async t => {
   const declared = (file: string) => [...readFileSync(file, 'utf8').matchAll(/^export (?:interface|type) (\w+)/gm)].map(m => m[1]!)
   const wire = new Set(sources('env-spec').flatMap(declared))
   t.ok(wire.has('StepResult') && wire.has('EnvSummary') && wire.has('WsFrame'), 'env-spec declares the wire types')
-  for (const dir of ['server', 'tasks', 'clients', 'sandbox']) {
+  for (const dir of ['server', 'server/ui', 'server/ui/app', 'tasks', 'clients', 'sandbox']) {
     for (const file of sources(dir)) {
       const text = readFileSync(file, 'utf8')
       const again = [...text.matchAll(/^(?:export )?(?:interface|type) (\w+)/gm)].map(m => m[1]!).filter(n => wire.has(n))
