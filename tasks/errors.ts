@@ -26,4 +26,16 @@ export class TaskLoadError extends Error {
 export class SubmissionNotFoundError extends Error { readonly code = 'SUBMISSION_NOT_FOUND' }
 
 /** The evaluation script did not print its metrics as a JSON/Python dict. */
-export class EvaluationFormatError extends Error { readonly code = 'EVALUATION_FORMAT_ERROR' }
+export class EvaluationFormatError extends Error {
+  readonly code = 'EVALUATION_FORMAT_ERROR'
+  /** what the evaluation printed (the run without hidden files, unless its author asked) */
+  constructor (message: string, readonly output = '') { super(message) }
+}
+
+// Generation (tasks/generate/): what the pipeline records when a topic cannot go on.
+
+/** The LLM API kept failing (429, 5xx, timeouts) past its retries, or refused the request; the topic is retried by --resume. */
+export class LlmError extends Error {
+  readonly code = 'LLM_ERROR'
+  constructor (message: string, readonly status: number | null = null) { super(message) }
+}
