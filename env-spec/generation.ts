@@ -391,3 +391,34 @@ export const generationReportSchema = {
   }
 }
 export const validateGenerationReport = compile<GenerationReport>(generationReportSchema)
+
+/** OUT/run.json: what a run was started with; --resume continues it with these (never a key or token). */
+export interface RunSettings {
+  topics_source: string
+  topics_file: string | null
+  requested: number
+  seed: number
+  rounds: number
+  model: string
+  base_url: string | null
+  backend: 'local' | 'docker'
+  started_at: string
+}
+export const runSettingsSchema = {
+  type: 'object', additionalProperties: false,
+  required: ['topics_source', 'topics_file', 'requested', 'seed', 'rounds', 'model', 'base_url', 'backend', 'started_at'],
+  properties: {
+    topics_source: { type: 'string' }, topics_file: { type: ['string', 'null'] }, requested: { type: 'integer', minimum: 1 },
+    seed: { type: 'integer' }, rounds: { type: 'integer', minimum: 1 }, model: { type: 'string' }, base_url: { type: ['string', 'null'] },
+    backend: { enum: ['local', 'docker'] }, started_at: { type: 'string' }
+  }
+}
+export const validateRunSettings = compile<RunSettings>(runSettingsSchema)
+
+/** OUT/work/<slug>/materialisation.json: the materialisation's own record, and how long it took. */
+export interface MaterialisationArtefact { seconds: number, data: Record<string, unknown> }
+export const materialisationArtefactSchema = {
+  type: 'object', required: ['seconds', 'data'], additionalProperties: false,
+  properties: { seconds: { type: 'number', minimum: 0 }, data: { type: 'object' } }
+}
+export const validateMaterialisationArtefact = compile<MaterialisationArtefact>(materialisationArtefactSchema)

@@ -3,6 +3,7 @@
 import { compile } from './validate.js'
 import { limitFields, taskSpecSchema, type Metric, type Resources, type TaskEntrypoint, type TaskSpec } from './task.js'
 import type { Metrics } from './trajectory.js'
+import { provenanceSchema, type Provenance } from './generation.js'
 import { EPISODE_STATUSES, stepResultSchema, trajectoryStepSchema, type EpisodeStatus, type StepResult, type TrajectoryStep } from './episode.js'
 
 export const MAX_ACTION_BYTES = 1024 * 1024
@@ -213,11 +214,34 @@ export const taskListSchema = {
   type: 'object', required: ['tasks'], additionalProperties: false, properties: { tasks: { type: 'array', items: taskSummarySchema } }
 }
 
-/** `GET /tasks/:id`: the summary, the whole spec, the prompt an agent gets, and the baseline if known. */
-export interface TaskDetail extends TaskSummary { spec: TaskSpec, description: string, baseline: Metrics | null }
+/**
+ * `GET /tasks/:id`: the summary, the whole spec, the prompt an agent gets, the baseline if known, and for a generated
+ * task its provenance (topic, proposal, dataset revision, model, rounds, checks).
+ */
+export interface TaskDetail extends TaskSummary { spec: TaskSpec, description: string, baseline: Metrics | null, provenance?: Provenance }
 export const taskDetailSchema = {
   type: 'object', additionalProperties: false, required: [...Object.keys(taskSummaryProperties), 'spec', 'description', 'baseline'],
-  properties: { ...taskSummaryProperties, spec: taskSpecSchema, description: { type: 'string' }, baseline: { anyOf: [{ type: 'null' }, metrics] } }
+  properties: {
+    ...taskSummaryProperties, spec: taskSpecSchema, description: { type: 'string' }, baseline: { anyOf: [{ type: 'null' }, metrics] },
+    provenance: provenanceSchema
+  }
+}
+
+/** `POST /tasks/reload`: the served task directories read again; what changed, and what does not load. */
+export interface TasksReloadResult {
+  added: string[]
+  updated: string[]
+  removed: string[]
+  errors: { file: string, reason: string }[]
+  tasks: number
+}
+const ids = { type: 'array', items: { type: 'string' } }
+export const tasksReloadResultSchema = {
+  type: 'object', required: ['added', 'updated', 'removed', 'errors', 'tasks'], additionalProperties: false,
+  properties: {
+    added: ids, updated: ids, removed: ids, tasks: { type: 'integer', minimum: 0 },
+    errors: { type: 'array', items: { type: 'object', required: ['file', 'reason'], additionalProperties: false, properties: { file: { type: 'string' }, reason: { type: 'string' } } } }
+  }
 }
 
 /** `GET /tools`: the command docs for a system prompt, and the same commands as OpenAI function-calling tools. */
@@ -320,6 +344,7 @@ export const validateCloseResult = compile<CloseResult>(closeResultSchema)
 export const validateEvaluateResult = compile<EvaluateResult>(evaluateResultSchema)
 export const validateTaskList = compile<TaskList>(taskListSchema)
 export const validateTaskDetail = compile<TaskDetail>(taskDetailSchema)
+export const validateTasksReloadResult = compile<TasksReloadResult>(tasksReloadResultSchema)
 export const validateToolsResult = compile<ToolsResult>(toolsResultSchema)
 export const validateHealth = compile<Health>(healthSchema)
 export const validateWsFrame = compile<WsFrame>(wsFrameSchema)

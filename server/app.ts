@@ -80,6 +80,7 @@ export async function buildApp (m: EnvManager, opts: { logger?: boolean } = {}):
   type Id = { Params: { id: string } }
   app.get('/v1/health', async () => m.health())
   app.get('/v1/tasks', async () => m.listTasks())
+  app.post('/v1/tasks/reload', async () => m.reloadTasks())
   app.get<Id>('/v1/tasks/:id', async (req) => m.describeTask(req.params.id))
   app.get('/v1/tools', async (req) => m.tools(validateToolsQuery({ ...(req.query as object) }, 'query').profile ?? 'mlgym'))
 
