@@ -32,10 +32,20 @@ export class EvaluationFormatError extends Error {
   constructor (message: string, readonly output = '') { super(message) }
 }
 
-// Generation (tasks/generate/): what the pipeline records when a topic cannot go on.
+// Generation (tasks/generate/): failures of the remote services, not of a proposal. A proposal's own problems are
+// Rejections (env-spec/generation.ts), which go back to the LLM; these do not.
 
 /** The LLM API kept failing (429, 5xx, timeouts) past its retries, or refused the request; the topic is retried by --resume. */
 export class LlmError extends Error {
   readonly code = 'LLM_ERROR'
   constructor (message: string, readonly status: number | null = null) { super(message) }
+}
+
+/** The Hub or the dataset viewer kept failing (network, 5xx, rate limits) after the retries. */
+export class HubUnavailableError extends Error {
+  readonly code = 'HUB_UNAVAILABLE'
+  constructor (readonly service: 'Hub' | 'dataset viewer', readonly url: string, readonly status: number | null, reason: string) {
+    const flag = service === 'Hub' ? '--hub-url (HF_ENDPOINT)' : '--datasets-server-url'
+    super(`the Hugging Face ${service} failed at ${url}: ${reason}; check ${flag}, --hf-token and the network, or retry later`)
+  }
 }

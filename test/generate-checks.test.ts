@@ -22,7 +22,7 @@ let n = 0
 function setup (source: 'digits' | 'diabetes') {
   const h = handMadeTask(join(root, `t${n++}`), source)
   const dataset: VerifiedDataset = {
-    dataset: h.proposal.dataset, config: 'default', revision: 'abc123', license: 'cc-by-4.0',
+    dataset: h.proposal.dataset, config: 'default', revision: 'abc123', parquet_revision: 'def456', license: 'cc-by-4.0',
     splits: [{ name: 'train', num_rows: 1797 }], columns: Object.fromEntries(h.full.train.columns.map(c => [c, 'Value(int64)'])),
     size_bytes: 1000, parquet_files: { train: ['default/train/0000.parquet'] }
   }
