@@ -16,6 +16,10 @@ usage:
   synthgym tasks validate <dir>...             check synthgym task directories (task.yaml)
   synthgym tasks import <mlgym-checkout>       load configs/tasks/*.yaml of an MLGym checkout and serve them from now on
   synthgym tasks export <id> <out-dir>         write a task as MLGym YAML (configs/tasks, configs/datasets, data/<id>)
+  synthgym generate --out DIR [--topics 100] [--topics-file F] [--seed S] [--concurrency 8] [--rounds 3] [--model M]
+                    [--base-url URL] [--api-key K] [--hub-url URL] [--datasets-server-url URL] [--hf-token T]
+                    [--backend local|docker] [--resume]    ML topics → verified, self-debugged tasks in DIR/tasks
+                                                           (synthgym generate --help: all options)
   synthgym demo [--url http://127.0.0.1:8000]  a scripted agent on a built-in task (starts its own server without --url)
   synthgym image build [--force]               build the Docker sandbox image synthgym/sandbox:latest offline (root, debootstrap)
   synthgym image recipe                        its packages, recipe hash and tag (synthgym image --help: options)
@@ -33,6 +37,7 @@ const COMMANDS: Record<string, Command> = {
   serve: async args => (await import('./serve-command.js')).serveCommand(args),
   demo: async args => (await import('./serve-command.js')).demoCommand(args),
   image: async args => (await import('../sandbox/image-command.js')).imageCommand(args),
+  generate: async args => (await import('../tasks/generate/generate-command.js')).generateCommand(args),
   tasks: async args => {
     const { tasksCommand } = await import('../tasks/tasks-command.js')
     const { loadRegistry } = await import('./server.js')

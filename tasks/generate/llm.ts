@@ -37,7 +37,7 @@ export interface JsonReply<T> {
 
 /** Thrown when no reply was valid after the allowed attempts; `last` is why the last one was refused. */
 export class InvalidReplyError extends Error {
-  readonly code = 'invalid_reply'
+  readonly code = 'INVALID_REPLY'
   constructor (message: string, readonly tokens: Tokens) { super(message) }
 }
 

@@ -13,10 +13,11 @@ import {
 } from '../../env-spec/generation.js'
 import type { Sandbox, SandboxOptions } from '../../sandbox/types.js'
 import { LlmError } from '../errors.js'
-import { Llm, type LlmSettings, type Message } from './llm.js'
+import { InvalidReplyError, Llm, type LlmSettings, type Message } from './llm.js'
 import { proposeTask, type ProposalGate } from './proposal.js'
 import { codegenSystemPrompt, codegenUserPrompt, fixPrompt, mergeFiles, requestFiles, writeTaskFiles, type TaskData } from './codegen.js'
 import { runChecks } from './checks.js'
+import { TaskDedup } from './decontaminate.js'
 import { topicList } from './topics.js'
 import { buildReport, Progress, reportTable } from './report.js'
 import { GENERATE_DEFAULTS, rejection, type VerifyDataset } from './settings.js'
@@ -27,10 +28,9 @@ export interface Stages {
   /** a rejection when the dataset is one of the evaluation benchmark's */
   benchmark: (p: Proposal) => Rejection | null
   benchmarkIds: string[]
-  /** what makes two tasks the same: (dataset, config, target, metric) */
-  dedupKey: (p: Proposal, d: VerifiedDataset) => string
-  /** writes the task's data (both variants) into the two directories; returns its record */
-  materialise: (p: Proposal, d: VerifiedDataset, dirs: { full: string, micro: string }, seed: number) => Promise<Record<string, unknown>>
+  /** writes the task's data (both variants) into the two directories; returns its record, or why it cannot */
+  materialise: (p: Proposal, d: VerifiedDataset, dirs: { full: string, micro: string }, seed: number) =>
+    Promise<{ ok: true, data: Record<string, unknown> } | { ok: false, rejection: Rejection }>
   /** the two variants' data as codegen and the checks read it, from that record */
   taskData: (record: Record<string, unknown>) => { full: TaskData, micro: TaskData }
   makeSandbox: (opts: SandboxOptions) => Promise<Sandbox>
@@ -91,21 +91,26 @@ export function readArtefact<T> (file: string, validate: (v: unknown, root?: str
 const sum = (a: Tokens, b: Tokens): Tokens => ({ prompt: a.prompt + b.prompt, completion: a.completion + b.completion })
 const ZERO: Tokens = { prompt: 0, completion: 0 }
 
-/** The run's claims: one task per (dataset, config, target, metric), one topic per task id. */
+/**
+ * The run's claims: one task per (dataset, config, target, metric) (TaskDedup), one topic per task id. A discarded
+ * topic gives its claims back for later topics.
+ */
 class Claims {
-  private keys = new Map<string, string>()
+  private dedup = new TaskDedup()
   private ids = new Map<string, string>()
-  constructor (private key: Stages['dedupKey']) {}
 
   claim (slug: string, p: Proposal, d: VerifiedDataset): Rejection | null {
-    const k = this.key(p, d)
-    const byKey = this.keys.get(k)
-    if (byKey && byKey !== slug) return rejection('dedup', 'duplicate', `another task of this run (topic ${byKey}) already uses dataset ${d.dataset}, config ${d.config}, target ${p.target_column} and metric ${p.metric.name}; propose a different dataset, target or metric`)
     const byId = this.ids.get(p.task_id.toLowerCase())
-    if (byId && byId !== slug) return rejection('dedup', 'duplicate_task_id', `task id ${p.task_id} is taken by another task of this run (topic ${byId}); choose another task_id`)
-    this.keys.set(k, slug)
+    if (byId && byId !== slug) return rejection('dedup', 'DUPLICATE_TASK_ID', `The task id "${p.task_id}" is taken by another task of this run (topic ${byId}). Choose another task_id.`)
+    const taken = this.dedup.claim(p, d.dataset)
+    if (taken) return taken
     this.ids.set(p.task_id.toLowerCase(), slug)
     return null
+  }
+
+  release (slug: string, p: Proposal, d: VerifiedDataset): void {
+    this.dedup.release(p, d.dataset)
+    if (this.ids.get(p.task_id.toLowerCase()) === slug) this.ids.delete(p.task_id.toLowerCase())
   }
 }
 
@@ -149,18 +154,18 @@ export async function generate (opts: GenerateOptions, stages: Stages): Promise<
   const llm = new Llm(opts.llm, (why, ms) => write(`LLM request failed (${why}); retrying in ${(ms / 1000).toFixed(1)} s`))
 
   // what earlier runs of this folder spent and claimed
-  const claims = new Claims(stages.dedupKey)
+  const claims = new Claims()
   let resumedTokens = 0
   const finished = new Map<string, TopicOutcome>()
   for (const topic of topics.topics) {
     const o = readArtefact(paths.outcome(topic.slug), validateTopicOutcome)
     if (o && o.status !== 'error') finished.set(topic.slug, o)
     const pa = readArtefact(paths.proposal(topic.slug), validateProposalArtefact)
-    if (pa?.status === 'verified') claims.claim(topic.slug, pa.proposal!, pa.dataset!)
+    if (pa?.status === 'verified' && o?.status !== 'discarded') claims.claim(topic.slug, pa.proposal!, pa.dataset!)
     if (o) resumedTokens += o.tokens.prompt + o.tokens.completion
   }
   const progress = new Progress(topics.topics.length, () => resumedTokens + llm.tokens.prompt + llm.tokens.completion, write, opts.progressMs ?? GENERATE_DEFAULTS.progressMs)
-  for (const o of finished.values()) progress.end(o)
+  for (const o of finished.values()) progress.resumed(o)
 
   const ctx: TopicContext = { paths, settings, stages, llm, claims, progress, opts }
   const outcomes = new Map<string, TopicOutcome>(finished)
@@ -220,6 +225,8 @@ async function runTopic (topic: Topic, ctx: TopicContext): Promise<TopicOutcome>
     for (const s of ['proposal', 'decontamination', 'verification', 'dedup'] as const) progress.pass(s)
     const proposal = pa.proposal!
     const dataset = pa.dataset!
+    // a topic discarded from here on gives its dataset and task id back to the run
+    const discard = (r: Rejection) => { ctx.claims.release(slug, proposal, dataset); return outcome('discarded', r) }
 
     // stage 5: materialisation, by trusted code
     stage = 'materialisation'
@@ -229,8 +236,10 @@ async function runTopic (topic: Topic, ctx: TopicContext): Promise<TopicOutcome>
       const m0 = performance.now()
       rmSync(paths.full(slug), { recursive: true, force: true })
       rmSync(paths.micro(slug), { recursive: true, force: true })
-      const data = await stages.materialise(proposal, dataset, { full: paths.full(slug), micro: paths.micro(slug) }, settings.seed)
-      ma = { seconds: (performance.now() - m0) / 1000, data }
+      const m = await stages.materialise(proposal, dataset, { full: paths.full(slug), micro: paths.micro(slug) }, settings.seed)
+      timings.materialisation = (performance.now() - m0) / 1000
+      if (!m.ok) return discard({ ...m.rejection, stage })
+      ma = { seconds: timings.materialisation, data: m.data }
       writeArtefact(paths.materialisation(slug), ma, validateMaterialisationArtefact)
     }
     timings.materialisation = ma.seconds
@@ -252,7 +261,11 @@ async function runTopic (topic: Topic, ctx: TopicContext): Promise<TopicOutcome>
       if (last) messages.push({ role: 'user', content: fixPrompt(last.checks.filter(c => !c.ok)) })
       let code: CodeArtefact | undefined = readArtefact(paths.files(slug, round), validateCodeArtefact)
       if (!code) {
-        code = await requestFiles(llm, messages, round, ctx.opts.replyAttempts)
+        try { code = await requestFiles(llm, messages, round, ctx.opts.replyAttempts) } catch (e) {
+          if (!(e instanceof InvalidReplyError)) throw e
+          tokens = sum(tokens, e.tokens)
+          return discard(rejection('codegen', 'INVALID_REPLY', e.message))
+        }
         writeArtefact(paths.files(slug, round), code, validateCodeArtefact)
       }
       tokens = sum(tokens, code.tokens)
@@ -275,7 +288,7 @@ async function runTopic (topic: Topic, ctx: TopicContext): Promise<TopicOutcome>
     }
     if (!last?.ok) {
       const failed = last!.checks.filter(c => !c.ok)
-      return outcome('discarded', rejection('checks', failed.map(c => c.name).join('+'),
+      return discard(rejection('checks', failed.map(c => c.name).join('+'),
         `after ${rounds} round${rounds > 1 ? 's' : ''}: ${failed.map(c => `${c.name}: ${c.message}`).join('; ')}`))
     }
     progress.pass('checks')
@@ -287,14 +300,14 @@ async function runTopic (topic: Topic, ctx: TopicContext): Promise<TopicOutcome>
       const w = writeTaskFiles(files, proposal, data, variant)
       if ('message' in w) throw new Error(`the accepted files no longer assemble: ${w.message}`)
     }
-    const ids = accept({ topic, proposal, dataset, full, micro, last, history, tokens, timings, settings, paths })
+    const ids = accept({ topic, proposal, dataset, full, micro, last, history, tokens, timings, settings, paths, started: a0 })
     timings.accept = (performance.now() - a0) / 1000
     progress.pass('accept')
     return outcome('accepted', null, ids)
   } catch (e) {
-    if (e instanceof LlmError) return outcome('error', rejection(stage, 'llm_error', e.message))
+    // the LLM API or the Hub kept failing, or a sandbox did not start: not the proposal's fault, so --resume tries again
     const code = (e as { code?: unknown }).code
-    return outcome('error', rejection(stage, typeof code === 'string' ? code.toLowerCase() : 'internal', (e as Error).message ?? String(e)))
+    return outcome('error', rejection(stage, e instanceof LlmError ? e.code : typeof code === 'string' ? code : 'INTERNAL', (e as Error).message ?? String(e)))
   }
 }
 
@@ -302,7 +315,7 @@ async function runTopic (topic: Topic, ctx: TopicContext): Promise<TopicOutcome>
 function accept (a: {
   topic: Topic, proposal: Proposal, dataset: VerifiedDataset, full: TaskData, micro: TaskData, last: CheckRound,
   history: Array<{ round: number, failed: CheckName[] }>, tokens: Tokens, timings: StageTimings, settings: RunSettings,
-  paths: ReturnType<typeof runPaths>
+  paths: ReturnType<typeof runPaths>, started: number
 }): { task: string, micro: string } {
   const task = a.proposal.task_id
   const micro = `${task}Micro`
@@ -323,7 +336,8 @@ function accept (a: {
       dataset: { id: a.dataset.dataset, config: a.dataset.config, revision: a.dataset.revision, license: a.dataset.license, splits: a.proposal.splits },
       rows: { train: data.train.rows, validation: data.validation.rows, test: data.test.rows },
       model: a.settings.model, rounds: a.last.round, checks: a.last.checks, history: a.history,
-      baseline: baseline ?? {}, tokens: a.tokens, timings: a.timings, seed: a.settings.seed, created_at: new Date().toISOString()
+      baseline: baseline ?? {}, tokens: a.tokens, timings: { ...a.timings, accept: (performance.now() - a.started) / 1000 },
+      seed: a.settings.seed, created_at: new Date().toISOString()
     }
     writeArtefact(join(tmp, 'provenance.json'), provenance, validateProvenance)
     const dest = join(a.paths.tasks, id)

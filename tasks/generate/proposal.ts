@@ -12,7 +12,7 @@ export interface ProposalGate {
   verify: VerifyDataset
   /** a rejection when the proposal's dataset is one of the evaluation benchmark's */
   benchmark: (p: Proposal) => Rejection | null
-  /** reserves the proposal's (dataset, config, target, metric) and task id, or says which earlier task has them */
+  /** reserves the proposal's (dataset, config, target, metric) and task id, or says which task of the run has them */
   claim: (p: Proposal, d: VerifiedDataset) => Rejection | null
   /** dataset ids never to propose, shown to the LLM up front */
   benchmarkIds: string[]
@@ -55,10 +55,10 @@ Propose again for the same topic: fix what the message names, or choose another 
 /** Checks of the proposal itself, before anything is asked of the Hub. */
 function ownChecks (p: Proposal): Rejection | null {
   if (p.submission_kind !== 'CSVSubmissionTasks') {
-    return rejection('proposal', 'unsupported_submission_kind', `submission_kind ${p.submission_kind}: generated data tasks are scored from a CSV of predictions; use CSVSubmissionTasks`)
+    return rejection('proposal', 'UNSUPPORTED_SUBMISSION_KIND', `submission_kind ${p.submission_kind}: generated data tasks are scored from a CSV of predictions; use CSVSubmissionTasks`)
   }
   if (p.input_columns.includes(p.target_column)) {
-    return rejection('proposal', 'target_is_input', `the target column ${p.target_column} is also an input column; remove it from input_columns`)
+    return rejection('proposal', 'TARGET_IN_INPUTS', `the target column ${p.target_column} is also an input column; remove it from input_columns`)
   }
   return null
 }
@@ -67,7 +67,7 @@ const add = (a: Tokens, b: Tokens) => { a.prompt += b.prompt; a.completion += b.
 
 /**
  * Proposals until one is verified, at most `attempts`; every attempt and its refusal is recorded. An LLM that
- * never replies valid JSON ends the topic here (rejection 'invalid_reply'); an API failure past its retries throws.
+ * never replies valid JSON ends the topic here (rejection 'INVALID_REPLY'); an API failure past its retries throws.
  */
 export async function proposeTask (topic: Topic, llm: Llm, gate: ProposalGate, opts: { attempts?: number, replyAttempts?: number } = {}): Promise<ProposalArtefact> {
   const started = performance.now()
@@ -93,7 +93,7 @@ export async function proposeTask (topic: Topic, llm: Llm, gate: ProposalGate, o
     } catch (e) {
       if (!(e instanceof InvalidReplyError)) throw e
       add(tokens, e.tokens)
-      last = rejection('proposal', 'invalid_reply', e.message)
+      last = rejection('proposal', 'INVALID_REPLY', e.message)
       record.push({ proposal: null, rejection: last })
       return done('rejected', null, null, last)
     }
@@ -108,6 +108,8 @@ export async function proposeTask (topic: Topic, llm: Llm, gate: ProposalGate, o
       if (v.ok) dataset = v.dataset
       else refused = { ...v.rejection, stage: 'verification' }
     }
+    // the Hub may answer with another id (a renamed dataset redirects): that one must not be a benchmark's either
+    if (!refused && dataset && dataset.dataset !== p.dataset) { const r = gate.benchmark({ ...p, dataset: dataset.dataset }); if (r) refused = { ...r, stage: 'decontamination' } }
     if (!refused && dataset) { const r = gate.claim(p, dataset); if (r) refused = { ...r, stage: 'dedup' } }
     record.push({ proposal: p, rejection: refused })
     if (!refused) return done('verified', p, dataset, null)

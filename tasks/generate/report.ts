@@ -78,6 +78,12 @@ export class Progress {
   constructor (readonly total: number, private tokens: () => number, private write: (line: string) => void, private everyMs: number) {}
 
   pass (stage: Stage): void { this.passed.set(stage, (this.passed.get(stage) ?? 0) + 1); this.show() }
+
+  /** A topic an earlier run of this folder finished: the stages it passed count too. */
+  resumed (o: TopicOutcome): void {
+    for (const s of STAGES) if (s !== 'topics' && (o.status === 'accepted' || idx(s) < idx(o.stage))) this.passed.set(s, (this.passed.get(s) ?? 0) + 1)
+    this.end(o)
+  }
   end (o: TopicOutcome): void {
     if (o.status === 'accepted') this.kept++
     else if (o.status === 'discarded') this.discarded++
