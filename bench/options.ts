@@ -25,9 +25,12 @@ export interface Options {
   dockerResetTasks: string[]
   dockerEnvs: number
   dockerConcurrency: number
+  /** the fake LLM's latency per request in the generation section */
+  genLatencyMs: number
+  genTopics: number
 }
 
-export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'docker']
+export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'docker', 'generate']
 
 export const HELP = `usage: node dist/bench/run.js [options]
   --json FILE          write the results as JSON to FILE (default: one JSON line at the end of stdout)
@@ -41,7 +44,7 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --concurrency N      environments opened at a time, one WebSocket each (16)
   --many-task ID       task of those environments (digitsClassification)
   --in-process         run the server in this process (default: a child process, as a real deployment)
-  --only LIST          run only some of: step,openenv,python,reset,many,swerex,docker (default: all; docker when an engine answers)
+  --only LIST          run only some of: step,openenv,python,reset,many,swerex,docker,generate (default: all; docker when an engine answers)
   --budget S           give up after S seconds in all (480)
  docker section (two more servers, backend docker, one with a warm pool and one without; own data dirs):
   --image IMAGE        the sandbox image (${DEFAULTS.image})
@@ -51,7 +54,10 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --docker-resets N    timed warm resets per task and kind, and as many cold \`docker run\`s, interleaved (15)
   --docker-reset-tasks A,B   tasks whose docker reset is timed (prisonersDilemma,digitsClassification)
   --docker-envs N      docker environments stepping at once (32)
-  --docker-concurrency N     docker environments opened at a time (8)`
+  --docker-concurrency N     docker environments opened at a time (8)
+ generate section (the pipeline against a fake LLM and the loopback Hub, real checks in local sandboxes):
+  --gen-latency MS     the fake LLM's latency per request (1000)
+  --gen-topics N       topics in flight at once (8)`
 
 /** The options, or 'help' for -h/--help; throws on a bad argument (the message says which). */
 export function parseArgs (argv: string[]): Options | 'help' {
@@ -78,7 +84,9 @@ export function parseArgs (argv: string[]): Options | 'help' {
     dockerResets: 15,
     dockerResetTasks: ['prisonersDilemma', 'digitsClassification'],
     dockerEnvs: 32,
-    dockerConcurrency: 8
+    dockerConcurrency: 8,
+    genLatencyMs: 1000,
+    genTopics: 8
   }
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v)
@@ -112,7 +120,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
         o.only = new Set(list(v()))
         const bad = [...o.only].filter(s => !SECTIONS.includes(s))
         if (bad.length || o.only.size === 0) {
-          throw new Error(`--only takes step, openenv, python, reset, many, swerex and/or docker (got ${bad.join(',') || 'nothing'})`)
+          throw new Error(`--only takes step, openenv, python, reset, many, swerex, docker and/or generate (got ${bad.join(',') || 'nothing'})`)
         }
         o.dockerAsked = o.only.has('docker')
         break
@@ -125,6 +133,8 @@ export function parseArgs (argv: string[]): Options | 'help' {
       case '--docker-reset-tasks': o.dockerResetTasks = list(v()); break
       case '--docker-envs': o.dockerEnvs = int(a, v(), 1); break
       case '--docker-concurrency': o.dockerConcurrency = int(a, v(), 1); break
+      case '--gen-latency': o.genLatencyMs = int(a, v(), 0); break
+      case '--gen-topics': o.genTopics = int(a, v(), 1); break
       case '-h': case '--help': return 'help'
       default: throw new Error(`unknown argument ${a}\n${HELP}`)
     }

@@ -6,7 +6,7 @@
 //
 // Progress goes to stderr; the table and (without --json) the JSON line go to stdout. A missed target prints
 // MISSED; the exit code is 1 for a missed target only with --strict, and 2 when the benchmark could not run at all.
-// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, docker) and adds its rows to one Report.
+// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, docker, generate) and adds its rows to one Report.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,6 +26,7 @@ import { resets } from './reset.js'
 import { startBenchServer, type Server } from './start-server.js'
 import { stepOverhead } from './step.js'
 import { swerexSection } from './swerex.js'
+import { generateSection } from './generate.js'
 
 async function main (): Promise<number> {
   const clock = startClock()
@@ -128,6 +129,9 @@ async function main (): Promise<number> {
         results.docker = out
         try { await dockerSection(ctx, probe, dockerServers, out) } catch (e) { failed('docker', e) }
       }
+    }
+    if (o.only.has('generate')) {
+      try { results.generate = await generateSection(ctx) } catch (e) { failed('generate', e) }
     }
     return await finish(null)
   } finally {

@@ -23,8 +23,9 @@ import { http, tempDir, testServer } from './helpers.js'
 const root = tempDir(t, 'sg-generate-')
 let runs = 0
 
-async function fakes (plans: Record<string, TopicPlan>, opts: { rejectResponseFormat?: boolean } = {}): Promise<{ llm: FakeOpenAI, hub: FakeHub }> {
-  const llm = await startFakeOpenAI(scriptedLlm(plans), opts)
+async function fakes (plans: Record<string, TopicPlan>, opts: { rejectResponseFormat?: boolean, down?: () => boolean } = {}): Promise<{ llm: FakeOpenAI, hub: FakeHub }> {
+  const script = scriptedLlm(plans)
+  const llm = await startFakeOpenAI(req => opts.down?.() ? { status: 503, message: 'The server is overloaded' } : script(req), opts)
   const hub = await startFakeHub({
     datasets: [
       ...fixtureDatasets(),
@@ -37,7 +38,7 @@ async function fakes (plans: Record<string, TopicPlan>, opts: { rejectResponseFo
 }
 
 async function run (plans: Record<string, TopicPlan>, f: { llm: FakeOpenAI, hub: FakeHub }, over: Partial<GenerateOptions> = {}) {
-  const out = join(root, `run${runs++}`)
+  const out = over.out ?? join(root, `run${runs++}`)
   const topicsFile = join(root, `topics${runs}.txt`)
   writeFileSync(topicsFile, Object.keys(plans).join('\n') + '\n')
   const hub = hubSettings({ hubUrl: f.hub.hubUrl, datasetsServerUrl: f.hub.datasetsServerUrl, retries: 2, backoffMs: 10, maxBackoffMs: 50 }, {})
@@ -221,6 +222,21 @@ t.test('an endpoint without structured output: JSON in text', async t => {
   const withFormat = f.llm.requests.filter(q => q.response_format)
   t.equal(withFormat.length, 1, 'asked once, answered 400, never again')
   t.equal(f.llm.requests.length, 3)
+})
+
+t.test('an LLM API that keeps failing: the topic ends as an error, and --resume retries it', async t => {
+  let down = true
+  const plans = { [T.first]: { proposals: [LANGUAGE(T.first, 'countryLanguage')], code: [undefined] } }
+  const f = await fakes(plans, { down: () => down })
+  const first = await run(plans, f)
+  t.match(first.outcome(T.first), { status: 'error', stage: 'proposal', rejection: { code: 'LLM_ERROR', message: /failed 4 times; last: 503 The server is overloaded/ } })
+  t.equal(first.report.errors, 1)
+  t.match(first.table, /1 +proposal +LLM_ERROR/)
+  t.equal(f.llm.requests.length, 4, 'the first try and 3 retries')
+  down = false
+  const second = await run(plans, f, { out: first.out, resume: true })
+  t.match(second.outcome(T.first), { status: 'accepted', task_id: 'countryLanguage' })
+  t.same([second.report.kept, second.report.errors], [1, 0])
 })
 
 t.test('the kept tasks and their micro variants run as environments through the server', async t => {

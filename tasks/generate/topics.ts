@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import YAML from 'yaml'
 import { packageRoot } from '../../sandbox/paths.js'
 import type { Topic, TopicList } from '../../env-spec/generation.js'
+import { GENERATE_DEFAULTS } from './settings.js'
 
 export const TAXONOMY_FILE = join(packageRoot(), 'tasks', 'generate', 'taxonomy.yaml')
 
@@ -128,6 +129,6 @@ export function topicList (opts: { topics?: number, seed: number, topicsFile?: s
       : sampleTopics(t, opts.topics, opts.seed)
     return { source: opts.topicsFile, seed: opts.seed, requested: topics.length, topics }
   }
-  const n = opts.topics ?? 100
+  const n = opts.topics ?? GENERATE_DEFAULTS.topics
   return { source: 'taxonomy', seed: opts.seed, requested: n, topics: sampleTopics(loadTaxonomy(), n, opts.seed) }
 }

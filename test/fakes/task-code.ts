@@ -2,10 +2,11 @@
 // (test/fixtures/generate/*), filled in with the names the codegen prompt gives (id, target, metric, hidden file).
 // Each breakage is one realistic mistake an LLM makes, which exactly one keep-check should catch.
 import { readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { packageRoot } from '../../sandbox/paths.js'
 
-const DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'generate')
+// from the repository root, so that the benchmark (run from dist/) finds the templates too
+const DIR = join(packageRoot(), 'test', 'fixtures', 'generate')
 const read = (n: string) => readFileSync(join(DIR, n), 'utf8')
 
 export interface CodeParams {
