@@ -40,6 +40,19 @@ async function until (what: string, ok: () => boolean, ms = 120_000): Promise<vo
   }
 }
 
+t.test('the command line: help, a missing --out, an unknown flag', async t => {
+  const run = async (args: string[]) => { const c = cli(args); return { code: await c.done, err: c.stderr() } }
+  const help = cli(['--help'])
+  let stdout = ''
+  help.child.stdout!.on('data', d => { stdout += d })
+  t.equal(await help.done, 0)
+  for (const f of ['--topics', '--topics-file', '--seed', '--concurrency', '--rounds', '--model', '--base-url', '--api-key', '--hub-url',
+    '--datasets-server-url', '--hf-token', '--backend local|docker', '--resume']) t.ok(stdout.includes(f), f)
+  t.match(await run(['--topics', '3']), { code: 1, err: /synthgym: --out DIR is required/ })
+  t.match(await run(['--out', join(root, 'x'), '--frobnicate']), { code: 1, err: /unknown argument --frobnicate; see synthgym generate --help/ })
+  t.match(await run(['--out', join(root, 'x'), '--resume']), { code: 1, err: /holds no run to resume/ })
+})
+
 t.test('killed mid-run, resumed without redoing finished stages', async t => {
   const llm = await startFakeOpenAI(scriptedLlm(plans, { codegen: topic => topic === B && hang ? { hang: true } : undefined }), { latencyMs: 50 })
   const hub = await startFakeHub()

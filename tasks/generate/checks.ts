@@ -1,7 +1,7 @@
 // Stage 7: the keep-checks of one round, in a real sandbox through the tasks machinery (the task loads from its
 // directory as the registry loads it, an Environment resets it as an episode starts, the evaluation is the one an
 // agent's validate runs). A task is kept only when every check passes; a failure says what to fix.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { CheckName, CheckResult, CheckRound, Proposal } from '../../env-spec/generation.js'
 import type { Sandbox, SandboxOptions } from '../../sandbox/types.js'
@@ -288,9 +288,4 @@ export async function runChecks (round: number, files: Record<string, string>, p
 
   const ok = rec.checks.every(c => c.ok)
   return out(ok, baseline, microBaseline)
-}
-
-/** Whether a task directory's files exist as the round left them (a resumed round rewrites them first). */
-export function taskFilesPresent (data: TaskData): boolean {
-  return ['task.yaml', 'baseline.py', 'evaluate.py'].every(f => existsSync(join(data.dir, f)))
 }

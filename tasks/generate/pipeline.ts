@@ -2,7 +2,7 @@
 // data (trusted code) → task code (LLM) → checks in a sandbox (→ back to the LLM, K rounds) → OUT/tasks/<id>.
 // Each stage of a topic ends by writing its schema'd artefact under OUT/work/<slug>/, so a killed run resumes
 // (--resume) from the last finished stage of every topic; --concurrency topics are in flight at once.
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import YAML from 'yaml'
 import {
@@ -345,11 +345,4 @@ function accept (a: {
     renameSync(tmp, dest)
   }
   return { task, micro }
-}
-
-/** Task directories of a run folder (OUT/tasks/*), for serving. */
-export function acceptedTaskDirs (out: string): string[] {
-  const dir = runPaths(resolve(out)).tasks
-  if (!existsSync(dir)) return []
-  return readdirSync(dir).filter(n => !n.startsWith('.')).map(n => join(dir, n)).filter(d => existsSync(join(d, 'task.yaml')))
 }
