@@ -98,6 +98,15 @@ t.test('verification', async t => {
     t.same(text.target_names, ['de', 'es', 'fr', 'it', 'nl'])
   })
 
+  t.test('a renamed dataset: the Hub redirects, the verified id is the new one', async t => {
+    const moved = await startFakeHub({ datasets: [fixture('fixtures/iris', { aliases: ['iris'] })] })
+    t.teardown(moved.close)
+    const d = await verified(proposal({ dataset: 'iris' }), settings(moved))
+    t.equal(d.dataset, 'fixtures/iris')
+    t.ok(moved.requests.some(r => r.path === '/api/datasets/iris/revision/HEAD' && r.status === 307))
+    t.ok(moved.requests.filter(r => r.server === 'viewer').every(r => r.query.includes('dataset=fixtures%2Firis')), 'the viewer is asked for the new id')
+  })
+
   t.test('the token reaches the Hub and the viewer', async t => {
     const before = hub.requests.length
     await verified(proposal(), settings(hub, { hfToken: TOKEN }))
@@ -201,6 +210,15 @@ t.test('retries: 429 and ResponseNotReady are waited out; other failures are not
     t.teardown(hub3.close)
     await t.rejects(verifyDataset(proposal(), settings(hub3)), { code: 'HUB_UNAVAILABLE', message: /dataset viewer/ })
     t.equal(hub3.count('/splits', 'viewer'), 1, 'a 500 without ResponseNotReady is not retried')
+  })
+
+  t.test('where /info cannot answer, the columns come from /first-rows', async t => {
+    const hub2 = await startFakeHub({ faults: [{ server: 'viewer', match: '/info', status: 404, errorCode: 'ResponseNotFound', times: 1 }] })
+    t.teardown(hub2.close)
+    const d = await verified(digits(), settings(hub2))
+    t.same(d.columns, { image: 'Image', label: 'ClassLabel' })
+    t.same(d.target_names, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+    t.equal(hub2.count('/first-rows', 'viewer'), 1)
   })
 
   t.test('a 500 that names the dataset\'s error is a rejection', async t => {
@@ -419,6 +437,20 @@ t.test('materialisation of an image dataset: images as files, a CSV index', asyn
     t.ok(readFileSync(join(microDir, r[1])).equals(readFileSync(join(dir, r[1]))), 'the micro variant has its own copy of each image')
   }
   t.match(data.full.dataset_docs, /`image` \(Image\): the path of the image file, relative to the workspace \(e.g. `data\/image\/train\/0.png`\)/)
+
+  t.test('rows whose image is missing are left out', async t => {
+    const d = fixture('fixtures/digits')
+    const rows = [...d.configs[0].splits.train.slice(0, 120), { image: null, label: 3 }, { image: { bytes: null, path: 'lost.png' }, label: 4 }]
+    const holes = await startFakeHub({ datasets: [{ id: 'fixtures/digit-holes', configs: [{ ...d.configs[0], splits: { train: rows } }] }] })
+    t.teardown(holes.close)
+    const hp = digits({ dataset: 'fixtures/digit-holes', splits: ['train'] })
+    const r = await run(holes, hp, await verified(hp, settings(holes)), root, 'holes', { minRows: 50 })
+    t.equal(r.data.source_rows, 122)
+    t.equal(r.data.dropped_rows, 2)
+    t.equal(r.data.full.train.rows + r.data.full.validation.rows + r.data.full.test.rows, 120)
+    t.equal(r.data.full.media_files, 120)
+    for (const f of ['train', 'validation', 'test']) t.ok(table(join(r.dir, `data/${f}.csv`)).rows.every(x => existsSync(join(r.dir, x[1]))), `every ${f} image is there`)
+  })
 })
 
 t.test('materialisation of text: CSV quoting, rows without a target left out', async t => {

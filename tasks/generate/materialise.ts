@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { downloadFile, fileDownloadInfo, HubApiError } from '@huggingface/hub'
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet'
+import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet'
 import {
   validateMaterialisedData, type MaterialisedData, type MaterialisedFile, type MaterialisedVariant, type Proposal, type Rejection,
   type VerifiedDataset
@@ -223,7 +223,7 @@ const toPlain = (v: unknown): unknown => typeof v === 'bigint' ? (Number.isSafeI
 // ---- writing ----
 
 type Split = 'train' | 'validation' | 'test'
-interface OutRow { id: number, split: Split, cells: Record<string, string>, target: string, media: Array<{ column: string, rel: string, bytes: Uint8Array }> }
+interface OutRow { id: number, split: Split, cells: Record<string, string>, target: string, media: Array<{ column: string, rel: string }> }
 
 function writeCsv (dir: string, rel: string, header: string[], rows: string[][]): MaterialisedFile {
   const file = join(dir, rel)
@@ -265,18 +265,22 @@ function describe (d: DocsInput): string {
   return lines.join('\n')
 }
 
-function writeVariant (dir: string, rows: OutRow[], header: { inputs: string[], id: string, target: string }, docs: DocsInput, mediaFrom: string | null): MaterialisedVariant {
-  // a rerun (a resumed pipeline) starts from nothing: what it wrote before goes
+/** Empties what a variant's data is written into: a rerun (a resumed pipeline) starts from nothing. */
+function clearVariant (dir: string): void {
   rmSync(join(dir, 'data'), { recursive: true, force: true })
   rmSync(join(dir, 'secret', 'answers.csv'), { force: true })
   mkdirSync(join(dir, 'data'), { recursive: true })
+}
+
+/** The CSV files of a variant; its media files are in place already, or copied from `mediaFrom` (the full task). */
+function writeVariant (dir: string, rows: OutRow[], header: { inputs: string[], id: string, target: string }, docs: DocsInput, mediaFrom: string | null): MaterialisedVariant {
   let media = 0
   for (const r of rows) {
     for (const m of r.media) {
-      const to = join(dir, m.rel)
-      mkdirSync(dirname(to), { recursive: true })
-      if (mediaFrom) copyFileSync(join(mediaFrom, m.rel), to)
-      else writeFileSync(to, m.bytes)
+      if (mediaFrom) {
+        mkdirSync(dirname(join(dir, m.rel)), { recursive: true })
+        copyFileSync(join(mediaFrom, m.rel), join(dir, m.rel))
+      }
       media++
     }
   }
@@ -323,12 +327,19 @@ export async function materialise (p: Proposal, v: VerifiedDataset, dirs: { dir:
   const candidates: number[] = []
   try {
     for (const src of sources) {
-      const col = await parquetReadObjects({ file: src.file, metadata: src.metadata, columns: [target], utf8: false })
-      for (let i = 0; i < col.length; i++) {
-        const x = col[i][target] as unknown
-        if (x === null || x === undefined || (typeof x === 'number' && Number.isNaN(x)) || (classLabel && Number(x) < 0)) continue
-        candidates.push(src.start + i)
-      }
+      // column chunks as they are decoded, not a row object per row: a big split's target column stays small
+      const has = new Uint8Array(src.rows)
+      await parquetRead({
+        file: src.file, metadata: src.metadata, columns: [target], utf8: false,
+        onChunk: ({ columnData, rowStart }) => {
+          for (let i = 0; i < columnData.length; i++) {
+            const x = columnData[i] as unknown
+            if (x === null || x === undefined || (typeof x === 'number' && Number.isNaN(x)) || (classLabel && Number(x) < 0)) continue
+            has[rowStart + i] = 1
+          }
+        }
+      })
+      for (let i = 0; i < src.rows; i++) if (has[i]) candidates.push(src.start + i)
     }
   } catch (e) {
     return reject('PARQUET_UNREADABLE', `The parquet files of "${v.dataset}" cannot be read (${(e as Error).message}). Propose another dataset.`)
@@ -354,16 +365,21 @@ export async function materialise (p: Proposal, v: VerifiedDataset, dirs: { dir:
   const taken = new Set([...inputs, target])
   const idColumn = ['id', 'row_id', '_id', '__id'].find(x => !taken.has(x)) ?? '__row_id'
 
-  // pass 2: the chosen rows' inputs and target, row group by row group
+  // pass 2: the chosen rows' inputs and target, row group by row group; media files go straight to the task's data
+  clearVariant(dirs.dir)
+  clearVariant(dirs.microDir)
   const out: Array<OutRow | undefined> = new Array(chosen.length)
   let dropped = sourceRows - candidates.length
   const wanted = [...new Set([...inputs, target])]
+  const ascending = [...chosen].sort((a, b) => a - b)
+  let next = 0
   try {
     for (const src of sources) {
       for (const g of src.groups) {
         const lo = src.start + g.start
         const hi = lo + g.rows
-        const here = chosen.filter(x => x >= lo && x < hi)
+        const here: number[] = []
+        while (next < ascending.length && ascending[next] < hi) here.push(ascending[next++])
         if (!here.length) continue
         const rows = await parquetReadObjects({ file: src.file, metadata: src.metadata, columns: wanted, rowStart: g.start, rowEnd: g.start + g.rows, utf8: false })
         for (const gi of here) {
@@ -371,19 +387,22 @@ export async function materialise (p: Proposal, v: VerifiedDataset, dirs: { dir:
           const pos = position.get(gi)!
           const split = splitOf(pos)
           const cells: Record<string, string> = {}
-          const media: OutRow['media'] = []
-          let missing = false
+          const media: Array<{ column: string, rel: string, bytes: Uint8Array }> = []
           for (const c of inputs) {
             if (mediaDir.has(c)) {
               const m = row[c] as { bytes?: Uint8Array | null, path?: unknown } | null
-              if (!m?.bytes || !(m.bytes instanceof Uint8Array) || m.bytes.byteLength === 0) { missing = true; break }
+              if (!m?.bytes || !(m.bytes instanceof Uint8Array) || m.bytes.byteLength === 0) break
               const rel = `data/${mediaDir.get(c)}/${split}/${pos}${mediaExtension(m.bytes, m.path)}`
               media.push({ column: c, rel, bytes: m.bytes })
               cells[c] = rel
             } else cells[c] = csvValue(toPlain(row[c]))
           }
-          if (missing) { dropped++; continue }
-          out[pos] = { id: pos, split, cells, target: csvValue(toPlain(row[target])), media }
+          if (media.length < mediaDir.size) { dropped++; continue }
+          for (const m of media) {
+            mkdirSync(dirname(join(dirs.dir, m.rel)), { recursive: true })
+            writeFileSync(join(dirs.dir, m.rel), m.bytes)
+          }
+          out[pos] = { id: pos, split, cells, target: csvValue(toPlain(row[target])), media: media.map(({ column, rel }) => ({ column, rel })) }
         }
       }
     }

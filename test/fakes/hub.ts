@@ -30,6 +30,8 @@ export interface FakeConfig { name: string, features: Record<string, Feature>, s
 
 export interface FakeDataset {
   id: string
+  /** old ids the Hub redirects to this one (a renamed or moved dataset) */
+  aliases?: string[]
   license?: string | null
   private?: boolean
   gated?: false | 'auto' | 'manual'
@@ -293,10 +295,12 @@ const builtCache = new WeakMap<FakeDataset, BuiltDataset>()
 
 export async function startFakeHub (opts: FakeHubOptions = {}): Promise<FakeHub> {
   const datasets = new Map<string, BuiltDataset>()
+  const renamed = new Map<string, string>()
   for (const d of opts.datasets ?? fixtureDatasets()) {
     let b = builtCache.get(d)
     if (!b) { b = build(d); builtCache.set(d, b) }
     datasets.set(d.id.toLowerCase(), b)
+    for (const a of d.aliases ?? []) renamed.set(a.toLowerCase(), d.id)
   }
   const tokens = new Set(opts.tokens ?? [])
   const faults = [...(opts.faults ?? [])].map(f => ({ ...f }))
@@ -356,6 +360,11 @@ export async function startFakeHub (opts: FakeHubOptions = {}): Promise<FakeHub>
 
   function hub (req: IncomingMessage, res: ServerResponse, url: URL): void {
     let m: RegExpMatchArray | null
+    // a renamed dataset: the Hub redirects its API and file URLs to the new id
+    if ((m = url.pathname.match(/^\/(api\/datasets|datasets)\/(.+?)\/(revision|tree|resolve)\/(.*)$/)) && renamed.has(decodeURIComponent(m[2]).toLowerCase())) {
+      res.writeHead(307, { location: `/${m[1]}/${renamed.get(decodeURIComponent(m[2]).toLowerCase())}/${m[3]}/${m[4]}${url.search}`, 'content-length': '0' })
+      return void res.end()
+    }
     if ((m = url.pathname.match(/^\/api\/datasets\/(.+?)\/revision\/([^/]+)$/))) {
       const d = visible(req, decodeURIComponent(m[1]))
       if (!d) return repoNotFound(res, authorized(req) ? 404 : 401)
