@@ -5,8 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join, posix, relative } from 'node:path'
 import YAML from 'yaml'
 import {
-  TASK_FILE_NAMES, taskFilesReplySchema, validateTaskFilesReply, type CodeArtefact, type Proposal, type TaskFilesReply,
-  type VerifiedDataset
+  TASK_FILE_NAMES, taskFilesReplySchema, validateTaskFilesReply, type CodeArtefact, type MaterialisedFile, type Proposal,
+  type TaskFilesReply, type VerifiedDataset
 } from '../../env-spec/generation.js'
 import { validateTaskSpec, type DatasetConfig, type TaskSpec } from '../../env-spec/task.js'
 import { ValidationError } from '../../env-spec/validate.js'
@@ -17,7 +17,7 @@ import type { Llm, Message } from './llm.js'
 import { GENERATE_DEFAULTS } from './settings.js'
 
 /** One materialised file, relative to its task directory. */
-export interface DataFile { path: string, rows: number, columns: string[] }
+type DataFile = MaterialisedFile
 
 /** One variant's data as codegen and the checks need it (the pipeline builds it from the materialisation). */
 export interface TaskData {

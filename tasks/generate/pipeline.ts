@@ -2,7 +2,7 @@
 // data (trusted code) → task code (LLM) → checks in a sandbox (→ back to the LLM, K rounds) → OUT/tasks/<id>.
 // Each stage of a topic ends by writing its schema'd artefact under OUT/work/<slug>/, so a killed run resumes
 // (--resume) from the last finished stage of every topic; --concurrency topics are in flight at once.
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import YAML from 'yaml'
 import {
@@ -150,6 +150,8 @@ export async function generate (opts: GenerateOptions, stages: Stages): Promise<
   const started = new Date()
   const t0 = performance.now()
   const { settings, topics } = runSettings({ ...opts, out }, paths)
+  // half-copied tasks a killed run left (their names start with a dot, so no server ever served them)
+  if (existsSync(paths.tasks)) for (const n of readdirSync(paths.tasks)) if (n.startsWith('.') && n.endsWith('.tmp')) rmSync(join(paths.tasks, n), { recursive: true, force: true })
   const write = opts.progress ?? ((line: string) => process.stderr.write(line + '\n'))
   const llm = new Llm(opts.llm, (why, ms) => write(`LLM request failed (${why}); retrying in ${(ms / 1000).toFixed(1)} s`))
 
