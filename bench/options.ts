@@ -29,9 +29,12 @@ export interface Options {
   agentEpisodes: number
   agentSteps: number
   agentConcurrent: number
+  /** the fake LLM's latency per request in the generation section */
+  genLatencyMs: number
+  genTopics: number
 }
 
-export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'agent', 'aup', 'docker', 'ui']
+export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'agent', 'aup', 'docker', 'ui', 'generate']
 
 export const HELP = `usage: node dist/bench/run.js [options]
   --json FILE          write the results as JSON to FILE (default: one JSON line at the end of stdout)
@@ -45,8 +48,8 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --concurrency N      environments opened at a time, one WebSocket each (16)
   --many-task ID       task of those environments (digitsClassification)
   --in-process         run the server in this process (default: a child process, as a real deployment)
-  --only LIST          run only some of: step,openenv,python,reset,many,swerex,agent,aup,docker,ui (default: all; docker when
-                       an engine answers, ui when /usr/bin/chromium is there)
+  --only LIST          run only some of: step,openenv,python,reset,many,swerex,agent,aup,docker,ui,generate (default: all;
+                       docker when an engine answers, ui when /usr/bin/chromium is there)
   --budget S           give up after S seconds in all (600)
   --agent-episodes N   agent section: episodes timed one after another (3)
   --agent-steps N      their steps each (50)
@@ -59,7 +62,10 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --docker-resets N    timed warm resets per task and kind, and as many cold \`docker run\`s, interleaved (15)
   --docker-reset-tasks A,B   tasks whose docker reset is timed (prisonersDilemma,digitsClassification)
   --docker-envs N      docker environments stepping at once (32)
-  --docker-concurrency N     docker environments opened at a time (8)`
+  --docker-concurrency N     docker environments opened at a time (8)
+ generate section (the pipeline against a fake LLM and the loopback Hub, real checks in local sandboxes):
+  --gen-latency MS     the fake LLM's latency per request (1000)
+  --gen-topics N       topics in flight at once (8)`
 
 /** The options, or 'help' for -h/--help; throws on a bad argument (the message says which). */
 export function parseArgs (argv: string[]): Options | 'help' {
@@ -89,7 +95,9 @@ export function parseArgs (argv: string[]): Options | 'help' {
     dockerConcurrency: 8,
     agentEpisodes: 3,
     agentSteps: 50,
-    agentConcurrent: 64
+    agentConcurrent: 64,
+    genLatencyMs: 1000,
+    genTopics: 8
   }
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v)
@@ -123,7 +131,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
         o.only = new Set(list(v()))
         const bad = [...o.only].filter(s => !SECTIONS.includes(s))
         if (bad.length || o.only.size === 0) {
-          throw new Error(`--only takes step, openenv, python, reset, many, swerex, agent, aup, docker and/or ui (got ${bad.join(',') || 'nothing'})`)
+          throw new Error(`--only takes step, openenv, python, reset, many, swerex, agent, aup, docker, ui and/or generate (got ${bad.join(',') || 'nothing'})`)
         }
         o.dockerAsked = o.only.has('docker')
         break
@@ -139,6 +147,8 @@ export function parseArgs (argv: string[]): Options | 'help' {
       case '--agent-episodes': o.agentEpisodes = int(a, v(), 1); break
       case '--agent-steps': o.agentSteps = int(a, v(), 2); break
       case '--agent-concurrent': o.agentConcurrent = int(a, v(), 1); break
+      case '--gen-latency': o.genLatencyMs = int(a, v(), 0); break
+      case '--gen-topics': o.genTopics = int(a, v(), 1); break
       case '-h': case '--help': return 'help'
       default: throw new Error(`unknown argument ${a}\n${HELP}`)
     }

@@ -6,7 +6,7 @@
 //
 // Progress goes to stderr; the table and (without --json) the JSON line go to stdout. A missed target prints
 // MISSED; the exit code is 1 for a missed target only with --strict, and 2 when the benchmark could not run at all.
-// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, agent, aup, docker, ui) and adds its rows to one Report.
+// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, agent, aup, docker, ui, generate) and adds its rows to one Report.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -29,6 +29,7 @@ import { stepOverhead } from './step.js'
 import { swerexSection } from './swerex.js'
 import { agentSection } from './agent.js'
 import { uiPages } from './ui.js'
+import { generateSection } from './generate.js'
 
 async function main (): Promise<number> {
   const clock = startClock()
@@ -138,6 +139,9 @@ async function main (): Promise<number> {
     }
     if (o.only.has('ui')) {
       try { results.ui = await uiPages(ctx) } catch (e) { failed('dashboard', e) }
+    }
+    if (o.only.has('generate')) {
+      try { results.generate = await generateSection(ctx) } catch (e) { failed('generate', e) }
     }
     return await finish(null)
   } finally {

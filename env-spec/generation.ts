@@ -219,3 +219,324 @@ export const materialisedDataSchema = {
   }
 }
 export const validateMaterialisedData = compile<MaterialisedData>(materialisedDataSchema)
+// ---------------------------------------------------------------------------------------------------------------
+// The pipeline's own artefacts (tasks/generate/pipeline.ts): each stage writes one of these under
+// OUT/work/<topic-slug>/, validated on write and on read, so a killed run resumes from what is on disk.
+
+const tokensSchema = {
+  type: 'object', required: ['prompt', 'completion'], additionalProperties: false,
+  properties: { prompt: { type: 'integer', minimum: 0 }, completion: { type: 'integer', minimum: 0 } }
+}
+/** LLM tokens spent, as the endpoint's `usage` counted them. */
+export interface Tokens { prompt: number, completion: number }
+
+/** One sampled topic (stage 1); `slug` names its work folder. */
+export interface Topic { slug: string, area: string, topic: string }
+/** OUT/topics.json: the topics of a run, in the order they were sampled. */
+export interface TopicList {
+  /** 'taxonomy' (the built-in one) or the user's file */
+  source: string
+  seed: number
+  requested: number
+  topics: Topic[]
+}
+const slug = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,95}$' }
+export const topicSchema = {
+  type: 'object', required: ['slug', 'area', 'topic'], additionalProperties: false,
+  properties: { slug, area: { type: 'string', minLength: 1 }, topic: { type: 'string', minLength: 1, maxLength: 500 } }
+}
+export const topicListSchema = {
+  type: 'object', required: ['source', 'seed', 'requested', 'topics'], additionalProperties: false,
+  properties: {
+    source: { type: 'string', minLength: 1 }, seed: { type: 'integer' }, requested: { type: 'integer', minimum: 1 },
+    topics: { type: 'array', items: topicSchema }
+  }
+}
+export const validateTopicList = compile<TopicList>(topicListSchema)
+
+/** Proposal attempts for one topic (stages 2-4): each attempt's proposal and why it was refused, if it was. */
+export interface ProposalArtefact {
+  status: 'verified' | 'rejected'
+  proposal: Proposal | null
+  dataset: VerifiedDataset | null
+  attempts: Array<{ proposal: Proposal | null, rejection: Rejection | null }>
+  /** why the last attempt failed, when none was verified */
+  rejection: Rejection | null
+  tokens: Tokens
+  seconds: number
+  /** seconds spent in the Hub verification alone */
+  verify_seconds: number
+}
+const rejectionSchema = {
+  type: 'object', required: ['stage', 'code', 'message'], additionalProperties: false,
+  properties: { stage: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } }
+}
+export const proposalArtefactSchema = {
+  type: 'object', additionalProperties: false,
+  required: ['status', 'proposal', 'dataset', 'attempts', 'rejection', 'tokens', 'seconds', 'verify_seconds'],
+  properties: {
+    status: { enum: ['verified', 'rejected'] },
+    proposal: { anyOf: [{ type: 'null' }, proposalSchema] },
+    dataset: { anyOf: [{ type: 'null' }, verifiedDatasetSchema] },
+    attempts: {
+      type: 'array',
+      items: {
+        type: 'object', required: ['proposal', 'rejection'], additionalProperties: false,
+        properties: { proposal: { anyOf: [{ type: 'null' }, proposalSchema] }, rejection: { anyOf: [{ type: 'null' }, rejectionSchema] } }
+      }
+    },
+    rejection: { anyOf: [{ type: 'null' }, rejectionSchema] },
+    tokens: tokensSchema, seconds: { type: 'number', minimum: 0 }, verify_seconds: { type: 'number', minimum: 0 }
+  }
+}
+export const validateProposalArtefact = compile<ProposalArtefact>(proposalArtefactSchema)
+
+/** The files the LLM may write for a task (stage 6); data files come from trusted code, never from the LLM. */
+export const TASK_FILE_NAMES = ['task.yaml', 'baseline.py', 'evaluate.py', 'sample_submission.csv'] as const
+export type TaskFileName = typeof TASK_FILE_NAMES[number]
+
+/** The LLM's task-code reply: every file whole, by path. An array, not a map, so strict structured output takes it. */
+export interface TaskFilesReply {
+  files: Array<{ path: string, content: string }>
+  /** what the LLM changed and why (a fix round); kept for the record */
+  notes: string
+}
+export const taskFilesReplySchema = {
+  type: 'object', required: ['files', 'notes'], additionalProperties: false,
+  properties: {
+    files: {
+      type: 'array', minItems: 1, maxItems: 16,
+      items: {
+        type: 'object', required: ['path', 'content'], additionalProperties: false,
+        // relative, no '..': the names themselves are checked against TASK_FILE_NAMES with a message saying which
+        properties: { path: { type: 'string', minLength: 1, maxLength: 200 }, content: { type: 'string', maxLength: 200_000 } }
+      }
+    },
+    notes: { type: 'string', maxLength: 4000 }
+  }
+}
+export const validateTaskFilesReply = compile<TaskFilesReply>(taskFilesReplySchema)
+
+/** One round's LLM reply on disk: OUT/work/<slug>/rounds/<n>/files.json. */
+export interface CodeArtefact { round: number, reply: TaskFilesReply, tokens: Tokens, seconds: number }
+export const codeArtefactSchema = {
+  type: 'object', required: ['round', 'reply', 'tokens', 'seconds'], additionalProperties: false,
+  properties: { round: { type: 'integer', minimum: 1 }, reply: taskFilesReplySchema, tokens: tokensSchema, seconds: { type: 'number', minimum: 0 } }
+}
+export const validateCodeArtefact = compile<CodeArtefact>(codeArtefactSchema)
+
+/** The keep-checks (stage 7), in the order they run; a task is kept only when every one passes. */
+export const CHECK_NAMES = [
+  'files', 'spec', 'baseline_runs', 'metric_parses', 'deterministic', 'degenerate_worse', 'headroom',
+  'malformed_rejected', 'no_label_leak', 'micro_runs'
+] as const
+export type CheckName = typeof CHECK_NAMES[number]
+
+/** What one check found; a failure carries what goes back to the LLM (command, exit code, tail of output). */
+export interface CheckResult {
+  name: CheckName
+  ok: boolean
+  /** what was checked and, on failure, what is wrong and how to fix it */
+  message: string
+  command: string | null
+  exit_code: number | null
+  output_tail: string
+  seconds: number
+}
+export const checkResultSchema = {
+  type: 'object', required: ['name', 'ok', 'message', 'command', 'exit_code', 'output_tail', 'seconds'], additionalProperties: false,
+  properties: {
+    name: { enum: CHECK_NAMES }, ok: { type: 'boolean' }, message: { type: 'string' },
+    command: { type: ['string', 'null'] }, exit_code: { type: ['integer', 'null'] }, output_tail: { type: 'string' },
+    seconds: { type: 'number', minimum: 0 }
+  }
+}
+
+/** One round of checks on disk: OUT/work/<slug>/rounds/<n>/checks.json. */
+export interface CheckRound {
+  round: number
+  ok: boolean
+  checks: CheckResult[]
+  /** the baseline's metrics when its evaluation parsed (the micro variant's in `micro_baseline`) */
+  baseline: Record<string, number> | null
+  micro_baseline: Record<string, number> | null
+  seconds: number
+}
+const metricsSchema = { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: { type: 'number' } }] }
+export const checkRoundSchema = {
+  type: 'object', required: ['round', 'ok', 'checks', 'baseline', 'micro_baseline', 'seconds'], additionalProperties: false,
+  properties: {
+    round: { type: 'integer', minimum: 1 }, ok: { type: 'boolean' }, checks: { type: 'array', items: checkResultSchema },
+    baseline: metricsSchema, micro_baseline: metricsSchema, seconds: { type: 'number', minimum: 0 }
+  }
+}
+export const validateCheckRound = compile<CheckRound>(checkRoundSchema)
+
+/**
+ * The stages a topic goes through, in order; the report's yield table has one row each. The benchmark check
+ * (decontamination) runs before the Hub is asked; dedup after, on the dataset id the Hub resolved.
+ */
+export const STAGES = ['topics', 'proposal', 'decontamination', 'verification', 'dedup', 'materialisation', 'codegen', 'checks', 'accept'] as const
+export type Stage = typeof STAGES[number]
+
+/** Seconds per stage for one topic. */
+export type StageTimings = Partial<Record<Stage, number>>
+const timingsSchema = { type: 'object', additionalProperties: false, properties: Object.fromEntries(STAGES.map(s => [s, { type: 'number', minimum: 0 }])) }
+
+/** provenance.json beside an accepted task's task.yaml: where it came from and why it was kept. */
+export interface Provenance {
+  generator: 'synthgym generate'
+  /** 'full', or 'micro' (a few hundred training rows, short timeouts) */
+  variant: 'full' | 'micro'
+  task_id: string
+  /** the other variant's id */
+  sibling_task_id: string
+  topic: Topic
+  proposal: Proposal
+  dataset: { id: string, config: string, revision: string, license: string | null, splits: string[] }
+  rows: Record<string, number>
+  model: string
+  /** check rounds it took (1: kept first time) */
+  rounds: number
+  /** the last round's checks, every one passed */
+  checks: CheckResult[]
+  /** the failed checks of each earlier round */
+  history: Array<{ round: number, failed: CheckName[] }>
+  baseline: Record<string, number>
+  tokens: Tokens
+  timings: StageTimings
+  seed: number
+  created_at: string
+}
+export const provenanceSchema = {
+  type: 'object', additionalProperties: false,
+  required: ['generator', 'variant', 'task_id', 'sibling_task_id', 'topic', 'proposal', 'dataset', 'rows', 'model', 'rounds',
+    'checks', 'history', 'baseline', 'tokens', 'timings', 'seed', 'created_at'],
+  properties: {
+    generator: { const: 'synthgym generate' },
+    variant: { enum: ['full', 'micro'] },
+    task_id: { type: 'string' }, sibling_task_id: { type: 'string' },
+    topic: topicSchema, proposal: proposalSchema,
+    dataset: {
+      type: 'object', required: ['id', 'config', 'revision', 'license', 'splits'], additionalProperties: false,
+      properties: { id: { type: 'string' }, config: { type: 'string' }, revision: { type: 'string' }, license: { type: ['string', 'null'] }, splits: { type: 'array', items: { type: 'string' } } }
+    },
+    rows: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+    model: { type: 'string' },
+    rounds: { type: 'integer', minimum: 1 },
+    checks: { type: 'array', items: checkResultSchema },
+    history: {
+      type: 'array',
+      items: { type: 'object', required: ['round', 'failed'], additionalProperties: false, properties: { round: { type: 'integer' }, failed: { type: 'array', items: { enum: CHECK_NAMES } } } }
+    },
+    baseline: { type: 'object', additionalProperties: { type: 'number' } },
+    tokens: tokensSchema, timings: timingsSchema, seed: { type: 'integer' }, created_at: { type: 'string' }
+  }
+}
+export const validateProvenance = compile<Provenance>(provenanceSchema)
+
+/** OUT/work/<slug>/outcome.json: how a topic ended. 'error' (the LLM API kept failing) is retried by --resume. */
+export interface TopicOutcome {
+  slug: string
+  topic: string
+  status: 'accepted' | 'discarded' | 'error'
+  /** the stage it ended in */
+  stage: Stage
+  rejection: Rejection | null
+  task_id: string | null
+  micro_task_id: string | null
+  rounds: number
+  tokens: Tokens
+  timings: StageTimings
+}
+export const topicOutcomeSchema = {
+  type: 'object', additionalProperties: false,
+  required: ['slug', 'topic', 'status', 'stage', 'rejection', 'task_id', 'micro_task_id', 'rounds', 'tokens', 'timings'],
+  properties: {
+    slug, topic: { type: 'string' }, status: { enum: ['accepted', 'discarded', 'error'] }, stage: { enum: STAGES },
+    rejection: { anyOf: [{ type: 'null' }, rejectionSchema] },
+    task_id: { type: ['string', 'null'] }, micro_task_id: { type: ['string', 'null'] },
+    rounds: { type: 'integer', minimum: 0 }, tokens: tokensSchema, timings: timingsSchema
+  }
+}
+export const validateTopicOutcome = compile<TopicOutcome>(topicOutcomeSchema)
+
+/** OUT/report.json: yield per stage, why topics were discarded, tokens, and the kept tasks. */
+export interface GenerationReport {
+  out: string
+  model: string
+  seed: number
+  started_at: string
+  finished_at: string
+  seconds: number
+  topics: number
+  /** per stage: topics that reached it and topics that got past it */
+  stages: Array<{ stage: Stage, entered: number, passed: number }>
+  kept: number
+  discarded: number
+  errors: number
+  /** discards (and errors) grouped by stage and code, most frequent first, with one message as an example */
+  reasons: Array<{ stage: string, code: string, count: number, example: string }>
+  tokens: Tokens & { per_kept_task: number | null }
+  tasks: Array<{ task_id: string, micro_task_id: string, topic: string, rounds: number }>
+}
+export const generationReportSchema = {
+  type: 'object', additionalProperties: false,
+  required: ['out', 'model', 'seed', 'started_at', 'finished_at', 'seconds', 'topics', 'stages', 'kept', 'discarded', 'errors', 'reasons', 'tokens', 'tasks'],
+  properties: {
+    out: { type: 'string' }, model: { type: 'string' }, seed: { type: 'integer' }, started_at: { type: 'string' }, finished_at: { type: 'string' },
+    seconds: { type: 'number', minimum: 0 }, topics: { type: 'integer', minimum: 0 },
+    stages: {
+      type: 'array',
+      items: { type: 'object', required: ['stage', 'entered', 'passed'], additionalProperties: false, properties: { stage: { enum: STAGES }, entered: { type: 'integer' }, passed: { type: 'integer' } } }
+    },
+    kept: { type: 'integer' }, discarded: { type: 'integer' }, errors: { type: 'integer' },
+    reasons: {
+      type: 'array',
+      items: { type: 'object', required: ['stage', 'code', 'count', 'example'], additionalProperties: false, properties: { stage: { type: 'string' }, code: { type: 'string' }, count: { type: 'integer' }, example: { type: 'string' } } }
+    },
+    tokens: {
+      type: 'object', required: ['prompt', 'completion', 'per_kept_task'], additionalProperties: false,
+      properties: { prompt: { type: 'integer' }, completion: { type: 'integer' }, per_kept_task: { type: ['number', 'null'] } }
+    },
+    tasks: {
+      type: 'array',
+      items: {
+        type: 'object', required: ['task_id', 'micro_task_id', 'topic', 'rounds'], additionalProperties: false,
+        properties: { task_id: { type: 'string' }, micro_task_id: { type: 'string' }, topic: { type: 'string' }, rounds: { type: 'integer' } }
+      }
+    }
+  }
+}
+export const validateGenerationReport = compile<GenerationReport>(generationReportSchema)
+
+/** OUT/run.json: what a run was started with; --resume continues it with these (never a key or token). */
+export interface RunSettings {
+  topics_source: string
+  topics_file: string | null
+  requested: number
+  seed: number
+  rounds: number
+  model: string
+  base_url: string | null
+  backend: 'local' | 'docker'
+  started_at: string
+}
+export const runSettingsSchema = {
+  type: 'object', additionalProperties: false,
+  required: ['topics_source', 'topics_file', 'requested', 'seed', 'rounds', 'model', 'base_url', 'backend', 'started_at'],
+  properties: {
+    topics_source: { type: 'string' }, topics_file: { type: ['string', 'null'] }, requested: { type: 'integer', minimum: 1 },
+    seed: { type: 'integer' }, rounds: { type: 'integer', minimum: 1 }, model: { type: 'string' }, base_url: { type: ['string', 'null'] },
+    backend: { enum: ['local', 'docker'] }, started_at: { type: 'string' }
+  }
+}
+export const validateRunSettings = compile<RunSettings>(runSettingsSchema)
+
+/** OUT/work/<slug>/materialisation.json: the materialisation's own record, and how long it took. */
+export interface MaterialisationArtefact { seconds: number, data: Record<string, unknown> }
+export const materialisationArtefactSchema = {
+  type: 'object', required: ['seconds', 'data'], additionalProperties: false,
+  properties: { seconds: { type: 'number', minimum: 0 }, data: { type: 'object' } }
+}
+export const validateMaterialisationArtefact = compile<MaterialisationArtefact>(materialisationArtefactSchema)

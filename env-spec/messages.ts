@@ -8,6 +8,7 @@ import {
   EPISODE_STATUSES, modelCallSchema, stepResultSchema, trajectoryStepSchema, type EpisodeStatus, type ModelCall, type StepResult,
   type TrajectoryStep
 } from './episode.js'
+import { provenanceSchema, type Provenance } from './generation.js'
 
 export const MAX_ACTION_BYTES = 1024 * 1024
 /** A step body's model data (the messages sent grow with the context): up to 32 MiB beside the action. */
@@ -282,11 +283,34 @@ export const taskListSchema = {
   type: 'object', required: ['tasks'], additionalProperties: false, properties: { tasks: { type: 'array', items: taskSummarySchema } }
 }
 
-/** `GET /tasks/:id`: the summary, the whole spec, the prompt an agent gets, and the baseline if known. */
-export interface TaskDetail extends TaskSummary { spec: TaskSpec, description: string, baseline: Metrics | null }
+/**
+ * `GET /tasks/:id`: the summary, the whole spec, the prompt an agent gets, the baseline if known, and for a generated
+ * task its provenance (topic, proposal, dataset revision, model, rounds, checks).
+ */
+export interface TaskDetail extends TaskSummary { spec: TaskSpec, description: string, baseline: Metrics | null, provenance?: Provenance }
 export const taskDetailSchema = {
   type: 'object', additionalProperties: false, required: [...Object.keys(taskSummaryProperties), 'spec', 'description', 'baseline'],
-  properties: { ...taskSummaryProperties, spec: taskSpecSchema, description: { type: 'string' }, baseline: { anyOf: [{ type: 'null' }, metrics] } }
+  properties: {
+    ...taskSummaryProperties, spec: taskSpecSchema, description: { type: 'string' }, baseline: { anyOf: [{ type: 'null' }, metrics] },
+    provenance: provenanceSchema
+  }
+}
+
+/** `POST /tasks/reload`: the served task directories read again; what changed, and what does not load. */
+export interface TasksReloadResult {
+  added: string[]
+  updated: string[]
+  removed: string[]
+  errors: { file: string, reason: string }[]
+  tasks: number
+}
+const ids = { type: 'array', items: { type: 'string' } }
+export const tasksReloadResultSchema = {
+  type: 'object', required: ['added', 'updated', 'removed', 'errors', 'tasks'], additionalProperties: false,
+  properties: {
+    added: ids, updated: ids, removed: ids, tasks: { type: 'integer', minimum: 0 },
+    errors: { type: 'array', items: { type: 'object', required: ['file', 'reason'], additionalProperties: false, properties: { file: { type: 'string' }, reason: { type: 'string' } } } }
+  }
 }
 
 /**
@@ -409,6 +433,7 @@ export const validateCloseResult = compile<CloseResult>(closeResultSchema)
 export const validateEvaluateResult = compile<EvaluateResult>(evaluateResultSchema)
 export const validateTaskList = compile<TaskList>(taskListSchema)
 export const validateTaskDetail = compile<TaskDetail>(taskDetailSchema)
+export const validateTasksReloadResult = compile<TasksReloadResult>(tasksReloadResultSchema)
 export const validateToolsResult = compile<ToolsResult>(toolsResultSchema)
 export const validateHealth = compile<Health>(healthSchema)
 export const validateWsFrame = compile<WsFrame>(wsFrameSchema)

@@ -19,6 +19,10 @@ usage:
   synthgym tasks validate <dir>...             check synthgym task directories (task.yaml)
   synthgym tasks import <mlgym-checkout>       load configs/tasks/*.yaml of an MLGym checkout and serve them from now on
   synthgym tasks export <id> <out-dir>         write a task as MLGym YAML (configs/tasks, configs/datasets, data/<id>)
+  synthgym generate --out DIR [--topics 100] [--topics-file F] [--seed S] [--concurrency 8] [--rounds 3] [--model M]
+                    [--base-url URL] [--api-key K] [--hub-url URL] [--datasets-server-url URL] [--hf-token T]
+                    [--backend local|docker] [--resume]    ML topics → verified, self-debugged tasks in DIR/tasks
+                                                           (synthgym generate --help: all options)
   synthgym demo [--url http://127.0.0.1:8000]  a scripted agent on a built-in task (starts its own server without --url)
   synthgym run --url URL --model M --out DIR (--tasks a,b | --tasks-dir DIR | --suite mlgym) [--base-url U]
                [--runs-per-task N] [--concurrency C] ...   agent episodes in MLGym's run layout (synthgym run --help)
@@ -47,6 +51,7 @@ const COMMANDS: Record<string, Command> = {
   keys: async args => (await import('./keys-command.js')).keysCommand(args),
   aup: async args => (await import('../clients/aup/aup-command.js')).aupCommand(args),
   export: async args => (await import('../clients/sft/sft-command.js')).exportCommand(args),
+  generate: async args => (await import('../tasks/generate/generate-command.js')).generateCommand(args),
   tasks: async args => {
     const { tasksCommand } = await import('../tasks/tasks-command.js')
     const { loadRegistry } = await import('./server.js')

@@ -20,7 +20,7 @@ import { beatsBaseline, type EpisodeBriefPage, type EpisodePage, type ResetResul
 import { MAX_EPISODE_WAIT_SECONDS, MAX_EPISODES_WITH_STEPS } from '../env-spec/messages.js'
 import type {
   CloseResult, CreateEnvBody, EnvList, EnvState, EnvSummary, EpisodeQuery, EvaluateResult, Health, StepBody, TaskDetail,
-  TaskList, TaskSummary, ToolsResult, WatchResult, WsOutputFrame, WsStepResultFrame
+  TaskList, TaskSummary, TasksReloadResult, ToolsResult, WatchResult, WsOutputFrame, WsStepResultFrame
 } from '../env-spec/messages.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ServerConfig } from './config.js'
@@ -220,7 +220,32 @@ export class EnvManager {
 
   async describeTask (id: string): Promise<TaskDetail> {
     const t = this.tasks.require(id)
-    return { ...taskSummary(t), spec: t.spec, description: taskDescription(t.spec), baseline: (await this.baselines.peek(t)) ?? null }
+    return {
+      ...taskSummary(t), spec: t.spec, description: taskDescription(t.spec), baseline: (await this.baselines.peek(t)) ?? null,
+      ...(t.provenance ? { provenance: t.provenance } : {})
+    }
+  }
+
+  /** Reads the tasks again (set by the server: the registry as it would load now); null when there is nothing to read. */
+  taskSource: (() => { registry: TaskRegistry, errors: { file: string, reason: string }[] }) | null = null
+
+  /**
+   * The served tasks as they are on disk now: new ones added, changed ones replaced, vanished ones removed. Live
+   * environments keep the task they were created with.
+   */
+  reloadTasks (): TasksReloadResult {
+    if (!this.taskSource) return { added: [], updated: [], removed: [], errors: [], tasks: this.tasks.list().length }
+    const { registry, errors } = this.taskSource()
+    const fingerprint = (t: Task) => JSON.stringify([t.spec, t.root, t.source, t.provenance ?? null])
+    const added: string[] = []
+    const updated: string[] = []
+    const removed: string[] = []
+    for (const t of registry.list()) {
+      const before = this.tasks.get(t.spec.id)
+      if (!before) { added.push(t.spec.id); this.tasks.add(t) } else if (fingerprint(before) !== fingerprint(t)) { updated.push(t.spec.id); this.tasks.add(t) }
+    }
+    for (const t of this.tasks.list()) if (!registry.get(t.spec.id)) { removed.push(t.spec.id); this.tasks.remove(t.spec.id) }
+    return { added, updated, removed, errors, tasks: this.tasks.list().length }
   }
 
   tools (profile: ToolProfile): ToolsResult {

@@ -26,10 +26,20 @@ export class TaskLoadError extends Error {
 export class SubmissionNotFoundError extends Error { readonly code = 'SUBMISSION_NOT_FOUND' }
 
 /** The evaluation script did not print its metrics as a JSON/Python dict. */
-export class EvaluationFormatError extends Error { readonly code = 'EVALUATION_FORMAT_ERROR' }
+export class EvaluationFormatError extends Error {
+  readonly code = 'EVALUATION_FORMAT_ERROR'
+  /** what the evaluation printed (the run without hidden files, unless its author asked) */
+  constructor (message: string, readonly output = '') { super(message) }
+}
 
 // Generation (tasks/generate/): failures of the remote services, not of a proposal. A proposal's own problems are
 // Rejections (env-spec/generation.ts), which go back to the LLM; these do not.
+
+/** The LLM API kept failing (429, 5xx, timeouts) past its retries, or refused the request; the topic is retried by --resume. */
+export class LlmError extends Error {
+  readonly code = 'LLM_ERROR'
+  constructor (message: string, readonly status: number | null = null) { super(message) }
+}
 
 /** The Hub or the dataset viewer kept failing (network, 5xx, rate limits) after the retries. */
 export class HubUnavailableError extends Error {

@@ -19,6 +19,8 @@ export interface Evaluation {
   metrics: Record<string, PyValue>
   submission: string
   output: string
+  /** the evaluation command's exit status (MLGym reads only the output; generation's checks want exit 0 too) */
+  exitCode: number | null
 }
 
 export function secretMounts (task: Task): Mount[] {
@@ -55,7 +57,7 @@ function formatError (output: string, withoutSecrets = false): EvaluationFormatE
   const note = withoutSecrets
     ? 'This task\'s evaluation reads hidden files; what it printed with them is withheld. Output of the same evaluation run without the hidden files:'
     : 'Output:'
-  return new EvaluationFormatError(`Failed to decode metrics from evaluation script. ${note}\n---\n${output}\n---\nPlease make sure the evaluation script prints the metrics in json format.`)
+  return new EvaluationFormatError(`Failed to decode metrics from evaluation script. ${note}\n---\n${output}\n---\nPlease make sure the evaluation script prints the metrics in json format.`, output)
 }
 
 function metricsFrom (output: string, firstBraceLine: boolean): Record<string, PyValue> {
@@ -74,6 +76,11 @@ function metricsFrom (output: string, firstBraceLine: boolean): Record<string, P
 export interface EvaluateOptions {
   timeout?: number
   gpus?: number
+  /**
+   * the caller is the task's author (generation's checks), not an agent: a failed evaluation shows what it printed
+   * with the hidden files mounted, so its own traceback can be fixed
+   */
+  author?: boolean
 }
 
 const NO_SUBMISSION = '__SYNTHGYM_NO_SUBMISSION__'
@@ -120,13 +127,14 @@ export async function evaluate (task: Task, sandbox: Sandbox, opts: EvaluateOpti
       artefact = output.slice(SUBMISSION_LINE.length, nl < 0 ? undefined : nl)
       output = nl < 0 ? '' : output.slice(nl + 1)
     }
-    return { output, artefact }
+    return { output, artefact, exitCode: r.exitCode }
   }
   const first = await once(true)
   try {
-    return { metrics: metricsFrom(first.output, firstBraceLine), submission: first.artefact, output: first.output }
+    return { metrics: metricsFrom(first.output, firstBraceLine), submission: first.artefact, output: first.output, exitCode: first.exitCode }
   } catch (e) {
     if (!(e instanceof EvaluationFormatError) || secrets.length === 0) throw e
+    if (opts.author) throw formatError(first.output)
   }
   // What printed while the hidden files were mounted is never shown: the agent sees the same evaluation run
   // without them instead (its complaints about the submission's format, then its failure to find the answers).

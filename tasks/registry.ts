@@ -10,6 +10,7 @@ import {
 import { TASK_DEFAULTS } from './settings.js'
 import { ValidationError } from '../env-spec/validate.js'
 import { TaskLoadError, TaskNotFoundError } from './errors.js'
+import { validateProvenance, type Provenance } from '../env-spec/generation.js'
 
 /** A spec as loaded: its defaults filled in once (normalise), so no reader guesses them again. */
 export type LoadedSpec = TaskSpec & { task_entrypoint: TaskEntrypoint }
@@ -26,6 +27,8 @@ export interface Task {
   root: string
   /** where it came from: 'builtin', 'dir:<path>' or 'mlgym:<checkout>' */
   source: string
+  /** a generated task's record (provenance.json beside its task.yaml) */
+  provenance?: Provenance
 }
 
 /** The repository root (the folder with package.json). */
@@ -169,7 +172,38 @@ export function loadTaskDir (dir: string, source = `dir:${dir}`): Task {
   }
   const full = { ...spec, datasets }
   checkFiles(full, layout, file, refs)
-  return { spec: normalise(full), root: dir, source }
+  const provenance = readProvenance(dir)
+  return { spec: normalise(full), root: dir, source, ...(provenance ? { provenance } : {}) }
+}
+
+function readProvenance (dir: string): Provenance | undefined {
+  const file = join(dir, 'provenance.json')
+  if (!existsSync(file)) return undefined
+  let raw: unknown
+  try { raw = JSON.parse(readFileSync(file, 'utf8')) } catch (e) { throw new TaskLoadError(file, `not valid JSON: ${(e as Error).message}`) }
+  try { return validateProvenance(raw, 'provenance') } catch (e) {
+    if (e instanceof ValidationError) throw new TaskLoadError(file, e.message)
+    throw e
+  }
+}
+
+/**
+ * The tasks of a directory: the directory itself when it holds task.yaml, else each folder in it that does (as
+ * `synthgym generate` leaves them in OUT/tasks). A folder that does not load is reported and skipped; names
+ * starting with a dot (a task still being written) are not read.
+ */
+export function loadTasksFrom (dir: string): { tasks: Task[], errors: { file: string, reason: string }[] } {
+  if (existsSync(join(dir, 'task.yaml')) || !existsSync(dir)) return { tasks: [loadTaskDir(dir)], errors: [] }
+  const tasks: Task[] = []
+  const errors: { file: string, reason: string }[] = []
+  for (const n of readdirSync(dir).sort()) {
+    const sub = join(dir, n)
+    if (n.startsWith('.') || !existsSync(join(sub, 'task.yaml'))) continue
+    try { tasks.push(loadTaskDir(sub)) } catch (e) {
+      errors.push(e instanceof TaskLoadError ? { file: e.file, reason: e.reason } : { file: sub, reason: (e as Error).message })
+    }
+  }
+  return { tasks, errors }
 }
 
 export function loadBuiltinTasks (): Task[] {
@@ -267,6 +301,7 @@ export class TaskRegistry {
   private tasks = new Map<string, Task>()
 
   add (task: Task): void { this.tasks.set(task.spec.id, task) }
+  remove (id: string): boolean { return this.tasks.delete(id) }
   get (id: string): Task | undefined { return this.tasks.get(id) }
   /** The task, or TaskNotFoundError. */
   require (id: string): Task {

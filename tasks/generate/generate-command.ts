@@ -1,0 +1,102 @@
+// `synthgym generate`: topics → tasks in OUT/tasks (and their micro variants), with progress on stderr, then the
+// yield table on stdout and OUT/report.json. `--resume` continues a killed run in the same OUT.
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { validateRunSettings } from '../../env-spec/generation.js'
+import { GENERATE_DEFAULTS } from './settings.js'
+import { hubSettings } from './hub.js'
+import { materialiseSettings } from './materialise.js'
+import { generate, readArtefact, runPaths, type GenerateOptions } from './pipeline.js'
+import { defaultStages } from './stages.js'
+import { sandboxFactory } from './sandboxes.js'
+
+export const GENERATE_HELP = `synthgym generate --out DIR [--topics 100] [--topics-file F] [--seed 0] [--concurrency 8] [--rounds 3]
+                  [--model gpt-5] [--base-url URL] [--api-key K] [--temperature T]
+                  [--hub-url URL] [--datasets-server-url URL] [--hf-token T] [--max-dataset-bytes N] [--cache-dir DIR]
+                  [--benchmarks-file F] [--backend local|docker] [--image synthgym/sandbox:latest] [--resume]
+
+  LLM: any OpenAI-compatible endpoint (OPENAI_BASE_URL, OPENAI_API_KEY when the flags are not given).
+  Hub: --hub-url (HF_ENDPOINT), --datasets-server-url, --hf-token (HF_TOKEN).
+  Writes DIR/tasks/<id>/ and DIR/tasks/<id>Micro/ (serve them: synthgym serve --tasks-dir DIR/tasks), DIR/work/ (one
+  folder of artefacts per topic) and DIR/report.json. Exit 0 when every topic ended (kept or discarded), 1 when some
+  ended in an error (the LLM API or the Hub kept failing): run again with --resume.`
+
+type Flags = Record<string, string | true>
+
+const VALUED = ['--out', '--topics', '--topics-file', '--seed', '--concurrency', '--rounds', '--model', '--base-url', '--api-key',
+  '--temperature', '--hub-url', '--datasets-server-url', '--hf-token', '--max-dataset-bytes', '--cache-dir', '--benchmarks-file',
+  '--backend', '--image', '--llm-retries', '--llm-timeout', '--proposal-attempts', '--reply-attempts']
+const BOOLEAN = ['--resume']
+
+export function parseFlags (args: string[]): Flags {
+  const flags: Flags = {}
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    const eq = a.indexOf('=')
+    const [name, inline] = a.startsWith('--') && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined]
+    if (BOOLEAN.includes(name)) { flags[name] = true; continue }
+    if (!VALUED.includes(name)) throw new Error(`unknown argument ${a}; see synthgym generate --help`)
+    const v = inline ?? args[++i]
+    if (v === undefined) throw new Error(`${name} needs a value`)
+    flags[name] = v
+  }
+  return flags
+}
+
+function int (flags: Flags, name: string, min = 0): number | undefined {
+  const v = flags[name]
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number of at least ${min} (got ${JSON.stringify(v)})`)
+  return n
+}
+
+const str = (flags: Flags, name: string) => typeof flags[name] === 'string' ? flags[name] as string : undefined
+
+export async function generateCommand (args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) { console.log(GENERATE_HELP); return 0 }
+  const flags = parseFlags(args)
+  const out = str(flags, '--out')
+  if (!out) throw new Error('--out DIR is required (where the tasks, the work folders and report.json go)')
+  const backend = str(flags, '--backend') ?? GENERATE_DEFAULTS.backend
+  if (backend !== 'local' && backend !== 'docker') throw new Error('--backend must be local or docker')
+  const resume = flags['--resume'] === true
+  const before = resume ? readArtefact(runPaths(resolve(out)).run, validateRunSettings) : undefined
+  const temperature = str(flags, '--temperature') === undefined ? undefined : Number(flags['--temperature'])
+  if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) throw new Error('--temperature must be a number from 0 to 2')
+
+  const hub = hubSettings({
+    ...(str(flags, '--hub-url') ? { hubUrl: str(flags, '--hub-url') } : {}),
+    ...(str(flags, '--datasets-server-url') ? { datasetsServerUrl: str(flags, '--datasets-server-url') } : {}),
+    ...(str(flags, '--hf-token') ? { hfToken: str(flags, '--hf-token') } : {}),
+    ...(int(flags, '--max-dataset-bytes', 1) ? { maxDatasetBytes: int(flags, '--max-dataset-bytes', 1) } : {})
+  })
+  const { seed: _seed, ...materialise } = materialiseSettings({ ...hub, cacheDir: str(flags, '--cache-dir') ?? join(homedir(), '.cache', 'synthgym') })
+  const sandboxes = await sandboxFactory(out, (before?.backend ?? backend) as 'local' | 'docker', str(flags, '--image'))
+  const opts: GenerateOptions = {
+    out,
+    topics: int(flags, '--topics', 1),
+    topicsFile: str(flags, '--topics-file'),
+    seed: int(flags, '--seed'),
+    concurrency: int(flags, '--concurrency', 1),
+    rounds: int(flags, '--rounds', 1),
+    resume,
+    backend: backend as 'local' | 'docker',
+    proposalAttempts: int(flags, '--proposal-attempts', 1),
+    replyAttempts: int(flags, '--reply-attempts', 1),
+    llm: {
+      model: str(flags, '--model') ?? before?.model ?? GENERATE_DEFAULTS.model,
+      baseUrl: str(flags, '--base-url'),
+      apiKey: str(flags, '--api-key'),
+      temperature,
+      retries: int(flags, '--llm-retries'),
+      timeout: int(flags, '--llm-timeout', 1)
+    }
+  }
+  try {
+    const r = await generate(opts, defaultStages({ hub, materialise, benchmarksFile: str(flags, '--benchmarks-file'), makeSandbox: sandboxes.makeSandbox }))
+    console.log(r.table)
+    console.log(`\nreport: ${runPaths(resolve(out)).report}; serve the tasks with: synthgym serve --tasks-dir ${runPaths(resolve(out)).tasks}`)
+    return r.report.errors ? 1 : 0
+  } finally { await sandboxes.close() }
+}
