@@ -376,12 +376,39 @@ export const validateCheckRound = compile<CheckRound>(checkRoundSchema)
  * The stages a topic goes through, in order; the report's yield table has one row each. The benchmark check
  * (decontamination) runs before the Hub is asked; dedup after, on the dataset id the Hub resolved.
  */
-export const STAGES = ['topics', 'proposal', 'decontamination', 'verification', 'dedup', 'materialisation', 'codegen', 'checks', 'accept'] as const
+export const STAGES = ['topics', 'proposal', 'decontamination', 'verification', 'dedup', 'materialisation', 'codegen', 'checks', 'smoke', 'accept'] as const
 export type Stage = typeof STAGES[number]
 
 /** Seconds per stage for one topic. */
 export type StageTimings = Partial<Record<Stage, number>>
 const timingsSchema = { type: 'object', additionalProperties: false, properties: Object.fromEntries(STAGES.map(s => [s, { type: 'number', minimum: 0 }])) }
+
+/**
+ * The smoke episodes of a task that passed the checks (`--smoke-episodes`): short teacher episodes through the
+ * server; the task is kept when one ends with a valid (scored) submission. They stop at the first that does.
+ */
+export interface SmokeResult {
+  model: string
+  /** episodes asked for */
+  asked: number
+  episodes: Array<{ exit_status: string | null, valid_submission: boolean, steps: number }>
+  ok: boolean
+  seconds: number
+}
+export const smokeResultSchema = {
+  type: 'object', additionalProperties: false, required: ['model', 'asked', 'episodes', 'ok', 'seconds'],
+  properties: {
+    model: { type: 'string' }, asked: { type: 'integer', minimum: 1 }, ok: { type: 'boolean' }, seconds: { type: 'number', minimum: 0 },
+    episodes: {
+      type: 'array',
+      items: {
+        type: 'object', additionalProperties: false, required: ['exit_status', 'valid_submission', 'steps'],
+        properties: { exit_status: { type: ['string', 'null'] }, valid_submission: { type: 'boolean' }, steps: { type: 'integer', minimum: 0 } }
+      }
+    }
+  }
+}
+export const validateSmokeResult = compile<SmokeResult>(smokeResultSchema)
 
 /** provenance.json beside an accepted task's task.yaml: where it came from and why it was kept. */
 export interface Provenance {
@@ -407,6 +434,8 @@ export interface Provenance {
   timings: StageTimings
   seed: number
   created_at: string
+  /** the smoke episodes, when the run asked for them */
+  smoke?: SmokeResult
 }
 export const provenanceSchema = {
   type: 'object', additionalProperties: false,
@@ -430,10 +459,12 @@ export const provenanceSchema = {
       items: { type: 'object', required: ['round', 'failed'], additionalProperties: false, properties: { round: { type: 'integer' }, failed: { type: 'array', items: { enum: CHECK_NAMES } } } }
     },
     baseline: { type: 'object', additionalProperties: { type: 'number' } },
-    tokens: tokensSchema, timings: timingsSchema, seed: { type: 'integer' }, created_at: { type: 'string' }
+    tokens: tokensSchema, timings: timingsSchema, seed: { type: 'integer' }, created_at: { type: 'string' },
+    smoke: smokeResultSchema
   }
 }
 export const validateProvenance = compile<Provenance>(provenanceSchema)
+
 
 /** OUT/work/<slug>/outcome.json: how a topic ended. 'error' (the LLM API kept failing) is retried by --resume. */
 export interface TopicOutcome {

@@ -51,7 +51,8 @@ const COMMANDS: Record<string, Command> = {
   keys: async args => (await import('./keys-command.js')).keysCommand(args),
   aup: async args => (await import('../clients/aup/aup-command.js')).aupCommand(args),
   export: async args => (await import('../clients/sft/sft-command.js')).exportCommand(args),
-  generate: async args => (await import('../tasks/generate/generate-command.js')).generateCommand(args),
+  generate: async args => (await import('../tasks/generate/generate-command.js'))
+    .generateCommand(args, { smoke: (await import('./smoke.js')).smokeRunner }),
   tasks: async args => {
     const { tasksCommand } = await import('../tasks/tasks-command.js')
     const { loadRegistry } = await import('./server.js')

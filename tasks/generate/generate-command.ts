@@ -2,7 +2,7 @@
 // yield table on stdout and OUT/report.json. `--resume` continues a killed run in the same OUT.
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { validateRunSettings } from '../../env-spec/generation.js'
+import { validateRunSettings, type SmokeResult } from '../../env-spec/generation.js'
 import { GENERATE_DEFAULTS } from './settings.js'
 import { hubSettings } from './hub.js'
 import { materialiseSettings } from './materialise.js'
@@ -14,18 +14,23 @@ export const GENERATE_HELP = `synthgym generate --out DIR [--topics 100] [--topi
                   [--model gpt-5] [--base-url URL] [--api-key K] [--temperature T]
                   [--hub-url URL] [--datasets-server-url URL] [--hf-token T] [--max-dataset-bytes N] [--cache-dir DIR]
                   [--benchmarks-file F] [--backend local|docker] [--image synthgym/sandbox:latest] [--resume]
+                  [--smoke-episodes N --smoke-model M [--smoke-base-url URL] [--smoke-api-key K] [--smoke-steps 10]]
 
   LLM: any OpenAI-compatible endpoint (OPENAI_BASE_URL, OPENAI_API_KEY when the flags are not given).
   Hub: --hub-url (HF_ENDPOINT), --datasets-server-url, --hf-token (HF_TOKEN).
   Writes DIR/tasks/<id>/ and DIR/tasks/<id>Micro/ (serve them: synthgym serve --tasks-dir DIR/tasks), DIR/work/ (one
   folder of artefacts per topic) and DIR/report.json. Exit 0 when every topic ended (kept or discarded), 1 when some
-  ended in an error (the LLM API or the Hub kept failing): run again with --resume.`
+  ended in an error (the LLM API or the Hub kept failing): run again with --resume.
+  --smoke-episodes N: after the checks, up to N short teacher episodes (--smoke-model, default --model; its endpoint
+  --smoke-base-url, default --base-url) run on the task's micro variant through a server of its own; the task is kept
+  only if one ends with a valid submission.`
 
 type Flags = Record<string, string | true>
 
 const VALUED = ['--out', '--topics', '--topics-file', '--seed', '--concurrency', '--rounds', '--model', '--base-url', '--api-key',
   '--temperature', '--hub-url', '--datasets-server-url', '--hf-token', '--max-dataset-bytes', '--cache-dir', '--benchmarks-file',
-  '--backend', '--image', '--llm-retries', '--llm-timeout', '--proposal-attempts', '--reply-attempts']
+  '--backend', '--image', '--llm-retries', '--llm-timeout', '--proposal-attempts', '--reply-attempts',
+  '--smoke-episodes', '--smoke-model', '--smoke-base-url', '--smoke-api-key', '--smoke-steps']
 const BOOLEAN = ['--resume']
 
 export function parseFlags (args: string[]): Flags {
@@ -53,7 +58,13 @@ function int (flags: Flags, name: string, min = 0): number | undefined {
 
 const str = (flags: Flags, name: string) => typeof flags[name] === 'string' ? flags[name] as string : undefined
 
-export async function generateCommand (args: string[]): Promise<number> {
+/** What the layer above plugs in: smoke episodes need a server and the agent harness (server/smoke.ts). */
+export interface GenerateHooks {
+  smoke?: (s: { episodes: number, model: string, baseUrl?: string, apiKey?: string, maxSteps: number, backend: 'local' | 'docker' }) =>
+    (taskDir: string, taskId: string) => Promise<SmokeResult>
+}
+
+export async function generateCommand (args: string[], hooks: GenerateHooks = {}): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) { console.log(GENERATE_HELP); return 0 }
   const flags = parseFlags(args)
   const out = str(flags, '--out')
@@ -93,8 +104,21 @@ export async function generateCommand (args: string[]): Promise<number> {
       timeout: int(flags, '--llm-timeout', 1)
     }
   }
+  const smokeEpisodes = int(flags, '--smoke-episodes', 1)
+  if (smokeEpisodes && !hooks.smoke) throw new Error('--smoke-episodes needs the agent harness: run it through the synthgym command')
+  const smoke = smokeEpisodes && hooks.smoke
+    ? hooks.smoke({
+      episodes: smokeEpisodes,
+      model: str(flags, '--smoke-model') ?? opts.llm.model,
+      baseUrl: str(flags, '--smoke-base-url') ?? opts.llm.baseUrl,
+      apiKey: str(flags, '--smoke-api-key') ?? opts.llm.apiKey,
+      maxSteps: int(flags, '--smoke-steps', 2) ?? 10,
+      backend: (before?.backend ?? backend) as 'local' | 'docker'
+    })
+    : undefined
   try {
-    const r = await generate(opts, defaultStages({ hub, materialise, benchmarksFile: str(flags, '--benchmarks-file'), makeSandbox: sandboxes.makeSandbox }))
+    const stages = defaultStages({ hub, materialise, benchmarksFile: str(flags, '--benchmarks-file'), makeSandbox: sandboxes.makeSandbox })
+    const r = await generate(opts, { ...stages, ...(smoke ? { smoke } : {}) })
     console.log(r.table)
     console.log(`\nreport: ${runPaths(resolve(out)).report}; serve the tasks with: synthgym serve --tasks-dir ${runPaths(resolve(out)).tasks}`)
     return r.report.errors ? 1 : 0

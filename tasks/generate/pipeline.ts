@@ -8,7 +8,7 @@ import YAML from 'yaml'
 import {
   validateCheckRound, validateCodeArtefact, validateGenerationReport, validateMaterialisationArtefact,
   validateProposalArtefact, validateProvenance, validateRunSettings, validateTopicList, validateTopicOutcome,
-  type CheckName, type CheckRound, type CodeArtefact, type GenerationReport, type Proposal, type Provenance, type Rejection, type RunSettings, type Stage, type StageTimings, type Tokens,
+  type CheckName, type CheckRound, type CodeArtefact, type GenerationReport, type Proposal, type Provenance, type Rejection, type RunSettings, type SmokeResult, type Stage, type StageTimings, type Tokens, validateSmokeResult,
   type Topic, type TopicList, type TopicOutcome, type VerifiedDataset
 } from '../../env-spec/generation.js'
 import type { Sandbox, SandboxOptions } from '../../sandbox/types.js'
@@ -34,6 +34,8 @@ export interface Stages {
   /** the two variants' data as codegen and the checks read it, from that record */
   taskData: (record: Record<string, unknown>) => { full: TaskData, micro: TaskData }
   makeSandbox: (opts: SandboxOptions) => Promise<Sandbox>
+  /** smoke episodes on a task that passed the checks (the micro variant, served); none: the stage is skipped */
+  smoke?: (taskDir: string, taskId: string) => Promise<SmokeResult>
 }
 
 export interface GenerateOptions {
@@ -69,6 +71,8 @@ export function runPaths (out: string) {
     micro: (slug: string) => join(work(slug), 'micro'),
     files: (slug: string, round: number) => join(work(slug), 'rounds', String(round), 'files.json'),
     checks: (slug: string, round: number) => join(work(slug), 'rounds', String(round), 'checks.json'),
+    smoke: (slug: string) => join(work(slug), 'smoke.json'),
+    smokeTask: (slug: string) => join(work(slug), 'smoke-task'),
     outcome: (slug: string) => join(work(slug), 'outcome.json')
   }
 }
@@ -295,6 +299,33 @@ async function runTopic (topic: Topic, ctx: TopicContext): Promise<TopicOutcome>
     }
     progress.pass('checks')
 
+    // smoke episodes: a teacher must be able to submit to the task (its micro variant, as served, with its baseline)
+    let smoke: SmokeResult | undefined
+    if (stages.smoke) {
+      stage = 'smoke'
+      smoke = readArtefact(paths.smoke(slug), validateSmokeResult)
+      if (!smoke) {
+        const w = writeTaskFiles(files, proposal, micro, 'micro')
+        if ('message' in w) throw new Error(`the checked files no longer assemble: ${w.message}`)
+        const dir = paths.smokeTask(slug)
+        rmSync(dir, { recursive: true, force: true })
+        cpSync(micro.dir, dir, { recursive: true })
+        const specFile = join(dir, 'task.yaml')
+        const spec = YAML.parse(readFileSync(specFile, 'utf8'))
+        if (last!.micro_baseline) spec.baseline_scores = [last!.micro_baseline]
+        writeFileSync(specFile, YAML.stringify(spec, { lineWidth: 0, indentSeq: false }))
+        smoke = await stages.smoke(dir, spec.id)
+        rmSync(dir, { recursive: true, force: true })
+        writeArtefact(paths.smoke(slug), smoke, validateSmokeResult)
+      }
+      timings.smoke = smoke.seconds
+      if (!smoke.ok) {
+        return discard(rejection('smoke', 'NO_VALID_SUBMISSION', `none of ${smoke.episodes.length} smoke episode(s) of ${smoke.model} ended with a valid submission ` +
+          `(exit statuses: ${smoke.episodes.map(e => e.exit_status ?? 'none').join(', ')})`))
+      }
+      progress.pass('smoke')
+    }
+
     // stage 8: accept (the round's files are written again: a resumed run may have reused its checks)
     stage = 'accept'
     const a0 = performance.now()
@@ -302,7 +333,7 @@ async function runTopic (topic: Topic, ctx: TopicContext): Promise<TopicOutcome>
       const w = writeTaskFiles(files, proposal, data, variant)
       if ('message' in w) throw new Error(`the accepted files no longer assemble: ${w.message}`)
     }
-    const ids = accept({ topic, proposal, dataset, full, micro, last, history, tokens, timings, settings, paths, started: a0 })
+    const ids = accept({ topic, proposal, dataset, full, micro, last, history, tokens, timings, settings, paths, started: a0, smoke })
     timings.accept = (performance.now() - a0) / 1000
     progress.pass('accept')
     return outcome('accepted', null, ids)
@@ -317,7 +348,7 @@ async function runTopic (topic: Topic, ctx: TopicContext): Promise<TopicOutcome>
 function accept (a: {
   topic: Topic, proposal: Proposal, dataset: VerifiedDataset, full: TaskData, micro: TaskData, last: CheckRound,
   history: Array<{ round: number, failed: CheckName[] }>, tokens: Tokens, timings: StageTimings, settings: RunSettings,
-  paths: ReturnType<typeof runPaths>, started: number
+  paths: ReturnType<typeof runPaths>, started: number, smoke?: SmokeResult
 }): { task: string, micro: string } {
   const task = a.proposal.task_id
   const micro = `${task}Micro`
@@ -339,7 +370,7 @@ function accept (a: {
       rows: { train: data.train.rows, validation: data.validation.rows, test: data.test.rows },
       model: a.settings.model, rounds: a.last.round, checks: a.last.checks, history: a.history,
       baseline: baseline ?? {}, tokens: a.tokens, timings: { ...a.timings, accept: (performance.now() - a.started) / 1000 },
-      seed: a.settings.seed, created_at: new Date().toISOString()
+      seed: a.settings.seed, created_at: new Date().toISOString(), ...(a.smoke ? { smoke: a.smoke } : {})
     }
     writeArtefact(join(tmp, 'provenance.json'), provenance, validateProvenance)
     const dest = join(a.paths.tasks, id)

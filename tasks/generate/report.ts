@@ -8,7 +8,9 @@ const idx = (s: Stage) => STAGES.indexOf(s)
 
 /** How many topics reached each stage and how many got past it, from how each ended. */
 export function stageYield (total: number, outcomes: TopicOutcome[]): GenerationReport['stages'] {
-  return STAGES.map(stage => {
+  // the smoke stage is a row only in runs that had smoke episodes
+  const smoked = outcomes.some(o => o.timings?.smoke !== undefined)
+  return STAGES.filter(s => s !== 'smoke' || smoked).map(stage => {
     if (stage === 'topics') return { stage, entered: total, passed: total }
     const i = idx(stage)
     const entered = outcomes.filter(o => o.status === 'accepted' || idx(o.stage) >= i).length
@@ -96,7 +98,7 @@ export class Progress {
     const done = this.kept + this.discarded + this.errors
     const secs = (performance.now() - this.started) / 1000
     return `[${Math.floor(secs / 60)}:${String(Math.floor(secs % 60)).padStart(2, '0')}] topics ${done}/${this.total} done · proposed ${n('proposal')} · verified ${n('verification')} · ` +
-      `materialised ${n('materialisation')} · coded ${n('codegen')} · checked ${n('checks')} · kept ${this.kept} · discarded ${this.discarded}` +
+      `materialised ${n('materialisation')} · coded ${n('codegen')} · checked ${n('checks')}${n('smoke') ? ` · smoked ${n('smoke')}` : ''} · kept ${this.kept} · discarded ${this.discarded}` +
       `${this.errors ? ` · errors ${this.errors}` : ''} · tokens ${this.tokens()}`
   }
 
