@@ -7,7 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { diffLines, editedFiles, hunks, parseWindows } from '../server/ui/app/diff.js'
 import { evaluationScore, fromFile, heredocWrite, modelCall, parsePyMetrics, stepKind, toSteps } from '../server/ui/app/traj-model.js'
-import { bestAttempt, computeAup } from '../server/ui/app/aup.js'
+import { computeAup } from '../server/ui/app/aup.js'
+import { bestAttemptIndex as bestAttempt } from '../clients/aup/aup.js'
 
 t.test('metrics printed as Python dicts', async t => {
   t.same(parsePyMetrics("{'accuracy': 0.9055555555555556}"), { accuracy: 0.9055555555555556 })

@@ -1,7 +1,7 @@
 // AUP and performance profiles in the page, from stored episodes: the page's runs (one per finished episode) handed
 // to clients/aup/aup.ts, the one implementation of MLGym's get_ranks.py (its rules for what MLGym leaves
 // undefined included), and its report reshaped for the plots: scores, ratios, AUP and the profile per method.
-import { bestAttemptIndex, computeAup as aupReport, profile, tauGrid } from '../../../clients/aup/aup.js'
+import { computeAup as aupReport, profile, tauGrid } from '../../../clients/aup/aup.js'
 import type { AupVariant as ReportVariant } from '../../../env-spec/aup.js'
 import type { Metrics } from '../../../env-spec/trajectory.js'
 
@@ -29,11 +29,6 @@ export interface AupResult {
   tau: number[]
   best: PageVariant
   last: PageVariant
-}
-
-/** Index of the first strictly best entry that has `k` (MLGym's get_best_attempt); -1 when none has it. */
-export function bestAttempt (scores: Metrics[], k: string, direction: AupTask['direction']): number {
-  return bestAttemptIndex(scores, k, direction)
 }
 
 export function computeAup (tasks: AupTask[], runs: AupRun[]): AupResult {

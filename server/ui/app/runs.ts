@@ -6,7 +6,8 @@ import type { EpisodeBrief as Episode, Trajectory } from '../../../env-spec/epis
 import type { TaskList, TaskSummary } from '../../../env-spec/messages.js'
 import type { Metric } from '../../../env-spec/task.js'
 import { allEpisodes, get, pool } from './api.js'
-import { computeAup, bestAttempt, type AupResult, type AupTask } from './aup.js'
+import { bestAttemptIndex } from '../../../clients/aup/aup.js'
+import { computeAup, type AupResult, type AupTask } from './aup.js'
 import { LinePlot, PALETTE, type Series } from './plot.js'
 import { episodeModel, fromTrajectory } from './traj-model.js'
 import { ErrorBox, Loading, fmt, html, improvement, pct, setQuery, useLoad, useRoute } from './ui.js'
@@ -49,7 +50,7 @@ function rowsFor (eps: Episode[], metric: Metric | null): Row[] {
   }
   return [...byModel.entries()].map(([model, list]) => {
     const k = metric?.name
-    const bests = k ? list.map(e => { const i = bestAttempt(e.score, k, metric!.direction); return i < 0 ? null : e.score[i]![k]! }).filter((x): x is number => x !== null) : []
+    const bests = k ? list.map(e => { const i = bestAttemptIndex(e.score, k, metric!.direction); return i < 0 ? null : e.score[i]![k]! }).filter((x): x is number => x !== null) : []
     const lasts = k ? list.map(e => e.score.at(-1)?.[k]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x)) : []
     return {
       model, episodes: list.length,
