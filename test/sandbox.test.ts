@@ -4,7 +4,8 @@ import t from 'tap'
 import { chmodSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { LocalSandbox, localBackendInfo } from '../sandbox/local.js'
-import { postprocess } from '../sandbox/output.js'
+import fc from 'fast-check'
+import { isProgressBar, postprocess } from '../sandbox/output.js'
 import { ansiQuote, syntaxCheck } from '../sandbox/shell.js'
 import { isolationHere, tempDir } from './helpers.js'
 
@@ -160,4 +161,15 @@ t.test('output post-processing as MLGym', async t => {
   t.equal(capped.truncated, true)
   t.match(capped.text, /^x{10}\n\[output truncated: 40 more characters/)
   t.equal(ansiQuote("it's\n"), "$'it\\'s\\n'")
+})
+
+t.test('progress-bar lines are the ones MLGym\'s regex finds, in one pass over a long line', async t => {
+  const mlgym = /(?:.*?:\s*)?(\d+%\|.*?\|.*\[.*?\])/
+  fc.assert(fc.property(fc.array(fc.constantFrom('1', '%', '|', '[', ']', ':', ' ', 'a', '█'), { maxLength: 24 })
+    .map(cs => cs.join('')), line => isProgressBar(line) === mlgym.test(line)), { numRuns: 20000 })
+  t.ok(isProgressBar('loss: 0.1  40%|████      | 4/10 [00:04<00:06,  1.00it/s]'))
+  t.notOk(isProgressBar('100% done | next [x'))
+  // the shape that made the regex backtrack for minutes: many bar starts and no closing bracket
+  const long = '1%|'.repeat(100_000) + '['
+  t.equal(postprocess(long + '\nend').text, long + '\nend')
 })
