@@ -30,7 +30,7 @@ function parse (argv: string[]): Args {
 
 /** The scenario groups: which test files make each, in RELIABILITY.md's order. */
 const GROUPS: Array<{ title: string, files: string[] }> = [
-  { title: 'Hostile agents', files: ['test/hostile/local-bwrap.test.ts', 'test/hostile/local-unshare.test.ts', 'test/hostile/docker.test.ts'] },
+  { title: 'Hostile agents', files: ['test/hostile/bwrap.test.ts', 'test/hostile/unshare.test.ts', 'test/hostile/docker.test.ts'] },
   { title: 'Faults', files: ['test/crash.test.ts'] },
   { title: 'Protocol fuzzing', files: ['test/fuzz.test.ts'] },
   { title: 'Several replicas, one store', files: ['test/store-postgres.test.ts'] }

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import type { BenchContext } from './context.js'
 import { DEFAULTS, storeFile, type ServerConfig } from '../server/config.js'
 import { startServer } from '../server/server.js'
-import { EpisodeStore } from '../server/store.js'
+import { SqliteStore } from '../server/store-sqlite.js'
 import { TaskRegistry, taskDescription } from '../tasks/registry.js'
 import { summarize } from './stats.js'
 
@@ -17,8 +17,8 @@ const STEPS = 20
 const LOADS = 5
 
 /** Episodes as an agent leaves them (every model on every task, in four runs): opens, edits, runs, validates, submits; the score drifts around the baseline. */
-export function seed (file: string): string {
-  const store = new EpisodeStore(file)
+export async function seed (file: string): Promise<string> {
+  const store = new SqliteStore(file)
   const tasks = TaskRegistry.withBuiltins().list().filter(t => t.spec.metric && t.spec.baseline_scores?.length)
   let firstId = ''
   let rand = 7
@@ -29,7 +29,7 @@ export function seed (file: string): string {
     const baseline = task.spec.baseline_scores![0]!
     const id = `ep-bench${String(i).padStart(8, '0')}`
     if (!firstId) firstId = id
-    store.createEpisode({ id, env_id: `env-bench${i}`, task_id: task.spec.id, baseline, description: taskDescription(task.spec), meta: { model: Math.floor(i / tasks.length) % 2 ? 'model-a' : 'model-b', run: `run-${Math.floor(i / (2 * tasks.length)) % 4}` } })
+    await store.createEpisode({ id, env_id: `env-bench${i}`, server_id: 'bench', task_id: task.spec.id, baseline, description: taskDescription(task.spec), meta: { model: Math.floor(i / tasks.length) % 2 ? 'model-a' : 'model-b', run: `run-${Math.floor(i / (2 * tasks.length)) % 4}` } })
     const score: Record<string, number>[] = []
     for (let k = 0; k < STEPS; k++) {
       const last = k === STEPS - 1
@@ -40,13 +40,13 @@ export function seed (file: string): string {
       const observation = last ? `Exited (submit)` : evaluating
         ? `Your code produced a valid submission artefact at /home/agent/workspace/submission.csv.\nBaseline Score: {'${metric.name}': ${baseline[metric.name]}}\nEvaluation Score: {'${metric.name}': ${value}}`
         : 'epoch 1 loss 0.5\n'.repeat(20)
-      store.appendStep(id, k, {
+      await store.appendStep(id, k, {
         action, observation, response: action, thought: `step ${k + 1}`, state: '{"open_file": "n/a", "working_dir": "/home/agent/workspace"}',
         execution_time: 0.2, reward: 0, terminated: last, truncated: false
-      }, { score: [...score], exit_status: last ? 'submitted' : null, submission: null, done: last, improved: false })
+      }, { score: [...score], exit_status: last ? 'submitted' : null, submission: null, done: last, improved: false, notify: false })
     }
   }
-  store.close()
+  await store.close()
   return firstId
 }
 
@@ -62,7 +62,7 @@ export async function uiPages (ctx: BenchContext): Promise<Record<string, unknow
   mkdirSync(dataDir, { recursive: true })
   const config: ServerConfig = { ...DEFAULTS, port: 0, dataDir }
   progress(`ui: storing ${EPISODES} episodes of ${STEPS} steps`)
-  const episodeId = seed(storeFile(config))
+  const episodeId = await seed(storeFile(config))
   const server = await startServer(config)
   const { chromium } = await import('playwright-core')
   const browser = await chromium.launch({ executablePath: CHROMIUM })

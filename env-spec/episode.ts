@@ -237,8 +237,15 @@ export const resetResultSchema = {
   }
 }
 
-export type EpisodeStatus = 'running' | 'finished' | 'abandoned'
-export const EPISODE_STATUSES: EpisodeStatus[] = ['running', 'finished', 'abandoned']
+/**
+ * `finished`: the episode ended (submit, autosubmission, skip...); `abandoned`: its environment was reset or closed
+ * (DELETE, idle reaper) before it ended; `interrupted`: the server stopped under it (killed, crashed, shut down), its
+ * steps so far kept.
+ */
+export type EpisodeStatus = 'running' | 'finished' | 'abandoned' | 'interrupted'
+export const EPISODE_STATUSES: EpisodeStatus[] = ['running', 'finished', 'abandoned', 'interrupted']
+/** Statuses an episode ends with: pages of these follow the order episodes ended. */
+export const ENDED_STATUSES: EpisodeStatus[] = ['finished', 'abandoned', 'interrupted']
 
 /** A stored episode, without its steps. */
 export interface Episode extends EpisodeInfo {

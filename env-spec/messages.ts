@@ -13,6 +13,8 @@ import { provenanceSchema, type Provenance } from './generation.js'
 export const MAX_ACTION_BYTES = 1024 * 1024
 /** A step body's model data (the messages sent grow with the context): up to 32 MiB beside the action. */
 export const MAX_MODEL_BYTES = 32 * 1024 * 1024
+/** The largest step request (HTTP body or WebSocket frame): an action, its model data and 64 KiB of the rest. */
+export const MAX_STEP_BYTES = MAX_ACTION_BYTES + MAX_MODEL_BYTES + 64 * 1024
 /** The longest `wait=` of GET /v1/episodes, in seconds. */
 export const MAX_EPISODE_WAIT_SECONDS = 60
 /** The largest page of GET /v1/episodes with include_steps (each episode brings every prompt of its steps). */
@@ -146,6 +148,8 @@ export const ERROR_STATUS = {
   EPISODE_FINISHED: 409,
   SANDBOX_CLOSED: 409,
   ENV_CLOSED: 410,
+  /** the environment lives on another replica: `location` (and the Location header) says where */
+  ENV_ELSEWHERE: 307,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
   INTERNAL: 500,
@@ -153,6 +157,9 @@ export const ERROR_STATUS = {
   CAPACITY_REACHED: 503,
   BACKEND_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  REPLICA_GONE: 503,
+  STORE_UNAVAILABLE: 503,
+  STORE_FULL: 507,
   TIMEOUT: 504
 } as const
 export type ErrorCode = keyof typeof ERROR_STATUS
@@ -160,6 +167,8 @@ export type ErrorCode = keyof typeof ERROR_STATUS
 export interface ErrorBody {
   error: {
     code: ErrorCode, message: string, field?: string, details?: { field: string, message: string }[]
+    /** ENV_ELSEWHERE: the URL of the same request on the replica that holds the environment */
+    location?: string
     /** RATE_LIMITED: seconds until the key may send again (HTTP also sends it as Retry-After) */
     retry_after?: number
   }
@@ -171,6 +180,7 @@ const errorSchema = {
     code: { enum: Object.keys(ERROR_STATUS) },
     message: { type: 'string', minLength: 1 },
     field: { type: 'string' },
+    location: { type: 'string' },
     details: {
       type: 'array',
       items: { type: 'object', required: ['field', 'message'], properties: { field: { type: 'string' }, message: { type: 'string' } } }

@@ -28,12 +28,22 @@ export function addDirs (pack: Pack, dirs: { name: string, owner: Owner, mode?: 
 
 export function newPack (): Pack { return tar.pack() }
 
-/** The first regular file of a tar stream. */
-export function firstFile (stream: Readable): Promise<Buffer> {
+/** The first regular file of a tar stream; one over `cap` bytes (or anything but a regular file) is refused. */
+export function firstFile (stream: Readable, cap = Infinity): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const ex = tar.extract()
     let found: Buffer | null = null
     ex.on('entry', (header, body, next) => {
+      if (!found && header.type !== 'file') {
+        ex.destroy()
+        reject(new Error(header.type === 'directory' ? 'is a directory' : 'not a regular file (a FIFO, socket or device is never read)'))
+        return
+      }
+      if (!found && (header.size ?? 0) > cap) {
+        ex.destroy()
+        reject(new Error(`${header.size} bytes, over the ${cap} bytes one read may take; read it in parts (head, tail, split)`))
+        return
+      }
       const chunks: Buffer[] = []
       body.on('data', (c: unknown) => { if (!found && header.type === 'file') chunks.push(c as Buffer) })
       body.on('end', () => { if (!found && header.type === 'file') found = Buffer.concat(chunks); next() })

@@ -89,6 +89,21 @@ export function oomKills (procsFiles: string[]): number {
   return n
 }
 
+/** Kills every process in the sandbox's cgroups until none is left (or 5 s have passed). */
+export async function killCgroup (procsFiles: string[]): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    let left = 0
+    for (const f of procsFiles) {
+      let pids: string[] = []
+      try { pids = readFileSync(f, 'utf8').split('\n').filter(Boolean) } catch { continue }
+      left += pids.length
+      for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL') } catch {} }
+    }
+    if (left === 0) return
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+}
+
 export async function removeCgroup (procsFiles: string[]): Promise<void> {
   for (const f of procsFiles) {
     const dir = f.replace(/\/cgroup\.procs$/, '')
@@ -99,6 +114,11 @@ export async function removeCgroup (procsFiles: string[]): Promise<void> {
       }
     }
   }
+}
+
+/** Removes an owner's own cgroup folders once its sandboxes are gone (a server that stops). */
+export function removeOwnerCgroups (owner: string): void {
+  for (const dir of ownerDirs(owner)) { try { rmdirSync(dir) } catch {} }
 }
 
 /**

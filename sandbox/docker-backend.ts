@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import type { SandboxOptions } from './types.js'
 import { DockerSandbox } from './docker.js'
-import { DockerEngine, dockerMessage, sweepOrphans, type DockerEngineConfig } from './docker-engine.js'
+import { DockerEngine, containersOf, dockerMessage, envOfContainer, sweepOrphans, within, type DockerEngineConfig } from './docker-engine.js'
 import { WarmPool } from './pool.js'
 import { CapacityError, EngineUnavailableError } from './errors.js'
 
@@ -20,6 +20,9 @@ export interface DockerBackendConfig {
   /** seconds between engine health checks */
   checkInterval?: number
 }
+
+/** A running container of an earlier server with this id, found at start: its engine, id and sandbox id. */
+export interface KeptContainer { engine: string, id: string, sandbox?: string }
 
 export interface DockerCreateOptions extends SandboxOptions {
   image?: string
@@ -42,16 +45,44 @@ export class DockerBackend {
     }, { size: config.warmPool, ceiling: config.poolCeiling })
   }
 
-  /** Checks the engines, removes what a dead server of this id left behind, fills the pool. */
-  async start (): Promise<{ swept: number, unavailable: string[] }> {
+  /**
+   * Checks the engines and removes what a dead server of this id left behind, but the running containers of the
+   * environments in `keep` (to be re-attached: `kept`, by environment id).
+   */
+  async start (keep: Set<string> = new Set()): Promise<{ swept: number, unavailable: string[], kept: Map<string, KeptContainer> }> {
     let swept = 0
+    const kept = new Map<string, KeptContainer>()
     await Promise.all(this.engines.map(e => e.check()))
     for (const e of this.engines.filter(e => e.healthy)) {
-      try { swept += await sweepOrphans(e, this.config.serverId) } catch (err) { e.healthy = false; e.error = dockerMessage(err) }
+      try {
+        for (const c of await containersOf(e, this.config.serverId)) {
+          const env = envOfContainer(c)
+          if (c.State === 'running' && env && keep.has(env) && !kept.has(env)) kept.set(env, { engine: e.name, id: c.Id, sandbox: c.Labels['synthgym.sandbox'] })
+        }
+        swept += await sweepOrphans(e, this.config.serverId, new Set([...kept.values()].filter(k => k.engine === e.name).map(k => k.id)))
+      } catch (err) { e.healthy = false; e.error = dockerMessage(err) }
     }
     this.timer = setInterval(() => { void this.checkEngines() }, (this.config.checkInterval ?? 5) * 1000)
     this.timer.unref()
-    return { swept, unavailable: this.engines.filter(e => !e.healthy).map(e => `${e.name}: ${e.error}`) }
+    return { swept, unavailable: this.engines.filter(e => !e.healthy).map(e => `${e.name}: ${e.error}`), kept }
+  }
+
+  /** A container that outlived its server as a sandbox again (its shell answering), or SandboxStartError. */
+  async reattach (k: KeptContainer, opts: DockerCreateOptions): Promise<DockerSandbox> {
+    const engine = this.engineNamed(k.engine)
+    const o = { ...opts, image: opts.image ?? this.config.image, runtime: opts.runtime ?? this.config.runtime, serverId: this.config.serverId }
+    return DockerSandbox.reattach(engine, k.id, o, k.sandbox)
+  }
+
+  /** Removes a container found at start (one not re-attached). */
+  async removeContainer (k: KeptContainer): Promise<void> {
+    await within(this.engineNamed(k.engine).docker.getContainer(k.id).remove({ force: true }), 'remove')
+  }
+
+  private engineNamed (name: string): DockerEngine {
+    const e = this.engines.find(e => e.name === name)
+    if (!e) throw new EngineUnavailableError(`no docker engine named ${name}`)
+    return e
   }
 
   /** Sandboxes with the same image, runtime, files, limits and init are interchangeable. */
@@ -68,6 +99,8 @@ export class DockerBackend {
       if (was && !e.healthy) {
         await Promise.all([...e.sandboxes].map(s => s.abandon(`the docker engine ${e.name} stopped answering (${e.error})`)))
       }
+      // back (dockerd restarted): what it still holds of ours from before (stopped or not) goes
+      if (!was && e.healthy) await sweepOrphans(e, this.config.serverId).catch(() => 0)
     }))
   }
 

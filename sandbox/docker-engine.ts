@@ -74,9 +74,29 @@ export function within<T> (p: Promise<T>, what: string, ms = CALL_TIMEOUT_MS,
   ])
 }
 
-/** Containers a server left behind (it died): every container labelled with this server id. */
-export async function sweepOrphans (engine: DockerEngine, serverId: string): Promise<number> {
-  const list = await engine.docker.listContainers({ all: true, filters: { label: [`${LABEL}=1`, `synthgym.server=${serverId}`] } })
+/** Every container labelled with this server id, running or not. */
+export function containersOf (engine: DockerEngine, serverId: string): Promise<Docker.ContainerInfo[]> {
+  return engine.docker.listContainers({ all: true, filters: { label: [`${LABEL}=1`, `synthgym.server=${serverId}`] } })
+}
+
+/**
+ * The environment a container of ours was made for: its `synthgym.env` label, or for a warm-pool container an
+ * environment took, the name it was renamed to. Null for the pool's, baselines' and evaluations' containers.
+ */
+export function envOfContainer (c: Docker.ContainerInfo): string | null {
+  if (c.Labels['synthgym.sandbox']?.endsWith('-run')) return null
+  const label = c.Labels['synthgym.env']
+  if (label && label !== 'warm-pool' && label !== 'baseline') return label
+  const named = c.Names.map(n => /^\/synthgym-(env-[0-9a-f]+)-sbx-/.exec(n)?.[1]).find(Boolean)
+  return named ?? null
+}
+
+/**
+ * Containers a server left behind (it died, or the engine was unreachable when it removed them): every container
+ * labelled with this server id but the live sandboxes' and those in `keep` (container ids about to be re-attached).
+ */
+export async function sweepOrphans (engine: DockerEngine, serverId: string, keep: Set<string> = new Set()): Promise<number> {
+  const list = (await containersOf(engine, serverId)).filter(c => !keep.has(c.Id))
   const mine = new Set([...engine.sandboxes].map(s => s.container?.id))
   const stale = list.filter(c => !mine.has(c.Id))
   await Promise.all(stale.map(c => engine.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})))

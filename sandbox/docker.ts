@@ -29,6 +29,11 @@ export interface DockerSandboxOptions extends SandboxOptions {
   user?: string
 }
 
+/**
+ * The sandbox container's main process: a sh that is pid 1 itself (no docker-init), so the agent, whose uid it
+ * shares, cannot end the container from inside (`kill -9 1`, `kill -TERM 1`, `kill -9 -1`): the kernel drops
+ * signals to a namespace's init that it has no handler for. sh reaps orphans while it waits for the shell.
+ */
 const SHELL_WRAPPER = 'bash --noprofile --norc -s; exit 64'
 const SHELL_ENDED = 64
 
@@ -50,11 +55,15 @@ export class DockerSandbox implements Sandbox {
   /** extra shells (openShell): attached `docker exec` bashes in the same container */
   private extra = new Set<PersistentShell>()
 
-  private constructor (readonly engine: DockerEngine, private opts: DockerSandboxOptions) {
-    this.id = 'sbx-' + randomBytes(6).toString('hex')
+  /** set by reattach: the first shell is the running container's (set up already), attached to, not started */
+  private attachOnly: boolean
+
+  private constructor (readonly engine: DockerEngine, private opts: DockerSandboxOptions, reattach?: { id?: string }) {
+    this.id = reattach?.id ?? 'sbx-' + randomBytes(6).toString('hex')
     this.mounts = [...(opts.mounts ?? [])]
+    this.attachOnly = reattach !== undefined
     this.shell = new PersistentShell({ start: () => this.startShell(), killJobs: still => this.killJobs(still) },
-      { outputCap: opts.limits?.outputCap, init: opts.init })
+      { outputCap: opts.limits?.outputCap, init: opts.init, attached: this.attachOnly })
   }
 
   static async create (engine: DockerEngine, opts: DockerSandboxOptions): Promise<DockerSandbox> {
@@ -67,6 +76,30 @@ export class DockerSandbox implements Sandbox {
     } catch (e) {
       await sb.close()
       throw new SandboxStartError(sb.startError(e))
+    }
+    return sb
+  }
+
+  /**
+   * The running container of a server that died, as a sandbox again. Its shell outlives the attach stream (stdin is
+   * kept open: OpenStdin without StdinOnce), so it is attached to afresh: what the dead server's last command left
+   * running is killed first, then the shell must answer a command within 10 s, else the container is removed and
+   * this throws SandboxStartError saying why.
+   */
+  static async reattach (engine: DockerEngine, containerId: string, opts: DockerSandboxOptions, id?: string): Promise<DockerSandbox> {
+    const sb = new DockerSandbox(engine, opts, { id })
+    sb.container = engine.docker.getContainer(containerId)
+    engine.sandboxes.add(sb)
+    try {
+      await sb.killJobs(() => true)
+      await sb.shell.start()
+      const r = await sb.shell.exec('true', { timeout: 10, trusted: true })
+      if (r.exitCode !== 0 || r.restarted || r.timedOut) {
+        throw new Error(r.timedOut ? 'its shell did not answer within 10 s' : `its shell did not survive (exit ${r.exitCode})`)
+      }
+    } catch (e) {
+      await sb.close()
+      throw new SandboxStartError(`re-attaching container ${containerId.slice(0, 12)} on ${engine.name}: ${dockerMessage(e)}`)
     }
     return sb
   }
@@ -108,7 +141,9 @@ export class DockerSandbox implements Sandbox {
       HostConfig: {
         NetworkMode: o.network === true ? 'host' : 'none',
         Ulimits: fsize,
-        Init: true,
+        Init: !interactive,
+        // what the shell prints reaches us over the attach stream; a log file would fill the engine's disk (`yes`)
+        LogConfig: { Type: 'none', Config: {} },
         Memory: mem,
         MemorySwap: mem,
         NanoCpus: l.cpus ? Math.round(l.cpus * 1e9) : undefined,
@@ -163,7 +198,22 @@ export class DockerSandbox implements Sandbox {
   private async startShell (): Promise<ShellProcess> {
     if (this.closed) throw new Error('sandbox closed')
     const c = this.container
-    const info = await within(c.inspect(), 'inspect').catch(e => { throw new Error(`the sandbox container is gone: ${dockerMessage(e)}`) })
+    if (this.attachOnly) {
+      this.attachOnly = false
+      const stream = await within(c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }), 'attach') as unknown as Duplex
+      const s = attachedStream(c, stream)
+      return {
+        write: s.write,
+        onData: cb => s.out.on('data', cb),
+        onExit: s.onExit,
+        kill: () => { this.killedByUs = true; void c.kill().catch(() => {}); s.end() }
+      }
+    }
+    const info = await within(c.inspect(), 'inspect').catch(e => {
+      // it cannot come back: the container was removed, or its engine does not answer (dockerd stopped)
+      this.failure = `its container cannot be reached: ${dockerMessage(e)}`
+      throw new Error(this.failure)
+    })
     if (info.State.Running) {
       // only on a restart: the old shell is dead or stuck, stop what is left (its OOM count first: it resets)
       await this.oomKills()
@@ -365,7 +415,7 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
 
   async readFile (path: string): Promise<Buffer> {
     const stream = await within(this.container.getArchive({ path: this.abs(path) }), 'getArchive')
-    return firstFile(stream as unknown as Readable)
+    return firstFile(stream as unknown as Readable, SANDBOX_DEFAULTS.readFileCap).catch(e => { (stream as unknown as Readable).destroy(); throw e })
   }
 
   async writeFile (path: string, data: string | Buffer): Promise<void> { await this.putFiles([{ path, data }]) }
@@ -420,7 +470,7 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
  * and the end (however it comes: end, close, error, or ours) reported once.
  */
 function attachedStream (c: Docker.Container, stream: Duplex): {
-  out: PassThrough, write: (d: string) => void, onExit: (cb: (code: number | null) => void) => void,
+  out: PassThrough, write: (d: string | Buffer) => void, onExit: (cb: (code: number | null) => void) => void,
   end: () => void, ended: () => boolean
 } {
   const out = new PassThrough()

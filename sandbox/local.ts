@@ -2,14 +2,16 @@
 // a private home at /home/agent, read-only system dirs, and limits through cgroups where the kernel lets us.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs'
-import { chmod, chown, cp, lstat, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises'
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { chmod, chown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, posix, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
+import type { Writable } from 'node:stream'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
-import { hostDiskUsageMb } from './disk.js'
-import { createCgroup, removeCgroup, cgroupMode, oomKills, sweepCgroups } from './cgroups.js'
+import { hostDiskUsageMb, removeTree } from './disk.js'
+import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, sweepCgroups, killCgroup } from './cgroups.js'
+import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
   SANDBOX_DEFAULTS, SYNTHGYM_BIN, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, rlimitScript, runArgv,
   sandboxEnv
@@ -67,7 +69,7 @@ export function isolationDifferences (): string[] {
 type MountOp =
   | { op: 'bind', src: string, dst: string, ro: boolean, dev?: boolean }
   | { op: 'symlink', target: string, dst: string }
-  | { op: 'tmpfs', dst: string }
+  | { op: 'tmpfs', dst: string, mode: number, sizeMb?: number }
   | { op: 'dir', dst: string }
   | { op: 'proc' }
   | { op: 'dev' }
@@ -88,13 +90,15 @@ function mountPlan (root: string, mounts: Mount[], o: { evaluation: boolean, gpu
   ops.push({ op: 'bind', src: join(root, 'etc/group'), dst: '/etc/group', ro: true })
   for (const p of localBackendInfo().pythonPaths) ops.push({ op: 'bind', src: p, dst: p, ro: true })
   ops.push({ op: 'bind', src: join(root, 'bin'), dst: SYNTHGYM_BIN, ro: true })
-  ops.push({ op: 'proc' }, { op: 'dev' }, { op: 'tmpfs', dst: '/tmp' }, { op: 'tmpfs', dst: '/home' })
+  // the agent's scratch space is the agent's to write (sticky, as on any host), /home is not
+  ops.push({ op: 'proc' }, { op: 'dev' }, { op: 'tmpfs', dst: '/dev/shm', mode: 0o1777, sizeMb: SANDBOX_DEFAULTS.shmMb },
+    { op: 'tmpfs', dst: '/tmp', mode: 0o1777 }, { op: 'tmpfs', dst: '/home', mode: 0o755 })
   if (o.gpus) {
     for (const d of readdirSync('/dev').filter(n => n.startsWith('nvidia'))) ops.push({ op: 'bind', src: '/dev/' + d, dst: '/dev/' + d, ro: false, dev: true })
   }
   if (o.evaluation) {
     // nothing an evaluation writes outlives it: its home is a tmpfs, the workspace read-only
-    ops.push({ op: 'tmpfs', dst: AGENT_HOME }, { op: 'bind', src: join(root, 'home/workspace'), dst: WORKSPACE, ro: true })
+    ops.push({ op: 'tmpfs', dst: AGENT_HOME, mode: 0o755 }, { op: 'bind', src: join(root, 'home/workspace'), dst: WORKSPACE, ro: true })
   } else ops.push({ op: 'bind', src: join(root, 'home'), dst: AGENT_HOME, ro: false })
   for (const m of mounts) ops.push({ op: 'bind', src: m.hostPath, dst: m.path, ro: m.readOnly !== false })
   return withParents(ops, o.evaluation)
@@ -127,7 +131,8 @@ function withParents (ops: MountOp[], evaluation: boolean): MountOp[] {
  */
 function agentChain (env: Record<string, string>, cmd: string[], isolation: Isolation): string[] {
   const ids = agentHostIds()
-  const envArgv = ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...cmd]
+  // no descriptor the server inherited (a supervisor's pipe, a listening socket) reaches the agent
+  const envArgv = ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'bash', '--norc', '--noprofile', '-c', CLOSE_FDS, 'sg-fds', ...cmd]
   if (!ids && isolation === 'bwrap') return envArgv
   const { agentUid, agentGid } = SANDBOX_DEFAULTS
   // as the unprivileged root of an outer namespace the bounding set stays (without CAP_SETUID there the kernel
@@ -138,6 +143,9 @@ function agentChain (env: Record<string, string>, cmd: string[], isolation: Isol
     'unshare', '--user', `--map-user=${agentUid}`, `--map-group=${agentGid}`, '--', ...envArgv
   ]
 }
+
+/** Closes every descriptor above stderr, then runs its arguments. */
+const CLOSE_FDS = 'for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null; exec "$@"'
 
 /** bubblewrap's argv for one sandbox process. */
 function bwrapArgv (ops: MountOp[], network: boolean, chain: string[]): string[] {
@@ -150,7 +158,7 @@ function bwrapArgv (ops: MountOp[], network: boolean, chain: string[]): string[]
   for (const o of ops) {
     if (o.op === 'bind') args.push(o.dev ? '--dev-bind' : o.ro ? '--ro-bind' : '--bind', o.src, o.dst)
     else if (o.op === 'symlink') args.push('--symlink', o.target, o.dst)
-    else if (o.op === 'tmpfs') args.push('--tmpfs', o.dst)
+    else if (o.op === 'tmpfs') args.push('--perms', o.mode.toString(8).padStart(4, '0'), ...(o.sizeMb ? ['--size', String(o.sizeMb * 2 ** 20)] : []), '--tmpfs', o.dst)
     else if (o.op === 'dir') args.push('--perms', '0755', '--dir', o.dst)
     else if (o.op === 'proc') args.push('--proc', '/proc')
     else args.push('--dev', '/dev')
@@ -168,6 +176,9 @@ function unshareArgv (root: string, ops: MountOp[], network: boolean, chain: str
   const at = (p: string) => `"$NR"${q(p)}`
   // the new root is not the agent's to write (mode 755, its owner our namespace's root), and read-only below
   const lines = ['set -e', `NR=${q(join(root, 'newroot'))}`, 'mkdir -p "$NR"', 'mount -t tmpfs -o mode=755 tmpfs "$NR"']
+  // a new network namespace starts with its loopback down (bubblewrap brings it up): the agent's own servers
+  // (a rendezvous on 127.0.0.1, as torchrun's) need it
+  if (!network) lines.push('{ ip link set lo up || ifconfig lo up; } >/dev/null 2>&1 || true')
   for (const o of ops) {
     if (o.op === 'bind') {
       const isDir = statSync(o.src).isDirectory()
@@ -181,7 +192,10 @@ function unshareArgv (root: string, ops: MountOp[], network: boolean, chain: str
           `awk -v p=${at(o.dst + '/')} 'index($2, p) == 1 { print $2 }' /proc/self/mounts | while read -r m; do mount -o remount,bind,ro "$m"; done`)
       }
     } else if (o.op === 'symlink') lines.push(`ln -s ${q(o.target)} ${at(o.dst)}`)
-    else if (o.op === 'tmpfs') lines.push(`mkdir -p ${at(o.dst)}`, `mount -t tmpfs -o mode=1777 tmpfs ${at(o.dst)}`)
+    else if (o.op === 'tmpfs') {
+      const size = o.sizeMb ? `,size=${o.sizeMb}m` : ''
+      lines.push(`mkdir -p ${at(o.dst)}`, `mount -t tmpfs -o mode=${o.mode.toString(8)}${size} tmpfs ${at(o.dst)}`)
+    }
     else if (o.op === 'dir') lines.push(`mkdir -p ${at(o.dst)}`, `chmod 755 ${at(o.dst)}`)
     else if (o.op === 'proc') lines.push('mkdir -p "$NR/proc"', 'mount -t proc proc "$NR/proc"')
     else {
@@ -189,8 +203,7 @@ function unshareArgv (root: string, ops: MountOp[], network: boolean, chain: str
       lines.push('mkdir -p "$NR/dev"', 'mount -t tmpfs -o mode=755 tmpfs "$NR/dev"')
       for (const d of DEVICES) lines.push(`touch "$NR/dev/${d}"`, `mount --bind /dev/${d} "$NR/dev/${d}"`)
       lines.push('ln -s /proc/self/fd "$NR/dev/fd"', 'ln -s /proc/self/fd/0 "$NR/dev/stdin"',
-        'ln -s /proc/self/fd/1 "$NR/dev/stdout"', 'ln -s /proc/self/fd/2 "$NR/dev/stderr"',
-        'mkdir "$NR/dev/shm"', 'mount -t tmpfs -o mode=1777 tmpfs "$NR/dev/shm"')
+        'ln -s /proc/self/fd/1 "$NR/dev/stdout"', 'ln -s /proc/self/fd/2 "$NR/dev/stderr"')
     }
   }
   lines.push('cd "$NR" && mkdir .oldroot && pivot_root . .oldroot && cd / && umount -l /.oldroot && rmdir /.oldroot',
@@ -201,8 +214,11 @@ function unshareArgv (root: string, ops: MountOp[], network: boolean, chain: str
   const ns = ['--pid', '--fork', '--mount', '--ipc', '--uts', '--kill-child', ...(network ? [] : ['--net'])]
   const user = agentHostIds() ? [] : ['--user', '--map-root-user']
   // --norc: on a socket for stdin (node's pipes) bash would read ~/.bashrc, taking it for an rsh session
-  return ['unshare', ...user, ...ns, 'bash', '--norc', '--noprofile', '-c', lines.join('\n'), 'sg-init', ...chain]
+  return ['unshare', ...user, ...ns, 'bash', '--norc', '--noprofile', '-c', PLAN_FROM_FD3, 'sg-init', ...chain, lines.join('\n')]
 }
+
+/** The init's script comes on fd 3: the agent can read pid 1's command line, which must name no host path. */
+const PLAN_FROM_FD3 = 's=$(cat <&3); exec 3<&-; eval "$s"'
 
 /** All pids below `pid`, read from /proc (every thread's children). */
 function descendants (pid: number): number[] {
@@ -243,9 +259,12 @@ export async function sweepLocal (baseDir: string, owner: string): Promise<numbe
   const groups = await sweepCgroups(owner)
   let dirs: string[] = []
   try { dirs = (await readdir(baseDir)).filter(n => n.startsWith('sbx-')) } catch {}
-  await Promise.all(dirs.map(d => rm(join(baseDir, d), { recursive: true, force: true })))
+  await Promise.all(dirs.map(d => removeTree(join(baseDir, d))))
   return Math.max(groups, dirs.length)
 }
+
+/** What an owner (a server that stops) holds for its local sandboxes beyond them: its cgroup folders. */
+export function releaseLocal (owner: string): void { removeOwnerCgroups(owner) }
 
 /** Hands a host path (a file or a tree) to the agent's host ids, so the agent may write what we put there. */
 async function giveToAgent (path: string): Promise<void> {
@@ -352,24 +371,49 @@ export class LocalSandbox implements Sandbox {
     this.cgroup = createCgroup(this.id, this.opts.limits ?? {}, this.opts.owner)
   }
 
-  /** argv that starts `cmd` inside a fresh sandbox process tree joined to our cgroups. */
-  private argv (cmd: string[], extra: Mount[] = [], env: Record<string, string> = {}, evaluation = false): string[] {
+  /**
+   * argv that starts `cmd` inside a fresh sandbox process tree joined to our cgroups, and what goes to its fd 3:
+   * bubblewrap's arguments (`--args 3`) or the unshare init's script. Both name host paths (the sandbox's folder,
+   * the data dir), and the agent can read the command line of its namespace's pid 1.
+   */
+  private argv (cmd: string[], extra: Mount[] = [], env: Record<string, string> = {}, evaluation = false): { argv: string[], fd3: string } {
     const isolation = localBackendInfo().isolation!
     const gpus = (this.opts.limits?.gpus?.length ?? 0) > 0
     const ops = mountPlan(this.root, [...(this.opts.mounts ?? []), ...extra], { evaluation, gpus })
     const chain = agentChain({ ...this.env, ...env }, cmd, isolation)
     const network = this.opts.network === true
-    const inner = isolation === 'bwrap' ? bwrapArgv(ops, network, chain) : unshareArgv(this.root, ops, network, chain)
+    let inner: string[]
+    let fd3: string
+    if (isolation === 'bwrap') {
+      // the options on fd 3, the command (the agent's chain: sandbox paths only) after them
+      const [, ...args] = bwrapArgv(ops, network, chain)
+      const options = args.slice(0, args.length - chain.length)
+      inner = ['bwrap', '--args', '3', ...chain]
+      fd3 = options.map(a => a + '\0').join('')
+    } else {
+      const all = unshareArgv(this.root, ops, network, chain)
+      inner = all.slice(0, -1)
+      fd3 = all.at(-1)!
+    }
     const joinCgroup = this.cgroup.map(f => `echo $$ > ${f}; `).join('')
     const limits = rlimitScript(this.opts.limits ?? {}, this.cgroup.length > 0)
-    return ['sh', '-c', `${joinCgroup}${limits}exec "$@"`, 'sh', ...inner]
+    return { argv: ['sh', '-c', `${joinCgroup}${limits}exec "$@"`, 'sh', ...inner], fd3 }
+  }
+
+  /** Spawns a sandbox process tree with its plan on fd 3. */
+  private spawnTree (a: { argv: string[], fd3: string }, stdin: 'pipe' | 'ignore'): ChildProcess {
+    const [cmd, ...args] = a.argv
+    // the server's environment (its token, keys) stays out of every process of the sandbox, bwrap's own included
+    const p = spawn(cmd!, args, { stdio: [stdin, 'pipe', 'pipe', 'pipe'], env: HOST_SPAWN_ENV })
+    const plan = p.stdio[3] as Writable
+    plan.on('error', () => {})
+    plan.end(a.fd3)
+    return p
   }
 
   private async startShell (tree: ShellTree): Promise<ShellProcess> {
     if (this.closed) throw new Error('sandbox closed')
-    const [cmd, ...args] = this.argv(SHELL_ARGV)
-    // the server's environment (its token, keys) stays out of every process of the sandbox, bwrap's own included
-    const p = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: false, env: HOST_SPAWN_ENV })
+    const p = this.spawnTree(this.argv(SHELL_ARGV), 'pipe')
     tree.proc = p
     let errText = ''
     p.stderr!.on('data', d => { errText += d })
@@ -391,11 +435,15 @@ export class LocalSandbox implements Sandbox {
       await new Promise(resolve => setTimeout(resolve, 20))
       throw new SandboxStartError(`the sandbox did not start: ${errText.trim() || 'no output'}`)
     }
+    // a paused pipe of a shell that ended is read to its end, so that its fd is closed
+    p.on('exit', () => { p.stdout!.resume() })
     return {
       write: d => { if (p.stdin!.writable) p.stdin!.write(d) },
       onData: cb => p.stdout!.on('data', cb),
       onExit: cb => p.on('exit', code => cb(code)),
-      kill: () => { p.kill('SIGKILL') }
+      kill: () => { p.stdout!.resume(); p.kill('SIGKILL') },
+      pause: () => { p.stdout!.pause() },
+      resume: () => { p.stdout!.resume() }
     }
   }
 
@@ -450,43 +498,38 @@ export class LocalSandbox implements Sandbox {
     return host
   }
 
-  /**
-   * The host path of `path` once the agent's symlinks are followed: the server reads and writes as itself, so a
-   * link the agent planted (`out.txt -> /etc/shadow`) must not take it outside the sandbox's home.
-   */
-  private async safeHostPath (path: string): Promise<string> {
-    const host = this.hostPath(path)
-    const home = join(this.root, 'home')
-    let probe = host
-    while (!existsSync(probe) && probe !== home) probe = dirname(probe)
-    const real = await realpath(probe)
-    if (real !== home && !real.startsWith(home + '/')) throw new Error(`${path}: a symbolic link leads outside ${AGENT_HOME}`)
-    return host
+  /** `path` (a sandbox path under /home/agent) relative to the host side of the home. */
+  private homeRelative (path: string): string {
+    this.hostPath(path) // only paths under /home/agent
+    return posix.relative(AGENT_HOME, posix.resolve(WORKSPACE, path))
   }
 
+  // The server reads and writes the agent's home as itself (root, as a rule) while the agent may be changing it:
+  // every path goes through homefs.ts, which follows no link out of the home and opens no FIFO or socket.
   async putFiles (files: FileEntry[]): Promise<void> {
+    const home = join(this.root, 'home')
+    const owner = agentHostIds()
     for (const f of files) {
-      const dest = await this.safeHostPath(f.path)
-      await mkdir(dirname(dest), { recursive: true })
-      if (f.hostPath) await cp(f.hostPath, dest, { recursive: true, force: true })
-      else await writeFile(dest, f.data ?? '')
-      if (f.mode !== undefined) await chmod(dest, f.mode)
-      await giveToAgent(dest)
+      const rel = this.homeRelative(f.path)
+      if (f.hostPath) await copyUnder(home, rel, f.path, f.hostPath, { mode: f.mode, owner })
+      else await writeUnder(home, rel, f.path, f.data ?? '', { mode: f.mode, owner })
     }
   }
 
-  async readFile (path: string): Promise<Buffer> { return readFile(await this.safeHostPath(path)) }
+  async readFile (path: string): Promise<Buffer> {
+    return readUnder(join(this.root, 'home'), this.homeRelative(path), path, SANDBOX_DEFAULTS.readFileCap)
+  }
 
   async writeFile (path: string, data: string | Buffer): Promise<void> { await this.putFiles([{ path, data }]) }
 
-  run (command: string, opts: RunOptions = {}): Promise<RunResult> {
+  async run (command: string, opts: RunOptions = {}): Promise<RunResult> {
     const env = opts.evaluation ? { ...EVALUATION_ENV, ...opts.env } : opts.env
-    const [cmd, ...args] = this.argv(runArgv(command, opts.cwd), opts.mounts, env, opts.evaluation)
+    const plan = this.argv(runArgv(command, opts.cwd), opts.mounts, env, opts.evaluation)
     // a mount point the home lacks is made on the host first (an evaluation's workspace is read-only inside);
     // the agent's shell must not see even the names of a run's files, so what did not exist before goes afterwards
-    const leftovers = this.newMountPoints(opts.mounts ?? [], opts.evaluation === true)
+    const leftovers = await this.newMountPoints(opts.mounts ?? [], opts.evaluation === true)
     return new Promise<RunResult>(resolve => {
-      const p = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: HOST_SPAWN_ENV })
+      const p = this.spawnTree(plan, 'ignore')
       this.runs.add(p)
       let out = ''
       let timedOut = false
@@ -502,19 +545,24 @@ export class LocalSandbox implements Sandbox {
   }
 
   /** Makes the mount points `mounts` need in the agent's workspace; returns the topmost of those it made. */
-  private newMountPoints (mounts: Mount[], evaluation: boolean): string[] {
+  private async newMountPoints (mounts: Mount[], evaluation: boolean): Promise<string[]> {
+    const home = join(this.root, 'home')
     const out = new Set<string>()
     for (const m of mounts) {
       // an evaluation's home is a tmpfs: only its workspace comes from the host
       if (!m.path.startsWith((evaluation ? WORKSPACE : AGENT_HOME) + '/')) continue
-      let host = this.hostPath(m.path)
-      if (existsSync(host)) continue
-      // climb to the topmost part that does not exist yet
-      let top = host
-      while (!existsSync(dirname(top))) top = dirname(top)
+      const rel = this.homeRelative(m.path)
+      const parts = splitRelative(rel)
+      // the topmost part that does not exist yet
+      let top: string | null = null
+      for (let i = 1; i <= parts.length && top === null; i++) {
+        const p = join(home, ...parts.slice(0, i))
+        if (await lstat(p).then(() => false, () => true)) top = p
+      }
+      if (top === null) continue
       out.add(top)
-      if (statSync(m.hostPath).isDirectory()) mkdirSync(host, { recursive: true })
-      else { mkdirSync(dirname(host), { recursive: true }); writeFileSync(host, '') }
+      if (statSync(m.hostPath).isDirectory()) await makeDirUnder(home, rel, m.path, null)
+      else await writeUnder(home, rel, m.path, '', { owner: null })
     }
     return [...out]
   }
@@ -530,8 +578,11 @@ export class LocalSandbox implements Sandbox {
       await shell.close()
       await this.endTree(tree)
     }))
+    // nothing of the sandbox may still run while its folder goes (a process swapping in links would race the
+    // removal): what the namespace's end left, if anything, is killed by its cgroup first
+    await killCgroup(this.cgroup)
     await removeCgroup(this.cgroup)
-    await rm(this.root, { recursive: true, force: true }).catch(() => {})
+    await removeTree(this.root)
     this.opts.onClose?.()
   }
 }

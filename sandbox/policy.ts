@@ -14,6 +14,8 @@ export const SANDBOX_DEFAULTS = {
   outputCap: 1024 * 1024,
   /** characters of a one-shot run's output kept (an evaluation's) */
   runOutputCap: 4 * 1024 * 1024,
+  /** bytes of one sandbox file the server reads for a client (SWE-ReX read_file); a bigger file is refused */
+  readFileCap: 64 * 1024 * 1024,
   /** MiB of /dev/shm (docker) */
   shmMb: 64,
   /** the agent's uid and gid inside every sandbox (MLGym's `agent` user, group `mlgym`) */

@@ -9,10 +9,16 @@ import { SANDBOX_DEFAULTS } from './policy.js'
 import { BusyError, ShellClosedError } from './errors.js'
 
 export interface ShellProcess {
-  write (data: string): void
+  write (data: string | Buffer): void
   onData (cb: (chunk: Buffer) => void): void
   onExit (cb: (code: number | null) => void): void
   kill (): void
+  /**
+   * Stop reading the shell's output between commands, where the backend can, so that a background job that floods
+   * it (`yes &`) blocks on a full pipe instead of keeping the server busy reading what is dropped anyway
+   */
+  pause? (): void
+  resume? (): void
 }
 
 export interface ShellBackend {
@@ -29,16 +35,28 @@ export interface ShellOptions {
   init?: string
   /** seconds to wait for the shell after killing the foreground job before restarting it */
   interruptGrace?: number
+  /** the first start attaches to a shell that ran `init` already (a re-attached container): init on restarts only */
+  attached?: boolean
 }
 
 // A command made only of plain words cannot be a syntax error, so it skips the `bash -n` fork.
 const PLAIN = /^[\w\s./=:,+@%-]*$/
+/**
+ * Bytes over which a command is handed to bash in one block (`head -c`) instead of on its command line: bash
+ * reads a script from a pipe one byte per read(2), which takes seconds for an action near the 1 MiB limit.
+ */
+const BIG_COMMAND = 64 * 1024
+export const NUL_REFUSED = 'bash: the command contains a NUL byte (\\0), which bash cannot take; it was not run'
 
 /** `bash -n` on the host: parse only, nothing runs. Returns bash's message or null when the syntax is fine. */
 export function syntaxCheck (command: string): Promise<string | null> {
+  // bash would cut the command at the NUL and run what comes before it
+  if (command.includes('\0')) return Promise.resolve(NUL_REFUSED)
   if (PLAIN.test(command)) return Promise.resolve(null)
+  // a big command is parsed from a here-string (a file bash reads in blocks), not from the pipe
+  const argv = Buffer.byteLength(command) > BIG_COMMAND ? ['-c', 'c=$(cat; printf x); bash -n <<< "${c%x}"'] : ['-n']
   return new Promise((resolve, reject) => {
-    const p = spawn('bash', ['-n'], { stdio: ['pipe', 'ignore', 'pipe'] })
+    const p = spawn('bash', argv, { stdio: ['pipe', 'ignore', 'pipe'] })
     let err = ''
     p.stderr.on('data', d => { err += d })
     p.on('error', reject)
@@ -57,6 +75,9 @@ export function ansiQuote (s: string): string {
 
 interface Pending {
   marker: string
+  /** the line the shell prints before the command runs: what came before it is stale (a background job's) */
+  start: string
+  started: boolean
   decoder: StringDecoder
   buf: string
   kept: string
@@ -71,8 +92,11 @@ export class PersistentShell {
   private closed = false
   private readonly cap: number
 
+  private attached: boolean
+
   constructor (private backend: ShellBackend, private opts: ShellOptions = {}) {
     this.cap = opts.outputCap ?? SANDBOX_DEFAULTS.outputCap
+    this.attached = opts.attached ?? false
   }
 
   get alive (): boolean { return !this.closed }
@@ -88,7 +112,9 @@ export class PersistentShell {
       this.pending?.done(null)
     })
     proc.write('exec 2>&1\n')
-    if (this.opts.init) {
+    const attached = this.attached
+    this.attached = false
+    if (this.opts.init && !attached) {
       const r = await this.exec(this.opts.init)
       if (r.exitCode !== 0) throw new Error(`sandbox init failed (exit ${r.exitCode}): ${r.output.slice(0, 2000)}`)
     }
@@ -106,7 +132,9 @@ export class PersistentShell {
     let timer: NodeJS.Timeout | undefined
     let quietTimer: NodeJS.Timeout | undefined
     const exitCode = await new Promise<number | null>(resolve => {
-      const p: Pending = { marker, decoder: new StringDecoder('utf8'), buf: '', kept: '', dropped: 0, opts, done: resolve }
+      const p: Pending = {
+        marker, start: marker.replace('DONE', 'START'), started: false, decoder: new StringDecoder('utf8'), buf: '', kept: '', dropped: 0, opts, done: resolve
+      }
       this.pending = p
       const fire = (why: 'timeout' | 'no_output') => {
         if (result.timedOut) return
@@ -122,13 +150,23 @@ export class PersistentShell {
       }
       arm()
       ;(p as Pending & { arm?: () => void }).arm = arm
-      // Two lines: if the command replaces the shell (`exec bash`), the new shell still prints the marker.
+      // Separate lines: if the command replaces the shell (`exec bash`), the new shell still prints the marker.
       const epilogue = opts.epilogue ? `${opts.epilogue} >/dev/null 2>&1; ` : ''
-      this.proc!.write(`eval ${ansiQuote(command)} </dev/null\n__sg_rc=$?; ${epilogue}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"\n`)
+      const bytes = Buffer.from(command)
+      const big = bytes.length > BIG_COMMAND
+      const done = `__sg_rc=$?; ${big ? '__sg_cmd=; ' : ''}${epilogue}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"\n`
+      const start = `printf '%s\\n' ${p.start}\n`
+      this.proc!.resume?.()
+      if (big) {
+        // head reads exactly the command's bytes off the shell's stdin; bash goes on reading after them
+        this.proc!.write(Buffer.concat([Buffer.from(`${start}__sg_cmd=$(/usr/bin/head -c ${bytes.length}; printf x)\n`), bytes,
+          Buffer.from(`eval "\${__sg_cmd%x}" </dev/null\n${done}`)]))
+      } else this.proc!.write(`${start}eval ${ansiQuote(command)} </dev/null\n${done}`)
     })
     clearTimeout(timer); clearTimeout(quietTimer)
     const p = this.pending!
     this.pending = null
+    this.proc?.pause?.()
     result.output = p.kept
     result.truncatedChars = p.dropped
     result.exitCode = exitCode
@@ -166,6 +204,16 @@ export class PersistentShell {
     if (!p) return // output after a finished command (a background job) is dropped until the next command
     ;(p as Pending & { arm?: () => void }).arm?.()
     p.buf += p.decoder.write(chunk)
+    if (!p.started) {
+      const at = p.buf.indexOf(p.start + '\n')
+      if (at < 0) {
+        // stale output: keep only what could be the start of the start line
+        p.buf = p.buf.slice(-p.start.length)
+        return
+      }
+      p.started = true
+      p.buf = p.buf.slice(at + p.start.length + 1)
+    }
     const head = `\n${p.marker}:`
     const at = p.buf.indexOf(head)
     if (at >= 0) {

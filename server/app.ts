@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import {
-  MAX_ACTION_BYTES, MAX_MODEL_BYTES, validateCreateEnv, validateStep, validateEpisodeQuery, validateToolsQuery, validateWsRequest,
+  MAX_ACTION_BYTES, MAX_STEP_BYTES, validateCreateEnv, validateStep, validateEpisodeQuery, validateToolsQuery, validateWsRequest,
   type UnwatchResult, type WatchResult, type WsFrame, type WsRequest
 } from '../env-spec/messages.js'
 import { ValidationError } from '../env-spec/validate.js'
@@ -14,8 +14,6 @@ import { PayloadTooLargeError, UnauthorizedError, ShuttingDownError, toApiError 
 import { registerOpenEnv } from './protocols/openenv.js'
 import { installAuth, redactUrl, runAs, type Access, type Auth } from './auth.js'
 import { registerUi } from './ui/serve.js'
-
-const STEP_BODY_LIMIT = MAX_ACTION_BYTES + MAX_MODEL_BYTES + 64 * 1024
 
 function checkActionSize (action: string): void {
   const bytes = Buffer.byteLength(action)
@@ -27,6 +25,8 @@ function checkActionSize (action: string): void {
 function sendError (reply: FastifyReply, e: unknown): void {
   const { status, body } = toApiError(e)
   if (status >= 500) reply.log.error(e)
+  // ENV_ELSEWHERE: a 307 to the same request on the replica that holds the environment (fetch follows it)
+  if (body.error.location) void reply.header('location', body.error.location)
   void reply.status(status).send(body)
 }
 
@@ -60,7 +60,7 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
     return503OnClosing: false
   })
   // a step may carry its model call (the whole prompt) beside the action
-  await app.register(websocket, { options: { maxPayload: STEP_BODY_LIMIT } })
+  await app.register(websocket, { options: { maxPayload: MAX_STEP_BYTES } })
 
   // An optional body may be left out even with `content-type: application/json` (curl -H, many HTTP clients).
   const parseJson = app.getDefaultJsonParser('error', 'error')
@@ -92,18 +92,20 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
   app.get<Id>('/v1/tasks/:id', async (req) => m.describeTask(req.params.id))
   app.get('/v1/tools', async (req) => m.tools(validateToolsQuery({ ...(req.query as object) }, 'query').profile ?? 'mlgym'))
 
-  app.post('/v1/envs', async (req, reply) => reply.status(201).send(m.create(validateCreateEnv(req.body ?? {}))))
+  app.post('/v1/envs', async (req, reply) => reply.status(201).send(await m.create(validateCreateEnv(req.body ?? {}))))
   app.get('/v1/envs', async () => m.list())
-  app.get<Id>('/v1/envs/:id', async (req) => m.summary(req.params.id))
-  app.post<Id>('/v1/envs/:id/reset', async (req) => m.reset(req.params.id))
-  app.post<Id>('/v1/envs/:id/step', { bodyLimit: STEP_BODY_LIMIT }, async (req) => {
+  // an environment another replica holds: ENV_ELSEWHERE (307 there) or REPLICA_GONE, before the body is looked at
+  const here = { preHandler: async (req: FastifyRequest<Id>) => { await m.whereIs(req.params.id, req.url) } }
+  app.get<Id>('/v1/envs/:id', here, async (req) => m.summary(req.params.id))
+  app.post<Id>('/v1/envs/:id/reset', here, async (req) => m.reset(req.params.id))
+  app.post<Id>('/v1/envs/:id/step', { ...here, bodyLimit: MAX_STEP_BYTES }, async (req) => {
     const body = validateStep(req.body ?? {})
     checkActionSize(body.action)
     return m.step(req.params.id, body)
   })
-  app.post<Id>('/v1/envs/:id/evaluate', async (req) => m.evaluate(req.params.id))
-  app.get<Id>('/v1/envs/:id/trajectory', async (req) => m.trajectory(req.params.id))
-  app.delete<Id>('/v1/envs/:id', async (req) => m.close(req.params.id))
+  app.post<Id>('/v1/envs/:id/evaluate', here, async (req) => m.evaluate(req.params.id))
+  app.get<Id>('/v1/envs/:id/trajectory', here, async (req) => m.trajectory(req.params.id))
+  app.delete<Id>('/v1/envs/:id', here, async (req) => m.close(req.params.id))
   app.get('/v1/episodes', async (req, reply) => {
     const q = validateEpisodeQuery({ ...(req.query as object) }, 'query')
     if (!q.wait) return m.episodes(q)
@@ -167,7 +169,8 @@ function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access
     let id: string | number | null = null
     try {
       const parsed = JSON.parse(raw.toString())
-      id = typeof parsed?.id === 'string' || typeof parsed?.id === 'number' ? parsed.id : null
+      // only an id the schema allows is echoed (a fraction or NaN would make the answer break the frame schema)
+      id = typeof parsed?.id === 'string' || Number.isInteger(parsed?.id) ? parsed.id : null
       msg = validateWsRequest(parsed, 'message')
     } catch (e) {
       const err = e instanceof SyntaxError ? new ValidationError(`message: not valid JSON (${e.message})`, 'message') : e
@@ -201,18 +204,20 @@ async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => 
     case 'tasks': return m.listTasks()
     case 'create': {
       const { id: _id, op: _op, ...body } = msg
-      const env = m.create(validateCreateEnv(body, 'message'))
+      const env = await m.create(validateCreateEnv(body, 'message'))
       watch(env.env_id)
       return env
     }
     case 'step': {
       checkActionSize(msg.action)
+      await m.whereIs(msg.env_id, '/v1/ws')
       watch(msg.env_id)
       return m.step(msg.env_id, { action: msg.action, response: msg.response, thought: msg.thought, model: msg.model },
         { streamId: msg.stream === false ? undefined : msg.id })
     }
     default: break
   }
+  await m.whereIs(msg.env_id, '/v1/ws')
   watch(msg.env_id)
   switch (msg.op) {
     case 'reset': return m.reset(msg.env_id)

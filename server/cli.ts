@@ -10,6 +10,8 @@ usage:
                  [--backend local|docker] [--image synthgym/sandbox:latest] [--runtime runsc]
                  [--warm-pool N] [--pool-ceiling 16] [--docker-engines JSON|FILE]
                  [--gpus auto|none|0,1] [--gpu-share 1] [--gpu-queue 0]
+                 [--store FILE|postgres://user:pw@host/db] [--public-url http://host:port] [--replica-id ID]
+                 [--heartbeat 5] [--drain-timeout 30]
                  [--key-max-envs 64] [--key-rate 50] [--key-burst 100]
   synthgym keys create [--name N] [--scopes envs,episodes,admin] [--max-envs N] [--rate R] [--burst B] [--json]
                                                an API key, printed once (the server keeps its sha256)
@@ -36,7 +38,8 @@ usage:
 
 environment: SYNTHGYM_HOST, SYNTHGYM_PORT, SYNTHGYM_DATA_DIR, SYNTHGYM_CAPACITY, SYNTHGYM_IDLE_TIMEOUT,
 SYNTHGYM_MAX_STEPS, SYNTHGYM_OUTPUT_CAP, SYNTHGYM_TOKEN, SYNTHGYM_BACKEND, SYNTHGYM_DOCKER_ENGINES, SYNTHGYM_IMAGE,
-SYNTHGYM_WARM_POOL, SYNTHGYM_RUNTIME, SYNTHGYM_GPUS, SYNTHGYM_PYTHON (python used in sandboxes),
+SYNTHGYM_WARM_POOL, SYNTHGYM_RUNTIME, SYNTHGYM_GPUS, SYNTHGYM_STORE, SYNTHGYM_PUBLIC_URL, SYNTHGYM_REPLICA_ID,
+SYNTHGYM_DRAIN_TIMEOUT, SYNTHGYM_PYTHON (python used in sandboxes),
 SYNTHGYM_SANDBOX_BINDS (extra read-only host dirs in local sandboxes, colon-separated)`
 
 /** A subcommand: its exit code, or -1 when the process lives on (a server). */

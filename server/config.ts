@@ -35,6 +35,16 @@ export interface ServerConfig {
   gpuShare: number
   /** requests that may wait for a GPU; 0 refuses at once with CAPACITY_REACHED */
   gpuQueue: number
+  /** the episode store: '' (the SQLite file in the data dir), a SQLite file path, or postgres://user:pw@host/db */
+  store: string
+  /** the URL other replicas send clients to for this server's environments ('' = the address it listens on) */
+  publicUrl: string
+  /** this replica's id ('' = the one kept in the data dir's server-id file) */
+  replicaId: string
+  /** seconds between heartbeats in the store; a replica silent for 3 heartbeats is gone */
+  heartbeat: number
+  /** seconds SIGTERM waits for running steps, resets and evaluations to finish (and be recorded) before closing */
+  drainTimeout: number
   /** per API key, where the key sets none: environments open at once, requests per second, burst (0: no limit) */
   keyMaxEnvs: number
   keyRate: number
@@ -59,34 +69,46 @@ export const DEFAULTS: ServerConfig = {
   gpus: 'auto',
   gpuShare: 1,
   gpuQueue: 0,
+  store: '',
+  publicUrl: '',
+  replicaId: '',
+  heartbeat: 5,
+  drainTimeout: 30,
   keyMaxEnvs: 64,
   keyRate: 50,
   keyBurst: 100
 }
 
-const NUMERIC = new Set(['port', 'capacity', 'idleTimeout', 'maxSteps', 'outputCap', 'warmPool', 'poolCeiling', 'gpuShare', 'gpuQueue', 'keyMaxEnvs', 'keyRate', 'keyBurst'])
+const NUMERIC = new Set(['port', 'capacity', 'idleTimeout', 'maxSteps', 'outputCap', 'warmPool', 'poolCeiling', 'gpuShare', 'gpuQueue', 'heartbeat', 'drainTimeout', 'keyMaxEnvs', 'keyRate', 'keyBurst'])
 const FLAGS: Record<string, keyof ServerConfig> = {
   '--host': 'host', '--port': 'port', '--data-dir': 'dataDir', '--capacity': 'capacity', '--idle-timeout': 'idleTimeout',
   '--max-steps': 'maxSteps', '--output-cap': 'outputCap', '--token': 'token', '--synchronous': 'synchronous',
   '--backend': 'backend', '--docker-engines': 'dockerEngines', '--image': 'image', '--warm-pool': 'warmPool',
   '--pool-ceiling': 'poolCeiling', '--runtime': 'runtime', '--gpus': 'gpus', '--gpu-share': 'gpuShare', '--gpu-queue': 'gpuQueue',
+  '--store': 'store', '--public-url': 'publicUrl', '--replica-id': 'replicaId', '--heartbeat': 'heartbeat', '--drain-timeout': 'drainTimeout',
   '--key-max-envs': 'keyMaxEnvs', '--key-rate': 'keyRate', '--key-burst': 'keyBurst'
 }
 const ENV: Record<string, keyof ServerConfig> = {
   SYNTHGYM_HOST: 'host', SYNTHGYM_PORT: 'port', SYNTHGYM_DATA_DIR: 'dataDir', SYNTHGYM_CAPACITY: 'capacity',
   SYNTHGYM_IDLE_TIMEOUT: 'idleTimeout', SYNTHGYM_MAX_STEPS: 'maxSteps', SYNTHGYM_OUTPUT_CAP: 'outputCap', SYNTHGYM_TOKEN: 'token',
   SYNTHGYM_BACKEND: 'backend', SYNTHGYM_DOCKER_ENGINES: 'dockerEngines', SYNTHGYM_IMAGE: 'image', SYNTHGYM_WARM_POOL: 'warmPool',
-  SYNTHGYM_RUNTIME: 'runtime', SYNTHGYM_GPUS: 'gpus'
+  SYNTHGYM_RUNTIME: 'runtime', SYNTHGYM_GPUS: 'gpus', SYNTHGYM_STORE: 'store', SYNTHGYM_PUBLIC_URL: 'publicUrl',
+  SYNTHGYM_REPLICA_ID: 'replicaId', SYNTHGYM_DRAIN_TIMEOUT: 'drainTimeout'
 }
 
 function set (cfg: ServerConfig, key: keyof ServerConfig, value: string, from: string): void {
   if (NUMERIC.has(key)) {
     const n = Number(value)
     if (!Number.isInteger(n) || n < 0) throw new Error(`${from} must be a whole number (got ${JSON.stringify(value)})`)
+    if (key === 'heartbeat' && n < 1) throw new Error(`${from} must be at least 1 (seconds)`)
     ;(cfg as unknown as Record<string, unknown>)[key] = n
   } else if (key === 'synchronous') {
     if (value !== 'NORMAL' && value !== 'FULL') throw new Error(`${from} must be NORMAL or FULL`)
     cfg.synchronous = value
+  } else if (key === 'replicaId' && value !== '' && !/^[A-Za-z0-9_.-]{1,64}$/.test(value)) {
+    throw new Error(`${from} must be 1 to 64 letters, digits, '.', '_' or '-' (it names containers and cgroups)`)
+  } else if (key === 'publicUrl' && value !== '' && !/^https?:\/\/[^/]+\/?$/.test(value)) {
+    throw new Error(`${from} must be a base URL such as http://10.0.0.5:8000 (got ${JSON.stringify(value)})`)
   } else if (key === 'backend') {
     if (value !== 'local' && value !== 'docker') throw new Error(`${from} must be local or docker`)
     cfg.backend = value
@@ -150,8 +172,12 @@ const validateEngines = compile<DockerEngineConfig[]>({
   }
 })
 
-/** One id per data dir: containers carry it, so a restarted server finds what its dead predecessor left. */
+/**
+ * One id per data dir (or --replica-id): containers and cgroups carry it, so a restarted server finds what its dead
+ * predecessor left, and never what another replica holds.
+ */
 export function serverId (config: ServerConfig): string {
+  if (config.replicaId) return config.replicaId
   const file = join(config.dataDir, 'server-id')
   if (existsSync(file)) return readFileSync(file, 'utf8').trim()
   mkdirSync(config.dataDir, { recursive: true })

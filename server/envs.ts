@@ -9,7 +9,7 @@ import { BaselineCache, type BaselineSite } from '../tasks/baseline.js'
 import { repoRoot, taskDescription, type Task, type TaskRegistry } from '../tasks/registry.js'
 import { LocalSandbox, localBackendInfo, isolationDifferences } from '../sandbox/local.js'
 import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
-import type { DockerBackend } from '../sandbox/docker-backend.js'
+import type { DockerBackend, KeptContainer } from '../sandbox/docker-backend.js'
 import { GpuAllocator, detectGpus, type GpuInfo } from '../sandbox/gpus.js'
 import { agentHostIds } from '../sandbox/policy.js'
 import { BusyError, CapacityError, EngineUnavailableError, SandboxStartError, TimeoutError } from '../sandbox/errors.js'
@@ -24,10 +24,15 @@ import type {
 } from '../env-spec/messages.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ServerConfig } from './config.js'
-import type { EpisodeStore } from './store.js'
-import { BackendUnavailableError, CapacityReachedError, EnvClosedError, NotFoundError, toApiError } from './errors.js'
+import type { EpisodeStore, StoredEnv } from './store.js'
+import {
+  BackendUnavailableError, CapacityReachedError, EnvClosedError, EnvElsewhereError, NotFoundError, ReplicaGoneError, ShuttingDownError,
+  StoreFullError, StoreUnavailableError, toApiError
+} from './errors.js'
 import { canSee, currentCaller } from './auth.js'
 import { ServerMetrics } from './metrics.js'
+import type { Metrics } from '../env-spec/trajectory.js'
+import type { Episode } from '../env-spec/episode.js'
 import { sandboxSettings } from '../tasks/settings.js'
 
 /** Where this server's local sandboxes live. */
@@ -71,6 +76,17 @@ export interface LiveEnv {
   owner: string | null
   /** the server's logger with env_id, key_id, task and backend bound */
   log: FastifyBaseLogger
+  /**
+   * Store writes not done yet because the store refused them (disk full, database down), oldest first: they go
+   * before anything else this environment does, so the store never has a gap, and nothing runs while they cannot.
+   */
+  unsaved: Array<() => Promise<unknown>>
+  flushing: Promise<void> | null
+}
+
+/** The store refused a write for now (full, down): the write waits in `unsaved`, other errors are not retried. */
+function storeRefused (e: unknown): e is StoreFullError | StoreUnavailableError {
+  return e instanceof StoreFullError || e instanceof StoreUnavailableError
 }
 
 function taskSummary (t: Task): TaskSummary {
@@ -121,6 +137,8 @@ export class EnvManager {
   private reaper: NodeJS.Timeout
   /** set by closeAll: requests that still come in are refused */
   closing = false
+  /** resets, steps and evaluations running now: SIGTERM waits for them (up to --drain-timeout) */
+  private inflight = new Set<Promise<unknown>>()
   readonly metrics: ServerMetrics
   /** fastify's logger (pino), set by startServer; each environment logs through a child of it */
   log: FastifyBaseLogger = SILENT
@@ -143,7 +161,12 @@ export class EnvManager {
         : { gpus: config.gpus.split(',').map(id => ({ id: id.trim(), name: 'configured' })), reason: null }
     this.gpus = new GpuAllocator(this.gpuInfo.gpus.map(g => g.id), { perGpu: config.gpuShare, queue: config.gpuQueue })
     this.reaper = setInterval(() => { void this.reap() }, Math.min(30_000, config.idleTimeout * 1000 / 2)).unref()
+    // another replica created or ended an episode: held long polls look again
+    store.watch(() => this.episodesChanged())
   }
+
+  /** this replica's id: its containers, cgroups, episodes and environments carry it */
+  get serverId (): string { return this.docker.config.serverId }
 
   private makeLocal: (opts: SandboxOptions) => Promise<LocalSandbox>
 
@@ -177,11 +200,11 @@ export class EnvManager {
     }
   }
 
-  health (): Health {
+  async health (): Promise<Health> {
     const local = localBackendInfo()
     const differences = isolationDifferences()
     const lint = lintMode()
-    const store = this.store.health()
+    const store = await this.store.health()
     const backendUp = this.config.backend === 'local' ? local.isolation !== null && local.python !== null : this.docker.engines.some(e => e.healthy)
     const problems = [
       ...(backendUp ? [] : [`the default backend (${this.config.backend}) cannot start sandboxes: see backends.${this.config.backend}`]),
@@ -252,7 +275,8 @@ export class EnvManager {
     return { profile, command_docs: commandDocs(profile), tools: openaiTools(profile), definitions: toolDefinitions(profile) }
   }
 
-  create (body: CreateEnvBody): EnvSummary {
+  async create (body: CreateEnvBody): Promise<EnvSummary> {
+    if (this.closing) throw new ShuttingDownError('the server is shutting down; create the environment once it is back (or on another replica)')
     const task = this.tasks.require(body.task)
     if (this.envs.size >= this.config.capacity) {
       throw new CapacityReachedError(`this server holds its limit of ${this.config.capacity} environments; close one (DELETE /v1/envs/:id) or retry later`)
@@ -270,6 +294,21 @@ export class EnvManager {
     if ((task.spec.resources?.gpus ?? 0) > this.gpus.gpus.length) {
       throw new CapacityReachedError(`task ${task.spec.id} needs ${task.spec.resources!.gpus} GPU(s); this server has ${this.gpus.gpus.length} (${this.gpuInfo.reason ?? 'see /v1/health'})`)
     }
+    const live = this.build(id, body, task, backend, Date.now(), owner)
+    this.envs.set(id, live)
+    // the store says which replica holds it: the others send its requests here
+    try {
+      await this.store.putEnv({ id, replica_id: this.serverId, task_id: task.spec.id, backend, body, created_at: new Date(live.created).toISOString() })
+    } catch (e) {
+      this.envs.delete(id)
+      throw e
+    }
+    live.log.info('environment created')
+    return envSummary(live)
+  }
+
+  /** A live environment of `task` (not yet in the map): a new one, or one restored after a crash. */
+  private build (id: string, body: CreateEnvBody, task: Task, backend: 'local' | 'docker', created: number, owner: string | null): LiveEnv {
     let live: LiveEnv
     const env = new Environment(task, {
       makeSandbox: this.sandboxFactory(() => live, body, task),
@@ -283,16 +322,78 @@ export class EnvManager {
     })
     const log = this.log.child({ env_id: id, ...(owner ? { key_id: owner } : {}), task: task.spec.id, backend })
     live = {
-      id, env, task, episodeId: null, lastUsed: Date.now(), created: Date.now(), listeners: new Set(), watchers: new Set(),
-      output: '', gpus: [], closed: false, backend, model: body.model ?? null, meta: body.meta ?? {}, improved: false, owner, log
+      id, env, task, episodeId: null, lastUsed: Date.now(), created, listeners: new Set(), watchers: new Set(),
+      output: '', gpus: [], closed: false, backend, model: body.model ?? null, meta: body.meta ?? {}, improved: false, owner, log,
+      unsaved: [], flushing: null
     }
-    this.envs.set(id, live)
-    log.info('environment created')
-    return envSummary(live)
+    return live
+  }
+
+  /**
+   * After a crash: the environments this replica held whose episode was running (`interrupted`, now ended in the
+   * store) and whose docker container still runs come back under their ids with that container re-attached: the
+   * trajectory is there, the workspace can be evaluated, a step answers EPISODE_FINISHED, a reset starts a new
+   * episode. Every other environment the store still lists for this replica is dropped (local sandboxes died
+   * with the server and were swept; a container whose shell does not answer is removed). Returns what it did.
+   */
+  async recover (rows: StoredEnv[], interrupted: Episode[], containers: Map<string, KeptContainer>): Promise<{ reattached: string[], dropped: string[], problems: string[] }> {
+    const out = { reattached: [] as string[], dropped: [] as string[], problems: [] as string[] }
+    const episodeOf = new Map(interrupted.map(ep => [ep.env_id, ep]))
+    for (const row of rows) {
+      const c = containers.get(row.id)
+      const ep = episodeOf.get(row.id)
+      const task = this.tasks.get(row.task_id)
+      const drop = async (why?: string) => {
+        if (why) out.problems.push(`environment ${row.id}: ${why}`)
+        if (c) await this.docker.removeContainer(c).catch(() => {})
+        await this.store.dropEnv(row.id)
+        out.dropped.push(row.id)
+      }
+      if (row.backend !== 'docker' || !c || !ep) { await drop(); continue }
+      if (!task) { await drop(`its task ${row.task_id} is no longer served; its container was removed`); continue }
+      if (task.spec.resources?.gpus) { await drop('it held GPUs, which are not re-attached; its container was removed'); continue }
+      // it stays its API key's, as its episode says
+      const live = this.build(row.id, row.body, task, 'docker', Date.parse(row.created_at) || Date.now(), (await this.store.episodeOwner(ep.id)) ?? null)
+      try {
+        const sandbox = await this.docker.reattach(c, {
+          ...live.env.sandboxOptions(), image: row.body.image, runtime: row.body.runtime,
+          labels: { 'synthgym.env': row.id, 'synthgym.task': task.spec.id }
+        })
+        // the live environment keeps no copy of the model calls (the store has them)
+        const steps = (await this.store.getSteps(ep.id)).map(({ model: _m, ...st }) => st)
+        live.env.adopt(sandbox, { steps, info: { score: ep.score, exit_status: ep.exit_status, submission: ep.submission }, baseline: ep.baseline as Metrics | null })
+      } catch (e) {
+        await drop(`its container could not be re-attached (${(e as Error).message}); it was removed`)
+        continue
+      }
+      live.episodeId = ep.id
+      live.improved = ep.improved === true
+      this.envs.set(row.id, live)
+      out.reattached.push(row.id)
+    }
+    return out
+  }
+
+  /**
+   * For an environment this replica does not hold: ENV_ELSEWHERE with the same request's URL on the replica that
+   * holds it (`path`: this request's path and query), or REPLICA_GONE when that replica stopped its heartbeat.
+   * Returns when no replica holds it (the caller answers NOT_FOUND).
+   */
+  async whereIs (id: string, path: string): Promise<void> {
+    if (this.envs.has(id) || id.length > 100) return
+    const at = await this.store.locateEnv(id)
+    if (!at || at.replica_id === this.serverId) return
+    const stale = 3 * this.config.heartbeat * 1000
+    if (at.heartbeat_age_ms > stale || !at.url) {
+      const seen = Number.isFinite(at.heartbeat_age_ms) ? `its last heartbeat was ${Math.round(at.heartbeat_age_ms / 1000)} s ago` : 'it has left'
+      throw new ReplicaGoneError(`environment ${id} lives on replica ${at.replica_id}${at.url ? ` (${at.url})` : ''}, which does not answer: ${seen}. Its episode is recorded up to its last answered step (GET /v1/episodes); create a new environment`)
+    }
+    throw new EnvElsewhereError(`environment ${id} lives on replica ${at.replica_id}: send this request to ${at.url}`, at.url.replace(/\/$/, '') + path)
   }
 
   /** The live environment, or NOT_FOUND (also for another key's: its existence is not told); use keeps it from the reaper. */
   private live (id: string): LiveEnv {
+    if (this.closing) throw new ShuttingDownError('the server is shutting down; retry once it is back')
     const live = this.envs.get(id)
     if (!live || !canSee(live.owner)) throw this.notFound(id)
     live.lastUsed = Date.now()
@@ -313,6 +414,55 @@ export class EnvManager {
   subscribe (id: string, listener: EnvListener): void { this.live(id).listeners.add(listener) }
   unsubscribe (id: string, listener: EnvListener): void { this.envs.get(id)?.listeners.delete(listener) }
 
+  /** Runs a reset, step or evaluation: SIGTERM waits for it (up to --drain-timeout) before closing its environment. */
+  private track<T> (work: Promise<T>): Promise<T> {
+    this.inflight.add(work)
+    const done = () => { this.inflight.delete(work) }
+    work.then(done, done)
+    return work
+  }
+
+  /**
+   * Writes what `live` holds back (`unsaved`), in order; one write at a time per environment. A write the store
+   * refuses for now stays first in line, and the error goes to the caller.
+   */
+  private flush (live: LiveEnv): Promise<void> {
+    if (!live.unsaved.length) return Promise.resolve()
+    live.flushing ??= (async () => {
+      try {
+        while (live.unsaved.length) {
+          try { await live.unsaved[0]!() } catch (e) {
+            if (!storeRefused(e)) live.unsaved.shift() // a bug, not a full disk: retrying cannot help
+            throw e
+          }
+          live.unsaved.shift()
+        }
+      } finally { live.flushing = null }
+    })()
+    return live.flushing
+  }
+
+  /** Before an environment does anything: what the store refused earlier goes first; while it cannot, nothing runs. */
+  private async ready (live: LiveEnv): Promise<void> {
+    if (!live.unsaved.length) return
+    const n = live.unsaved.length
+    try { await this.flush(live) } catch (e) {
+      if (!storeRefused(e)) throw e
+      const C = e instanceof StoreFullError ? StoreFullError : StoreUnavailableError
+      throw new C(`${n} earlier write(s) of environment ${live.id} are not in the episode store yet, so nothing was run: ${e.message}; retry once it takes writes again`)
+    }
+  }
+
+  /** `writes` go to the store after what waits already; refused, they wait for the next request (`what` says what was lost for now). */
+  private async record (live: LiveEnv, what: string, ...writes: Array<() => Promise<unknown>>): Promise<void> {
+    live.unsaved.push(...writes)
+    try { await this.flush(live) } catch (e) {
+      if (!storeRefused(e)) throw e
+      const C = e instanceof StoreFullError ? StoreFullError : StoreUnavailableError
+      throw new C(`${what}, but could not be recorded: ${e.message}. It is written before this environment's next step or reset runs, once the store takes writes again`)
+    }
+  }
+
   /**
    * Follows `id` read-only: what the running step printed so far, then every step's output and result. Not use:
    * the idle reaper still closes a watched environment nobody steps.
@@ -327,111 +477,131 @@ export class EnvManager {
 
   async reset (id: string): Promise<ResetResult> {
     const live = this.live(id)
-    let r
-    try { r = await live.env.reset() } catch (e) {
-      if (live.closed) throw new EnvClosedError(id)
-      // a refused reset (a step runs) leaves the episode alone; any other failure has already taken its sandbox
-      if (!(e instanceof BusyError) && live.episodeId) this.abandon(live.episodeId)
-      throw e
-    }
-    if (live.closed) {
-      await live.env.close() // the sandbox this reset started after the environment was closed
-      throw new EnvClosedError(id)
-    }
-    if (live.episodeId) this.abandon(live.episodeId)
-    const episodeId = 'ep-' + randomBytes(8).toString('hex')
-    live.episodeId = episodeId
-    live.improved = false
-    this.metrics.timeStore('create_episode', () => this.store.createEpisode({
-      id: episodeId, env_id: live.id, task_id: live.task.spec.id, baseline: r.info.baseline, description: taskDescription(live.task.spec),
-      meta: live.meta, model: live.model, key_id: live.owner
-    }))
-    this.episodesChanged()
-    live.log.info({ episode_id: episodeId }, 'episode started')
-    live.lastUsed = Date.now()
-    return { ...r, episode_id: episodeId }
+    return this.track((async () => {
+      await this.ready(live)
+      let r
+      try { r = await live.env.reset() } catch (e) {
+        if (live.closed) throw new EnvClosedError(id)
+        // a refused reset (a step runs) leaves the episode alone; any other failure has already taken its sandbox
+        if (!(e instanceof BusyError) && live.episodeId) await this.end(live.episodeId, 'abandoned').catch(() => {})
+        throw e
+      }
+      if (live.closed) {
+        await live.env.close() // the sandbox this reset started after the environment was closed
+        throw new EnvClosedError(id)
+      }
+      const old = live.episodeId
+      const episodeId = 'ep-' + randomBytes(8).toString('hex')
+      live.episodeId = episodeId
+      live.improved = false
+      const episode = {
+        id: episodeId, env_id: live.id, task_id: live.task.spec.id, baseline: r.info.baseline, description: taskDescription(live.task.spec),
+        meta: live.meta, model: live.model, server_id: this.serverId, key_id: live.owner
+      }
+      await this.record(live, `the reset of environment ${id} started episode ${episodeId}`,
+        ...(old ? [() => this.end(old, 'abandoned')] : []),
+        async () => {
+          await this.metrics.timeStore('create_episode', () => this.store.createEpisode(episode))
+          this.episodesChanged()
+        })
+      live.log.info({ episode_id: episodeId }, 'episode started')
+      live.lastUsed = Date.now()
+      return { ...r, episode_id: episodeId }
+    })())
   }
 
   /**
    * Runs the step, records it, then answers: a step that returned is durable. With `streamId`, its output goes to
-   * the attached sessions as frames carrying that id. A step cut short by a close is not recorded.
+   * the attached sessions as frames carrying that id. A step cut short by a close is not recorded. A step the store
+   * refuses (disk full) answers STORE_FULL and is recorded before the environment's next step or reset.
    */
   async step (id: string, body: StepBody, opts: { streamId?: string | number } = {}): Promise<StepResult> {
     const live = this.live(id)
-    const { streamId } = opts
-    // every step's output is kept (its tail) and goes to the watchers; to the attached sessions only when streamed
-    const onOutput = (data: string) => {
-      live.output = (live.output + data).slice(-WATCH_TAIL)
-      for (const w of live.watchers) w({ output: data })
-      if (streamId !== undefined) for (const l of live.listeners) l({ type: 'output', id: streamId, env_id: id, data })
-    }
-    let r: StepResult
-    const end = this.metrics.stepSeconds.startTimer({ backend: live.backend })
-    const failed = (e: unknown) => {
-      this.metrics.steps.inc({ backend: live.backend, outcome: toApiError(e).body.error.code })
-      return e
-    }
-    // a refused step (one already runs) must not wipe the running one's output
-    if (!live.env.busy) live.output = ''
-    try { r = await live.env.step(body.action, { response: body.response, thought: body.thought, onOutput }) } catch (e) {
-      throw failed(live.closed ? new EnvClosedError(id) : e)
-    } finally { if (!live.env.busy) live.output = '' }
-    if (live.closed) throw failed(new EnvClosedError(id))
-    const env = live.env
-    const steps = env.steps
-    if (live.episodeId) {
+    return this.track((async () => {
+      await this.ready(live)
+      const { streamId } = opts
+      // every step's output is kept (its tail) and goes to the watchers; to the attached sessions only when streamed
+      const onOutput = (data: string) => {
+        live.output = (live.output + data).slice(-WATCH_TAIL)
+        for (const w of live.watchers) w({ output: data })
+        if (streamId !== undefined) for (const l of live.listeners) l({ type: 'output', id: streamId, env_id: id, data })
+      }
+      let r: StepResult
+      const end = this.metrics.stepSeconds.startTimer({ backend: live.backend })
+      const failed = (e: unknown) => {
+        this.metrics.steps.inc({ backend: live.backend, outcome: toApiError(e).body.error.code })
+        return e
+      }
+      // a refused step (one already runs) must not wipe the running one's output
+      if (!live.env.busy) live.output = ''
+      try { r = await live.env.step(body.action, { response: body.response, thought: body.thought, onOutput }) } catch (e) {
+        throw failed(live.closed ? new EnvClosedError(id) : e)
+      } finally { if (!live.env.busy) live.output = '' }
+      if (live.closed) throw failed(new EnvClosedError(id))
+      const env = live.env
+      const steps = env.steps
       const episodeId = live.episodeId
-      // the model call goes to the store only: the live environment keeps no copy of every prompt
-      const step = body.model ? { ...steps.at(-1)!, model: body.model } : steps.at(-1)!
-      const improved = beatsBaseline(env.info.score, env.baselineScores, live.task.spec.metric)
-      this.metrics.timeStore('append_step', () => this.store.appendStep(episodeId, steps.length - 1, step, { ...env.info, done: env.done, improved }))
-      if (env.done || improved !== live.improved) this.episodesChanged()
-      live.improved = improved
-    }
-    end()
-    this.metrics.steps.inc({ backend: live.backend, outcome: 'ok' })
-    if (r.info.metrics) this.metrics.evaluations.inc({ trigger: 'step', result: 'scored' })
-    live.log.debug({ episode_id: live.episodeId, step: steps.length - 1, seconds: steps.at(-1)!.execution_time, done: env.done }, 'step')
-    if (env.done) live.log.info({ episode_id: live.episodeId, exit_status: env.info.exit_status }, 'episode finished')
-    live.lastUsed = Date.now()
-    for (const l of live.listeners) l({ type: 'step_result', env_id: id, result: r })
-    for (const w of live.watchers) w({ result: r })
-    return r
+      if (episodeId) {
+        // the model call goes to the store only: the live environment keeps no copy of every prompt
+        const step = body.model ? { ...steps.at(-1)!, model: body.model } : steps.at(-1)!
+        const idx = steps.length - 1
+        const improved = beatsBaseline(env.info.score, env.baselineScores, live.task.spec.metric)
+        const totals = { ...env.info, score: [...env.info.score], done: env.done, improved, notify: env.done || improved !== live.improved }
+        live.improved = improved
+        try {
+          await this.record(live, `step ${idx} of episode ${episodeId} ran`, async () => {
+            await this.metrics.timeStore('append_step', () => this.store.appendStep(episodeId, idx, step, totals))
+            if (totals.notify) this.episodesChanged()
+          })
+        } catch (e) { throw failed(e) }
+      }
+      end()
+      this.metrics.steps.inc({ backend: live.backend, outcome: 'ok' })
+      if (r.info.metrics) this.metrics.evaluations.inc({ trigger: 'step', result: 'scored' })
+      live.log.debug({ episode_id: episodeId, step: steps.length - 1, seconds: steps.at(-1)!.execution_time, done: env.done }, 'step')
+      if (env.done) live.log.info({ episode_id: episodeId, exit_status: env.info.exit_status }, 'episode finished')
+      live.lastUsed = Date.now()
+      for (const l of live.listeners) l({ type: 'step_result', env_id: id, result: r })
+      for (const w of live.watchers) w({ result: r })
+      return r
+    })())
   }
 
   /** Scores the workspace now: no step, nothing in the score list. */
   async evaluate (id: string): Promise<EvaluateResult> {
     const live = this.live(id)
-    let r: EvaluateResult
-    try { r = await live.env.evaluateNow() } catch (e) {
+    return this.track((async () => {
+      let r: EvaluateResult
+      try { r = await live.env.evaluateNow() } catch (e) {
+        if (live.closed) throw new EnvClosedError(id)
+        throw e
+      }
       if (live.closed) throw new EnvClosedError(id)
-      throw e
-    }
-    if (live.closed) throw new EnvClosedError(id)
-    this.metrics.evaluations.inc({ trigger: 'evaluate', result: r.metrics ? 'scored' : 'failed' })
-    return r
+      this.metrics.evaluations.inc({ trigger: 'evaluate', result: r.metrics ? 'scored' : 'failed' })
+      return r
+    })())
   }
 
   /** The environment's current episode. */
-  trajectory (id: string): Trajectory {
+  async trajectory (id: string): Promise<Trajectory> {
     const live = this.live(id)
     if (!live.episodeId) throw new NotResetError('this environment has no episode yet; reset it first')
     return this.episode(live.episodeId)
   }
 
   /** A stored episode: a key sees only the episodes of its own environments, an admin every one. */
-  episode (episodeId: string): Trajectory {
-    const ep = this.store.getEpisode(episodeId)
-    if (!ep || !canSee(this.store.episodeOwner(episodeId) ?? null)) throw new NotFoundError(`episode ${episodeId} does not exist`, 'episode_id')
-    const steps = this.store.getSteps(episodeId)
+  async episode (episodeId: string): Promise<Trajectory> {
+    const ep = await this.store.getEpisode(episodeId)
+    if (!ep || !canSee((await this.store.episodeOwner(episodeId)) ?? null)) throw new NotFoundError(`episode ${episodeId} does not exist`, 'episode_id')
+    const steps = await this.store.getSteps(episodeId)
     return { episode: ep, traj: toMlgymTraj(ep, steps), results: toMlgymResults(ep), steps }
   }
 
   /**
    * A page of stored episodes (a key sees only its own environments' episodes, an admin every one). With `wait`, a
    * page that would be empty is held until an episode that matches appears (episodes are created, end or beat their
-   * baseline: `episodesChanged`) or `wait` seconds pass, or `signal` aborts (the client went away). The store is asked
-   * again only on those events, never on a timer.
+   * baseline, here or on another replica: `episodesChanged`) or `wait` seconds pass, or `signal` aborts (the client
+   * went away). The store is asked again only on those events, never on a timer.
    */
   async episodes (q: EpisodeQuery, opts: { signal?: AbortSignal } = {}): Promise<EpisodePage | EpisodeBriefPage> {
     const { wait, include_steps: withSteps, ...filters } = q
@@ -439,24 +609,39 @@ export class EnvManager {
     const a = currentCaller()
     const owner = a.admin ? undefined : { keyId: a.keyId }
     const page = await this.waitForEpisodes(query, owner, wait, opts.signal)
-    if (withSteps) for (const e of page.episodes) e.trajectory = this.store.getSteps(e.id)
+    if (withSteps) for (const e of page.episodes) e.trajectory = await this.store.getSteps(e.id)
     return page
   }
 
-  private async waitForEpisodes (query: EpisodeQuery, owner: { keyId: string | null } | undefined, wait: number | undefined, signal?: AbortSignal): Promise<EpisodePage | EpisodeBriefPage> {
-    const first = this.store.listEpisodes(query, owner)
+  private async waitForEpisodes (query: Omit<EpisodeQuery, 'wait'>, owner: { keyId: string | null } | undefined, wait: number | undefined, signal?: AbortSignal): Promise<EpisodePage | EpisodeBriefPage> {
+    const first = await this.store.listEpisodes(query, owner)
     if (!wait || first.episodes.length || this.closing || signal?.aborted) return first
     return await new Promise<EpisodePage | EpisodeBriefPage>(resolve => {
       let timer: NodeJS.Timeout | undefined
+      let done = false
       const finish = (page: EpisodePage | EpisodeBriefPage) => {
+        if (done) return
+        done = true
         clearTimeout(timer)
         this.episodeWaiters.delete(check)
         signal?.removeEventListener('abort', onAbort)
         resolve(page)
       }
+      // one look at a time; news that comes during a look makes one more
+      let looking = false
+      let again = false
       const check = () => {
-        const page = this.store.listEpisodes(query, owner)
-        if (page.episodes.length || this.closing) finish(page)
+        if (this.closing) { finish(first); return }
+        if (looking) { again = true; return }
+        looking = true
+        void (async () => {
+          do {
+            again = false
+            const page = await this.store.listEpisodes(query, owner).catch(() => null) // the store down: the next news looks again
+            if (page?.episodes.length) { finish(page); break }
+          } while (again && !done)
+          looking = false
+        })()
       }
       const onAbort = () => finish(first)
       timer = setTimeout(() => finish(first), Math.min(wait, MAX_EPISODE_WAIT_SECONDS) * 1000)
@@ -468,13 +653,18 @@ export class EnvManager {
   /** long polls of GET /v1/episodes waiting for an episode to appear */
   private episodeWaiters = new Set<() => void>()
 
+  /** how many long polls are held now */
+  get heldPolls (): number { return this.episodeWaiters.size }
+
   /** An episode was created, ended or beat its baseline: held long polls look again. */
   private episodesChanged (): void {
     for (const check of [...this.episodeWaiters]) check()
   }
 
-  private abandon (episodeId: string): void {
-    if (this.store.abandon(episodeId)) this.episodesChanged()
+  /** Ends a running episode in the store: `abandoned` (reset, closed) or `interrupted` (the server stops). */
+  private async end (episodeId: string, status: 'abandoned' | 'interrupted'): Promise<void> {
+    const ended = status === 'abandoned' ? await this.store.abandon(episodeId) : await this.store.interrupt(episodeId)
+    if (ended) this.episodesChanged()
   }
 
   async close (id: string): Promise<CloseResult> {
@@ -483,16 +673,21 @@ export class EnvManager {
   }
 
   /**
-   * Closed first, then gone from the map, its episode abandoned, its sandbox closed: a step still running on it
-   * sees `closed` when it returns and neither answers a result nor writes to the store.
+   * Closed first, then gone from the map, its episode ended (`abandoned`, or `interrupted` when the server stops),
+   * its sandbox closed: a step still running on it sees `closed` when it returns and neither answers a result nor
+   * writes to the store. Writes the store refuses here are dropped: a running episode left in the store is
+   * interrupted when this replica starts again.
    */
-  private async shut (live: LiveEnv, why: string): Promise<void> {
+  private async shut (live: LiveEnv, why: string, status: 'abandoned' | 'interrupted' = 'abandoned'): Promise<void> {
     if (live.closed) return
     live.closed = true
     this.envs.delete(live.id)
-    if (live.episodeId && !live.env.done) this.abandon(live.episodeId)
+    const closing = live.env.close()
+    await this.flush(live).catch(() => {})
+    if (live.episodeId && !live.env.done) await this.end(live.episodeId, status).catch(() => {})
+    await this.store.dropEnv(live.id).catch(() => {})
     live.log.info({ episode_id: live.episodeId, why }, 'environment closed')
-    await live.env.close()
+    await closing
   }
 
   /**
@@ -509,7 +704,7 @@ export class EnvManager {
   async using<T> (id: string, work: () => Promise<T>): Promise<T> {
     const live = this.live(id)
     this.inUse.set(id, (this.inUse.get(id) ?? 0) + 1)
-    try { return await work() } finally {
+    try { return await this.track(work()) } finally {
       const n = (this.inUse.get(id) ?? 1) - 1
       if (n > 0) this.inUse.set(id, n); else this.inUse.delete(id)
       live.lastUsed = Date.now()
@@ -528,11 +723,23 @@ export class EnvManager {
     }
   }
 
-  async closeAll (): Promise<void> {
+  /**
+   * SIGTERM: new requests are refused (SHUTTING_DOWN), held long polls answer now, running resets, steps and
+   * evaluations get up to `drainMs` to finish and be recorded; then every environment closes (episodes still running
+   * are `interrupted`) and this replica's containers go. Returns how many operations were still running at the bound.
+   */
+  async closeAll (drainMs = this.config.drainTimeout * 1000): Promise<number> {
     this.closing = true
     clearInterval(this.reaper)
     this.episodesChanged() // held long polls answer now: the server is stopping
-    await Promise.all([...this.envs.values()].map(live => this.shut(live, 'server shutting down')))
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise<'bound'>(resolve => { timer = setTimeout(() => resolve('bound'), drainMs) })
+    const running = [...this.inflight]
+    await Promise.race([Promise.allSettled(running), bound])
+    clearTimeout(timer)
+    const left = this.inflight.size
+    await Promise.all([...this.envs.values()].map(live => this.shut(live, 'server shutting down', 'interrupted')))
     await this.docker.shutdown()
+    return left
   }
 }

@@ -55,12 +55,31 @@ export class RateLimitedError extends Error {
 /** The server is closing: its environments are gone, nothing new is taken. */
 export class ShuttingDownError extends Error { readonly code = 'SHUTTING_DOWN' }
 
+/** The environment lives on another replica: the request goes there (307 to `location`). */
+export class EnvElsewhereError extends Error {
+  readonly code = 'ENV_ELSEWHERE'
+  readonly field = 'env_id'
+  constructor (message: string, readonly location: string) { super(message) }
+}
+
+/** The environment's replica stopped sending heartbeats: the environment is lost with it (for now). */
+export class ReplicaGoneError extends Error {
+  readonly code = 'REPLICA_GONE'
+  readonly field = 'env_id'
+}
+
+/** The episode store's disk is full: nothing more can be recorded until space is freed. */
+export class StoreFullError extends Error { readonly code = 'STORE_FULL' }
+
+/** The episode store does not answer (PostgreSQL down, the SQLite file unreadable). */
+export class StoreUnavailableError extends Error { readonly code = 'STORE_UNAVAILABLE' }
+
 type Coded = Error & { code: ErrorCode, field?: string }
 
 /** Every class whose `code` is sent as it is. */
 const KNOWN: (abstract new (...args: never[]) => Coded)[] = [
   NotFoundError, CapacityReachedError, BackendUnavailableError, EnvClosedError, PayloadTooLargeError, UnauthorizedError,
-  ForbiddenError, ShuttingDownError,
+  ForbiddenError, ShuttingDownError, EnvElsewhereError, ReplicaGoneError, StoreFullError, StoreUnavailableError,
   EpisodeFinishedError, NotResetError, TaskNotFoundError,
   BusyError, ShellClosedError, SandboxStartError, TimeoutError, CapacityError, EngineUnavailableError
 ]
@@ -102,7 +121,9 @@ export function toApiError (e: unknown): { status: number, body: ErrorBody } {
   }
   if (KNOWN.some(C => e instanceof C)) {
     const err = e as Coded
-    return { status: ERROR_STATUS[err.code], body: body(err.code, err.message, err.field) }
+    const b = body(err.code, err.message, err.field)
+    if (e instanceof EnvElsewhereError) b.error.location = e.location
+    return { status: ERROR_STATUS[err.code], body: b }
   }
   if (FASTIFY_ERRORS.some(C => e instanceof C)) return fromFastify(e as FastifyError)
   return { status: 500, body: body('INTERNAL', (e as Error)?.message ?? String(e)) }

@@ -26,7 +26,12 @@ export async function serveCommand (args: string[]): Promise<number> {
   for (const w of s.warnings) console.error(w)
   const n = s.manager.tasks.list().length
   console.log(`synthgym serving ${n} tasks on ${s.url} (data in ${config.dataDir})`)
-  const stop = async () => { await s.close(); process.exit(0) }
+  const stop = async (signal: NodeJS.Signals) => {
+    console.error(`${signal}: refusing new requests, waiting up to ${config.drainTimeout} s for running steps, then stopping (a second ${signal} stops at once)`)
+    process.once(signal, () => process.exit(1))
+    await s.close()
+    process.exit(0)
+  }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   return -1

@@ -172,19 +172,12 @@ export class Environment {
       this.currentStep = 0
       this.done = false
       const spec = this.task.spec
-      const { mounts, skip } = taskMounts(this.task)
-      const settings = this.settings
+      const { skip } = taskMounts(this.task)
       // one after the other: a baseline still to compute may need the same GPU the episode's sandbox will take
       const baseline = await this.opts.baseline(this.task)
       const files: FileEntry[] = (spec.starter_code ?? []).filter(s => !skip.has(s))
         .map(s => ({ path: `${WORKSPACE}/${basename(s)}`, hostPath: hostPath(this.task, s) }))
-      const sandbox = await this.opts.makeSandbox({
-        mounts,
-        files,
-        limits: settings.limits,
-        network: settings.network,
-        init: toolsInitScript(this.opts.toolProfile ?? 'mlgym', COMMANDS_DIR)
-      })
+      const sandbox = await this.opts.makeSandbox({ ...this.sandboxOptions(), files })
       this.sandbox = sandbox
       this.baselineScores = baseline
       this.oomSeen = 0 // a fresh sandbox
@@ -199,6 +192,31 @@ export class Environment {
         }
       }
     } finally { this.busy = false }
+  }
+
+  /** What every sandbox of this environment starts with (but the starter files, which only a reset copies in). */
+  sandboxOptions (): SandboxOptions {
+    return {
+      mounts: taskMounts(this.task).mounts,
+      limits: this.settings.limits,
+      network: this.settings.network,
+      init: toolsInitScript(this.opts.toolProfile ?? 'mlgym', COMMANDS_DIR)
+    }
+  }
+
+  /**
+   * Takes over a sandbox that outlived its server (re-attached after a crash) with the episode it held, which the
+   * crash ended: its steps and scores are back, the episode is over (a step answers EPISODE_FINISHED), the workspace
+   * can still be evaluated, and a reset starts a new episode in a fresh sandbox.
+   */
+  adopt (sandbox: Sandbox, ep: { steps: TrajectoryStep[], info: EpisodeInfo, baseline: Metrics | null }): void {
+    this.sandbox = sandbox
+    this.steps = ep.steps
+    this.info = { ...ep.info, score: [...ep.info.score] }
+    this.currentStep = ep.steps.length
+    this.baselineScores = ep.baseline
+    this.done = true
+    this.oomSeen = 0
   }
 
   async step (rawAction: string, opts: { onOutput?: (chunk: string) => void, response?: string, thought?: string } = {}): Promise<StepResult> {
@@ -290,6 +308,11 @@ export class Environment {
       }
       // Unlike MLGym we keep the episode: the workspace is intact, only the shell's state is new.
       observation += '\n(The shell was restarted in the same workspace: the working directory, environment variables and open file were reset.)'
+    } else if (!sandbox.alive) {
+      // the shell died under the command and could not come back (its container stopped, its engine went away)
+      this.info.exit_status = 'early_exit'
+      observation += (observation ? '\n' : '') + gone(sandbox)
+      return { observation, reward: 0, terminated: true, truncated: false, extra }
     }
     // only a SIGKILLed command (137) can be the kernel's OOM killer at work
     const ooms = r.exitCode === 137 || r.restarted ? await sandbox.oomKills?.() ?? 0 : this.oomSeen

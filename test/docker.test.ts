@@ -487,24 +487,29 @@ async function dockerTests (): Promise<void> {
     await closeAndCheck(t, s)
   })
 
-  t.test('orphans of a SIGKILLed server are swept by the next server with that data dir; SIGTERM removes all', async t => {
+  t.test('orphans of a SIGKILLed server are swept by the next server with that data dir (a running episode\'s container is re-attached); SIGTERM removes all', async t => {
     const dataDir = tmp('sg-docker-orphans-')
     const first = await spawnServer(t, dataDir)
     const sid = readFileSync(join(dataDir, 'server-id'), 'utf8').trim()
     const env = await newEnv({ url: first.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker' })
     t.equal((await reset({ url: first.url } as RunningServer, env)).status, 200)
+    // an environment whose episode ended before the kill: nothing to re-attach its container for
+    const ended = await newEnv({ url: first.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker' })
+    t.equal((await reset({ url: first.url } as RunningServer, ended)).status, 200)
+    t.equal((await step({ url: first.url } as RunningServer, ended, 'skip')).terminated, true)
     first.proc.kill('SIGKILL')
     await first.exited
     const orphans = await containersOf(docker, sid)
-    t.equal(orphans.length, 1, 'the killed server left its container')
-    t.equal(orphans[0]!.Labels['synthgym.env'], env)
+    t.same(orphans.map(c => c.Labels['synthgym.env']).sort(), [env, ended].sort(), 'the killed server left its containers')
 
     const second = await startServer({ ...DEFAULTS, port: 0, dataDir, warmPool: 0, gpus: 'none' })
     try {
       t.equal(idOf(second), sid, 'same data dir, same server id')
-      t.same(await containersOf(docker, sid), [], 'swept at start')
+      t.same((await containersOf(docker, sid)).map(c => c.Labels['synthgym.env']), [env], 'the orphan swept at start; the running episode\'s container re-attached')
       t.match(second.warnings.join('\n'), /removed 1 container\(s\) left by an earlier server/)
+      t.match(second.warnings.join('\n'), new RegExp(`re-attached the running container\\(s\\) of 1 environment\\(s\\): ${env}`))
     } finally { await second.close() } // before the third server takes the data dir
+    t.same(await containersOf(docker, sid), [], 'closing removed the re-attached one')
 
     const third = await spawnServer(t, dataDir)
     const e3 = await newEnv({ url: third.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker' })

@@ -1,9 +1,10 @@
 // Shared test setup: throwaway temp dirs, a real server on loopback with its own data dir, and what this machine has
 // installed (so that a test asserts the behaviour of the path in use: bubblewrap or its fallback, flake8 or not).
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import type { startServer, RunningServer } from '../server/server.js'
 import type { ServerConfig } from '../server/config.js'
@@ -51,4 +52,39 @@ export async function http (url: string, method: string, path: string, body?: un
     body: raw ?? (body === undefined ? undefined : JSON.stringify(body))
   })
   return { status: res.status, body: await res.json() }
+}
+
+export interface ServerProcess {
+  proc: ChildProcess
+  url: string
+  /** the exit code (null when a signal ended it) */
+  exited: Promise<number | null>
+  /** what it printed so far, stdout and stderr */
+  output: () => string
+}
+
+/**
+ * `synthgym serve` as its own process (run from the sources with tsx), on a free port: for what only a real process
+ * shows (kill -9, SIGTERM, exit codes). Killed when `t` ends if it still runs.
+ */
+export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'server', 'cli.ts'), 'serve', '--port', '0', '--gpus', 'none', ...args], {
+    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }
+  })
+  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
+  const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
+  let out = ''
+  const url = await new Promise<string>((resolve, reject) => {
+    const guard = setTimeout(() => reject(new Error(`the server did not start within 60 s:\n${out}`)), 60_000)
+    const look = (d: Buffer) => {
+      out += d
+      const m = / on (http:\/\/\S+) \(data in/.exec(out)
+      if (m) { clearTimeout(guard); resolve(m[1]!) }
+    }
+    proc.stdout!.on('data', look)
+    proc.stderr!.on('data', look)
+    proc.once('exit', code => { clearTimeout(guard); reject(new Error(`the server exited (${code}) before serving:\n${out}`)) })
+  })
+  return { proc, url, exited, output: () => out }
 }

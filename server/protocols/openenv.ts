@@ -21,7 +21,7 @@ import type { ResetResult, StepResult } from '../../env-spec/episode.js'
 import { ValidationError } from '../../env-spec/validate.js'
 import { NotResetError } from '../../tasks/errors.js'
 import type { EnvManager } from '../envs.js'
-import { NotFoundError, PayloadTooLargeError, UnauthorizedError, toApiError } from '../errors.js'
+import { EnvElsewhereError, NotFoundError, PayloadTooLargeError, UnauthorizedError, toApiError } from '../errors.js'
 import { runAs, type Access, type Auth } from '../auth.js'
 
 type Params = { task?: string, env_id?: string }
@@ -63,7 +63,7 @@ function toOpenEnvError (e: unknown, m: EnvManager, during: 'reset' | 'other', t
       // the sandbox is the environment's factory: it starts at reset
       return { status, data: during === 'reset' ? data('FACTORY_ERROR', { factory_name: task ?? 'sandbox' }) : data('EXECUTION_ERROR') }
     case 'NOT_FOUND': return { status, data: data(field === 'task' ? 'VALIDATION_ERROR' : 'SESSION_ERROR') }
-    case 'SHUTTING_DOWN': case 'UNAUTHORIZED': case 'FORBIDDEN': case 'RATE_LIMITED': return { status, data: data('SESSION_ERROR') }
+    case 'ENV_ELSEWHERE': case 'REPLICA_GONE': case 'SHUTTING_DOWN': case 'UNAUTHORIZED': case 'FORBIDDEN': case 'RATE_LIMITED': return { status, data: data('SESSION_ERROR') }
     default: return { status, data: data('EXECUTION_ERROR') }
   }
 }
@@ -142,7 +142,7 @@ async function stepOn (m: EnvManager, envId: string, action: unknown, root: stri
 
 /** A throwaway environment for one HTTP request, as OpenEnv's HTTP server makes one per request. */
 async function throwaway<T> (m: EnvManager, body: CreateEnvBody, run: (envId: string, reset: ResetResult) => Promise<T>): Promise<T> {
-  const env = m.create(body)
+  const env = await m.create(body)
   try {
     return await run(env.env_id, await m.reset(env.env_id))
   } finally {
@@ -166,9 +166,14 @@ function wsSession (m: EnvManager, socket: WebSocket, params: Params, auth: Auth
 
   if (params.env_id) {
     // resume: the environment a dropped socket left (another key's is not found)
-    try { s.envId = runAs(access, () => m.state(params.env_id!).env_id) } catch (e) {
-      fail(e)
-      socket.close(1008, 'no such environment')
+    const id = params.env_id
+    try { s.envId = runAs(access, () => m.state(id).env_id) } catch (e) {
+      // not here: maybe on another replica, which the error then names
+      const where = e instanceof NotFoundError ? m.whereIs(id, `/openenv/envs/${id}/ws`).then(() => e, (w: unknown) => w) : Promise.resolve(e)
+      void where.then(err => {
+        fail(err)
+        socket.close(1008, 'no such environment here')
+      })
       return
     }
   }
@@ -248,7 +253,7 @@ function wsSession (m: EnvManager, socket: WebSocket, params: Params, auth: Auth
     }
     let made = false
     if (!s.envId) {
-      s.envId = m.create(body).env_id
+      s.envId = (await m.create(body)).env_id
       made = true
     }
     const envId = s.envId
@@ -276,13 +281,13 @@ async function routes (app: FastifyInstance, m: EnvManager, auth: Auth): Promise
   })
 
   app.get('/health', async (): Promise<OpenEnvHealth> => {
-    const h = m.health()
+    const h = await m.health()
     return { status: h.backends[h.default_backend].available ? 'healthy' : 'degraded' }
   })
   app.get('/schema', async (): Promise<OpenEnvSchemaResponse> =>
     ({ action: openEnvActionSchema, observation: openEnvObservationSchema, state: openEnvStateSchema }))
   app.get<P>('/metadata', async (req): Promise<OpenEnvMetadataResponse> => {
-    const version = m.health().version
+    const version = (await m.health()).version
     const common = { version, author: 'synthgym', documentation_url: null }
     if (req.params.task) {
       const t = await m.describeTask(req.params.task)
@@ -305,6 +310,7 @@ async function routes (app: FastifyInstance, m: EnvManager, auth: Auth): Promise
       if (rest.task !== undefined || hasOptions(rest)) {
         throw new ValidationError('body.env_id resets that environment as it was made: leave out task and the environment options', 'body.env_id')
       }
+      await m.whereIs(envId, req.url)
       const task = m.summary(envId).task
       return fromReset(envId, task, await m.reset(envId))
     }
@@ -315,11 +321,15 @@ async function routes (app: FastifyInstance, m: EnvManager, auth: Auth): Promise
     // an empty body (even with content-type: application/json) is a missing StepRequest, as FastAPI says
     if (req.body === undefined) throw new ValidationError('body is required: send a StepRequest {"action": {"command": ...}}', 'body', [{ field: 'body', message: 'is required' }])
     const data = validateOpenEnvHttpStep(req.body, 'body')
-    if (data.env_id) return stepOn(m, data.env_id, data.action, 'body.action')
+    if (data.env_id) {
+      await m.whereIs(data.env_id, req.url)
+      return stepOn(m, data.env_id, data.action, 'body.action')
+    }
     return throwaway(m, { task: defaultTask(m, req.params) }, id => stepOn(m, id, data.action, 'body.action'))
   })
   app.get<P>('/state', async (req): Promise<OpenEnvState> => {
     const q = validateOpenEnvStateQuery({ ...(req.query as object) }, 'query')
+    if (q.env_id) await m.whereIs(q.env_id, req.url)
     return q.env_id ? fromState(m.state(q.env_id)) : unboundState(m, req.params)
   })
 
@@ -334,6 +344,8 @@ export async function registerOpenEnv (app: FastifyInstance, m: EnvManager, auth
       const during = url.endsWith('/reset') || url.endsWith('/step') ? 'reset' : 'other'
       const { status, body } = toHttpError(err, m, during, (req.params as Params | undefined)?.task)
       if (status >= 500) reply.log.error(err)
+      // another replica's environment: the same request there (fetch and httpx follow a 307 with its body)
+      if (err instanceof EnvElsewhereError) void reply.header('location', err.location)
       void reply.status(status).send(body)
     })
     openenv.setNotFoundHandler((req, reply) => {

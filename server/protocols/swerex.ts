@@ -23,7 +23,7 @@ import { AGENT_HOME, WORKSPACE, type Sandbox, type ShellHandle } from '../../san
 import { ansiQuote, syntaxCheck } from '../../sandbox/shell.js'
 import { NotResetError } from '../../tasks/errors.js'
 import type { EnvManager } from '../envs.js'
-import { ForbiddenError, NotFoundError, RateLimitedError, ShuttingDownError, UnauthorizedError } from '../errors.js'
+import { EnvElsewhereError, ForbiddenError, NotFoundError, RateLimitedError, ReplicaGoneError, ShuttingDownError, UnauthorizedError } from '../errors.js'
 
 /** The URL prefix of one environment's SWE-ReX API. */
 export const SWEREX_PREFIX = '/v1/envs/:id/swerex'
@@ -367,7 +367,8 @@ export function toSwerexError (e: unknown): { status: number, body: SwerexExcept
   if (e instanceof RateLimitedError) return { status: 429, body: { detail: e.message } }
   if (e instanceof NotFoundError) return { status: 404, body: { detail: e.message } }
   if (e instanceof NotResetError) return exc(X + 'DeploymentNotStartedError', e.message)
-  if (e instanceof ShuttingDownError) return { status: 503, body: { detail: e.message } }
+  if (e instanceof ShuttingDownError || e instanceof ReplicaGoneError) return { status: 503, body: { detail: e.message } }
+  if (e instanceof EnvElsewhereError) return { status: 307, body: { detail: e.message } }
   if (e instanceof errorCodes.FST_ERR_CTP_INVALID_JSON_BODY) {
     return { status: 422, body: { detail: [{ type: 'json_invalid', loc: ['body', 0], msg: 'JSON decode error', input: {} }] } }
   }
@@ -387,8 +388,11 @@ export async function swerexRoutes (app: FastifyInstance, m: EnvManager): Promis
   await app.register(async scope => {
     scope.setErrorHandler((err, _req, reply) => {
       const { status, body } = toSwerexError(err)
+      if (err instanceof EnvElsewhereError) void reply.header('location', err.location)
       void reply.status(status).send(body)
     })
+    // another replica's environment: a 307 there, or REPLICA_GONE, before anything else is looked at
+    scope.addHook<Id>('preHandler', async req => { await m.whereIs(req.params.id, req.url) })
     scope.setNotFoundHandler((_req, reply) => { void reply.status(404).send({ detail: 'Not Found' }) })
     // keys (X-API-Key or Bearer) are checked by the app's hook (server/auth.ts); its errors take SWE-ReX's shapes above
     scope.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES }, (_req, body, done) => done(null, body))
