@@ -541,6 +541,29 @@ export const generationReportSchema = {
 }
 export const validateGenerationReport = compile<GenerationReport>(generationReportSchema)
 
+/**
+ * GET /v1/generation/reports: the report.json of each generation run whose tasks this server serves (a served
+ * OUT/tasks folder's OUT), newest first; a run still going or one whose report does not read is in `errors`.
+ */
+export interface GenerationReportList {
+  reports: Array<{ out: string, report: GenerationReport }>
+  errors: Array<{ file: string, reason: string }>
+}
+export const generationReportListSchema = {
+  type: 'object', required: ['reports', 'errors'], additionalProperties: false,
+  properties: {
+    reports: {
+      type: 'array',
+      items: { type: 'object', required: ['out', 'report'], additionalProperties: false, properties: { out: { type: 'string' }, report: generationReportSchema } }
+    },
+    errors: {
+      type: 'array',
+      items: { type: 'object', required: ['file', 'reason'], additionalProperties: false, properties: { file: { type: 'string' }, reason: { type: 'string' } } }
+    }
+  }
+}
+export const validateGenerationReportList = compile<GenerationReportList>(generationReportListSchema)
+
 /** OUT/run.json: what a run was started with; --resume continues it with these (never a key or token). */
 export interface RunSettings {
   topics_source: string

@@ -276,13 +276,16 @@ export interface TaskSummary {
   metric: Metric | null
   training_timeout: number | null
   resources: Resources
+  /** made by `synthgym generate` (its provenance is in GET /v1/tasks/:id) */
+  generated: boolean
 }
 const taskSummaryProperties = {
   id: { type: 'string' }, name: { type: 'string' }, source: { type: 'string' },
   task_entrypoint: taskSpecSchema.properties.task_entrypoint,
   metric: { anyOf: [{ type: 'null' }, taskSpecSchema.properties.metric] },
   training_timeout: { type: ['integer', 'null'], minimum: 1 },
-  resources: taskSpecSchema.properties.resources
+  resources: taskSpecSchema.properties.resources,
+  generated: { type: 'boolean' }
 }
 export const taskSummarySchema = {
   type: 'object', additionalProperties: false, required: Object.keys(taskSummaryProperties), properties: taskSummaryProperties

@@ -89,6 +89,7 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
   app.get('/metrics', async (_req, reply) => reply.type(m.metrics.contentType).send(await m.metrics.text()))
   app.get('/v1/tasks', async () => m.listTasks())
   app.post('/v1/tasks/reload', async () => m.reloadTasks())
+  app.get('/v1/generation/reports', async () => m.generationReports())
   app.get<Id>('/v1/tasks/:id', async (req) => m.describeTask(req.params.id))
   app.get('/v1/tools', async (req) => m.tools(validateToolsQuery({ ...(req.query as object) }, 'query').profile ?? 'mlgym'))
 

@@ -56,7 +56,7 @@ const ROUTE_SCOPES: [RegExp, Need][] = [
   // the dashboard's page and code hold no data: the page asks for a key and sends it with every API call
   [/^\/(ui(\/.*)?)?$/, 'none'],
   [/^\/metrics$/, 'admin'],
-  [/^\/v1\/(tasks|tools)(\/|$)/, 'key'],
+  [/^\/v1\/(tasks|tools|generation)(\/|$)/, 'key'],
   [/^\/v1\/episodes(\/|$)/, 'episodes'],
   [/^\/v1\/(envs|ws)(\/|$)/, 'envs'],
   [/^\/openenv(\/tasks\/:task)?\/(health|schema|metadata)$/, 'key'],

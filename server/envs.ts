@@ -34,6 +34,8 @@ import { ServerMetrics } from './metrics.js'
 import type { Metrics } from '../env-spec/trajectory.js'
 import type { Episode } from '../env-spec/episode.js'
 import { sandboxSettings } from '../tasks/settings.js'
+import { runReports } from '../tasks/generate/report.js'
+import type { GenerationReportList } from '../env-spec/generation.js'
 
 /** Where this server's local sandboxes live. */
 export function localSandboxDir (config: { dataDir: string }): string { return join(config.dataDir, 'sandboxes') }
@@ -93,7 +95,8 @@ function taskSummary (t: Task): TaskSummary {
   const s = t.spec
   return {
     id: s.id, name: s.name, source: t.source, task_entrypoint: s.task_entrypoint ?? 'CSVSubmissionTasks',
-    metric: s.metric ?? null, training_timeout: s.training_timeout ?? null, resources: s.resources ?? {}
+    metric: s.metric ?? null, training_timeout: s.training_timeout ?? null, resources: s.resources ?? {},
+    generated: t.provenance !== undefined
   }
 }
 
@@ -247,6 +250,11 @@ export class EnvManager {
       ...taskSummary(t), spec: t.spec, description: taskDescription(t.spec), baseline: (await this.baselines.peek(t)) ?? null,
       ...(t.provenance ? { provenance: t.provenance } : {})
     }
+  }
+
+  /** The generation runs behind the generated tasks served here, each with its report (GET /v1/generation/reports). */
+  generationReports (): GenerationReportList {
+    return runReports(this.tasks.list().filter(t => t.provenance).map(t => t.root))
   }
 
   /** Reads the tasks again (set by the server: the registry as it would load now); null when there is nothing to read. */

@@ -15,7 +15,7 @@ import { hubSettings } from '../tasks/generate/hub.js'
 import { materialiseSettings } from '../tasks/generate/materialise.js'
 import { LocalSandbox } from '../sandbox/local.js'
 import {
-  validateGenerationReport, validateProposalArtefact, validateProvenance, validateTopicOutcome, type TopicOutcome
+  validateGenerationReport, validateGenerationReportList, validateProposalArtefact, validateProvenance, validateTopicOutcome, type TopicOutcome
 } from '../env-spec/generation.js'
 import { validateTaskDetail, validateTasksReloadResult } from '../env-spec/messages.js'
 import { http, tempDir, testServer } from './helpers.js'
@@ -251,6 +251,11 @@ t.test('the kept tasks and their micro variants run as environments through the 
   t.match(detail.description, /COUNTRY-NAMES|FIXTURES\/COUNTRY-NAMES/i, '{dataset_docs} rendered')
   t.notMatch(detail.description, /\{dataset_docs\}/)
   t.notOk('provenance' in (await http(s.url, 'GET', '/v1/tasks/diabetesRegression')).body, 'a built-in task has none')
+  const reports = (await http(s.url, 'GET', '/v1/generation/reports')).body
+  t.doesNotThrow(() => validateGenerationReportList(reports))
+  t.strictSame(reports.reports.map((r: { out: string }) => r.out), [main.out], 'the run behind the served tasks')
+  t.strictSame(reports.reports[0].report, JSON.parse(readFileSync(runPaths(main.out).report, 'utf8')), 'its report.json as written')
+  t.strictSame(reports.errors, [])
 
   for (const [id, metric] of [['countryLanguage', 'accuracy'], ['diabetesRmseMicro', 'rmse']] as const) {
     const env = (await http(s.url, 'POST', '/v1/envs', { task: id, max_steps: 10 })).body
@@ -270,6 +275,20 @@ t.test('the kept tasks and their micro variants run as environments through the 
     t.equal(sub.info.exit_status, 'submitted')
     await http(s.url, 'DELETE', `/v1/envs/${env.env_id}`)
   }
+})
+
+t.test('GET /v1/generation/reports: a run that has not written its report yet is named in errors', async t => {
+  const { cpSync, mkdirSync } = await import('node:fs')
+  const out = join(root, 'unfinished')
+  mkdirSync(join(out, 'tasks'), { recursive: true })
+  cpSync(runPaths(main.out).run, runPaths(out).run)
+  cpSync(join(main.out, 'tasks', 'diabetesMae'), join(out, 'tasks', 'diabetesMae'), { recursive: true })
+  const s = await testServer({}, { taskDirs: [join(out, 'tasks')] })
+  t.teardown(() => s.close())
+  const r = (await http(s.url, 'GET', '/v1/generation/reports')).body
+  t.doesNotThrow(() => validateGenerationReportList(r))
+  t.strictSame(r.reports, [])
+  t.match(r.errors, [{ file: runPaths(out).report, reason: /no report yet: the run is still going, or it was stopped/ }])
 })
 
 t.test('a running server picks up tasks added to its folder: reload and the watcher', async t => {

@@ -7,11 +7,20 @@
 // Without /usr/bin/chromium the browser tests skip, unless CI=true (then they fail). The server side (the WebSocket
 // op watch, the static routes, order=desc, env summaries) is tested here too, browser or not.
 import t from 'tap'
-import { existsSync, mkdirSync, copyFileSync } from 'node:fs'
+import { existsSync, mkdirSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import type { Browser, Page } from 'playwright-core'
-import { testServer, http } from './helpers.js'
+import { testServer, http, tempDir } from './helpers.js'
+import { startFakeOpenAI } from './fakes/openai.js'
+import { fixtureDatasets, startFakeHub } from './fakes/hub.js'
+import { IRIS, LANGUAGE, scriptedLlm } from './generate-llm.js'
+import { generate } from '../tasks/generate/pipeline.js'
+import { defaultStages } from '../tasks/generate/stages.js'
+import { hubSettings } from '../tasks/generate/hub.js'
+import { materialiseSettings } from '../tasks/generate/materialise.js'
+import { LocalSandbox } from '../sandbox/local.js'
+import { validateGenerationReport, validateProvenance } from '../env-spec/generation.js'
 import { validateEnvList, validateUnwatchResult, validateWatchResult, validateWsFrame } from '../env-spec/messages.js'
 import { validateEpisodeBriefPage, validateEpisodePage } from '../env-spec/episode.js'
 // @ts-expect-error: a plain .mjs build script, no types
@@ -24,6 +33,31 @@ const TASK = 'prisonersDilemma'
 const TICKS = 'for i in 1 2 3; do echo tick$i; sleep 1; done'
 
 await buildUi()
+
+/**
+ * A real generation run (scripted LLM, loopback Hub, checks in local sandboxes): one topic kept the first time,
+ * one discarded when its baseline crashes. Its OUT/tasks is served beside the built-in tasks.
+ */
+async function generatedRun (t: Tap.Test): Promise<string> {
+  const root = tempDir(t, 'sg-ui-gen-')
+  const plans = {
+    'language identification of country names': { proposals: [LANGUAGE('language identification of country names', 'countryLanguage')], code: [undefined] },
+    'iris species classification': { proposals: [IRIS('iris species classification', 'irisSpecies')], code: ['baseline_crash' as const] }
+  }
+  const llm = await startFakeOpenAI(scriptedLlm(plans))
+  const fakeHub = await startFakeHub({ datasets: fixtureDatasets() })
+  t.teardown(async () => { await llm.close(); await fakeHub.close() })
+  const topicsFile = join(root, 'topics.txt')
+  writeFileSync(topicsFile, Object.keys(plans).join('\n') + '\n')
+  const hub = hubSettings({ hubUrl: fakeHub.hubUrl, datasetsServerUrl: fakeHub.datasetsServerUrl, retries: 2, backoffMs: 10, maxBackoffMs: 50 }, {})
+  const { seed: _s, ...materialise } = materialiseSettings({ ...hub, cacheDir: join(root, 'cache') }, {})
+  const out = join(root, 'run')
+  await generate({
+    out, topicsFile, concurrency: 1, rounds: 1, proposalAttempts: 2,
+    llm: { model: 'fake-model', baseUrl: llm.url, apiKey: 'test', backoffMs: 20, retries: 1 }, progress: () => {}
+  }, defaultStages({ hub, materialise, makeSandbox: o => LocalSandbox.create({ ...o, baseDir: join(root, 'sandboxes') }) }))
+  return out
+}
 
 /** A WebSocket on the server with a request helper; frames kept in order. */
 async function socket (url: string, t: Tap.Test) {
@@ -186,7 +220,10 @@ if (!haveChromium && ci) t.fail(`CI=true but ${CHROMIUM} is missing: apt-get ins
 t.test('the dashboard in headless Chromium', { skip: haveChromium ? false : `${CHROMIUM} is missing (apt-get install chromium); the browser tests skip` }, async t => {
   const { chromium } = await import('playwright-core')
   mkdirSync(SHOTS, { recursive: true })
-  const s = await testServer()
+  const gen = await generatedRun(t)
+  const report = validateGenerationReport(JSON.parse(readFileSync(join(gen, 'report.json'), 'utf8')))
+  t.same([report.kept, report.discarded], [1, 1], 'the generation run kept one task and discarded one')
+  const s = await testServer({}, { taskDirs: [join(gen, 'tasks')] })
   t.teardown(() => s.close())
 
   // ---- real episodes through the API ----
@@ -378,13 +415,11 @@ t.test('the dashboard in headless Chromium', { skip: haveChromium ? false : `${C
     await page.click('.model-call summary')
     t.match(await text('.model-call details'), /Messages sent \(2\) system you are an agent user observation 2/)
     await shot('dropped-with-model')
-    // a generation run's report.json
-    const report = { run: 'gen-1', stages: { topics: { in: 10, out: 10 }, proposal: { in: 10, out: 8 }, hub: { in: 8, out: 6 } }, discards: { dataset_gated: 1, too_large: 1, no_json: 2 } }
+    // the generation run's report.json, dropped (as one from another machine would be)
     const reportDt = await page.evaluateHandle(text => { const d = new DataTransfer(); d.items.add(new File([text], 'report.json')); return d }, JSON.stringify(report))
     await page.dispatchEvent('main', 'drop', { dataTransfer: reportDt })
-    await until('section.generation h2', /^Generation report report.json$/, 'the report')
-    t.match(await text('section.generation table.report'), /stage in out topics 10 10 proposal 10 8 hub 8 6/)
-    t.match(await text('section.generation table.report >> nth=1'), /reason count dataset_gated 1 too_large 1 no_json 2/)
+    await until('section.generation article.report.dropped h3', /^Generation report dropped report.json$/, 'the dropped report')
+    t.match(await text('section.generation article.report.dropped table.reasons'), /checks baseline_runs 1/)
     // a file that is no trajectory says so
     const bad = await page.evaluateHandle(() => { const d = new DataTransfer(); d.items.add(new File(['{"hello": 1}'], 'x.json')); return d })
     await page.dispatchEvent('main', 'drop', { dataTransfer: bad })
@@ -407,6 +442,33 @@ t.test('the dashboard in headless Chromium', { skip: haveChromium ? false : `${C
     t.match(await text('table.files'), /starter code target.py evaluate.py strategy.py/)
     t.match(await text('pre.prompt'), /Iterated Prisoner's Dilemma/)
     await shot('task')
+  })
+
+  await t.test('Tasks: a generated task\'s provenance and its run\'s report, from the API', async t => {
+    const prov = validateProvenance(JSON.parse(readFileSync(join(gen, 'tasks', 'countryLanguage', 'provenance.json'), 'utf8')))
+    await page.goto(`${s.url}/ui/tasks`)
+    await page.waitForSelector('table.tasks[data-group="generated"]')
+    const generated = await page.locator('table.tasks[data-group="generated"] tbody tr td:first-child').allTextContents()
+    t.same(generated.map(x => x.trim()).sort(), ['countryLanguage', 'countryLanguageMicro'])
+    await page.goto(`${s.url}/ui/tasks/countryLanguage`)
+    await until('section.provenance dl.facts', new RegExp(`topic ${prov.topic.topic}`), 'the provenance')
+    const facts = await text('section.provenance dl.facts')
+    t.match(facts, new RegExp(`dataset ${prov.dataset.id} config ${prov.dataset.config}`))
+    t.match(facts, new RegExp(`revision ${prov.dataset.revision}`))
+    t.match(facts, /rounds 1 \(kept first time\)/)
+    t.match(facts, /variant full \(the other: countryLanguageMicro\)/)
+    const checks = await page.locator('section.provenance table.checks tbody tr').allTextContents()
+    t.equal(checks.length, prov.checks.length, 'every check of the last round')
+    checks.forEach((c, i) => t.match(c, new RegExp(`^${prov.checks[i]!.name}passed`), prov.checks[i]!.name))
+    await shot('task-generated')
+    await page.goto(`${s.url}/ui/generation`)
+    const served = 'section.generation article.report.served'
+    await until(`${served} h3`, new RegExp(`^Generation report ${gen}$`), 'the run\'s report from the API')
+    const stages = await page.locator(`${served} table.stages tbody tr`).allTextContents()
+    t.same(stages, report.stages.map(x => `${x.stage}${x.entered}${x.passed}${x.entered ? Math.round(100 * x.passed / x.entered) + '%' : '—'}`))
+    t.match(await text(`${served} table.reasons`), /checks baseline_runs 1 after 1 rounds?: baseline_runs/)
+    t.match(await text(`${served} dl.facts`), /topics 2: kept 1 \(50%\), discarded 1, errors 0/)
+    await shot('generation')
   })
 
   await t.test('Runs: scores against the baseline, score over steps, AUP', async t => {

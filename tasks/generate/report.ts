@@ -1,7 +1,10 @@
 // What a run shows: a progress line on stderr while it runs (stage counts, kept, discarded, tokens, elapsed), and
 // at the end the yield per stage and the reasons for discards, as a table and as OUT/report.json.
+import { existsSync, readFileSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import {
-  STAGES, type GenerationReport, type Stage, type Tokens, type TopicList, type TopicOutcome
+  STAGES, validateGenerationReport, type GenerationReport, type GenerationReportList, type Stage, type Tokens, type TopicList,
+  type TopicOutcome
 } from '../../env-spec/generation.js'
 
 const idx = (s: Stage) => STAGES.indexOf(s)
@@ -108,4 +111,31 @@ export class Progress {
     this.last = now
     this.write(this.line())
   }
+}
+
+/**
+ * The reports of the runs that made these generated tasks: a kept task lives in OUT/tasks/<id>, its run's report
+ * in OUT/report.json (written when the run ends). Newest run first.
+ */
+export function runReports (taskRoots: string[]): GenerationReportList {
+  const outs = new Set<string>()
+  for (const root of taskRoots) {
+    const tasks = dirname(root)
+    if (basename(tasks) === 'tasks' && existsSync(join(dirname(tasks), 'run.json'))) outs.add(dirname(tasks))
+  }
+  const list: GenerationReportList = { reports: [], errors: [] }
+  for (const out of [...outs].sort()) {
+    const file = join(out, 'report.json')
+    if (!existsSync(file)) {
+      list.errors.push({ file, reason: 'no report yet: the run is still going, or it was stopped (synthgym generate --resume finishes it)' })
+      continue
+    }
+    try {
+      list.reports.push({ out, report: validateGenerationReport(JSON.parse(readFileSync(file, 'utf8')), 'report') })
+    } catch (e) {
+      list.errors.push({ file, reason: (e as Error).message })
+    }
+  }
+  list.reports.sort((a, b) => b.report.finished_at.localeCompare(a.report.finished_at))
+  return list
 }

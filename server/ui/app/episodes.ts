@@ -84,7 +84,7 @@ export let droppedReport: { name: string, data: unknown } | null = null
 function looksLikeReport (d: unknown): boolean {
   const o = d as Record<string, unknown> | null
   return !!o && typeof o === 'object' && !Array.isArray(o) && !('trajectory' in o) && !('episode' in o) &&
-    ('stages' in o || 'yield' in o || 'discards' in o || 'discard_reasons' in o)
+    Array.isArray(o.stages) && Array.isArray(o.reasons)
 }
 
 /** Reads dropped or picked files: a .traj (and results.json) opens in the viewer, a generation report in Tasks. */

@@ -1,17 +1,16 @@
 // Tasks: built-in, imported (MLGym) and served from task directories (generated ones among them), each with its
 // description, files, baseline and, for a generated task, its provenance; and a generation run's report.json
-// (yield per stage, discard reasons) dropped onto the page.
+// (yield per stage, discard reasons) from the API or dropped onto the page.
 import type { TaskDetail, TaskList, TaskSummary } from '../../../env-spec/messages.js'
+import type { GenerationReport, GenerationReportList, Provenance as ProvenanceRecord } from '../../../env-spec/generation.js'
 import { get } from './api.js'
 import { droppedReport } from './episodes.js'
 import { ErrorBox, Loading, fmt, fmtMetrics, html, useLoad } from './ui.js'
 
-type Obj = Record<string, unknown>
-const obj = (v: unknown): Obj | null => v && typeof v === 'object' && !Array.isArray(v) ? v as Obj : null
 
-/** Where a task came from, in words: source 'builtin', 'mlgym:<checkout>', 'dir:<path>'; generated when it says so. */
-export function sourceGroup (t: TaskSummary & Obj): 'built-in' | 'imported' | 'generated' | 'task directory' {
-  if (t.provenance || t.generated === true || /^generated/.test(t.source)) return 'generated'
+/** Where a task came from, in words: generated, else by source 'builtin', 'mlgym:<checkout>', 'dir:<path>'. */
+export function sourceGroup (t: TaskSummary): 'built-in' | 'imported' | 'generated' | 'task directory' {
+  if (t.generated) return 'generated'
   if (t.source === 'builtin') return 'built-in'
   if (t.source.startsWith('mlgym:')) return 'imported'
   return 'task directory'
@@ -23,11 +22,11 @@ export function TasksPage () {
   const { value, error } = useLoad(() => get<TaskList>('/tasks'), [])
   if (error) return html`<${ErrorBox} error=${error} />`
   if (!value) return html`<${Loading} what="tasks" />`
-  const tasks = value.tasks as (TaskSummary & Obj)[]
+  const tasks = value.tasks
   return html`
     <section>
       <h2>Tasks</h2>
-      <p class="muted">Drop a generation run's <code>report.json</code> onto the page to see its yield per stage and discard reasons.</p>
+      <p class="muted"><a href="/ui/generation">Generation runs</a>: the yield per stage and discard reasons of the runs that made the generated tasks (or drop a run's <code>report.json</code> onto the page).</p>
       ${GROUPS.map(g => {
         const these = tasks.filter(t => sourceGroup(t) === g)
         if (!these.length) return null
@@ -60,7 +59,7 @@ export function TaskPage (props: { id: string }) {
   const { value, error } = useLoad(() => get<TaskDetail>(`/tasks/${encodeURIComponent(props.id)}`), [props.id])
   if (error) return html`<${ErrorBox} error=${error} />`
   if (!value) return html`<${Loading} what="the task" />`
-  const t = value as TaskDetail & Obj
+  const t = value
   const s = t.spec
   const files: [string, string[]][] = [
     ['starter code', s.starter_code ?? []],
@@ -96,93 +95,75 @@ export function TaskPage (props: { id: string }) {
     </section>`
 }
 
-/**
- * A generated task's provenance.json (the generation issue): topic, dataset and revision, model, rounds, each
- * check's result, tokens and timings. Read leniently: known parts first, the rest as it is.
- */
-export function Provenance (props: { p: unknown }) {
-  const p = obj(props.p) ?? {}
-  const proposal = obj(p.proposal) ?? {}
-  const ds = obj(p.dataset) ?? obj(p.verified) ?? {}
-  const dataset = typeof p.dataset === 'string' ? p.dataset : (ds.dataset ?? ds.id ?? proposal.dataset) as string | undefined
-  const revision = (p.revision ?? ds.revision) as string | undefined
-  const checks = checksOf(p.checks)
-  const known = new Set(['topic', 'proposal', 'dataset', 'verified', 'revision', 'model', 'rounds', 'checks', 'tokens', 'timings'])
-  const rest = Object.entries(p).filter(([k]) => !known.has(k))
+/** A generated task's provenance.json: topic, dataset and revision, model, rounds, each check's result. */
+export function Provenance (props: { p: ProvenanceRecord }) {
+  const p = props.p
+  const d = p.dataset
   return html`
     <section class="provenance">
       <h3>Provenance</h3>
       <dl class="facts">
-        <dt>topic</dt><dd>${String(p.topic ?? proposal.topic ?? '—')}</dd>
-        <dt>dataset</dt><dd>${dataset ? html`<code>${dataset}</code>` : '—'}${ds.config || proposal.config ? html` <span class="muted">config ${String(ds.config ?? proposal.config)}</span>` : null}</dd>
-        <dt>revision</dt><dd>${revision ? html`<code>${revision}</code>` : '—'}</dd>
-        ${ds.license !== undefined ? html`<dt>license</dt><dd>${String(ds.license ?? '—')}</dd>` : null}
-        <dt>model</dt><dd>${String(p.model ?? '—')}</dd>
-        <dt>rounds</dt><dd>${Array.isArray(p.rounds) ? p.rounds.length : String(p.rounds ?? '—')}</dd>
-        ${p.tokens !== undefined ? html`<dt>tokens</dt><dd>${flat(p.tokens)}</dd>` : null}
-        ${p.timings !== undefined ? html`<dt>timings</dt><dd>${flat(p.timings)}</dd>` : null}
+        <dt>topic</dt><dd>${p.topic.topic} <span class="muted">${p.topic.area}</span></dd>
+        <dt>dataset</dt><dd><code>${d.id}</code> <span class="muted">config ${d.config} · splits ${d.splits.join(', ')}</span></dd>
+        <dt>revision</dt><dd><code>${d.revision}</code></dd>
+        <dt>license</dt><dd>${d.license ?? 'none stated'}</dd>
+        <dt>variant</dt><dd>${p.variant} <span class="muted">(the other: <a href=${'/ui/tasks/' + encodeURIComponent(p.sibling_task_id)}><code>${p.sibling_task_id}</code></a>)</span></dd>
+        <dt>model</dt><dd>${p.model}</dd>
+        <dt>rounds</dt><dd>${p.rounds}${p.history.length ? html` <span class="muted">(failed before: ${p.history.map(h => `round ${h.round}: ${h.failed.join(', ')}`).join('; ')})</span>` : ' (kept first time)'}</dd>
+        <dt>rows</dt><dd>${Object.entries(p.rows).map(([k, n]) => `${k} ${n}`).join(', ')}</dd>
+        <dt>tokens</dt><dd>${p.tokens.prompt} prompt, ${p.tokens.completion} completion</dd>
+        <dt>timings</dt><dd>${Object.entries(p.timings).map(([k, v]) => `${k} ${fmt(v, 3)} s`).join(', ')}</dd>
+        ${p.smoke ? html`<dt>smoke episodes</dt><dd>${p.smoke.episodes.filter(e => e.valid_submission).length} of ${p.smoke.asked} ended with a valid submission (${p.smoke.model})</dd>` : null}
       </dl>
-      ${checks.length ? html`
-        <table class="list checks">
-          <thead><tr><th>check</th><th>result</th><th>detail</th></tr></thead>
-          <tbody>${checks.map(c => html`<tr class=${c.passed ? 'pass' : 'fail'}><td>${c.name}</td><td>${c.passed ? 'passed' : 'failed'}</td><td class="muted">${c.detail}</td></tr>`)}</tbody>
-        </table>` : null}
-      ${rest.length ? html`<details><summary>More</summary><pre>${JSON.stringify(Object.fromEntries(rest), null, 2)}</pre></details>` : null}
+      <table class="list checks">
+        <thead><tr><th>check</th><th>result</th><th>detail</th></tr></thead>
+        <tbody>${p.checks.map(c => html`<tr class=${c.ok ? 'pass' : 'fail'}><td>${c.name}</td><td>${c.ok ? 'passed' : 'failed'}</td><td class="muted">${c.message}</td></tr>`)}</tbody>
+      </table>
     </section>`
 }
 
-function flat (v: unknown): string {
-  const o = obj(v)
-  if (!o) return typeof v === 'number' ? fmt(v) : String(v)
-  return Object.entries(o).map(([k, x]) => `${k} ${typeof x === 'number' ? fmt(x) : JSON.stringify(x)}`).join(', ')
-}
-
-/** Checks as a list `[{name, passed|ok, ...}]` or a map `{name: {passed|ok, ...} | boolean}`. */
-function checksOf (v: unknown): { name: string, passed: boolean, detail: string }[] {
-  const one = (name: string, c: unknown) => {
-    const o = obj(c)
-    const passed = typeof c === 'boolean' ? c : o ? (o.passed ?? o.ok ?? o.pass) === true : false
-    const detail = o ? String(o.message ?? o.reason ?? o.detail ?? Object.entries(o).filter(([k]) => !['name', 'passed', 'ok', 'pass'].includes(k)).map(([k, x]) => `${k}: ${JSON.stringify(x)}`).join(', ')) : ''
-    return { name, passed, detail }
-  }
-  if (Array.isArray(v)) return v.map((c, i) => one(String(obj(c)?.name ?? obj(c)?.check ?? `check ${i + 1}`), c))
-  const o = obj(v)
-  return o ? Object.entries(o).map(([k, c]) => one(k, c)) : []
-}
-
-/** A generation run's report.json: yield per stage and the reasons for discards, read leniently. */
+/** The generation runs behind the served generated tasks (GET /v1/generation/reports), and a dropped report.json. */
 export function GenerationPage () {
-  const r = droppedReport
-  if (!r) return html`<section><h2>Generation report</h2><p class="muted">Drop a generation run's <code>report.json</code> onto the page.</p></section>`
-  const d = obj(r.data) ?? {}
-  const stages = rowsOf(d.stages ?? d.yield)
-  const discards = rowsOf(d.discards ?? d.discard_reasons ?? d.reasons, 'reason')
-  const known = new Set(['stages', 'yield', 'discards', 'discard_reasons', 'reasons'])
-  const rest = Object.entries(d).filter(([k]) => !known.has(k))
+  const { value, error } = useLoad(() => get<GenerationReportList>('/generation/reports'), [])
+  const dropped = droppedReport
   return html`
     <section class="generation">
-      <h2>Generation report <code>${r.name}</code></h2>
-      ${rest.length ? html`<dl class="facts">${rest.map(([k, v]) => html`<dt>${k}</dt><dd>${typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>`)}</dl>` : null}
-      <h3>Yield per stage</h3>
-      ${table(stages, 'stage')}
-      <h3>Discard reasons</h3>
-      ${table(discards, 'reason')}
+      <h2>Generation runs</h2>
+      <p class="muted">The runs that made the generated tasks this server serves. A run's <code>report.json</code> dropped onto the page shows here too.</p>
+      ${dropped ? html`<${Report} kind="dropped" title=${'dropped ' + dropped.name} r=${dropped.data as GenerationReport} />` : null}
+      ${error ? html`<${ErrorBox} error=${error} />` : !value ? html`<${Loading} what="generation reports" />` : html`
+        ${value.reports.map(x => html`<${Report} kind="served" title=${x.out} r=${x.report} />`)}
+        ${!value.reports.length && !dropped ? html`<p class="muted">No generated tasks are served here.</p>` : null}
+        ${value.errors.map(e => html`<p class="error"><code>${e.file}</code>: ${e.reason}</p>`)}`}
     </section>`
 }
 
-/** A list of objects, a map of name → object, or a map of name → number, as rows with a first column `key`. */
-function rowsOf (v: unknown, key = 'stage'): Obj[] {
-  if (Array.isArray(v)) return v.map(x => obj(x) ?? { [key]: String(x) })
-  const o = obj(v)
-  if (!o) return []
-  return Object.entries(o).map(([k, x]) => obj(x) ? { [key]: k, ...obj(x) } : { [key]: k, count: x })
-}
+const pct = (a: number, b: number) => b ? `${Math.round(100 * a / b)}%` : '—'
 
-function table (rows: Obj[], key: string) {
-  if (!rows.length) return html`<p class="muted">none</p>`
-  const cols = [key, ...new Set(rows.flatMap(r => Object.keys(r)).filter(k => k !== key))]
-  return html`<table class="list report">
-    <thead><tr>${cols.map(c => html`<th>${c}</th>`)}</tr></thead>
-    <tbody>${rows.map(r => html`<tr>${cols.map(c => html`<td>${r[c] === undefined ? '' : typeof r[c] === 'object' ? JSON.stringify(r[c]) : typeof r[c] === 'number' ? fmt(r[c] as number) : String(r[c])}</td>`)}</tr>`)}</tbody>
-  </table>`
+/** One run's report: its facts, the yield per stage and the discard reasons. */
+function Report (props: { kind: 'served' | 'dropped', title: string, r: GenerationReport }) {
+  const r = props.r
+  return html`
+    <article class=${'report ' + props.kind}>
+      <h3>Generation report <code>${props.title}</code></h3>
+      <dl class="facts">
+        <dt>model</dt><dd>${r.model} <span class="muted">seed ${r.seed}</span></dd>
+        <dt>topics</dt><dd>${r.topics}: kept ${r.kept} (${pct(r.kept, r.topics)}), discarded ${r.discarded}, errors ${r.errors}</dd>
+        <dt>tokens</dt><dd>${r.tokens.prompt + r.tokens.completion}${r.tokens.per_kept_task !== null ? ` (${r.tokens.per_kept_task} per kept task)` : ''}</dd>
+        <dt>ran</dt><dd>${r.started_at} · ${fmt(r.seconds, 3)} s</dd>
+      </dl>
+      <h4>Yield per stage</h4>
+      <table class="list report stages">
+        <thead><tr><th>stage</th><th>entered</th><th>passed</th><th>yield</th></tr></thead>
+        <tbody>${r.stages.map(s => html`<tr><td>${s.stage}</td><td>${s.entered}</td><td>${s.passed}</td><td>${pct(s.passed, s.entered)}</td></tr>`)}</tbody>
+      </table>
+      <h4>Discard reasons</h4>
+      ${r.reasons.length ? html`
+        <table class="list report reasons">
+          <thead><tr><th>stage</th><th>reason</th><th>count</th><th>example</th></tr></thead>
+          <tbody>${r.reasons.map(g => html`<tr><td>${g.stage}</td><td><code>${g.code}</code></td><td>${g.count}</td><td class="muted">${g.example}</td></tr>`)}</tbody>
+        </table>` : html`<p class="muted">none: every topic was kept</p>`}
+      <h4>Kept tasks</h4>
+      <p>${r.tasks.map(k => html`<a href=${'/ui/tasks/' + encodeURIComponent(k.task_id)}><code>${k.task_id}</code></a> `)}</p>
+    </article>`
 }
