@@ -37,11 +37,13 @@ const GROUPS: Array<{ title: string, files: string[] }> = [
 ]
 
 interface Outcome { file: string, name: string, ok: boolean, skip: string | null, todo: string | null }
+/** One attack of the hostile battery on one mode: a second-level subtest named `<attack id>: <what it tries>`. */
+interface AttackOutcome { file: string, id: string, ok: boolean }
 
 /** Runs test files with tap's TAP reporter; the first-level subtests of each file are the scenarios. */
-function runTap (files: string[]): { outcomes: Outcome[], code: number | null, seconds: number } {
+function runTap (files: string[]): { outcomes: Outcome[], attacks: AttackOutcome[], code: number | null, seconds: number } {
   const present = files.filter(f => existsSync(join(ROOT, f)))
-  if (!present.length) return { outcomes: [], code: 0, seconds: 0 }
+  if (!present.length) return { outcomes: [], attacks: [], code: 0, seconds: 0 }
   const t0 = Date.now()
   const r = spawnSync('npx', ['tap', '--reporter=tap', '--jobs=1', ...present], {
     cwd: ROOT, encoding: 'utf8', maxBuffer: 256 * 2 ** 20, env: { ...process.env, CI: process.env.CI ?? 'true' }
@@ -51,7 +53,11 @@ function runTap (files: string[]): { outcomes: Outcome[], code: number | null, s
   const lines = (r.stdout ?? '').split('\n')
   // a file's own line comes after its subtests: collect them, then name them by the file
   let pending: Outcome[] = []
+  const attacks: AttackOutcome[] = []
+  let pendingAttacks: AttackOutcome[] = []
   for (const line of lines) {
+    const attack = /^ {8}(not )?ok \d+ - ([a-z0-9-]+): /.exec(line)
+    if (attack) { pendingAttacks.push({ file: '', id: attack[2]!, ok: !attack[1] }); continue }
     const sub = /^ {4}(not )?ok \d+ - (.*?)(?: # (SKIP|TODO)\s*(.*))?(?: # time=.*)?$/.exec(line)
     if (sub) {
       pending.push({ file: '', name: sub[2]!.replace(/ # time=.*$/, ''), ok: !sub[1], skip: sub[3] === 'SKIP' ? (sub[4] || 'skipped') : null, todo: sub[3] === 'TODO' ? (sub[4] || 'todo') : null })
@@ -61,15 +67,40 @@ function runTap (files: string[]): { outcomes: Outcome[], code: number | null, s
     if (top) {
       file = top[2]!
       for (const o of pending) outcomes.push({ ...o, file })
+      for (const o of pendingAttacks) attacks.push({ ...o, file })
       pending = []
+      pendingAttacks = []
     }
   }
-  return { outcomes, code: r.status, seconds: (Date.now() - t0) / 1000 }
+  return { outcomes, attacks, code: r.status, seconds: (Date.now() - t0) / 1000 }
 }
 
 function table (rows: string[][]): string {
   const [head, ...body] = rows
   return [`| ${head!.join(' | ')} |`, `|${head!.map(() => '---').join('|')}|`, ...body.map(r => `| ${r.join(' | ')} |`)].join('\n')
+}
+
+/**
+ * The battery's table (test/hostile/report.ts, run from the sources: test/ is not compiled) with each attack's
+ * result per mode, and a summary row per mode: attacks tried, held, failed.
+ */
+function hostileSection (files: string[], r: ReturnType<typeof runTap>, summary: string[][]): string {
+  const results: Record<string, Record<string, boolean>> = {}
+  for (const f of files) {
+    const mode = f.replace(/^test\/hostile\//, '').replace(/\.test\.ts$/, '')
+    const mine = r.attacks.filter(a => a.file === f)
+    const file = r.outcomes.find(o => o.file === f)
+    for (const a of mine) (results[a.id] ??= {})[mode] = a.ok
+    summary.push(['Hostile agents', f, String(mine.length), String(mine.filter(a => a.ok).length), String(mine.filter(a => !a.ok).length),
+      file?.skip ? `all: ${file.skip}` : '0', '0'])
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'synthgym-attacks-'))
+  const json = join(dir, 'results.json')
+  writeFileSync(json, JSON.stringify(results))
+  const p = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/hostile/report.ts'), json], { cwd: ROOT, encoding: 'utf8' })
+  rmSync(dir, { recursive: true, force: true })
+  if (p.status !== 0) return `## Hostile agents\n\nThe table could not be drawn (test/hostile/report.ts exited ${p.status}): ${p.stderr}`
+  return p.stdout.replace(/^## Hostile agents\n\n/, `## Hostile agents\n\nRan in ${r.seconds.toFixed(0)} s (tap exit code ${r.code}). **held**: the outcome was asserted and held.\n\n`)
 }
 
 function main (): void {
@@ -81,6 +112,10 @@ function main (): void {
     const r = runTap(g.files)
     const byFile = new Map<string, Outcome[]>()
     for (const o of r.outcomes) byFile.set(o.file, [...(byFile.get(o.file) ?? []), o])
+    if (g.title === 'Hostile agents') {
+      sections.push(hostileSection(g.files, r, summary))
+      continue
+    }
     const rows: string[][] = [['scenario', 'outcome']]
     for (const f of g.files) {
       const list = byFile.get(f) ?? []

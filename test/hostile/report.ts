@@ -1,6 +1,6 @@
 // The hostile agent battery as RELIABILITY.md shows it: one row per attack, what must happen on each backend.
-// `npx tsx test/hostile/report.ts` prints the section; a later `npm run reliability` can import `attackSection`
-// and add the counts of a run (pass `results`: attack id → mode → passed).
+// `npx tsx test/hostile/report.ts [results.json]` prints the section; `npm run reliability` passes a run's results
+// (attack id → mode → held).
 import { ATTACKS, MODES, expectedEnd, outcomeIn, type Mode } from './attacks.js'
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
@@ -34,4 +34,9 @@ export function attackSection (results?: Record<string, Partial<Record<Mode, boo
   return out.join('\n')
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) process.stdout.write(attackSection() + '\n')
+// run as a script: the section, with a run's results when a JSON file of them is named (bench/reliability.ts)
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const file = process.argv[2]
+  const { readFileSync } = await import('node:fs')
+  process.stdout.write(attackSection(file ? JSON.parse(readFileSync(file, 'utf8')) : undefined) + '\n')
+}
