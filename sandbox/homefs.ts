@@ -41,14 +41,15 @@ function errno (e: unknown): string | undefined { return (e as NodeJS.ErrnoExcep
  */
 async function walk (root: string, parts: string[], shown: string, create: boolean, owner: Owner | null): Promise<{ dir: FileHandle, name: string, parts: string[] }> {
   let links = 0
-  let todo = [...parts]
+  // the parts still to walk; a link met on the way puts its target's parts in front, and the walk starts again
+  let rest = [...parts]
   for (;;) {
     let dir = await open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
     const done: string[] = []
     let restart = false
     try {
-      while (todo.length > 1) {
-        const name = todo[0]!
+      while (rest.length > 1) {
+        const name = rest[0]!
         let next: FileHandle | null = null
         try { next = await open(at(dir, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW) } catch (e) {
           const code = errno(e)
@@ -60,7 +61,7 @@ async function walk (root: string, parts: string[], shown: string, create: boole
             const target = await readlink(at(dir, name)).catch(() => null)
             if (target === null) throw new HomePathError(`${shown}: ${[...done, name].join('/')} is not a directory`, 'ENOTDIR')
             if (++links > MAX_LINKS) throw new HomePathError(`${shown}: too many levels of symbolic links`, 'ELOOP')
-            todo = resolveLink(done, target, todo.slice(1), shown)
+            rest = resolveLink(done, target, rest.slice(1), shown)
             restart = true
             break
           } else throw e
@@ -68,18 +69,18 @@ async function walk (root: string, parts: string[], shown: string, create: boole
         await dir.close()
         dir = next!
         done.push(name)
-        todo = todo.slice(1)
+        rest = rest.slice(1)
       }
     } catch (e) { await dir.close(); throw e }
     if (restart) { await dir.close(); continue }
-    if (todo.length === 0) { await dir.close(); throw new HomePathError(`${shown}: is the sandbox's home itself`, 'EISDIR') }
+    if (rest.length === 0) { await dir.close(); throw new HomePathError(`${shown}: is the sandbox's home itself`, 'EISDIR') }
     // the last part may itself be a link (to a file or dir inside the home)
-    const name = todo[0]!
+    const name = rest[0]!
     const target = await readlink(at(dir, name)).catch(() => null)
     if (target === null) return { dir, name, parts: [...done, name] }
     await dir.close()
     if (++links > MAX_LINKS) throw new HomePathError(`${shown}: too many levels of symbolic links`, 'ELOOP')
-    todo = resolveLink(done, target, [], shown)
+    rest = resolveLink(done, target, [], shown)
   }
 }
 

@@ -88,3 +88,19 @@ export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], 
   })
   return { proc, url, exited, output: () => out }
 }
+
+/** A new environment, reset: its id (any other answer throws, naming the request). */
+export async function openEnv (s: { url: string }, body: Record<string, unknown>): Promise<string> {
+  const c = await http(s.url, 'POST', '/v1/envs', body)
+  if (c.status !== 201) throw new Error(`create: ${JSON.stringify(c.body)}`)
+  const r = await http(s.url, 'POST', `/v1/envs/${c.body.env_id}/reset`)
+  if (r.status !== 200) throw new Error(`reset: ${JSON.stringify(r.body)}`)
+  return c.body.env_id
+}
+
+/** One step that must be answered 200: its StepResult. */
+export async function stepOk (s: { url: string }, env: string, action: string): Promise<any> {
+  const r = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action })
+  if (r.status !== 200) throw new Error(`step: ${JSON.stringify(r.body)}`)
+  return r.body
+}

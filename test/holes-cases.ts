@@ -6,23 +6,9 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createServer } from 'node:net'
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { testServer as startTestServer, http, tempDir } from './helpers.js'
+import { testServer as startTestServer, http, openEnv as open, stepOk as step, tempDir } from './helpers.js'
 
 type Server = Awaited<ReturnType<typeof startTestServer>>
-
-async function open (s: Server, body: Record<string, unknown>): Promise<string> {
-  const c = await http(s.url, 'POST', '/v1/envs', body)
-  if (c.status !== 201) throw new Error(`create: ${JSON.stringify(c.body)}`)
-  const r = await http(s.url, 'POST', `/v1/envs/${c.body.env_id}/reset`)
-  if (r.status !== 200) throw new Error(`reset: ${JSON.stringify(r.body)}`)
-  return c.body.env_id
-}
-
-async function step (s: Server, env: string, action: string): Promise<any> {
-  const r = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action })
-  if (r.status !== 200) throw new Error(`step: ${JSON.stringify(r.body)}`)
-  return r.body
-}
 
 /** The first data line of the digits task's hidden answers: what a leak would show. */
 const ANSWERS = readFileSync(new URL('../tasks/builtin/digitsClassification/secret/answers.csv', import.meta.url), 'utf8')

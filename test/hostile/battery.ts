@@ -6,7 +6,7 @@ import type { Test } from 'tap'
 import Docker from 'dockerode'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { testServer, http } from '../helpers.js'
+import { testServer, http, openEnv, stepOk } from '../helpers.js'
 import { ATTACKS, type Attack, type Ctx, type Mode, type SandboxFacts, type Server, expectedEnd } from './attacks.js'
 
 /** Where the Docker tests find their engine (as test/docker.test.ts). */
@@ -162,20 +162,6 @@ export function battery (t: Test, mode: Mode): void {
       }
     }
   })
-}
-
-async function openEnv (s: Server, body: Record<string, unknown>): Promise<string> {
-  const c = await http(s.url, 'POST', '/v1/envs', body)
-  if (c.status !== 201) throw new Error(`create: ${JSON.stringify(c.body)}`)
-  const r = await http(s.url, 'POST', `/v1/envs/${c.body.env_id}/reset`)
-  if (r.status !== 200) throw new Error(`reset: ${JSON.stringify(r.body)}`)
-  return c.body.env_id
-}
-
-async function stepOk (s: Server, env: string, action: string): Promise<any> {
-  const r = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action })
-  if (r.status !== 200) throw new Error(`step: ${JSON.stringify(r.body)}`)
-  return r.body
 }
 
 /** What the host knows of an environment's current sandbox (the test's own look, not the API). */
