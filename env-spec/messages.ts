@@ -15,6 +15,8 @@ export const MAX_ACTION_BYTES = 1024 * 1024
 export const MAX_MODEL_BYTES = 32 * 1024 * 1024
 /** The largest step request (HTTP body or WebSocket frame): an action, its model data and 64 KiB of the rest. */
 export const MAX_STEP_BYTES = MAX_ACTION_BYTES + MAX_MODEL_BYTES + 64 * 1024
+/** The header the dashboard sends on its requests: its polling is logged at debug, not info. */
+export const DASHBOARD_HEADER = 'x-synthgym-client'
 /** The longest `wait=` of GET /v1/episodes, in seconds. */
 export const MAX_EPISODE_WAIT_SECONDS = 60
 /** The largest page of GET /v1/episodes with include_steps (each episode brings every prompt of its steps). */

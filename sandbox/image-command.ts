@@ -12,6 +12,8 @@ export const IMAGE_HELP = `usage:
 /** `synthgym image ...` */
 export async function imageCommand (args: string[]): Promise<number> {
   const [sub, ...rest] = args
+  // asked for, the help goes to stdout (exit 0); a wrong subcommand gets it on stderr (exit 1)
+  if (args.some(a => a === '--help' || a === '-h') || sub === 'help') { console.log(IMAGE_HELP); return 0 }
   const flags = new Set<string>()
   const extraPackages: string[] = []
   let mirror: string | undefined
@@ -40,7 +42,7 @@ export async function imageCommand (args: string[]): Promise<number> {
     ].join('\n'))
     return 0
   }
-  if (sub !== 'build') { console.error(IMAGE_HELP); return sub === '--help' || sub === 'help' ? 0 : 1 }
+  if (sub !== 'build') { console.error(IMAGE_HELP); return 1 }
   const abort = new AbortController()
   const stop = () => {
     console.error('interrupted: stopping the build and removing its temporary directory')

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import {
+  DASHBOARD_HEADER,
   MAX_ACTION_BYTES, MAX_STEP_BYTES, validateCreateEnv, validateStep, validateEpisodeQuery, validateToolsQuery, validateWsRequest,
   type UnwatchResult, type WatchResult, type WsFrame, type WsRequest
 } from '../env-spec/messages.js'
@@ -54,6 +55,8 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
     // a client's X-Request-ID (SWE-ReX sends one) names the request in the logs and comes back on the answer
     requestIdHeader: 'x-request-id',
     bodyLimit: MAX_ACTION_BYTES + 64 * 1024,
+    // one line per request, written when it completes (onResponse below), not fastify's two
+    disableRequestLogging: true,
     // errors fastify answers before any route runs (an id over 100 characters, a malformed URL) take our shape too
     frameworkErrors: (err, _req, reply) => sendError(reply, err),
     // closing, the manager refuses requests itself (onRequest below), in our shape
@@ -76,12 +79,17 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
   })
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id)
+    // an upgraded socket never completes as a request: its opening is its line
+    if (req.headers.upgrade?.toLowerCase() === 'websocket') req.log.info({ req }, 'websocket opened')
     if (m.closing) throw new ShuttingDownError('the server is shutting down; retry once it is back')
   })
   // keys, scopes, rates; every handler below (and the protocols' routes) runs as the caller
   installAuth(app, auth)
   app.addHook('onResponse', async (req, reply) => {
     m.metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })
+    // the dashboard polls every few seconds: its reads are debug, so a served page does not flood the log
+    const polled = req.method === 'GET' && req.headers[DASHBOARD_HEADER] !== undefined
+    req.log[polled ? 'debug' : 'info']({ req, res: reply, responseTime: reply.elapsedTime }, 'request completed')
   })
 
   type Id = { Params: { id: string } }

@@ -96,6 +96,37 @@ const ENV: Record<string, keyof ServerConfig> = {
   SYNTHGYM_REPLICA_ID: 'replicaId', SYNTHGYM_DRAIN_TIMEOUT: 'drainTimeout'
 }
 
+// what each setting does, for `synthgym serve --help`
+const ABOUT: Record<keyof ServerConfig, string> = {
+  host: 'address to listen on', port: 'port to listen on (0: any free port)',
+  dataDir: 'episode store, keys, baselines and imports', capacity: 'most environments open at once',
+  idleTimeout: 'seconds an unused environment stays open', maxSteps: 'steps per episode when a create names none',
+  outputCap: 'characters of one observation kept', token: 'one shared bearer token (or use synthgym keys)',
+  synchronous: 'SQLite durability: NORMAL, or FULL (fsync per step)', backend: 'sandbox backend: local or docker',
+  dockerEngines: 'docker engines: a JSON list or a file holding one', image: 'docker image of sandboxes',
+  warmPool: 'started docker sandboxes kept ready per image (default 2 on docker, else 0)', poolCeiling: 'most warm sandboxes per image',
+  runtime: 'OCI runtime for docker sandboxes (runsc: gVisor)', gpus: 'auto, none, or GPU ids (0,1)',
+  gpuShare: 'sandboxes per GPU', gpuQueue: 'requests that may wait for a GPU',
+  store: 'episode store: a SQLite file or postgres://user:pw@host/db', publicUrl: 'URL other replicas send clients to',
+  replicaId: 'this replica\'s id', heartbeat: 'seconds between replica heartbeats',
+  drainTimeout: 'seconds SIGTERM waits for running steps', keyMaxEnvs: 'per key without its own limit: environments open',
+  keyRate: 'per key: requests per second', keyBurst: 'per key: requests at once'
+}
+
+/** `synthgym serve --help`: every flag, its environment variable, default and meaning, from the tables above. */
+export function serveHelp (): string {
+  const envOf = Object.fromEntries(Object.entries(ENV).map(([name, key]) => [key, name]))
+  const rows = Object.entries(FLAGS).map(([flag, key]) => {
+    const d = DEFAULTS[key]
+    const shown = d === undefined || d === '' || d === -1 ? '' : ` (default ${d})`
+    return `  ${flag.padEnd(16)} ${ABOUT[key]}${shown}${envOf[key] ? `; env ${envOf[key]}` : ''}`
+  })
+  return ['usage: synthgym serve [flags] [--tasks-dir DIR]... [--mlgym CHECKOUT]...',
+    '  --tasks-dir DIR   serve the synthgym task directories under DIR too (repeatable)',
+    '  --mlgym CHECKOUT  serve an MLGym checkout\'s configs/tasks (repeatable)', ...rows,
+    'flags beat environment variables beat defaults; the API is under /v1, the dashboard at /ui'].join('\n')
+}
+
 function set (cfg: ServerConfig, key: keyof ServerConfig, value: string, from: string): void {
   if (NUMERIC.has(key)) {
     const n = Number(value)

@@ -53,7 +53,7 @@ function describe (k: KeyInfo): string {
 export async function keysCommand (argv: string[]): Promise<number> {
   const { config, rest } = loadConfig(argv)
   const [sub, ...args] = rest
-  if (!sub || sub === '--help' || sub === '-h') { console.log(USAGE); return sub ? 0 : 1 }
+  if (!sub || rest.includes('--help') || rest.includes('-h')) { console.log(USAGE); return sub ? 0 : 1 }
   const run = (work: (keys: KeyStore) => number): number => {
     const keys = new KeyStore(keysFile(config))
     try { return work(keys) } finally { keys.close() }

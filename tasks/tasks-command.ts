@@ -22,8 +22,16 @@ export function configPath (checkout: string, file: string): string {
 
 const NO_TASK = (id: string) => `no task ${id}; synthgym tasks list shows them`
 
+const USAGE = `usage:
+  synthgym tasks list [--json]            tasks this server would serve
+  synthgym tasks show <id>                a task's spec and its prompt
+  synthgym tasks validate <dir>...        check synthgym task directories (task.yaml)
+  synthgym tasks import <mlgym-checkout>  serve an MLGym checkout's configs/tasks from now on
+  synthgym tasks export <id> <out-dir>    write a task as MLGym YAML`
+
 /** `synthgym tasks ...` */
 export function tasksCommand (args: string[], ctx: TasksContext): number {
+  if (args.includes('--help') || args.includes('-h')) { console.log(USAGE); return 0 }
   const [sub, ...rest] = args
   switch (sub) {
     case 'list': return list(rest, ctx)
@@ -46,7 +54,7 @@ export function tasksCommand (args: string[], ctx: TasksContext): number {
       return 0
     }
     default:
-      console.error('usage: synthgym tasks list|show|validate|import|export; see synthgym --help')
+      console.error(sub ? `unknown subcommand ${sub}\n${USAGE}` : USAGE)
       return 1
   }
 }

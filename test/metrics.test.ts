@@ -9,7 +9,8 @@ import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import YAML from 'yaml'
-import { tempDir, testServer } from './helpers.js'
+import { serverProcess, tempDir, testServer } from './helpers.js'
+import { formatLine, textLogStream } from '../server/log.js'
 import { validateHealth } from '../env-spec/messages.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -169,7 +170,14 @@ t.test('logs: request lines carry the request and key ids, an environment\'s lin
   t.ok(done.length >= 4)
   t.ok(done.every(l => typeof l.reqId === 'string' && l.key_id === k.id), 'every request line: reqId and key_id')
   t.ok(done.filter(l => l.res?.statusCode === 200 && l.env_id === id).length >= 2, 'requests on /v1/envs/:id carry env_id')
-  t.ok(lines.some(l => l.msg === 'incoming request' && /\/v1\/ws\?api_key=\[redacted\]/.test(l.req?.url)), 'a WebSocket URL is logged with its key redacted')
+  t.ok(lines.some(l => l.msg === 'websocket opened' && /\/v1\/ws\?api_key=\[redacted\]/.test(l.req?.url)), 'a WebSocket URL is logged with its key redacted')
+  t.notOk(lines.some(l => l.msg === 'incoming request'), 'one line per request, not two')
+  const polled = await call(s.url, 'GET', '/v1/envs', { key: k.key, headers: { 'x-synthgym-client': 'dashboard', 'x-request-id': 'ui-poll' } })
+  t.equal(polled.status, 200)
+  await call(s.url, 'GET', '/v1/health', { headers: { 'x-request-id': 'health-check' } })
+  await new Promise(resolve => setTimeout(resolve, 100))
+  t.equal(lines.find(l => l.reqId === 'ui-poll')?.level, 20, 'the dashboard\'s polls log at debug')
+  t.equal(lines.find(l => l.reqId === 'health-check')?.level, 30, 'other requests at info')
   const all = lines.map(l => JSON.stringify(l)).join('\n')
   t.notOk(all.includes(k.key.slice(16)), 'the key\'s secret is in no line')
 })
@@ -193,4 +201,28 @@ t.test('health: store, auth and GPU status in the documented schema; degraded wh
   t.match(down.body.problems, [/the episode store does not answer/])
   closed = true
   await s.close().catch(() => {})
+})
+
+t.test('logs on a terminal: each JSON line as one line of text; the server prints its URLs at start', async t => {
+  const out = new PassThrough()
+  let text = ''
+  out.on('data', (d: Buffer) => { text += d })
+  const stream = textLogStream(out)
+  const line = { level: 30, time: Date.UTC(2026, 0, 1, 12, 3, 4), msg: 'request completed', reqId: 'r1', key_id: 'k1',
+    req: { method: 'POST', url: '/v1/envs' }, res: { statusCode: 201 }, responseTime: 3.14 }
+  // a line split across writes, and a line that is not JSON
+  const raw = JSON.stringify(line) + '\n'
+  stream.write(raw.slice(0, 20))
+  stream.write(raw.slice(20) + 'not json\n')
+  await new Promise<void>(resolve => stream.end(resolve))
+  const [first, second] = text.split('\n')
+  t.match(first, /^\d\d:\d\d:\d\d INFO  POST \/v1\/envs 201 3\.1 ms key_id=k1$/)
+  t.equal(second, 'not json')
+  t.match(formatLine({ level: 50, msg: 'boom', err: { stack: 'Error: boom\n    at x' } }), /ERROR boom err=.*\nError: boom\n {4}at x$/)
+
+  const s = await serverProcess(t, [], { SYNTHGYM_DATA_DIR: tempDir(t, 'sg-urls-') })
+  // printed in the same write as the line serverProcess waits for; poll until its last line arrived
+  for (let i = 0; i < 500 && !/dashboard {2}\S+\/ui/.test(s.output()); i++) await new Promise(resolve => setTimeout(resolve, 20))
+  t.ok(s.output().includes(`dashboard  ${s.url}/ui`), 'the dashboard URL')
+  t.ok(s.output().includes(`WebSocket  ${s.url.replace('http', 'ws')}/v1/ws`), 'the WebSocket URL')
 })

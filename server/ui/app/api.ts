@@ -17,7 +17,8 @@ export class ApiError extends Error {
 export const onUnauthorized = new Set<() => void>()
 
 export async function api<T> (method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = {}
+  // env-spec's DASHBOARD_HEADER (the page imports types only): the server logs these polls at debug
+  const headers: Record<string, string> = { 'x-synthgym-client': 'dashboard' }
   const token = getToken()
   if (token) headers.authorization = `Bearer ${token}`
   if (body !== undefined) headers['content-type'] = 'application/json'
