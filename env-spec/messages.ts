@@ -75,7 +75,9 @@ export const createEnvSchema = {
 
 /** A step: the action, and optionally the raw model output, the thought, and the model call behind it. */
 export interface StepBody { action: string, response?: string, thought?: string, model?: ModelCall }
-const stepProperties = { action: { type: 'string' }, response: { type: 'string' }, thought: { type: 'string' }, model: modelCallSchema }
+// an empty action would run nothing and still use up a step
+const actionSchema = { type: 'string', pattern: '\\S', hint: 'must be a command, not empty (e.g. "ls" or "validate")' }
+const stepProperties = { action: actionSchema, response: { type: 'string' }, thought: { type: 'string' }, model: modelCallSchema }
 export const stepSchema = { type: 'object', required: ['action'], additionalProperties: false, properties: stepProperties }
 
 /**

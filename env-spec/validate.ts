@@ -1,9 +1,10 @@
 // One ajv instance for every boundary; errors name the field and say how to fix it.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false })
+// verbose: an error carries its schema, whose `hint` (where one is set) is the message a person needs
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true })
 // query strings arrive as text: '20' must pass as an integer, 'true' as a boolean
-const coercing = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: true })
+const coercing = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: true, verbose: true })
 
 export class ValidationError extends Error {
   code = 'VALIDATION_ERROR' as const
@@ -20,6 +21,8 @@ function fieldOf (e: ErrorObject, root: string): string {
 }
 
 function explain (e: ErrorObject): string {
+  const hint = (e.parentSchema as { hint?: unknown } | undefined)?.hint
+  if (typeof hint === 'string' && e.keyword !== 'type') return hint
   switch (e.keyword) {
     case 'required': return 'is required'
     case 'additionalProperties': return 'is not a known field; remove it (check the spelling)'

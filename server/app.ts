@@ -24,7 +24,8 @@ function checkActionSize (action: string): void {
 }
 
 function sendError (reply: FastifyReply, e: unknown): void {
-  const { status, body } = toApiError(e)
+  // a body over the limit is named by the limit of its own route (a step takes model data beside the action)
+  const { status, body } = toApiError(e, reply.request.routeOptions.bodyLimit)
   if (status >= 500) reply.log.error(e)
   // ENV_ELSEWHERE: a 307 to the same request on the replica that holds the environment (fetch follows it)
   if (body.error.location) void reply.header('location', body.error.location)
@@ -73,6 +74,8 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
     parseJson(req, raw as string, done)
   })
 
+  // JSON only: fastify's own text/plain parser would hand routes a string (a 400), where the API promises a 415
+  app.removeContentTypeParser('text/plain')
   app.setErrorHandler((err, _req, reply) => sendError(reply, err))
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}; see README for the API` } })

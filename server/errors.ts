@@ -3,7 +3,7 @@
 // reading a `code` off whatever was thrown: a system error (ENOENT, EACCES) is INTERNAL unless a layer wrapped it.
 import { errorCodes, type FastifyError } from 'fastify'
 import { ValidationError } from '../env-spec/validate.js'
-import { ERROR_STATUS, MAX_ACTION_BYTES, type ErrorBody, type ErrorCode } from '../env-spec/messages.js'
+import { ERROR_STATUS, MAX_ACTION_BYTES, MAX_MODEL_BYTES, type ErrorBody, type ErrorCode } from '../env-spec/messages.js'
 import {
   BusyError, CapacityError, EngineUnavailableError, SandboxStartError, ShellClosedError, TimeoutError
 } from '../sandbox/errors.js'
@@ -91,9 +91,10 @@ function body (code: ErrorCode, message: string, field?: string): ErrorBody {
 }
 
 /** fastify's own errors (routing, content-type, body parsing): their status, our codes and words. */
-function fromFastify (e: FastifyError): { status: number, body: ErrorBody } {
+function fromFastify (e: FastifyError, bodyLimit: number): { status: number, body: ErrorBody } {
   if (e instanceof errorCodes.FST_ERR_CTP_BODY_TOO_LARGE) {
-    return { status: 413, body: body('PAYLOAD_TOO_LARGE', `the request body is over the ${MAX_ACTION_BYTES / 1024 / 1024} MiB limit; send smaller actions (write big files in several steps)`) }
+    const mib = +(bodyLimit / 1024 / 1024).toFixed(2)
+    return { status: 413, body: body('PAYLOAD_TOO_LARGE', `the request body is over this route's limit of ${mib} MiB (an action up to ${MAX_ACTION_BYTES / 1024 / 1024} MiB; a step's model data up to ${MAX_MODEL_BYTES / 1024 / 1024} MiB more); write big files in several steps`) }
   }
   if (e instanceof errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE) {
     return { status: 415, body: body('VALIDATION_ERROR', 'send JSON with content-type: application/json', 'content-type') }
@@ -111,8 +112,9 @@ function fromFastify (e: FastifyError): { status: number, body: ErrorBody } {
   return { status: 500, body: body('INTERNAL', e.message) }
 }
 
-/** Any thrown value as {status, body}; unknown errors become INTERNAL without leaking a stack. */
-export function toApiError (e: unknown): { status: number, body: ErrorBody } {
+/** Any thrown value as {status, body}; unknown errors become INTERNAL without leaking a stack. `bodyLimit`: the
+ * limit of the route a too-large body was sent to, which the message names. */
+export function toApiError (e: unknown, bodyLimit = MAX_ACTION_BYTES): { status: number, body: ErrorBody } {
   if (e instanceof ValidationError) {
     return { status: 400, body: { error: { code: e.code, message: e.message, field: e.field, details: e.details } } }
   }
@@ -125,6 +127,6 @@ export function toApiError (e: unknown): { status: number, body: ErrorBody } {
     if (e instanceof EnvElsewhereError) b.error.location = e.location
     return { status: ERROR_STATUS[err.code], body: b }
   }
-  if (FASTIFY_ERRORS.some(C => e instanceof C)) return fromFastify(e as FastifyError)
+  if (FASTIFY_ERRORS.some(C => e instanceof C)) return fromFastify(e as FastifyError, bodyLimit)
   return { status: 500, body: body('INTERNAL', (e as Error)?.message ?? String(e)) }
 }

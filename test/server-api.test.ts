@@ -115,6 +115,7 @@ t.test('every error has the documented shape: routing, ids, content types, bodie
     ['GET', '/v1/nothing-here', {}, 404, 'NOT_FOUND'],
     ['PUT', '/v1/envs', {}, 404, 'NOT_FOUND'],
     ['POST', '/v1/envs', { headers: { 'content-type': 'application/xml' }, body: '<task/>' }, 415, 'VALIDATION_ERROR'],
+    ['POST', '/v1/envs', { headers: { 'content-type': 'text/plain' }, body: 'digitsClassification' }, 415, 'VALIDATION_ERROR'],
     ['POST', '/v1/envs', { headers: { 'content-type': 'application/json' }, body: '{"task": ' }, 400, 'VALIDATION_ERROR'],
     ['POST', '/v1/envs', { headers: { 'content-type': 'application/json' }, body: '{"__proto__": {"x": 1}}' }, 400, 'VALIDATION_ERROR'],
     ['POST', '/v1/envs', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'x'.repeat(2 * 1024 * 1024) }) }, 413, 'PAYLOAD_TOO_LARGE'],

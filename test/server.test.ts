@@ -112,11 +112,22 @@ t.test('bad input: 400 naming the field, 404, 409, 413', async t => {
   await http(s.url, 'POST', `/v1/envs/${env}/reset`)
   const noAction = await http(s.url, 'POST', `/v1/envs/${env}/step`, { cmd: 'ls' })
   t.equal(noAction.body.error.field, 'body.action')
+  for (const action of ['', '  \n\t']) {
+    const empty = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action })
+    t.equal(empty.status, 400, `${JSON.stringify(action)}: refused`)
+    t.match(empty.body.error, { code: 'VALIDATION_ERROR', field: 'body.action', message: /body\.action must be a command, not empty/ })
+  }
+  // a body past the step route's own limit (action + model data) is named by that limit, not the action's 1 MiB
+  const past = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'ls', model: 'x'.repeat(40 * 1024 * 1024) })
+  t.equal(past.status, 413)
+  t.match(past.body.error.message, /over this route's limit of 33\.06 MiB \(an action up to 1 MiB; a step's model data up to 32 MiB more\)/)
   const big = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'echo ' + 'x'.repeat(1024 * 1024) })
   t.equal(big.status, 413)
   t.equal(big.body.error.code, 'PAYLOAD_TOO_LARGE')
   const huge = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'x'.repeat(3 * 1024 * 1024) })
   t.equal(huge.status, 413)
+  const first = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'true' })
+  t.equal(first.body.info.current_step, 1, 'refused steps use up no step')
 
   // two steps at once on one env: the second is refused, the first completes
   const [a, b] = await Promise.all([

@@ -339,6 +339,8 @@ async function routes (app: FastifyInstance, m: EnvManager, auth: Auth): Promise
 /** Registers OpenEnv's routes at /openenv, /openenv/tasks/:task and the resume socket /openenv/envs/:env_id/ws. */
 export async function registerOpenEnv (app: FastifyInstance, m: EnvManager, auth: Auth): Promise<void> {
   await app.register(async (openenv) => {
+    // OpenEnv's FastAPI server answers a text body 422 (not a StepRequest); the /v1 API refuses it with 415
+    openenv.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => { done(null, body) })
     openenv.setErrorHandler((err, req, reply: FastifyReply) => {
       const url = req.url.split('?')[0]!
       const during = url.endsWith('/reset') || url.endsWith('/step') ? 'reset' : 'other'
