@@ -132,6 +132,8 @@ export interface TrajectoryStep {
   reward: number
   terminated: boolean
   truncated: boolean
+  /** the shell's exit status of the action; null when no command ran (validate, submit, a refused edit) or it timed out */
+  exit_code?: number | null
   /** the model call behind the step, when the client sent one */
   model?: ModelCall
 }
@@ -142,7 +144,8 @@ export const trajectoryStepSchema = {
   properties: {
     action: { type: 'string' }, observation: { type: 'string' }, response: { type: 'string' }, thought: { type: 'string' },
     state: { type: 'string' }, execution_time: { type: 'number', minimum: 0 }, reward: { type: 'number' },
-    terminated: { type: 'boolean' }, truncated: { type: 'boolean' }, model: modelCallSchema
+    terminated: { type: 'boolean' }, truncated: { type: 'boolean' }, exit_code: { type: ['integer', 'null'] },
+    model: modelCallSchema
   }
 }
 
@@ -159,6 +162,8 @@ export interface StepInfo extends EpisodeInfo {
   /** the metrics this step's evaluation produced, if it evaluated */
   metrics?: Metrics
   timed_out?: 'timeout' | 'no_output'
+  /** the shell's exit status of the action, where a command ran to its end (a failing `python train.py` is not 0) */
+  exit_code?: number
   output_truncated?: boolean
   shell_restarted?: boolean
   state: { open_file: string, working_dir: string }
@@ -188,6 +193,7 @@ export const stepResultSchema = {
         max_steps: { type: 'integer', minimum: 1 },
         metrics,
         timed_out: { enum: ['timeout', 'no_output'] },
+        exit_code: { type: 'integer' },
         output_truncated: { type: 'boolean' },
         shell_restarted: { type: 'boolean' },
         state: {
@@ -247,6 +253,36 @@ export const EPISODE_STATUSES: EpisodeStatus[] = ['running', 'finished', 'abando
 /** Statuses an episode ends with: pages of these follow the order episodes ended. */
 export const ENDED_STATUSES: EpisodeStatus[] = ['finished', 'abandoned', 'interrupted']
 
+/**
+ * Why an ended episode ended as it did, one category each (the dashboard colours and filters by it):
+ * a scored submission that beat the baseline or did not; else the first cause that applies: the server stopped under
+ * it, the disk limit, the sandbox died (early_exit), the agent's harness gave up (format errors, context, API, cost),
+ * the step budget ran out (timeout), or it ended without a valid submission (submit found nothing, skip, forfeit).
+ */
+export type EpisodeOutcome = 'improved' | 'not_improved' | 'no_submission' | 'format' | 'context' | 'api' | 'cost' |
+  'timeout' | 'sandbox_crash' | 'disk_limit' | 'interrupted' | 'abandoned'
+export const EPISODE_OUTCOMES: EpisodeOutcome[] = ['improved', 'not_improved', 'no_submission', 'format', 'context', 'api',
+  'cost', 'timeout', 'sandbox_crash', 'disk_limit', 'interrupted', 'abandoned']
+
+// the harness's exit actions (MLGym's names) and what each says about the episode
+const EXIT_CAUSES: Record<string, EpisodeOutcome> = {
+  exit_format: 'format', exit_context: 'context', exit_api: 'api', exit_cost: 'cost', max_steps: 'timeout'
+}
+
+export function episodeOutcome (ep: Pick<Episode, 'status' | 'exit_status' | 'score' | 'improved'>): EpisodeOutcome | null {
+  if (ep.status === 'running') return null
+  const exit = ep.exit_status ?? ''
+  if (ep.status === 'interrupted' || exit === 'interrupted') return 'interrupted'
+  if (exit === 'disk_limit_exceeded') return 'disk_limit'
+  if (exit === 'early_exit') return 'sandbox_crash'
+  if (ep.score.length > 0 && /^(submitted|autosubmission)/.test(exit)) return ep.improved ? 'improved' : 'not_improved'
+  // `autosubmission (exit_context)`, `submission_not_found (exit_api)`, or the bare exit action
+  const cause = /\((\w+)\)$/.exec(exit)?.[1] ?? exit
+  if (Object.hasOwn(EXIT_CAUSES, cause)) return EXIT_CAUSES[cause]!
+  if (ep.status === 'abandoned') return 'abandoned'
+  return 'no_submission'
+}
+
 /** A stored episode, without its steps. */
 export interface Episode extends EpisodeInfo {
   id: string
@@ -264,13 +300,16 @@ export interface Episode extends EpisodeInfo {
   model: string | null
   /** whether some score beats the baseline (direction-aware); null for episodes stored before this was recorded */
   improved: boolean | null
+  /** why it ended as it did (episodeOutcome); null while it runs */
+  outcome: EpisodeOutcome | null
   /** its steps, in GET /v1/episodes?include_steps=true pages */
   trajectory?: TrajectoryStep[]
 }
 
 export const episodeSchema = {
   type: 'object', additionalProperties: false,
-  required: ['id', 'env_id', 'task_id', 'status', 'exit_status', 'submission', 'score', 'baseline', 'steps', 'description', 'created_at', 'finished_at', 'meta', 'model', 'improved'],
+  required: ['id', 'env_id', 'task_id', 'status', 'exit_status', 'submission', 'score', 'baseline', 'steps', 'description',
+    'created_at', 'finished_at', 'meta', 'model', 'improved', 'outcome'],
   properties: {
     id: { type: 'string' }, env_id: { type: 'string' }, task_id: { type: 'string' },
     status: { enum: EPISODE_STATUSES },
@@ -283,6 +322,7 @@ export const episodeSchema = {
     meta: { type: 'object' },
     model: nullableString,
     improved: { type: ['boolean', 'null'] },
+    outcome: { anyOf: [{ type: 'null' }, { enum: EPISODE_OUTCOMES }] },
     trajectory: { type: 'array', items: trajectoryStepSchema }
   }
 }

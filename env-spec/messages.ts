@@ -5,8 +5,8 @@ import { limitFields, taskSpecSchema, type Metric, type Resources, type TaskEntr
 import type { Metrics } from './trajectory.js'
 import { toolDefinitionSchema, type ToolDefinition } from './tools.js'
 import {
-  EPISODE_STATUSES, modelCallSchema, stepResultSchema, trajectoryStepSchema, type EpisodeStatus, type ModelCall, type StepResult,
-  type TrajectoryStep
+  EPISODE_STATUSES, EPISODE_OUTCOMES, modelCallSchema, stepResultSchema, trajectoryStepSchema, type EpisodeStatus,
+  type EpisodeOutcome, type ModelCall, type StepResult, type TrajectoryStep
 } from './episode.js'
 import { provenanceSchema, type Provenance } from './generation.js'
 
@@ -89,6 +89,8 @@ export const stepSchema = { type: 'object', required: ['action'], additionalProp
  */
 export interface EpisodeQuery {
   task?: string, status?: EpisodeStatus, exit_status?: string, has_score?: boolean, model?: string, improved?: boolean
+  /** why it ended (episodeOutcome) */
+  outcome?: EpisodeOutcome
   cursor?: string, limit?: number, wait?: number, order?: 'asc' | 'desc', description?: boolean
   /** each episode with its steps (`trajectory`: actions, observations, rewards, model data); pages of at most 50 */
   include_steps?: boolean
@@ -102,6 +104,7 @@ export const episodeQuerySchema = {
     has_score: { type: 'boolean' },
     model: { type: 'string' },
     improved: { type: 'boolean' },
+    outcome: { enum: EPISODE_OUTCOMES },
     cursor: { type: 'string' },
     limit: { type: 'integer', minimum: 1, maximum: 500 },
     wait: { type: 'number', minimum: 0, maximum: MAX_EPISODE_WAIT_SECONDS },

@@ -3,7 +3,11 @@ import { compile } from './validate.js'
 
 export type Metrics = Record<string, number>
 
-export interface MlgymTrajStep { action: string, observation: string, response: string, state: string, thought: string, execution_time: number }
+export interface MlgymTrajStep {
+  action: string, observation: string, response: string, state: string, thought: string, execution_time: number
+  /** ours, beside MLGym's fields (its readers ignore it): the action's shell exit status, null where none ran */
+  exit_code?: number | null
+}
 export interface MlgymHistoryEntry { role: 'system' | 'user' | 'assistant', content: string, agent: string, thought?: string, action?: string }
 export interface MlgymTraj {
   environment: string
@@ -64,7 +68,10 @@ export function toMlgymTraj (ep: EpisodeLike, steps: Array<MlgymTrajStep & { mod
   }
   return {
     environment: 'mlgym_main',
-    trajectory: steps.map(s => ({ action: s.action, observation: s.observation, response: s.response, state: s.state, thought: s.thought, execution_time: s.execution_time })),
+    trajectory: steps.map(s => ({
+      action: s.action, observation: s.observation, response: s.response, state: s.state, thought: s.thought,
+      execution_time: s.execution_time, ...(s.exit_code !== undefined ? { exit_code: s.exit_code } : {})
+    })),
     history,
     info: {
       model_stats: modelStats(steps),
@@ -89,7 +96,8 @@ export const mlgymTrajSchema = {
         type: 'object', required: ['action', 'observation', 'response', 'state', 'thought', 'execution_time'], additionalProperties: false,
         properties: {
           action: { type: 'string' }, observation: { type: ['string', 'null'] }, response: { type: 'string' },
-          state: { type: 'string' }, thought: { type: 'string' }, execution_time: { type: 'number', minimum: 0 }
+          state: { type: 'string' }, thought: { type: 'string' }, execution_time: { type: 'number', minimum: 0 },
+          exit_code: { type: ['integer', 'null'] }
         }
       }
     },

@@ -1,6 +1,6 @@
 // The fastify app: REST under /v1 and the WebSocket /v1/ws. Each route and op validates its message, makes one call
 // of the environment manager and sends back its answer; errors of every layer become one shape (server/errors.ts).
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import {
@@ -57,7 +57,7 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
     requestIdHeader: 'x-request-id',
     bodyLimit: MAX_ACTION_BYTES + 64 * 1024,
     // one line per request, written when it completes (onResponse below), not fastify's two
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // errors fastify answers before any route runs (an id over 100 characters, a malformed URL) take our shape too
     frameworkErrors: (err, _req, reply) => sendError(reply, err),
     // closing, the manager refuses requests itself (onRequest below), in our shape

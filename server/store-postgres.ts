@@ -141,7 +141,7 @@ export class PostgresStore implements EpisodeStore {
     const ended: string[] = []
     const now = new Date().toISOString()
     for (const id of ids) {
-      if ((await q(SQL.end + ' RETURNING id', [status, now, status, id])).length) ended.push(id)
+      if ((await q(SQL.end + ' RETURNING id', [status, status, now, status, id])).length) ended.push(id)
     }
     if (ended.length) await this.notify(q)
     return ended

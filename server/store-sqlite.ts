@@ -89,7 +89,7 @@ export class SqliteStore implements EpisodeStore {
   }
 
   private end (episodeId: string, status: 'abandoned' | 'interrupted'): boolean {
-    return this.stmts.end.run(status, new Date().toISOString(), status, episodeId).changes > 0
+    return this.stmts.end.run(status, status, new Date().toISOString(), status, episodeId).changes > 0
   }
 
   abandon (episodeId: string): Promise<boolean> { return this.run(() => this.end(episodeId, 'abandoned')) }

@@ -3,7 +3,7 @@
 // replicas: store-postgres.ts). A step is written before it is answered. Beside the episodes the store keeps the
 // replicas (public URL, heartbeat) and which replica holds each live environment.
 import type { Metrics } from '../env-spec/trajectory.js'
-import { ENDED_STATUSES, type Episode, type EpisodeBriefPage, type EpisodeInfo, type EpisodePage, type ModelCall, type TrajectoryStep } from '../env-spec/episode.js'
+import { ENDED_STATUSES, episodeOutcome, type Episode, type EpisodeOutcome, type EpisodeBriefPage, type EpisodeInfo, type EpisodePage, type ModelCall, type TrajectoryStep } from '../env-spec/episode.js'
 import type { CreateEnvBody, EpisodeQuery } from '../env-spec/messages.js'
 import { ValidationError } from '../env-spec/validate.js'
 
@@ -174,7 +174,13 @@ export const MIGRATIONS: Array<(d: Dialect) => string> = [
   // 3: the API key whose environment ran the episode (null: made without a key)
   () => `
     ALTER TABLE episodes ADD COLUMN key_id TEXT;
-    CREATE INDEX IF NOT EXISTS episodes_key ON episodes(key_id, seq);`
+    CREATE INDEX IF NOT EXISTS episodes_key ON episodes(key_id, seq);`,
+  // 4: each step's exit status (null: no command ran, or it timed out); why each episode ended (episodeOutcome;
+  // null for episodes ended before this, whose outcome is worked out when read, and not filterable)
+  () => `
+    ALTER TABLE steps ADD COLUMN exit_code INTEGER;
+    ALTER TABLE episodes ADD COLUMN outcome TEXT;
+    CREATE INDEX IF NOT EXISTS episodes_outcome ON episodes(outcome, seq);`
 ]
 /** The schema version a store this server opens ends at. */
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -204,12 +210,13 @@ export const SQL = {
     VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, 0, ?, ?)`,
   owner: 'SELECT key_id FROM episodes WHERE id = ?',
   insertStep: `INSERT INTO steps (episode_id, idx, action, observation, response, thought, state, execution_time,
-    reward, terminated, truncated, created_at, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    reward, terminated, truncated, created_at, model, exit_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   // the first step with model data names the episode's model when its environment did not
   updateEpisode: `UPDATE episodes SET steps = ?, score = ?, exit_status = ?, submission = ?, status = ?, finished_at = ?,
-    improved = ?, model = COALESCE(model, ?), end_seq = CASE WHEN ? = 1 THEN ${NEXT_END_SEQ} ELSE NULL END WHERE id = ?`,
+    improved = ?, model = COALESCE(model, ?), end_seq = CASE WHEN ? = 1 THEN ${NEXT_END_SEQ} ELSE NULL END, outcome = ?
+    WHERE id = ?`,
   /** ends a running episode as abandoned or interrupted (an interrupted one says so in its exit status too) */
-  end: `UPDATE episodes SET status = ?, finished_at = ?, end_seq = ${NEXT_END_SEQ},
+  end: `UPDATE episodes SET status = ?, outcome = ?, finished_at = ?, end_seq = ${NEXT_END_SEQ},
     exit_status = CASE WHEN ? = 'interrupted' THEN COALESCE(exit_status, 'interrupted') ELSE exit_status END
     WHERE id = ? AND status = 'running'`,
   runningOf: `SELECT id FROM episodes WHERE status = 'running' AND (server_id = ? OR server_id IS NULL) ORDER BY seq`,
@@ -237,12 +244,14 @@ export function episodeArgs (e: NewEpisode): unknown[] {
 
 export function stepArgs (episodeId: string, idx: number, step: TrajectoryStep, now: string): unknown[] {
   return [episodeId, idx, step.action, step.observation, step.response, step.thought, step.state, step.execution_time,
-    step.reward, step.terminated ? 1 : 0, step.truncated ? 1 : 0, now, step.model ? JSON.stringify(step.model) : null]
+    step.reward, step.terminated ? 1 : 0, step.truncated ? 1 : 0, now, step.model ? JSON.stringify(step.model) : null,
+    step.exit_code ?? null]
 }
 
 export function totalsArgs (episodeId: string, idx: number, step: TrajectoryStep, ep: StepTotals, now: string): unknown[] {
   return [idx + 1, JSON.stringify(ep.score), ep.exit_status, ep.submission, ep.done ? 'finished' : 'running',
-    ep.done ? now : null, ep.improved ? 1 : 0, step.model?.model ?? null, ep.done ? 1 : 0, episodeId]
+    ep.done ? now : null, ep.improved ? 1 : 0, step.model?.model ?? null, ep.done ? 1 : 0,
+    episodeOutcome({ ...ep, status: ep.done ? 'finished' : 'running' }), episodeId]
 }
 
 export function envArgs (e: StoredEnv): unknown[] {
@@ -288,7 +297,12 @@ export function pageQuery (f: Omit<EpisodeQuery, 'wait'>, owner?: { keyId: strin
   }
   if (f.task) { where.push('task_id = ?'); args.push(f.task) }
   if (f.status) { where.push('status = ?'); args.push(f.status) }
-  if (f.exit_status) { where.push('exit_status = ?'); args.push(f.exit_status) }
+  // `submission_not_found` finds `submission_not_found (submit)` too: the cause in parentheses is a detail
+  if (f.exit_status) {
+    where.push('(exit_status = ? OR substr(exit_status, 1, ?) = ?)')
+    args.push(f.exit_status, f.exit_status.length + 2, f.exit_status + ' (')
+  }
+  if (f.outcome) { where.push('outcome = ?'); args.push(f.outcome) }
   if (f.has_score) where.push("score != '[]'")
   if (f.model) { where.push('model = ?'); args.push(f.model) }
   if (f.improved !== undefined) { where.push('improved = ?'); args.push(f.improved ? 1 : 0) }
@@ -326,11 +340,11 @@ function cursorSeq (cursor: string, byEnd: boolean): number {
   return seq
 }
 
-const BRIEF_COLUMNS = 'seq, end_seq, id, env_id, task_id, status, exit_status, submission, score, baseline, steps, created_at, finished_at, meta, model, improved'
+const BRIEF_COLUMNS = 'seq, end_seq, id, env_id, task_id, status, exit_status, submission, score, baseline, steps, created_at, finished_at, meta, model, improved, outcome'
 
 /** A row as an episode; a row read without its description (BRIEF_COLUMNS) as a brief. */
 export function rowToEpisode (r: Record<string, unknown>): Episode {
-  return {
+  const ep = {
     id: r.id as string, env_id: r.env_id as string, task_id: r.task_id as string,
     status: r.status as Episode['status'], exit_status: (r.exit_status as string) ?? null,
     submission: (r.submission as string) ?? null, score: JSON.parse(r.score as string),
@@ -339,6 +353,8 @@ export function rowToEpisode (r: Record<string, unknown>): Episode {
     finished_at: (r.finished_at as string) ?? null, meta: JSON.parse(r.meta as string),
     model: (r.model as string) ?? null, improved: r.improved === null || r.improved === undefined ? null : r.improved === 1
   } as Episode
+  ep.outcome = typeof r.outcome === 'string' ? r.outcome as EpisodeOutcome : episodeOutcome(ep)
+  return ep
 }
 
 export function rowToStep (r: Record<string, unknown>): TrajectoryStep {
@@ -346,6 +362,7 @@ export function rowToStep (r: Record<string, unknown>): TrajectoryStep {
     action: r.action as string, observation: r.observation as string, response: r.response as string,
     thought: r.thought as string, state: r.state as string, execution_time: r.execution_time as number,
     reward: r.reward as number, terminated: r.terminated === 1, truncated: r.truncated === 1,
+    exit_code: typeof r.exit_code === 'number' ? r.exit_code : null,
     ...(r.model ? { model: JSON.parse(r.model as string) as ModelCall } : {})
   }
 }

@@ -231,7 +231,8 @@ export class Environment {
       const execution_time = (performance.now() - started) / 1000
       this.steps.push({
         action: rawAction, observation: r.observation, response: opts.response ?? rawAction, thought: opts.thought ?? '',
-        state: JSON.stringify(state), execution_time, reward: r.reward, terminated: r.terminated, truncated: r.truncated
+        state: JSON.stringify(state), execution_time, reward: r.reward, terminated: r.terminated, truncated: r.truncated,
+        exit_code: r.extra.exit_code ?? null
       })
       if (r.terminated || r.truncated) this.done = true
       return {
@@ -286,6 +287,7 @@ export class Environment {
     const out = postprocess(r.output, { cap: this.settings.outputCap, droppedChars: r.truncatedChars })
     let observation = out.text
     const extra: Partial<StepInfo> = {}
+    if (!r.timedOut && !r.restarted && r.exitCode !== null) extra.exit_code = r.exitCode
     if (out.truncated) extra.output_truncated = true
     if (r.timedOut) {
       extra.timed_out = r.timedOut

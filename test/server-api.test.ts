@@ -9,6 +9,7 @@ import WebSocket from 'ws'
 import Database from 'better-sqlite3'
 import { testServer, http, tempDir } from './helpers.js'
 import { SCHEMA_VERSION } from '../server/store.js'
+import { episodeOutcome } from '../env-spec/episode.js'
 
 const TASK = 'prisonersDilemma'
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
@@ -480,4 +481,52 @@ t.test('an episode store an older server wrote is upgraded in place: old episode
   const db = new Database(join(dataDir, 'episodes.db'), { readonly: true })
   t.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'the file is at the newest schema version')
   db.close()
+})
+
+t.test('each step stores its exit code; each ended episode says why it ended (outcome), and the list filters by it', async t => {
+  const s = await testServer()
+  t.teardown(() => s.close())
+  const env = (await http(s.url, 'POST', '/v1/envs', { task: 'digitsClassification' })).body.env_id
+  const ep = (await http(s.url, 'POST', `/v1/envs/${env}/reset`)).body.episode_id
+  const codes: Array<[string, number | null]> = [
+    ['python3 -c "import sys; sys.exit(3)"', 3], ['true', 0], ['python3 no_such_file.py', 2], ['false | cat', 0]
+  ]
+  for (const [action, code] of codes) {
+    const r = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action })
+    t.equal(r.body.info.exit_code, code, `${action}: info.exit_code ${code}`)
+  }
+  const running = (await http(s.url, 'GET', `/v1/episodes/${ep}`)).body
+  t.equal(running.episode.outcome, null, 'no outcome while it runs')
+  // submit without a submission file: it ended, but not with a valid submission
+  const sub = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'submit' })
+  t.match(sub.body.info.exit_status, /^submission_not_found/)
+  t.notOk('exit_code' in sub.body.info, 'an evaluation is not a shell command')
+  const got = (await http(s.url, 'GET', `/v1/episodes/${ep}`)).body
+  t.strictSame(got.steps.map((st: any) => st.exit_code), [3, 0, 2, 0, null], 'stored with each step')
+  t.equal(got.episode.outcome, 'no_submission')
+  const feed = (await http(s.url, 'GET', '/v1/episodes?include_steps=true')).body.episodes.find((e: any) => e.id === ep)
+  t.strictSame(feed.trajectory.map((st: any) => st.exit_code), [3, 0, 2, 0, null], 'the trainer feed carries them')
+  const traj = (await http(s.url, 'GET', `/v1/envs/${env}/trajectory`)).body
+  t.strictSame(traj.traj.trajectory.map((st: any) => st.exit_code), [3, 0, 2, 0, null], 'the .traj carries them as extras')
+  t.strictSame((await http(s.url, 'GET', '/v1/episodes?outcome=no_submission')).body.episodes.map((e: any) => e.id), [ep])
+  t.strictSame((await http(s.url, 'GET', '/v1/episodes?outcome=improved')).body.episodes, [])
+  const bad = await http(s.url, 'GET', '/v1/episodes?outcome=sad')
+  t.equal(bad.body.error.field, 'query.outcome')
+})
+
+t.test('episodeOutcome: one category per way an episode ends', async t => {
+  const base = { status: 'finished' as const, score: [] as Array<Record<string, number>>, improved: false }
+  const cases: Array<[Partial<Parameters<typeof episodeOutcome>[0]>, string | null]> = [
+    [{ status: 'running', exit_status: null }, null],
+    [{ exit_status: 'submitted', score: [{ a: 1 }], improved: true }, 'improved'],
+    [{ exit_status: 'autosubmission (exit_context)', score: [{ a: 1 }] }, 'not_improved'],
+    [{ exit_status: 'submission_not_found (submit)' }, 'no_submission'],
+    [{ exit_status: 'submission_not_found (exit_format)' }, 'format'],
+    [{ exit_status: 'exit_context' }, 'context'], [{ exit_status: 'submission_not_found (exit_api)' }, 'api'],
+    [{ exit_status: 'exit_cost' }, 'cost'], [{ exit_status: 'submission_not_found (max_steps)' }, 'timeout'],
+    [{ exit_status: 'early_exit' }, 'sandbox_crash'], [{ exit_status: 'disk_limit_exceeded' }, 'disk_limit'],
+    [{ status: 'interrupted', exit_status: 'interrupted' }, 'interrupted'], [{ status: 'abandoned', exit_status: null }, 'abandoned'],
+    [{ exit_status: 'skipped' }, 'no_submission']
+  ]
+  for (const [ep, want] of cases) t.equal(episodeOutcome({ ...base, exit_status: null, ...ep }), want, JSON.stringify(ep))
 })
