@@ -66,7 +66,7 @@ function episode (over: Partial<NewEpisode> = {}): NewEpisode {
 }
 
 function step (action: string, over: Partial<TrajectoryStep> = {}): TrajectoryStep {
-  return { action, observation: `out of ${action}`, response: action, thought: '', state: '{}', execution_time: 0.25, reward: 0, terminated: false, truncated: false, ...over }
+  return { action, observation: `out of ${action}`, response: action, thought: '', state: '{}', execution_time: 0.25, reward: 0, terminated: false, truncated: false, exit_code: null, ...over }
 }
 
 function totals (over: Partial<StepTotals> = {}): StepTotals {
@@ -97,10 +97,10 @@ async function storeSuite (t: Test, b: Backend): Promise<void> {
       model: 'm-7', messages: [{ role: 'user' as const, content: 'go' }], completion: { role: 'assistant' as const, content: 'ls' },
       usage: { prompt_tokens: 3, completion_tokens: 1 }, finish_reason: 'stop', latency_ms: 12, completion_logprobs: [-0.5]
     }
-    await s.appendStep(e.id, 0, step('ls', { model: call, reward: 0.5 }), totals({ score: [{ Score: 2.5 }], improved: true }))
+    await s.appendStep(e.id, 0, step('ls', { model: call, reward: 0.5, exit_code: 2 }), totals({ score: [{ Score: 2.5 }], improved: true }))
     const got = await s.getEpisode(e.id)
     t.match(got, { id: e.id, status: 'running', steps: 1, model: 'm-7', improved: true, meta: { run: 'r1' }, baseline: { Score: 2 }, score: [{ Score: 2.5 }], finished_at: null })
-    t.strictSame(await s.getSteps(e.id), [step('ls', { model: call, reward: 0.5 })])
+    t.strictSame(await s.getSteps(e.id), [step('ls', { model: call, reward: 0.5, exit_code: 2 })])
     t.equal(await s.getEpisode('ep-none'), undefined)
     t.strictSame(await s.getSteps('ep-none'), [])
   })
