@@ -37,7 +37,7 @@ def load_records():
                 r = json.loads(line)
                 rid = (r.get("metadata") or {}).get("id", "line%d" % n)
                 mode = m["modes"].get(rid, "unknown")
-                out.append(("%s:%s:%s" % (f["source"], mode, rid[-12:]), f, r))
+                out.append(("%s:%s:%s" % (f["source"], mode, rid), f, r))
     return out
 
 

@@ -9,7 +9,6 @@ import json
 import math
 import os
 
-import pytest
 
 from conftest import finite_losses, tiny_qwen3, TOKENIZER_DIR
 
