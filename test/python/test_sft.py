@@ -94,7 +94,8 @@ def template_changes(record, n):
     if dropped:
         notes.append("it drops the reasoning of replies before the last user turn (about %d tokens)" % dropped)
     last = msgs[-1]
-    if last["role"] == "assistant" and "</think>" not in (last.get("content") or "") and not last.get("reasoning_content"):
+    thinks = "</think>" in (last.get("content") or "") or last.get("reasoning_content")
+    if last["role"] == "assistant" and not thinks:
         notes.append("it adds an empty think block before the last reply (%d tokens)" % n(EMPTY_THINK))
     if record.get("tools"):
         notes.append("it renders the tools into the system block")

@@ -6,7 +6,8 @@
 
 TRL (1.13) creates one instance per generation with no arguments (so the factory captures the URL and task), calls
 `reset(**row)` (the dataset columns; a `task` column picks the task), scores each rollout with `get_reward()` and
-exposes every public method but `reset` and `get_reward` as a tool, its schema built from the signature and the Google-style docstring (transformers' `get_json_schema`).
+exposes every public method but `reset` and `get_reward` as a tool, its schema built from the signature and the
+Google-style docstring (transformers' `get_json_schema`).
 The methods are generated from the server's GET /v1/tools: one per command of the tool profile (`open`, `edit`,
 `search_file`, ..., `validate`, `submit`) plus `bash`, with the server's descriptions. A call becomes the command
 line the server's function-calling docs define and runs as one step; it returns the observation. After the episode
