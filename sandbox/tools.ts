@@ -147,7 +147,7 @@ export function openaiTools (profile: ToolProfile): OpenAITool[] {
       type: 'function',
       function: {
         name: def.name,
-        description: fillDocstring(def.docstring, profile),
+        description: callDescription(def, fillDocstring(def.docstring, profile)),
         parameters: {
           type: 'object',
           properties: Object.fromEntries(args.map(([arg, spec]) => [arg, { type: spec.type, description: spec.description }])),
@@ -173,7 +173,20 @@ function sweagentTool (def: ToolDefinition): OpenAITool {
     }))
     parameters.required = args.filter(([, spec]) => spec.required).map(([arg]) => arg)
   }
-  return { type: 'function', function: { name: def.name, description: def.docstring, parameters } }
+  return { type: 'function', function: { name: def.name, description: callDescription(def, def.docstring), parameters } }
+}
+
+/**
+ * A multi-line command's docstring as a function's description: its text is an argument there, so the sentence that
+ * says the text "is terminated by a line with only end_of_edit on it" (true only of the command line) names the
+ * argument instead (the server adds the line: toolCallAction).
+ */
+function callDescription (def: ToolDefinition, docstring: string): string {
+  if (def.end_name === undefined) return docstring
+  const textArg = Object.keys(def.arguments).at(-1)!
+  const end = def.end_name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  return docstring.replace(new RegExp(`([^.]*?) is terminated by a line with only ${end} on it\\.`),
+    (_, subject: string) => `${subject} is the ${textArg} argument, given as is.`)
 }
 
 /**

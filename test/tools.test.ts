@@ -281,6 +281,18 @@ t.test('commandDocs is MLGym\'s {command_docs}', async t => {
   t.same(toolDefinitions('mlgym').filter(d => d.end_name !== undefined).map(d => [d.name, d.end_name]), [['edit', 'end_of_edit'], ['insert', 'end_of_insert']])
 })
 
+t.test('function-calling descriptions never ask for the end line the server adds (issue 20)', async t => {
+  for (const profile of ['mlgym', 'sweagent'] as const) {
+    for (const def of toolDefinitions(profile).filter(d => d.end_name !== undefined)) {
+      const fn = openaiTools(profile).find(x => x.function.name === def.name)!.function
+      t.match(def.docstring, /terminated by a line/, `${profile} ${def.name}: the command docs keep MLGym's text`)
+      t.notMatch(fn.description, /terminated/, `${profile} ${def.name}`)
+      t.notOk(fn.description.includes(def.end_name!), `${profile} ${def.name}: no ${def.end_name}`)
+      t.match(fn.description, new RegExp(`is the ${Object.keys(def.arguments).at(-1)} argument, given as is\\.`))
+    }
+  }
+})
+
 t.test('openaiTools', async t => {
   const tools = openaiTools('mlgym')
   t.equal(tools.length, 13)
@@ -294,7 +306,8 @@ t.test('openaiTools', async t => {
     type: 'function',
     function: {
       name: 'edit',
-      description: toolDefinitions('mlgym').find(d => d.name === 'edit')!.docstring,
+      description: toolDefinitions('mlgym').find(d => d.name === 'edit')!.docstring.replace(
+        'The replacement text is terminated by a line with only end_of_edit on it.', 'The replacement text is the replacement_text argument, given as is.'),
       parameters: {
         type: 'object',
         properties: {

@@ -2,11 +2,12 @@
 
     from synthgym.trl import make_environment_factory, score_reward
     Env = make_environment_factory("prisonersDilemma", url="http://127.0.0.1:8000", max_steps=30)
-    trainer = GRPOTrainer(..., environment_factory=Env, reward_funcs=score_reward)
+    trainer = GRPOTrainer(..., environment_factory=Env)   # the reward: Env.get_reward, a column named after Env
 
-TRL creates one instance per generation with no arguments (so the factory captures the URL and task), calls
-`reset(**row)` (the dataset columns; a `task` column picks the task) and exposes every public method but `reset` as
-a tool, its schema built from the signature and the Google-style docstring (transformers' `get_json_schema`).
+TRL (1.13) creates one instance per generation with no arguments (so the factory captures the URL and task), calls
+`reset(**row)` (the dataset columns; a `task` column picks the task), scores each rollout with `get_reward()` and
+exposes every public method but `reset` and `get_reward` as a tool, its schema built from the signature and the
+Google-style docstring (transformers' `get_json_schema`).
 The methods are generated from the server's GET /v1/tools: one per command of the tool profile (`open`, `edit`,
 `search_file`, ..., `validate`, `submit`) plus `bash`, with the server's descriptions. A call becomes the command
 line the server's function-calling docs define and runs as one step; it returns the observation. After the episode
@@ -73,6 +74,11 @@ class SynthgymToolEnv:
         self.metric = info.get("metric") or {}
         return self.observation
 
+    def get_reward(self) -> float:
+        """TRL's environment reward (GRPOTrainer calls it after the rollout): the last score's improvement over the
+        baseline, as `score_reward` computes it; 0.0 before any score. Not a tool (TRL leaves it out)."""
+        return self._improvement()
+
     def _call_tool(self, name: str, args: Dict[str, Any]) -> str:
         if self.env_id is None:
             raise ValueError("The environment is not reset yet.")
@@ -132,7 +138,8 @@ def improvement(score: Optional[Dict[str, float]], baseline: Optional[Dict[str, 
 
 def score_reward(environments: Optional[List[Any]] = None, **kwargs: Any) -> List[float]:
     """TRL reward function: each environment's last score (validate, submit or autosubmission) against the baseline,
-    as `improvement`; 0.0 for an episode with no score."""
+    as `improvement`; 0.0 for an episode with no score. The same value as `get_reward`, for a trainer that takes
+    `reward_funcs` (passing both to GRPOTrainer would count it twice)."""
     if environments is None:
         raise ValueError("score_reward needs environment_factory: TRL passes environments=[...]")
     return [env._improvement() if isinstance(env, SynthgymToolEnv) else float(getattr(env, "reward", 0.0) or 0.0)
@@ -189,7 +196,7 @@ def make_environment_factory(task: str, url: Optional[str] = None, profile: str 
     }
     for spec in specs:
         if not spec.name.isidentifier() or keyword.iskeyword(spec.name) or spec.name.startswith("_") or \
-                spec.name == "reset" or hasattr(SynthgymToolEnv, spec.name) or spec.name in _ATTRS:
+                spec.name in ("reset", "get_reward") or hasattr(SynthgymToolEnv, spec.name) or spec.name in _ATTRS:
             raise ValueError("tool %r cannot be a method name" % spec.name)
         ns[spec.name] = _method(spec)
     safe = "".join(ch if ch.isalnum() else "_" for ch in task)

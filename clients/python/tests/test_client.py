@@ -298,10 +298,10 @@ class TrlTest(unittest.TestCase):
         names = [t["function"]["name"] for t in SynthgymClient(URL).tools()["tools"]]
         env = Env()  # TRL instantiates with no arguments
         public = sorted(n for n in dir(env) if not n.startswith("_") and callable(getattr(env, n)))
-        self.assertEqual(public, sorted(names + ["reset"]))
-        # TRL's discovery: the instance's bound methods, public, other than reset
+        self.assertEqual(public, sorted(names + ["get_reward", "reset"]))
+        # TRL 1.13's discovery (GRPOTrainer.__init__): the instance's bound methods, public, but reset and get_reward
         exposed = [n for n, _ in inspect.getmembers(env, predicate=inspect.ismethod)
-                   if not n.startswith("_") and n != "reset"]
+                   if not n.startswith("_") and n not in ("reset", "get_reward")]
         self.assertEqual(sorted(exposed), sorted(names))
         self.assertIs(typing.get_type_hints(Env.submit)["return"], str)
         for n in names:
@@ -319,10 +319,17 @@ class TrlTest(unittest.TestCase):
         self.assertEqual(typing.get_type_hints(Env.open)["line_number"], typing.Optional[int])
         self.assertIn("opens the file", Env.open.__doc__)
         self.assertEqual(list(inspect.signature(Env.edit).parameters)[1:], ["start_line", "end_line", "replacement_text"])
+        # a function call's text is an argument: no "terminated by a line with only end_of_edit" (issue 20)
+        for n, end in (("edit", "end_of_edit"), ("insert", "end_of_insert")):
+            self.assertNotIn(end, getattr(Env, n).__doc__, n)
+            self.assertNotIn("terminated", getattr(Env, n).__doc__, n)
+        self.assertIn("is the replacement_text argument", Env.edit.__doc__)
+        self.assertEqual(list(inspect.signature(Env.get_reward).parameters), ["self"])
         try:
             obs = env.reset(prompt=[{"role": "user", "content": "x"}])  # dataset columns come as keywords
             self.assertIn("Prisoner", obs)
             self.assertEqual(env.reward, 0.0)
+            self.assertEqual(env.get_reward(), 0.0, "no score yet")
             out = env.open(path="strategy.py")
             self.assertIn("row_strategy", out)
             self.assertEqual(env.bash(command="echo via-bash").strip(), "via-bash")
@@ -338,6 +345,7 @@ class TrlTest(unittest.TestCase):
             self.assertIsInstance(rewards[0], float)
             # the baseline strategy is the one submitted: no improvement
             self.assertAlmostEqual(rewards[0], 0.0, places=6)
+            self.assertEqual(env.get_reward(), rewards[0], "get_reward and score_reward agree")
             with self.assertRaises(ValueError) as cm:
                 env.bash(command="ls")
             self.assertIn("over", str(cm.exception))
