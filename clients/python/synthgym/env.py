@@ -108,8 +108,9 @@ class SynthgymEnv(_Base):  # type: ignore[misc]
         obs = r.get("observation", "")
         terminated = bool(r.get("terminated"))
         truncated = bool(r.get("truncated"))
+        # the ids are on the object (env_id, episode_id), not in a step's info: Gymnasium's check_env requires the
+        # same seed and action to give the same info, and every episode has a new id
         info = dict(r.get("info") or {})
-        info.update({"env_id": self.env_id, "episode_id": self.episode_id})
         self.last_observation, self.last_info = obs, info
         self.done = terminated or truncated
         return obs, float(r.get("reward") or 0.0), terminated, truncated, info

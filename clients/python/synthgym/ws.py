@@ -318,6 +318,8 @@ class WsSession:
         self.on_step_result: Optional[Callable[[str, Dict[str, Any]], None]] = None
         #: answers that came for ids nobody waits for (kept for inspection)
         self.stray: List[Dict[str, Any]] = []
+        #: environments this session created and has not closed: `close()` closes them
+        self.opened: List[str] = []
 
     def request(self, op: str, on_output: Optional[Callable[[str], None]] = None, fragment_size: Optional[int] = None,
                 **params: Any) -> Any:
@@ -357,7 +359,9 @@ class WsSession:
         return self.request("tasks")["tasks"]
 
     def create(self, task: str, **body: Any) -> Dict[str, Any]:
-        return self.request("create", task=task, **body)
+        made = self.request("create", task=task, **body)
+        self.opened.append(made["env_id"])
+        return made
 
     def reset(self, env_id: str) -> Dict[str, Any]:
         return self.request("reset", env_id=env_id)
@@ -386,10 +390,21 @@ class WsSession:
         return self.request("attach", env_id=env_id)
 
     def close_env(self, env_id: str) -> Dict[str, Any]:
+        if env_id in self.opened:
+            self.opened.remove(env_id)
         return self.request("close", env_id=env_id)
 
-    def close(self) -> None:
-        self.ws.close()
+    def close(self, close_envs: bool = True) -> None:
+        """Close the socket, and first the environments this session created (`close_envs=False` keeps them open
+        for another session to `attach`; the server still closes them when they sit idle)."""
+        try:
+            while close_envs and self.opened:
+                try:
+                    self.close_env(self.opened[-1])
+                except SynthgymError:  # already closed (reaped, closed elsewhere): nothing to do
+                    pass
+        finally:
+            self.ws.close()
 
     def __enter__(self) -> "WsSession":
         return self

@@ -105,6 +105,22 @@ class WsTest(unittest.TestCase):
     def test_accept_key(self):  # the RFC 6455 section 1.3 example
         self.assertEqual(wsmod.accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
 
+    def test_with_block_closes_what_it_opened(self):
+        c = SynthgymClient(URL)
+        with c.ws() as s:
+            made = s.create(TASK, max_steps=5)["env_id"]
+            kept = s.create(TASK, max_steps=5)["env_id"]
+            s.close_env(kept)  # closed by hand: not closed twice
+        ids = [e["env_id"] for e in c.envs()]
+        self.assertNotIn(made, ids)
+        s2 = c.ws()
+        held = s2.create(TASK, max_steps=5)["env_id"]
+        s2.close(close_envs=False)
+        try:
+            self.assertIn(held, [e["env_id"] for e in c.envs()])
+        finally:
+            c.close_env(held)
+
     def test_episode_over_ws_with_streamed_output(self):
         s = SynthgymClient(URL).ws()
         try:
@@ -288,6 +304,17 @@ class GymEnvTest(unittest.TestCase):
             obs, info = env.reset(seed=0)
             self.assertIn("Prisoner", obs)
             self.assertTrue(env.action_space.contains('open "strategy.py"'))
+        finally:
+            env.close()
+
+    def test_gymnasium_check_env(self):
+        if not synthgym.gymnasium_available():
+            self.skipTest("gymnasium is not installed")
+        from gymnasium.utils.env_checker import check_env
+        env = SynthgymEnv(TASK, url=URL, max_steps=5)
+        try:
+            check_env(env, skip_render_check=True)  # raises on what Gymnasium's API forbids
+            self.assertIsNotNone(env.episode_id)  # the ids are on the object
         finally:
             env.close()
 
