@@ -139,6 +139,10 @@ const shareGptValue = (m: ChatMessage) => (m.reasoning_content ? `<think>\n${m.r
 export function toRecord (ep: SourceEpisode, o: SftOptions): Outcome {
   const drop = (reason: DropReason, detail: string): Outcome => ({ kept: false, reason, detail })
   if (ep.error || !ep.messages) return drop('unreadable', ep.error ?? 'no conversation')
+  // no model reply: nothing to learn, whatever the (autosubmitted) score
+  const trimmed = trimTrailing(ep.messages)
+  const first = trimmed.findIndex(m => m.role === 'assistant')
+  if (first < 1) return drop(first < 0 ? 'no_reply' : 'unreadable', first < 0 ? 'no model reply' : 'the conversation starts with a reply, not a prompt')
   if (!ep.metric) return drop('no_metric', `task ${ep.task}`)
   const { name, direction } = ep.metric
   const scored = ep.scores.map(s => s[name]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v))
@@ -150,9 +154,6 @@ export function toRecord (ep: SourceEpisode, o: SftOptions): Outcome {
     const by = o.minImprovement ? ` by more than ${o.minImprovement}` : ''
     return drop('not_better', `best ${name} ${best} vs baseline ${baseline} (${direction}${by}${o.allowTies ? ', ties kept' : ''})`)
   }
-  const trimmed = trimTrailing(ep.messages)
-  const first = trimmed.findIndex(m => m.role === 'assistant')
-  if (first < 1) return drop(first < 0 ? 'no_reply' : 'unreadable', first < 0 ? 'no model reply' : 'the conversation starts with a reply, not a prompt')
   const calls = trimmed.some(m => m.tool_calls?.length)
   if (calls && o.format === 'sharegpt') return drop('sharegpt_tools', `${trimmed.filter(m => m.tool_calls?.length).length} replies with calls`)
   if (calls && !ep.tools?.length) return drop('no_tools', 'no tools recorded (synthgym.json of synthgym run, or the server\'s GET /v1/tools)')
