@@ -96,7 +96,7 @@ export const sftToolSchema = {
   }
 }
 
-// a tool message answers a call, an assistant message has text or calls (the pairing is checked in clients/sft)
+// role-specific fields only on their roles (clients/sft/sources.ts writes a tool message only right after the call it answers)
 const messageSchema = {
   type: 'object', additionalProperties: false, required: ['role', 'content'],
   properties: {

@@ -39,7 +39,7 @@ export function readAupInput (roots: string[], opts: ReadOptions = {}): { input:
     const first = recorded.get(r.task)
     if (m && !first) recorded.set(r.task, m)
     else if (m && first && (m.name !== first.name || m.direction !== first.direction) && !opts.metrics?.[r.task]) {
-      warnings.push(`${r.dir}: records ${m.name} (${m.direction}) for ${r.task}, an earlier run ${first.name} (${first.direction}); ${first.name} is used (--metric decides)`)
+      warnings.push(`${r.dir}: records ${m.name} (${m.direction}) for ${r.task}, an earlier run ${first.name} (${first.direction}), which is used (--metric decides)`)
     }
     let results: RunResults | null = null
     try {
