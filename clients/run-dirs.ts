@@ -1,13 +1,24 @@
 // MLGym-layout run directories as `synthgym aup` and `synthgym export sft` read them: found under one or more roots
 // (MLGym's own `trajectories/<user>/`, its published `trajectories/mlgym_bench_v0/`, or `synthgym run --out`), each
-// holding `results.json` and `<task>.traj` (env-spec/run-dir.ts has the name, env-spec/trajectory.ts the files).
+// holding `results.json` and `<task>.traj` (env-spec/run-dir.ts has the name, env-spec/trajectory.ts the files),
+// and, when `synthgym run` wrote it, synthgym.json (the run, the task's metric, the tools offered).
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
-import { parseRunDirName, type RunDirName } from '../env-spec/run-dir.js'
+import { parseRunDirName, RUN_META_FILE, validateRunMetaFile, type RunDirName, type RunMetaFile } from '../env-spec/run-dir.js'
 import { MLGYM_METRICS, type Metric } from '../env-spec/task.js'
 import type { Metrics } from '../env-spec/trajectory.js'
 
-export interface RunDir extends RunDirName { dir: string }
+/** A run directory: its name's parts, and synthgym.json when `synthgym run` wrote one (null for MLGym's own). */
+export interface RunDir extends RunDirName { dir: string, meta: RunMetaFile | null }
+
+/** A run directory's synthgym.json, checked; null when there is none. */
+export function readRunMeta (dir: string): RunMetaFile | null {
+  const file = join(dir, RUN_META_FILE)
+  if (!existsSync(file)) return null
+  try { return validateRunMetaFile(JSON.parse(readFileSync(file, 'utf8')), RUN_META_FILE) } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message} (synthgym run writes it; remove it and pass --metric instead)`)
+  }
+}
 
 /** How deep below a root run directories are looked for (`trajectories/<user>/<run>` is 2). */
 const MAX_DEPTH = 4
@@ -22,7 +33,7 @@ export function findRunDirs (roots: string[]): RunDir[] {
     const abs = resolve(root)
     if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new Error(`${root}: no such directory`)
     if (walk(abs, 0, seen) === 0) {
-      throw new Error(`${root}: no MLGym run directory in it (names like <model>__<task>__default__t-0.00__p-0.95__c-4.00__install-0_run_0)`)
+      throw new Error(`${root}: no MLGym run directory in it (names like <model>__<task>__default__t-0.00__p-0.95__c-4.00__install-0__parallel_agents_run_0)`)
     }
   }
   return [...seen.values()].sort((a, b) => (a.dir < b.dir ? -1 : a.dir > b.dir ? 1 : 0))
@@ -33,7 +44,7 @@ function walk (dir: string, depth: number, seen: Map<string, RunDir>): number {
   const name = parseRunDirName(basename(dir))
   if (name) {
     const real = realpathSync(dir)
-    if (!seen.has(real)) seen.set(real, { ...name, dir })
+    if (!seen.has(real)) seen.set(real, { ...name, dir, meta: readRunMeta(dir) })
     return 1
   }
   if (depth >= MAX_DEPTH) return 0
@@ -93,11 +104,19 @@ export function parseMetricFlags (values: string[]): Record<string, Metric> {
   return out
 }
 
-/** A task's priority metric: --metric first, then MLGym's table (mlgym/evaluation/utils.py TASKS). */
-export function metricOf (task: string, overrides: Record<string, Metric>): Metric | null {
-  return overrides[task] ?? MLGYM_METRICS[task] ?? null
+/**
+ * A task's priority metric: --metric first, then the one its run recorded (synthgym.json, from the server's task),
+ * then MLGym's table (mlgym/evaluation/utils.py TASKS).
+ */
+export function metricOf (task: string, overrides: Record<string, Metric>, recorded?: Metric | null): Metric | null {
+  return overrides[task] ?? recorded ?? MLGYM_METRICS[task] ?? null
+}
+
+/** The metric a run directory recorded for its task (none for MLGym's own, or one of another task). */
+export function recordedMetric (r: RunDir): Metric | null {
+  return r.meta && r.meta.run.task === r.task ? r.meta.run.metric : null
 }
 
 export const NO_METRIC = (tasks: string[]) =>
-  `no priority metric is known for ${tasks.join(', ')} (MLGym's table has its 13 benchmark tasks): pass ` +
+  `no priority metric is known for ${tasks.join(', ')} (neither recorded by synthgym run nor in MLGym's table of its 13 benchmark tasks): pass ` +
   tasks.map(t => `--metric ${t}=METRIC:maximize|minimize`).join(' ')

@@ -1,9 +1,9 @@
 // Parallel rollouts against a server (`synthgym run`): which tasks, one MLGym run directory per episode, a pool of
 // concurrent episodes, progress, and resume (a run directory with results.json is finished and never redone).
 // The layout is MLGym's (mlgym.md 5.1-5.3), so MLGym's result scripts and `synthgym aup` read it.
-import { formatRunDirName } from '../env-spec/run-dir.js'
+import { formatRunDirName, RUN_DIR_SUFFIX, RUN_META_FILE, type RunMeta, type RunMetaFile } from '../env-spec/run-dir.js'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { stringify as toYaml, parse as parseYaml } from 'yaml'
 import type { SynthgymClient } from './client.js'
 import type { RewardMode, TaskSummary } from '../env-spec/messages.js'
@@ -21,6 +21,8 @@ export interface RunPlan {
   reward?: RewardMode
   /** MLGym's agent config stem in the directory name ("default"; "function_calling" in that mode) */
   agentConfig?: string
+  /** the run's name (meta.run.name of its episodes); the name of `out` by default */
+  name?: string
   env?: EpisodeSpec['env']
 }
 
@@ -29,10 +31,10 @@ export interface TaskSelection { tasks?: string[], tasksDir?: string, suite?: 'm
 
 export class RunError extends Error {}
 
-/** MLGym's run directory name for one episode of `synthgym run` (env-spec/run-dir.ts). */
+/** MLGym-Bench's run directory name for one episode of `synthgym run` (env-spec/run-dir.ts), so MLGym's scripts count it. */
 export function runDirName (s: Pick<AgentSettings, 'model' | 'temperature' | 'topP' | 'costLimit'>, task: string, idx: number, agentConfig = 'default'): string {
   return formatRunDirName({
-    model: s.model, task, config: agentConfig, temperature: s.temperature, top_p: s.topP, cost_limit: s.costLimit, install: 0, suffix: null, run: idx
+    model: s.model, task, config: agentConfig, temperature: s.temperature, top_p: s.topP, cost_limit: s.costLimit, install: 0, suffix: RUN_DIR_SUFFIX, run: idx
   })
 }
 
@@ -147,12 +149,21 @@ export async function runAll (server: SynthgymClient, plan: RunPlan, opts: RunOp
   // one model client and one copy of the tool docs for every episode
   const model = new ModelClient(plan.settings)
   const tools = await server.tools(plan.settings.toolProfile)
+  // the metric travels with the run (synthgym.json, meta.run): aup and the SFT export need no --metric
+  const metrics = new Map((await server.tasks()).tasks.map(t => [t.id, t.metric]))
+  const runName = plan.name ?? basename(resolve(plan.out))
+  const runMeta = (j: EpisodeRecord): RunMeta => ({
+    name: runName, dir: basename(j.dir), index: j.run, task: j.task, model: plan.settings.model, metric: metrics.get(j.task) ?? null,
+    mode: plan.settings.mode, tool_profile: plan.settings.toolProfile
+  })
 
   const one = async (j: EpisodeRecord) => {
     // an unfinished directory (killed run, failed episode) starts over
     rmSync(j.dir, { recursive: true, force: true })
     mkdirSync(j.dir, { recursive: true })
     writeFileSync(join(j.dir, 'args.yaml'), toYaml(runArgs(plan, j.task, j.run, server)))
+    const meta: RunMetaFile = { run: runMeta(j), ...(plan.settings.mode === 'function_calling' ? { tools: tools.tools } : {}) }
+    writeFileSync(join(j.dir, RUN_META_FILE), JSON.stringify(meta, null, 2))
     const log = join(j.dir, `run-${stamp()}.log`)
     const say = (line: string) => appendFileSync(log, `${new Date().toISOString()} ${line}\n`)
     progress.running++
@@ -168,7 +179,7 @@ export async function runAll (server: SynthgymClient, plan: RunPlan, opts: RunOp
     try {
       const outcome = await runEpisode(server, plan.settings, {
         task: j.task, maxSteps: plan.maxSteps, reward: plan.reward, env: plan.env,
-        meta: { run_dir: runDirName(plan.settings, j.task, j.run, plan.agentConfig), run_index: j.run }
+        meta: { run: meta.run }
       }, {
         model, tools,
         onReset: r => {

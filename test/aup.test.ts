@@ -353,6 +353,21 @@ t.test('a task MLGym\'s table does not have needs --metric', async t => {
   t.match(r.stderr, /no priority metric is known for myTask .*--metric myTask=METRIC:maximize\|minimize/)
   const rep = aupReport([root], { metrics: ['myTask=err:min'] })
   t.same(rep.best_attempt.tasks[0]!.ratios, { m: 1, baseline: 2 }, 'minimized: 0.4/0.2')
+
+  // the metric a run recorded (synthgym run's synthgym.json) is enough; --metric still overrides it
+  const recorded = (dir: string, name: string, direction: string) => writeFileSync(join(dir, 'synthgym.json'), JSON.stringify({
+    run: { name: 'r', dir: 'x', index: 0, task: 'myTask', model: 'm', metric: { name, direction }, mode: 'thought_action', tool_profile: 'mlgym' }
+  }))
+  recorded(dir, 'err', 'minimize')
+  t.match(aupReport([root]).tasks, [{ task: 'myTask', metric: 'err', direction: 'minimize' }])
+  t.match(aupReport([root], { metrics: ['myTask=err:max'] }).tasks, [{ direction: 'maximize' }])
+  const other = join(root, 'm2__myTask__default__t-0.00__p-0.95__c-4.00__install-0__parallel_agents_run_0')
+  mkdirSync(other)
+  writeFileSync(join(other, 'results.json'), JSON.stringify({ agent: [{ err: 0.3 }], baseline: { err: 0.4 } }))
+  recorded(other, 'err', 'maximize')
+  t.match(aupReport([root]).warnings.join('\n'), /m__myTask.*: records err \(minimize\) for myTask, an earlier run err \(maximize\), which is used/, 'runs that disagree: said (the first by path wins)')
+  writeFileSync(join(other, 'synthgym.json'), '{"run": {"name": "r"}}')
+  t.throws(() => aupReport([root]), /parallel_agents_run_0\/synthgym\.json: synthgym\.json\.run\.dir is required .*remove it and pass --metric instead/)
 })
 
 const PUBLISHED = process.env.MLGYM_TRAJECTORIES

@@ -4,7 +4,7 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import { tempDir, testServer } from './helpers.js'
@@ -12,6 +12,8 @@ import { startFakeOpenAI, type ChatRequest } from './fakes/openai.js'
 import { SynthgymClient } from '../clients/client.js'
 import { resolveTasks, runDirName } from '../clients/runs.js'
 import { validateMlgymResults, validateMlgymTraj } from '../env-spec/trajectory.js'
+import { validateRunMetaFile } from '../env-spec/run-dir.js'
+import { runOf } from '../server/ui/app/traj-model.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const TASK = 'prisonersDilemma'
@@ -52,13 +54,13 @@ t.test('synthgym run writes MLGym\'s layout, one directory per episode, and the 
   t.match(r.out, /3\/3 done · 0 running · 0 failed · 6 steps · [\d.]+k? tokens · \$0\.00 · \dm\d\ds/)
   t.equal(fake.requests.length, 6)
   const names = readdirSync(out).sort()
-  t.strictSame(names, [0, 1, 2].map(i => `org-m-1__${TASK}__default__t-0.50__p-0.95__c-4.00__install-0_run_${i}`))
+  t.strictSame(names, [0, 1, 2].map(i => `org-m-1__${TASK}__default__t-0.50__p-0.95__c-4.00__install-0__parallel_agents_run_${i}`))
   t.equal(names[0], runDirName({ model: MODEL, temperature: 0.5, topP: 0.95, costLimit: 4 }, TASK, 0))
   const episodeIds = new Set<string>()
   for (const name of names) {
     const dir = join(out, name)
     const files = readdirSync(dir).sort()
-    t.ok(files.includes(`${TASK}.traj`) && files.includes('results.json') && files.includes('args.yaml'), `${name}: ${files}`)
+    t.ok(files.includes(`${TASK}.traj`) && files.includes('results.json') && files.includes('args.yaml') && files.includes('synthgym.json'), `${name}: ${files}`)
     t.ok(files.some(f => /^run-\d{12}\.log$/.test(f)), 'MLGym\'s run-<yymmddHHMMSS>.log')
     const traj = validateMlgymTraj(JSON.parse(readFileSync(join(dir, `${TASK}.traj`), 'utf8')))
     const results = validateMlgymResults(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')))
@@ -72,7 +74,14 @@ t.test('synthgym run writes MLGym\'s layout, one directory per episode, and the 
     const stored = await client.episode(id)
     t.strictSame(stored.results, results, 'the server\'s results.json is the run\'s')
     t.equal(stored.episode.model, MODEL)
-    t.equal(stored.episode.meta.run_dir, name)
+    // one name for the run: synthgym.json's `run` is the stored episode's meta.run, which the dashboard groups by
+    const run = validateRunMetaFile(JSON.parse(readFileSync(join(dir, 'synthgym.json'), 'utf8'))).run
+    t.strictSame(run, {
+      name: basename(out), dir: name, index: names.indexOf(name), task: TASK, model: MODEL,
+      metric: { name: 'Score', direction: 'maximize' }, mode: 'thought_action', tool_profile: 'mlgym'
+    })
+    t.strictSame(stored.episode.meta.run, run)
+    t.equal(runOf(stored.episode), basename(out), 'the Runs page lists the run')
     t.equal(stored.steps[0].model?.sampling?.temperature, 0.5)
     const args = readFileSync(join(dir, 'args.yaml'), 'utf8')
     t.notMatch(args, /sk-test-secret/, 'the API key is never written')
@@ -186,4 +195,52 @@ t.test('what synthgym run writes is what synthgym aup and synthgym export sft re
     t.equal(r.messages[0].role, 'system')
     t.ok(r.messages.some((m: { role: string, content: string }) => m.role === 'assistant' && /```\nsubmit\n```/.test(m.content)), 'the submit turn is in the conversation')
   }
+})
+
+/**
+ * MLGym's scripts/count_valid_trajectories.py (facebookresearch/MLGym@9d40c1b, lines 55-62) counts a model's runs of a
+ * task as the directories matching Path.glob(f"*{model}__{task}__default__t-0.00__p-0.95__c-4.00__install-0__parallel_agents_run*")
+ * that hold results.json; scripts/evaluation/process_results.py (lines 135-144) globs `*{model}*{traj_pattern}*` and reads
+ * the first `*.traj`. Path.glob's `*` is any run of characters but '/'.
+ */
+const mlgymGlob = (pattern: string) => new RegExp('^' + pattern.split('*').map(p => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*') + '$')
+const countValid = (dir: string, model: string, task: string) => readdirSync(dir)
+  .filter(n => mlgymGlob(`*${model}__${task}__default__t-0.00__p-0.95__c-4.00__install-0__parallel_agents_run*`).test(n))
+  .filter(n => existsSync(join(dir, n, 'results.json'))).length
+
+t.test('a task outside MLGym\'s table: MLGym\'s scripts count the runs, aup and export sft take the metric the run recorded', async t => {
+  const fake = await startFakeOpenAI(req => validateThenSubmit(req))
+  t.teardown(() => fake.close())
+  const out = tempDir(t, 'sg-run-own-')
+  const DIGITS = 'digitsClassification'
+  const r = await cli(['--url', server.url, '--tasks', DIGITS, '--model', 'qwen/q3', '--base-url', fake.url, '--runs-per-task', '2',
+    '--concurrency', '2', '--out', out, '--max-steps', '5'])
+  t.equal(r.code, 0, r.out)
+  t.equal(countValid(out, 'q3', DIGITS), 2, 'count_valid_trajectories.py counts both runs')
+  const pattern = `${DIGITS}__default__t-0.00__p-0.95__c-4.00__install-0__parallel_agents`
+  for (const n of readdirSync(out).filter(n => mlgymGlob(`*q3*${pattern}*`).test(n))) {
+    const trajs = readdirSync(join(out, n)).filter(f => f.endsWith('.traj'))
+    t.strictSame(trajs, [`${DIGITS}.traj`], 'process_results.py reads the one .traj')
+    const traj = JSON.parse(readFileSync(join(out, n, trajs[0]!), 'utf8'))
+    t.ok(traj.history.filter((h: { role: string }) => h.role === 'assistant').every((h: { action?: unknown }) => typeof h.action === 'string'))
+  }
+
+  const { aupReport } = await import('../clients/aup/aup-command.js')
+  const report = aupReport([out])
+  t.match(report.tasks.find(x => x.task === DIGITS), { metric: 'accuracy', direction: 'maximize' }, 'no --metric needed')
+  const over = aupReport([out], { metrics: [`${DIGITS}=accuracy:minimize`] })
+  t.match(over.tasks.find(x => x.task === DIGITS), { direction: 'minimize' }, '--metric overrides the record')
+  // MLGym's own run directories (no synthgym.json) and the old names (no __parallel_agents) are still read
+  const old = tempDir(t, 'sg-run-old-')
+  const first = readdirSync(out)[0]!
+  cpSync(join(out, first), join(old, first.replace('__parallel_agents', '')), { recursive: true })
+  rmSync(join(old, first.replace('__parallel_agents', ''), 'synthgym.json'))
+  t.throws(() => aupReport([old]), /no priority metric is known for digitsClassification/)
+  t.match(aupReport([old], { metrics: [`${DIGITS}=accuracy:maximize`] }).tasks, [{ task: DIGITS }])
+
+  const { exportSft } = await import('../clients/sft/sft-command.js')
+  const file = join(tempDir(t, 'sg-run-own-sft-'), 'sft.jsonl')
+  const s = await exportSft({ dirs: [out], out: file, format: 'messages', maxTokens: 48000, truncateTokens: 32000, tokenizer: 'chars' })
+  t.equal(s.read, 2)
+  t.notOk(s.dropped.no_metric, 'the export knows the metric too')
 })

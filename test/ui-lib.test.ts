@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { diffLines, editedFiles, hunks, parseWindows } from '../server/ui/app/diff.js'
-import { evaluationScore, fromFile, heredocWrite, modelCall, parsePyMetrics, stepKind, toSteps } from '../server/ui/app/traj-model.js'
+import { evaluationScore, fromFile, heredocWrite, metricOf, modelCall, parsePyMetrics, runOf, stepKind, toSteps } from '../server/ui/app/traj-model.js'
 import { computeAup } from '../server/ui/app/aup.js'
 import { bestAttemptIndex as bestAttempt } from '../clients/aup/aup.js'
 
@@ -202,4 +202,14 @@ t.test('the page reads only the public API: env-spec types, no server, tasks or 
       t.ok(from!.startsWith('../../../env-spec/') && isType, `${f}: ${from} (only types of env-spec, which the bundle drops)`)
     }
   }
+})
+
+t.test('Runs page: the run and the metric an episode\'s meta.run records (synthgym run)', async t => {
+  const run = { name: 'bench-1', dir: 'm__3SATTime__default__t-0.00__p-0.95__c-4.00__install-0__parallel_agents_run_0', index: 0, task: '3SATTime', model: 'm', metric: { name: 'Time', direction: 'minimize' }, mode: 'thought_action', tool_profile: 'mlgym' }
+  const ep = (meta: Record<string, unknown>) => ({ meta, task_id: '3SATTime', baseline: { Correct: 1, Time: 16.1 }, score: [] }) as any
+  t.equal(runOf(ep({ run })), 'bench-1')
+  t.equal(runOf(ep({ run_dir: run.dir, run_index: 0 })), null, 'a directory is not a run')
+  t.strictSame(metricOf(undefined, [ep({}), ep({ run })]), { name: 'Time', direction: 'minimize' }, 'a task no longer served: the run\'s record')
+  t.strictSame(metricOf({ metric: { name: 'Correct', direction: 'maximize' } }, [ep({ run })]), { name: 'Correct', direction: 'maximize' }, 'the task\'s own first')
+  t.strictSame(metricOf(undefined, [ep({})]), { name: 'Correct', direction: 'maximize' }, 'else the first baseline key, as before')
 })

@@ -15,7 +15,8 @@ export const AUP_USAGE = `usage: synthgym aup DIR... [--models a,b] [--tasks a,b
   --models   the models to compare, in this order (default: every model found); a name also matches a run
              directory's model part as its suffix after '-', as MLGym's glob does (gpt4o2 matches metagen-gpt4o2)
   --tasks    only these tasks (default: every task found)
-  --metric   the priority metric of a task MLGym's table does not have (its 13 benchmark tasks)
+  --metric   a task's priority metric, over the one its runs recorded (synthgym run writes it in synthgym.json)
+             and MLGym's table (its 13 benchmark tasks); needed only for runs that have neither
   --format   what goes to stdout: md (default), csv or json
   --out      also write report.md, report.csv, report.json, performance_profile.svg and .png into DIR
   --no-png   no PNG (it is the SVG rendered by headless Chromium, /usr/bin/chromium or SYNTHGYM_CHROMIUM)`

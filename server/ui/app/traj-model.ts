@@ -1,7 +1,9 @@
 // One view of a trajectory, whichever way it came: a stored episode (GET /v1/episodes/:id) or a file dropped onto
 // the page (MLGym's .traj, with its results.json if dropped together, or our own trajectory JSON). Pure functions:
 // test/ui-lib.test.ts runs them in node.
-import type { Trajectory } from '../../../env-spec/episode.js'
+import type { EpisodeBrief, Trajectory } from '../../../env-spec/episode.js'
+import type { TaskSummary } from '../../../env-spec/messages.js'
+import type { Metric } from '../../../env-spec/task.js'
 import type { Metrics } from '../../../env-spec/trajectory.js'
 
 export type StepKind = 'validate' | 'submit' | 'autosubmit' | 'edit' | 'view' | 'search' | 'python' | 'bash' | 'exit'
@@ -252,4 +254,29 @@ export function usageTotals (steps: StepView[]): { calls: number, promptTokens: 
     completionTokens: calls.reduce((a, s) => a + (s.model!.completionTokens ?? 0), 0),
     latencyMs: calls.reduce((a, s) => a + (s.model!.latencyMs ?? 0), 0)
   }
+}
+
+/** The benchmark run an episode belongs to, as `synthgym run` records it in the episode's meta (env-spec/run-dir.ts RunMeta). */
+export function runOf (e: Pick<EpisodeBrief, 'meta'>): string | null {
+  const run = (e as { run?: unknown }).run ?? e.meta.run ?? e.meta.run_id
+  const r = run && typeof run === 'object' ? (run as Record<string, unknown>).id ?? (run as Record<string, unknown>).name : run
+  return typeof r === 'string' ? r : null
+}
+
+/** The metric an episode's run recorded for its task (meta.run.metric), if any. */
+function recordedMetric (e: Pick<EpisodeBrief, 'meta' | 'task_id'>): Metric | null {
+  const run = e.meta.run as { task?: unknown, metric?: Metric | null } | undefined
+  const m = run && typeof run === 'object' && run.task === e.task_id ? run.metric : null
+  return m && typeof m.name === 'string' && (m.direction === 'maximize' || m.direction === 'minimize') ? m : null
+}
+
+/**
+ * The metric a task is scored on: its own, else the one its runs recorded (a task no longer served), else the
+ * first metric of its baseline or scores.
+ */
+export function metricOf (task: Pick<TaskSummary, 'metric'> | undefined, eps: EpisodeBrief[]): Metric | null {
+  if (task?.metric) return task.metric
+  for (const e of eps) { const m = recordedMetric(e); if (m) return m }
+  const key = Object.keys(eps.find(e => e.baseline)?.baseline ?? eps.find(e => e.score.length)?.score[0] ?? {})[0]
+  return key ? { name: key, direction: 'maximize' } : null
 }
