@@ -130,6 +130,12 @@ class SynthgymEnv(_Base):  # type: ignore[misc]
         if _gym is not None:
             super().close()
 
+    def __enter__(self) -> "SynthgymEnv":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()  # the environment on the server too, not only at the idle timeout
+
     # -- beyond Gymnasium -------------------------------------------------------------------------------------------
     def evaluate(self) -> Dict[str, Any]:
         """Score the workspace now (not a step): {metrics, submission, error}."""
