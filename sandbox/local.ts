@@ -477,8 +477,13 @@ export class LocalSandbox implements Sandbox {
     return 0
   }
 
-  exec (command: string, opts?: ExecOptions): Promise<ExecResult> {
-    return this.shell.exec(command, opts)
+  async exec (command: string, opts?: ExecOptions): Promise<ExecResult> {
+    const r = await this.shell.exec(command, opts)
+    // `python3` and `python` here run the host's python by its full path, which python puts in its own messages
+    // ("/root/.pyenv/…/python3: can't open file …"): the agent sees the name it typed, not a host path
+    const { python } = localBackendInfo()
+    if (python && r.output.includes(python)) r.output = r.output.split(`${python}: `).join('python3: ')
+    return r
   }
 
   interrupt (opts?: InterruptOptions): Promise<void> { return this.shell.interrupt(opts) }

@@ -118,6 +118,10 @@ const EDIT_PATTERN = /^edit\s+(\d+):(\d+)/
 const EXIT_ACTIONS = new Set(['exit_context', 'exit_cost', 'exit_error', 'exit_format', 'exit_api'])
 const VALIDATION = /<<VALIDATION\|\|(.*?)\|\|VALIDATION>>/s
 const SUBMISSION = /<<SUBMISSION\|\|(.*?)\|\|SUBMISSION>>/s
+// pip's refusal in a sandbox (PEP 668, or no network to download from): say what the agent can do instead
+const PIP_REFUSED = /externally-managed-environment|Could not find a version that satisfies|Failed to establish a new connection|No matching distribution found/
+const PIP_HINT = '\n(This sandbox has no network: pip cannot download packages here. Use the packages already ' +
+  'installed (`python3 -m pip list` shows them); write what is missing yourself.)'
 
 /**
  * The `shaped` reward's value of an episode's scores: 0 with no valid evaluation; otherwise the best over its scores
@@ -289,6 +293,7 @@ export class Environment {
     const extra: Partial<StepInfo> = {}
     if (!r.timedOut && !r.restarted && r.exitCode !== null) extra.exit_code = r.exitCode
     if (out.truncated) extra.output_truncated = true
+    if (PIP_REFUSED.test(r.output)) observation += PIP_HINT
     if (r.timedOut) {
       extra.timed_out = r.timedOut
       if (r.restarted) observation += '\nEXECUTION TIMED OUT AND INTERRUPT FAILED. RESTARTING PROCESS.'

@@ -7,7 +7,7 @@ import { Environment, guardMultilineInput, type EnvironmentOptions } from '../ta
 import { TaskRegistry, type Task } from '../tasks/registry.js'
 import { BaselineCache } from '../tasks/baseline.js'
 import { taskMounts } from '../tasks/environment.js'
-import { LocalSandbox } from '../sandbox/local.js'
+import { LocalSandbox, localBackendInfo } from '../sandbox/local.js'
 import type { SandboxOptions } from '../sandbox/types.js'
 import { tempDir } from './helpers.js'
 
@@ -190,3 +190,15 @@ t.test('reset gives a fresh workspace', async t => {
 })
 
 export type { Task }
+
+t.test('observations name python3 as the agent typed it, and say what pip can do in a sandbox', async t => {
+  const env = envFor('digitsClassification')
+  t.teardown(() => env.close())
+  await env.reset()
+  const missing = await env.step('python3 no_such_file.py')
+  t.match(missing.observation, /^python3: can't open file '\/home\/agent\/workspace\/no_such_file\.py'/)
+  const host = localBackendInfo().python
+  if (host) t.notOk(missing.observation.includes(host), 'no host interpreter path')
+  const pip = await env.step('python3 -m pip install --no-input --retries 0 --timeout 1 surely-not-installed-pkg 2>&1 | tail -3')
+  t.match(pip.observation, /pip cannot download packages here\. Use the packages already installed/)
+})
