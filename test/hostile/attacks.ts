@@ -1093,6 +1093,27 @@ print("forked")`))
     }
   },
   {
+    id: 'reload-without-admin',
+    area: 'privileges',
+    tries: 'POST /v1/tasks/reload (which changes what the server serves) with envs,episodes, episodes-only and envs-only keys',
+    outcome: '403 FORBIDDEN naming the admin scope; an admin key reloads',
+    async run (c) {
+      const { testServer } = await import('../helpers.js')
+      const s = await testServer({ warmPool: 0, gpus: 'none' })
+      try {
+        const as = (key: string) => fetch(s.url + '/v1/tasks/reload', { method: 'POST', headers: { authorization: `Bearer ${key}` } })
+          .then(async r => ({ status: r.status, body: await r.json() as any }))
+        for (const scopes of [['envs', 'episodes'], ['episodes'], ['envs']] as const) {
+          const r = await as(s.keys.create({ scopes: [...scopes] }).key)
+          c.t.equal(r.status, 403, `a ${scopes.join(',')} key is refused`)
+          c.t.equal(r.body.error?.code, 'FORBIDDEN')
+          c.t.match(r.body.error?.message, 'needs scope admin')
+        }
+        c.t.equal((await as(s.keys.create({ scopes: ['admin'] }).key)).status, 200, 'an admin key reloads')
+      } finally { await s.close() }
+    }
+  },
+  {
     id: 'overlong-names',
     area: 'input',
     tries: 'a 300-character file name, then a tree 5000 directories deep (a path of 10 000 characters)',
