@@ -63,6 +63,7 @@ export function sandboxBinds (): string[] {
   const system = SYSTEM_DIRS.filter(d => existsSync(d) && !lstatSync(d).isSymbolicLink())
   return [...system, ...localBackendInfo().pythonPaths]
 }
+
 const HIDDEN_ETC = ['/etc/shadow', '/etc/gshadow', '/etc/sudoers']
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty']
 

@@ -147,13 +147,8 @@ async function stopServer (s: ServerProcess & { dataDir: string }): Promise<void
   rmSync(s.dataDir, { recursive: true, force: true })
 }
 
-async function openEnvOn (url: string, task: string): Promise<string> {
-  return openEnv({ url }, { task, timeouts: { short: 60, long: 120 } })
-}
-
-async function stepOn (url: string, env: string, action: string): Promise<any> {
-  return stepOk({ url }, env, action)
-}
+/** An environment of `task` on an attack's own server, with room for a search of the whole sandbox. */
+const openEnvOn = (s: { url: string }, task: string) => openEnv(s, { task, timeouts: { short: 60, long: 120 } })
 
 /**
  * On a server of its own started with `args`: the agent of `task` searches the whole sandbox for answers files and
@@ -163,13 +158,13 @@ async function leakCheck (c: Ctx, args: string[], task: string, answers: string,
   const content = readFileSync(answers, 'utf8').split('\n').slice(1, 6).join('\n')
   const s = await ownServer(c, args, cli)
   try {
-    const env = await openEnvOn(s.url, task)
-    const r = await stepOn(s.url, env, `find / \\( -name answers.csv -o -name eval_seed.txt \\) 2>/dev/null | grep -v '^/proc' | wc -l; cat ${q(answers)} 2>&1 | head -c 300`)
+    const env = await openEnvOn(s, task)
+    const r = await stepOk(s, env, `find / \\( -name answers.csv -o -name eval_seed.txt \\) 2>/dev/null | grep -v '^/proc' | wc -l; cat ${q(answers)} 2>&1 | head -c 300`)
     c.t.equal(lines(r.observation)[0], '0', 'no answers file is listed')
     c.t.match(r.observation, c.local ? `cat: ${answers}: Permission denied` : `cat: ${answers}: No such file or directory`)
     c.t.notMatch(r.observation, content, 'nothing of the answers')
-    await stepOn(s.url, env, 'cp sample_submission.csv submission.csv')
-    const v = await stepOn(s.url, env, 'validate')
+    await stepOk(s, env, 'cp sample_submission.csv submission.csv')
+    const v = await stepOk(s, env, 'validate')
     c.t.ok(score(v.observation) > 0, `the evaluation still scores: ${v.observation.slice(-120)}`)
     c.t.equal(statSync(answers).mode & 0o077, 0, 'the host\'s file is owner-only now')
     await http(s.url, 'DELETE', `/v1/envs/${env}`)
@@ -392,9 +387,9 @@ print(json.dumps({"accuracy": 0.5, "detail": ans[:300], "rows": [int(d) for d in
       const digits = answers.split('\n').slice(1).map(l => l.split(',')[1] ?? '').join('')
       const s = await ownServer(c, ['--tasks-dir', dir])
       try {
-        const env = await openEnvOn(s.url, 'leakyDigits')
-        await stepOn(s.url, env, 'cp sample_submission.csv submission.csv')
-        const v = await stepOn(s.url, env, 'validate')
+        const env = await openEnvOn(s, 'leakyDigits')
+        await stepOk(s, env, 'cp sample_submission.csv submission.csv')
+        const v = await stepOk(s, env, 'validate')
         c.t.match(v.observation, "Evaluation Score: {'accuracy': 0.5, 'f1': 0.25}", 'the numbers pass')
         c.t.match(v.observation, /only finite numbers reach you; dropped 5 other value\(s\): 'detail', 'rows', 'nested', 'flag', 1 with a name over 64 characters/)
         c.t.notMatch(v.observation, digits.slice(0, 30), 'no run of the answers')
