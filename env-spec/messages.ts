@@ -1,6 +1,6 @@
 // Every message that crosses the wire: HTTP bodies, their answers, WebSocket frames, errors. What an episode is
 // made of (steps, results, episodes) is in episode.ts; task specs in task.ts; MLGym's file formats in trajectory.ts.
-import { compile } from './validate.js'
+import { compile, ValidationError } from './validate.js'
 import { limitFields, taskSpecSchema, type Metric, type Resources, type TaskEntrypoint, type TaskSpec } from './task.js'
 import type { Metrics } from './trajectory.js'
 import { toolDefinitionSchema, type ToolDefinition } from './tools.js'
@@ -17,6 +17,32 @@ export const MAX_MODEL_BYTES = 32 * 1024 * 1024
 export const MAX_STEP_BYTES = MAX_ACTION_BYTES + MAX_MODEL_BYTES + 64 * 1024
 /** The header the dashboard sends on its requests: its polling is logged at debug, not info. */
 export const DASHBOARD_HEADER = 'x-synthgym-client'
+/**
+ * The deepest nesting of objects and arrays in any JSON message (HTTP body or WebSocket frame, every protocol): far
+ * beyond what a message needs (a tool's JSON schema inside model data), far below what overflows a parser's stack.
+ */
+export const MAX_JSON_DEPTH = 128
+
+/** JSON nested deeper than MAX_JSON_DEPTH: a 400 VALIDATION_ERROR on every route and protocol. */
+export class JsonTooDeepError extends ValidationError {}
+
+/** A JsonTooDeepError when `text` nests objects and arrays deeper than MAX_JSON_DEPTH (one pass, no parse). */
+export function checkJsonDepth (text: string, field = 'body'): void {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // backslash: the next character is escaped
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 123 || c === 91) {
+      if (++depth > MAX_JSON_DEPTH) {
+        throw new JsonTooDeepError(`${field}: JSON nested more than ${MAX_JSON_DEPTH} levels deep (objects and arrays); the limit is ${MAX_JSON_DEPTH}: send a flatter message`, field)
+      }
+    } else if (c === 125 || c === 93) depth--
+  }
+}
 /** The longest `wait=` of GET /v1/episodes, in seconds. */
 export const MAX_EPISODE_WAIT_SECONDS = 60
 /** The largest page of GET /v1/episodes with include_steps (each episode brings every prompt of its steps). */

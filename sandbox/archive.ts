@@ -4,20 +4,24 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, posix } from 'node:path'
 import type { Readable } from 'node:stream'
 
-export interface Owner { uid: number, gid: number, readOnly?: boolean }
+/** `groupRead`: read-only for owner and group whatever the host's modes (hidden files, owner-only on the host) */
+export interface Owner { uid: number, gid: number, readOnly?: boolean, groupRead?: boolean }
 
 type Pack = ReturnType<typeof tar.pack>
 
-function mode (m: number, readOnly?: boolean): number { return readOnly ? m & ~0o222 : m }
+function mode (m: number, o: Owner, dir: boolean): number {
+  if (o.groupRead) return dir ? 0o550 : 0o440
+  return o.readOnly ? m & ~0o222 : m
+}
 
 /** Adds a host file or directory (recursively) under `name` (a path without leading slash). */
 export function addHostPath (pack: Pack, hostPath: string, name: string, owner: Owner): void {
   const st = statSync(hostPath)
   if (st.isDirectory()) {
-    pack.entry({ name, type: 'directory', mode: mode(st.mode & 0o7777, owner.readOnly), uid: owner.uid, gid: owner.gid })
+    pack.entry({ name, type: 'directory', mode: mode(st.mode & 0o7777, owner, true), uid: owner.uid, gid: owner.gid })
     for (const n of readdirSync(hostPath)) addHostPath(pack, join(hostPath, n), posix.join(name, n), owner)
   } else if (st.isFile()) {
-    pack.entry({ name, mode: mode(st.mode & 0o7777, owner.readOnly), uid: owner.uid, gid: owner.gid, size: st.size }, readFileSync(hostPath))
+    pack.entry({ name, mode: mode(st.mode & 0o7777, owner, false), uid: owner.uid, gid: owner.gid, size: st.size }, readFileSync(hostPath))
   }
 }
 
@@ -60,7 +64,7 @@ export function repack (stream: Readable, owner: Owner): Pack {
   const ex = tar.extract()
   const out = tar.pack()
   ex.on('entry', (header, body, next) => {
-    const h = { ...header, uid: owner.uid, gid: owner.gid, mode: mode(header.mode ?? 0o644, owner.readOnly) }
+    const h = { ...header, uid: owner.uid, gid: owner.gid, mode: mode(header.mode ?? 0o644, owner, header.type === 'directory') }
     body.pipe(out.entry(h, err => next(err ?? undefined)))
   })
   ex.on('finish', () => out.finalize())

@@ -18,6 +18,8 @@ import { hostDiskUsageMb } from './disk.js'
 
 const AGENT = { uid: 1000, gid: 1000 }
 const ROOT_RO = { uid: 0, gid: 0, readOnly: true }
+/** hidden files in an evaluation's container: root's, readable by the agent's group, changed by no one */
+const SECRET = { uid: 0, gid: AGENT.gid, readOnly: true, groupRead: true }
 
 export interface DockerSandboxOptions extends SandboxOptions {
   image: string
@@ -179,7 +181,7 @@ export class DockerSandbox implements Sandbox {
     for (const m of mounts) {
       const rel = m.path.replace(/^\/+/, '')
       parents(rel)
-      addHostPath(pack, m.hostPath, rel, m.readOnly === false ? AGENT : ROOT_RO)
+      addHostPath(pack, m.hostPath, rel, m.secret ? SECRET : m.readOnly === false ? AGENT : ROOT_RO)
     }
     for (const f of files) {
       const rel = this.abs(f.path).replace(/^\/+/, '')

@@ -3,7 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
-import { chmod, chown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, chown, cp, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, posix, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import type { Writable } from 'node:stream'
@@ -54,6 +54,16 @@ export function localBackendInfo (): HostInfo & { limits: string } {
 }
 
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/opt']
+
+/**
+ * The host folders every local sandbox sees (read-only) as they are on the host: the system dirs and where python
+ * finds its packages. Whatever they hold, an agent can list, and read where its host uid may.
+ */
+export function sandboxBinds (): string[] {
+  const system = SYSTEM_DIRS.filter(d => existsSync(d) && !lstatSync(d).isSymbolicLink())
+  return [...system, ...localBackendInfo().pythonPaths]
+}
+
 const HIDDEN_ETC = ['/etc/shadow', '/etc/gshadow', '/etc/sudoers']
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty']
 
@@ -273,6 +283,30 @@ async function giveToAgent (path: string): Promise<void> {
   const st = await lstat(path)
   await chown(path, ids.uid, ids.gid)
   if (st.isDirectory()) for (const n of await readdir(path)) await giveToAgent(join(path, n))
+}
+
+/**
+ * A run's own copies of its secret mounts, in `dir` (beside the sandbox's home, in no sandbox's view): the host's
+ * files stay owner-only; the copies are root's, readable by the agent's host group (the server's own ids without
+ * root), and mounted read-only, so what runs can read them and change nothing.
+ */
+async function secretCopies (mounts: Mount[], dir: string): Promise<Mount[]> {
+  if (!mounts.some(m => m.secret)) return mounts
+  await mkdir(dir, { mode: 0o700 })
+  const ids = agentHostIds()
+  const own = async (p: string): Promise<void> => {
+    const st = await lstat(p)
+    if (ids) await chown(p, 0, ids.gid)
+    await chmod(p, st.isDirectory() ? 0o550 : 0o440)
+    if (st.isDirectory()) for (const n of await readdir(p)) await own(join(p, n))
+  }
+  return Promise.all(mounts.map(async (m, i) => {
+    if (!m.secret) return m
+    const copy = join(dir, String(i))
+    await cp(m.hostPath, copy, { recursive: true, dereference: true })
+    await own(copy)
+    return { ...m, hostPath: copy, readOnly: true }
+  }))
 }
 
 /** One process tree of a sandbox running a shell: outer sh → bwrap|unshare → init → bash. */
@@ -529,10 +563,12 @@ export class LocalSandbox implements Sandbox {
 
   async run (command: string, opts: RunOptions = {}): Promise<RunResult> {
     const env = opts.evaluation ? { ...EVALUATION_ENV, ...opts.env } : opts.env
-    const plan = this.argv(runArgv(command, opts.cwd), opts.mounts, env, opts.evaluation)
+    const copies = join(this.root, 'run-' + randomBytes(4).toString('hex'))
+    const mounts = await secretCopies(opts.mounts ?? [], copies)
+    const plan = this.argv(runArgv(command, opts.cwd), mounts, env, opts.evaluation)
     // a mount point the home lacks is made on the host first (an evaluation's workspace is read-only inside);
     // the agent's shell must not see even the names of a run's files, so what did not exist before goes afterwards
-    const leftovers = await this.newMountPoints(opts.mounts ?? [], opts.evaluation === true)
+    const leftovers = [copies, ...await this.newMountPoints(mounts, opts.evaluation === true)]
     return new Promise<RunResult>(resolve => {
       const p = this.spawnTree(plan, 'ignore')
       this.runs.add(p)

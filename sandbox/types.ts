@@ -39,7 +39,16 @@ export interface InterruptOptions {
 
 export interface FileEntry { path: string, data?: string | Buffer, hostPath?: string, mode?: number }
 
-export interface Mount { hostPath: string, path: string, readOnly?: boolean }
+export interface Mount {
+  hostPath: string
+  path: string
+  readOnly?: boolean
+  /**
+   * hidden files (a task's answers): owner-only on the host, so no agent uid can read them there; the run gets a
+   * read-only copy of its own that only it sees, gone when it ends
+   */
+  secret?: boolean
+}
 
 export interface RunOptions {
   timeout?: number

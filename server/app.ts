@@ -5,7 +5,7 @@ import websocket from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import {
   DASHBOARD_HEADER,
-  MAX_ACTION_BYTES, MAX_STEP_BYTES, validateCreateEnv, validateStep, validateEpisodeQuery, validateToolsQuery, validateWsRequest,
+  MAX_ACTION_BYTES, MAX_STEP_BYTES, checkJsonDepth, validateCreateEnv, validateStep, validateEpisodeQuery, validateToolsQuery, validateWsRequest,
   type UnwatchResult, type WatchResult, type WsFrame, type WsRequest
 } from '../env-spec/messages.js'
 import { ValidationError } from '../env-spec/validate.js'
@@ -71,6 +71,7 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, raw, done) => {
     if ((raw as string).trim() === '') { done(null, undefined); return }
+    try { checkJsonDepth(raw as string) } catch (e) { done(e as Error, undefined); return }
     parseJson(req, raw as string, done)
   })
 
@@ -180,7 +181,9 @@ function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access
     let msg: WsRequest
     let id: string | number | null = null
     try {
-      const parsed = JSON.parse(raw.toString())
+      const text = raw.toString()
+      checkJsonDepth(text, 'message')
+      const parsed = JSON.parse(text)
       // only an id the schema allows is echoed (a fraction or NaN would make the answer break the frame schema)
       id = typeof parsed?.id === 'string' || Number.isInteger(parsed?.id) ? parsed.id : null
       msg = validateWsRequest(parsed, 'message')

@@ -56,6 +56,8 @@ const ROUTE_SCOPES: [RegExp, Need][] = [
   // the dashboard's page and code hold no data: the page asks for a key and sends it with every API call
   [/^\/(ui(\/.*)?)?$/, 'none'],
   [/^\/metrics$/, 'admin'],
+  // reloading changes what the server serves
+  [/^\/v1\/tasks\/reload$/, 'admin'],
   [/^\/v1\/(tasks|tools|generation)(\/|$)/, 'key'],
   [/^\/v1\/episodes(\/|$)/, 'episodes'],
   [/^\/v1\/(envs|ws)(\/|$)/, 'envs'],

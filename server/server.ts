@@ -11,7 +11,9 @@ import { importsFile, keysFile, storeFile, dockerEngines, serverId, type ServerC
 import { KeyStore } from './keys.js'
 import { Auth, checkBind } from './auth.js'
 import { DockerBackend } from '../sandbox/docker-backend.js'
-import { releaseLocal, sweepLocal } from '../sandbox/local.js'
+import { releaseLocal, sandboxBinds, sweepLocal } from '../sandbox/local.js'
+import { exposedSecrets, protectSecrets, secretsProblem } from '../tasks/secrets.js'
+import { SecretsExposedError } from '../tasks/errors.js'
 import { TaskRegistry, importMlgym, loadTasksFrom, type ImportReport } from '../tasks/registry.js'
 
 export interface RunningServer {
@@ -57,6 +59,17 @@ export function loadRegistry (config: ServerConfig, extra: { taskDirs?: string[]
   return { registry, imports, errors }
 }
 
+/** A registry read again, less the tasks whose hidden files an agent could read (reported as not loaded). */
+function withoutExposed<R extends { registry: TaskRegistry, errors: { file: string, reason: string }[] }> (r: R): R {
+  protectSecrets(r.registry.list())
+  for (const e of exposedSecrets(r.registry.list(), sandboxBinds())) {
+    if (!r.registry.get(e.task)) continue
+    r.registry.remove(e.task)
+    r.errors.push({ file: e.file, reason: `hidden file of task ${e.task} inside ${e.bind}, which every local sandbox sees: move the task outside it` })
+  }
+  return r
+}
+
 /**
  * Watches the folders of tasks among `dirs` (not single task dirs): a task added, replaced or removed there is
  * picked up by `reload` a moment later (events come in bursts while a task is copied in).
@@ -81,6 +94,9 @@ export async function startServer (config: ServerConfig, opts: { logger?: AppOpt
   const auth = new Auth(keys, config)
   try { checkBind(config.host, auth, config.dataDir) } catch (e) { keys.close(); throw e }
   const { registry, imports, errors } = opts.registry ? { registry: opts.registry, imports: [], errors: [] } : loadRegistry(config, opts)
+  // no agent may read a served task's hidden files through a folder its sandbox sees
+  const exposed = secretsProblem(registry.list(), sandboxBinds(), localSandboxDir(config))
+  if (exposed) { keys.close(); throw new SecretsExposedError(exposed) }
   const instance = randomBytes(6).toString('hex')
   let releaseDir: () => void
   try { releaseDir = claimDataDir(config.dataDir, instance) } catch (e) { keys.close(); throw e }
@@ -125,7 +141,7 @@ export async function startServer (config: ServerConfig, opts: { logger?: AppOpt
     const mgr = manager
     mgr.authRequired = () => auth.required()
     // a server built on a registry it was given has nothing on disk to read again
-    if (!opts.registry) mgr.taskSource = () => loadRegistry(config, opts)
+    if (!opts.registry) mgr.taskSource = () => withoutExposed(loadRegistry(config, opts))
     watchers = opts.registry ? [] : watchTaskDirs(opts.taskDirs ?? [], () => { try { mgr.reloadTasks() } catch {} })
     const app = await buildApp(manager, { logger: opts.logger, auth })
     manager.log = app.log

@@ -357,7 +357,8 @@ export class Environment {
       const extra = { metrics }
       if (action === 'validate') {
         const base = this.baselineScores ? pyRepr(this.baselineScores as Record<string, PyValue>) : 'NA (no baseline was there)'
-        const observation = `Your code produced a valid submission artefact at ${ev.submission}.\nBaseline Score: ${base}\nEvaluation Score: ${pyRepr(ev.metrics)}`.trim()
+        const score = `Your code produced a valid submission artefact at ${ev.submission}.\nBaseline Score: ${base}\nEvaluation Score: ${pyRepr(ev.metrics)}`.trim()
+        const observation = ev.withheld ? `${score}\n${ev.withheld}` : score
         return { observation, reward, terminated: false, truncated: false, extra }
       }
       this.info.submission = ev.submission

@@ -20,6 +20,9 @@ export class TaskLoadError extends Error {
   constructor (public file: string, public reason: string) { super(`${file}: ${reason}`) }
 }
 
+/** A served task's hidden files (or the sandboxes' folder) lie where every local sandbox sees them: no start. */
+export class SecretsExposedError extends Error { readonly code = 'SECRETS_EXPOSED' }
+
 // Evaluation outcomes the environment turns into observations (as MLGym does); never sent as errors.
 
 /** The task's submission artefact is not in the workspace. */

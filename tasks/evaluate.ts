@@ -7,7 +7,7 @@ import type { Sandbox, Mount } from '../sandbox/types.js'
 import { WORKSPACE, AGENT_HOME } from '../sandbox/types.js'
 import { packageRoot } from '../sandbox/paths.js'
 import { hostPath, type Task } from './registry.js'
-import { parsePyJson, type PyValue } from './pyrepr.js'
+import { PyFloat, parsePyJson, type PyValue } from './pyrepr.js'
 import { sandboxSettings } from './settings.js'
 import { EvaluationFormatError, SubmissionNotFoundError } from './errors.js'
 
@@ -21,10 +21,37 @@ export interface Evaluation {
   output: string
   /** the evaluation command's exit status (MLGym reads only the output; generation's checks want exit 0 too) */
   exitCode: number | null
+  /** what was dropped from the metrics (printed with the hidden files mounted), for the agent to read */
+  withheld?: string
+}
+
+/** The longest metric name that passes while hidden files are mounted (a longer one could spell them out). */
+export const MAX_METRIC_NAME = 64
+
+/**
+ * While the hidden files were mounted only finite numbers under short names pass to the agent: a string, list,
+ * nested dict, boolean or long name could carry the answers. A number still carries a few digits of anything.
+ */
+function numbersOnly (metrics: Record<string, PyValue>): { metrics: Record<string, PyValue>, withheld?: string } {
+  const kept: Record<string, PyValue> = {}
+  const dropped: string[] = []
+  let long = 0
+  for (const [k, v] of Object.entries(metrics)) {
+    const n = v instanceof PyFloat ? v.value : v
+    if (k.length > MAX_METRIC_NAME) long++
+    else if (typeof n === 'number' && Number.isFinite(n)) kept[k] = v
+    else dropped.push(`'${k}'`)
+  }
+  if (dropped.length + long === 0) return { metrics }
+  const what = [...dropped, ...(long ? [`${long} with a name over ${MAX_METRIC_NAME} characters`] : [])].join(', ')
+  return {
+    metrics: kept,
+    withheld: `Note: the evaluation read hidden files, so only finite numbers reach you; dropped ${dropped.length + long} other value(s): ${what}.`
+  }
 }
 
 export function secretMounts (task: Task): Mount[] {
-  return (task.spec.secret_files ?? []).map(p => ({ hostPath: hostPath(task, p), path: `${SECRET_DIR}/${basename(p)}`, readOnly: true }))
+  return (task.spec.secret_files ?? []).map(p => ({ hostPath: hostPath(task, p), path: `${SECRET_DIR}/${basename(p)}`, readOnly: true, secret: true }))
 }
 
 /** The host file of an evaluation path: a starter file (or a file inside a starter dir), as MLGym names them. */
@@ -131,7 +158,9 @@ export async function evaluate (task: Task, sandbox: Sandbox, opts: EvaluateOpti
   }
   const first = await once(true)
   try {
-    return { metrics: metricsFrom(first.output, firstBraceLine), submission: first.artefact, output: first.output, exitCode: first.exitCode }
+    const all = metricsFrom(first.output, firstBraceLine)
+    const { metrics, withheld } = secrets.length && !opts.author ? numbersOnly(all) : { metrics: all }
+    return { metrics, submission: first.artefact, output: first.output, exitCode: first.exitCode, ...(withheld ? { withheld } : {}) }
   } catch (e) {
     if (!(e instanceof EvaluationFormatError) || secrets.length === 0) throw e
     if (opts.author) throw formatError(first.output)

@@ -64,13 +64,15 @@ export interface ServerProcess {
 }
 
 /**
- * `synthgym serve` as its own process (run from the sources with tsx), on a free port: for what only a real process
- * shows (kill -9, SIGTERM, exit codes). Killed when `t` ends if it still runs.
+ * `synthgym serve` as its own process (run from the sources with tsx, or the `cli` given), on a free port: for what
+ * only a real process shows (kill -9, SIGTERM, exit codes, another uid). Killed when `t` ends if it still runs.
  */
-export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], env: NodeJS.ProcessEnv = {},
+  o: { cli?: string, uid?: number } = {}): Promise<ServerProcess> {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'server', 'cli.ts'), 'serve', '--port', '0', '--gpus', 'none', ...args], {
-    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }
+  const entry = o.cli ? [o.cli] : ['--import', 'tsx', join(root, 'server', 'cli.ts')]
+  const proc = spawn(process.execPath, [...entry, 'serve', '--port', '0', '--gpus', 'none', ...args], {
+    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...(o.uid ? { uid: o.uid, gid: o.uid } : {})
   })
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))

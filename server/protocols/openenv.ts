@@ -16,7 +16,7 @@ import {
   type OpenEnvMetadataResponse, type OpenEnvResetData, type OpenEnvResult, type OpenEnvSchemaResponse, type OpenEnvState,
   type OpenEnvWsReply
 } from '../../env-spec/openenv.js'
-import { MAX_ACTION_BYTES, type CreateEnvBody, type EnvState } from '../../env-spec/messages.js'
+import { MAX_ACTION_BYTES, JsonTooDeepError, checkJsonDepth, type CreateEnvBody, type EnvState } from '../../env-spec/messages.js'
 import type { ResetResult, StepResult } from '../../env-spec/episode.js'
 import { ValidationError } from '../../env-spec/validate.js'
 import { NotResetError } from '../../tasks/errors.js'
@@ -70,6 +70,8 @@ function toOpenEnvError (e: unknown, m: EnvManager, during: 'reset' | 'other', t
 
 /** HTTP errors in FastAPI's shape: 422 `{detail: [items]}` for bad input, else `{detail, code, synthgym_code}`. */
 function toHttpError (e: unknown, m: EnvManager, during: 'reset' | 'other', task?: string): { status: number, body: OpenEnvHttpError } {
+  // too deep to parse: a 400, as on every route (FastAPI would overflow; the limit is ours)
+  if (e instanceof JsonTooDeepError) return { status: 400, body: { detail: errorItems(e) } }
   if (e instanceof ValidationError) return { status: 422, body: { detail: errorItems(e) } }
   if (e instanceof errorCodes.FST_ERR_CTP_INVALID_JSON_BODY) {
     return { status: 422, body: { detail: [{ type: 'json_invalid', loc: ['body', 0], msg: 'JSON decode error' }] } }
@@ -194,6 +196,7 @@ function wsSession (m: EnvManager, socket: WebSocket, params: Params, auth: Auth
 
   async function handle (text: string): Promise<void> {
     let parsed: unknown
+    checkJsonDepth(text, 'message')
     try { parsed = JSON.parse(text) } catch (e) {
       send({ type: 'error', data: { message: `Invalid JSON: ${(e as Error).message}`, code: 'INVALID_JSON', synthgym_code: 'VALIDATION_ERROR' } })
       return

@@ -22,6 +22,7 @@ import {
 import { AGENT_HOME, WORKSPACE, type Sandbox, type ShellHandle } from '../../sandbox/types.js'
 import { ansiQuote, syntaxCheck } from '../../sandbox/shell.js'
 import { NotResetError } from '../../tasks/errors.js'
+import { JsonTooDeepError } from '../../env-spec/messages.js'
 import type { EnvManager } from '../envs.js'
 import { EnvElsewhereError, ForbiddenError, NotFoundError, RateLimitedError, ReplicaGoneError, ShuttingDownError, UnauthorizedError } from '../errors.js'
 
@@ -361,6 +362,8 @@ export function toSwerexError (e: unknown): { status: number, body: SwerexExcept
     ({ status: 511, body: { swerexception: { message, class_path: classPath, traceback: '', extra_info: extra } } })
   if (e instanceof SwerexError) return exc(e.classPath, e.message, e.extraInfo)
   if (e instanceof SwerexValidationError) return { status: 422, body: { detail: e.detail } }
+  // too deep to parse: a 400, as on every route (FastAPI would overflow; the limit is ours)
+  if (e instanceof JsonTooDeepError) return { status: 400, body: { detail: e.message } }
   // FastAPI's APIKeyHeader: no key is 403, a wrong (or revoked) one 401; scope and rate in our words
   if (e instanceof UnauthorizedError) return e.missing ? { status: 403, body: { detail: 'Not authenticated' } } : { status: 401, body: { detail: 'Invalid API Key' } }
   if (e instanceof ForbiddenError) return { status: 403, body: { detail: e.message } }

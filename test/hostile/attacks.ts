@@ -7,11 +7,15 @@ import type { Test } from 'tap'
 import type Docker from 'dockerode'
 import { createHash } from 'node:crypto'
 import { createServer, type Server as NetServer } from 'node:net'
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { hostname, networkInterfaces } from 'node:os'
+import { spawnSync } from 'node:child_process'
+import {
+  chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync,
+  writeFileSync
+} from 'node:fs'
+import { hostname, networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { testServer } from '../helpers.js'
-import { MAX_ACTION_BYTES, MAX_STEP_BYTES } from '../../env-spec/messages.js'
+import { http, openEnv, serverProcess, stepOk, type ServerProcess, type testServer } from '../helpers.js'
+import { MAX_ACTION_BYTES, MAX_JSON_DEPTH, MAX_STEP_BYTES } from '../../env-spec/messages.js'
 
 export type Server = Awaited<ReturnType<typeof testServer>>
 /** The backend and isolation mode an attack runs on. */
@@ -115,6 +119,57 @@ function listen (path: string | number): Promise<NetServer> {
 const score = (obs: string) => Number(/Evaluation Score: \{'\w+': ([\d.e-]+)\}/.exec(obs)?.[1])
 
 const PD_SCORE = 2.4571
+
+/** A copy of the built-in digitsClassification under `dir`/`id` with that id, its modes as a fresh checkout's. */
+function taskCopy (dir: string, id: string): string {
+  const task = join(dir, id)
+  cpSync(join(repo, 'tasks/builtin/digitsClassification'), task, { recursive: true })
+  const yaml = join(task, 'task.yaml')
+  writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^id: digitsClassification$/m, `id: ${id}`))
+  chmodSync(join(task, 'secret'), 0o755)
+  chmodSync(join(task, 'secret/answers.csv'), 0o644)
+  return task
+}
+
+/** A server of the attack's own (the sources, or an installed `cli`) on the battery's backend. */
+async function ownServer (c: Ctx, args: string[], cli?: string): Promise<ServerProcess & { dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sg-own-'))
+  const backend = c.local ? [] : ['--backend', 'docker']
+  try {
+    return { ...await serverProcess(c.t, ['--warm-pool', '0', '--data-dir', dataDir, ...backend, ...args], {}, { cli }), dataDir }
+  } catch (e) { rmSync(dataDir, { recursive: true, force: true }); throw e }
+}
+
+/** Stops an attack's server as an operator would (SIGTERM: its sandboxes go), then removes its data. */
+async function stopServer (s: ServerProcess & { dataDir: string }): Promise<void> {
+  s.proc.kill('SIGTERM')
+  await s.exited
+  rmSync(s.dataDir, { recursive: true, force: true })
+}
+
+/** An environment of `task` on an attack's own server, with room for a search of the whole sandbox. */
+const openEnvOn = (s: { url: string }, task: string) => openEnv(s, { task, timeouts: { short: 60, long: 120 } })
+
+/**
+ * On a server of its own started with `args`: the agent of `task` searches the whole sandbox for answers files and
+ * reads `answers` (a host path); it finds and reads nothing, and its evaluation still scores.
+ */
+async function leakCheck (c: Ctx, args: string[], task: string, answers: string, cli?: string): Promise<void> {
+  const content = readFileSync(answers, 'utf8').split('\n').slice(1, 6).join('\n')
+  const s = await ownServer(c, args, cli)
+  try {
+    const env = await openEnvOn(s, task)
+    const r = await stepOk(s, env, `find / \\( -name answers.csv -o -name eval_seed.txt \\) 2>/dev/null | grep -v '^/proc' | wc -l; cat ${q(answers)} 2>&1 | head -c 300`)
+    c.t.equal(lines(r.observation)[0], '0', 'no answers file is listed')
+    c.t.match(r.observation, c.local ? `cat: ${answers}: Permission denied` : `cat: ${answers}: No such file or directory`)
+    c.t.notMatch(r.observation, content, 'nothing of the answers')
+    await stepOk(s, env, 'cp sample_submission.csv submission.csv')
+    const v = await stepOk(s, env, 'validate')
+    c.t.ok(score(v.observation) > 0, `the evaluation still scores: ${v.observation.slice(-120)}`)
+    c.t.equal(statSync(answers).mode & 0o077, 0, 'the host\'s file is owner-only now')
+    await http(s.url, 'DELETE', `/v1/envs/${env}`)
+  } finally { await stopServer(s) }
+}
 
 export const ATTACKS: Attack[] = [
   // ---------------------------------------------------------------- escaping the workspace
@@ -254,6 +309,94 @@ export const ATTACKS: Attack[] = [
       c.t.notMatch(v.observation, /LEAK/)
       c.t.ok(score(v.observation) > 0)
       c.t.equal((await c.step('ls leak.csv 2>&1')).observation, "ls: cannot access 'leak.csv': No such file or directory")
+    }
+  },
+  {
+    id: 'secret-tasks-under-opt',
+    area: 'secrets',
+    tries: 'with a tasks folder under /opt (which the local sandbox binds read-only): `find / -name answers.csv` and `cat` its answers',
+    outcome: {
+      local: 'the hidden files are owner-only on the host (their folder too): nothing is listed or read; the evaluation still scores ' +
+        'from a copy of its own; a server that cannot make them so (a read-only folder) refuses to start, naming the folder',
+      docker: 'the container sees no host folder; the evaluation scores from owner-only host files'
+    },
+    async run (c) {
+      const base = mkdtempSync('/opt/sg-hostile-')
+      c.t.teardown(() => { spawnSync('umount', [base]); rmSync(base, { recursive: true, force: true }) })
+      chmodSync(base, 0o755)
+      const task = taskCopy(join(base, 'tasks'), 'optDigits')
+      if (c.local) {
+        // a folder the server may not change: the files stay world-readable, and the server does not start
+        spawnSync('mount', ['--bind', base, base])
+        spawnSync('mount', ['-o', 'remount,bind,ro', base])
+        const { testServer } = await import('../helpers.js')
+        const refused = await testServer({ warmPool: 0, gpus: 'none' }, { taskDirs: [join(base, 'tasks')] }).then(async s => { await s.close(); return null }, (e: Error) => e)
+        c.t.match(refused?.message, `hidden file ${task}/secret/answers.csv is inside /opt, which every local sandbox sees`, 'refused to start, naming the file and the folder')
+        c.t.match(refused?.message, /Move the task directory outside/, 'and the fix')
+        c.t.equal(spawnSync('umount', [base]).status, 0)
+      }
+      await leakCheck(c, ['--tasks-dir', join(base, 'tasks')], 'optDigits', join(task, 'secret/answers.csv'))
+    }
+  },
+  {
+    id: 'secret-global-install',
+    area: 'secrets',
+    tries: 'synthgym packed (`npm pack`) and installed globally under /usr/local (npm -g\'s layout): `find / -name answers.csv` and `cat` the built-in tasks\' answers',
+    outcome: {
+      local: 'the server makes the installed hidden files owner-only: nothing is listed or read; the evaluation scores from a copy of its own',
+      docker: 'the container sees no host folder; the evaluation scores from owner-only host files'
+    },
+    async run (c) {
+      const cli = join(repo, 'dist/server/cli.js')
+      if (!existsSync(cli)) throw new Error('the global install is packed from dist/: run `npm run build` first')
+      const packs = mkdtempSync(join(tmpdir(), 'sg-pack-'))
+      const prefix = mkdtempSync('/usr/local/sg-hostile-')
+      c.t.teardown(() => { rmSync(packs, { recursive: true, force: true }); rmSync(prefix, { recursive: true, force: true }) })
+      chmodSync(prefix, 0o755)
+      const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', packs], { cwd: repo, encoding: 'utf8' })
+      c.t.equal(packed.status, 0, `npm pack: ${packed.stderr.slice(-300)}`)
+      // npm -g's layout (<prefix>/lib/node_modules/synthgym, the tarball's modes); the dependencies are linked, as
+      // there is no registry here to install them from
+      const pkg = join(prefix, 'lib/node_modules/synthgym')
+      mkdirSync(pkg, { recursive: true })
+      const tgz = join(packs, readdirSync(packs).find(f => f.endsWith('.tgz'))!)
+      c.t.equal(spawnSync('tar', ['xzf', tgz, '--strip-components=1', '-C', pkg]).status, 0, 'unpacked')
+      symlinkSync(realpathSync(join(repo, 'node_modules')), join(pkg, 'node_modules'))
+      // as a tarball of a fresh checkout has them (this checkout's may be owner-only already)
+      c.t.equal(spawnSync('chmod', ['-R', 'a+rX', join(pkg, 'tasks')]).status, 0)
+      const answers = join(pkg, 'tasks/builtin/digitsClassification/secret/answers.csv')
+      await leakCheck(c, [], 'digitsClassification', answers, join(pkg, 'dist/server/cli.js'))
+    }
+  },
+  {
+    id: 'secret-metrics-carry-answers',
+    area: 'secrets',
+    tries: 'a task whose evaluate.py prints the hidden answers beside its score: a string, a list, a nested dict, a boolean, a name made of them',
+    outcome: 'only the finite numbers reach the agent; the observation says what was dropped, without the values or the long name',
+    async run (c) {
+      const dir = mkdtempSync(join(tmpdir(), 'sg-leaky-'))
+      c.t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+      const task = taskCopy(dir, 'leakyDigits')
+      writeFileSync(join(task, 'evaluate.py'), `import json
+ans = open("/home/agent/secret/answers.csv").read()
+digits = "".join(l.split(",")[1] for l in ans.splitlines()[1:])
+print(json.dumps({"accuracy": 0.5, "detail": ans[:300], "rows": [int(d) for d in digits[:50]], "nested": {"x": ans[:50]},
+                  "flag": True, "k" + digits[:100]: 1.0, "f1": 0.25}))
+`)
+      const answers = readFileSync(join(task, 'secret/answers.csv'), 'utf8')
+      const digits = answers.split('\n').slice(1).map(l => l.split(',')[1] ?? '').join('')
+      const s = await ownServer(c, ['--tasks-dir', dir])
+      try {
+        const env = await openEnvOn(s, 'leakyDigits')
+        await stepOk(s, env, 'cp sample_submission.csv submission.csv')
+        const v = await stepOk(s, env, 'validate')
+        c.t.match(v.observation, "Evaluation Score: {'accuracy': 0.5, 'f1': 0.25}", 'the numbers pass')
+        c.t.match(v.observation, /only finite numbers reach you; dropped 5 other value\(s\): 'detail', 'rows', 'nested', 'flag', 1 with a name over 64 characters/)
+        c.t.notMatch(v.observation, digits.slice(0, 30), 'no run of the answers')
+        c.t.notMatch(v.observation, answers.split('\n').slice(1, 4).join('\n'), 'no line of the answers file')
+        c.t.same(v.info.score, [{ accuracy: 0.5, f1: 0.25 }], 'the scores recorded are the numbers')
+        await http(s.url, 'DELETE', `/v1/envs/${env}`)
+      } finally { await stopServer(s) }
     }
   },
   // ---------------------------------------------------------------- other environments
@@ -899,6 +1042,70 @@ print("forked")`))
         ws.send('x'.repeat(MAX_STEP_BYTES + 1))
       })
       c.t.equal(code, 1009, 'message too big')
+    }
+  },
+  {
+    id: 'deep-json',
+    area: 'input',
+    tries: `JSON nested 5,000 levels deep (and just past the ${MAX_JSON_DEPTH}-level limit) on POST /v1/envs, a step, SWE-ReX execute, OpenEnv step, and both WebSockets`,
+    outcome: '400 VALIDATION_ERROR (an error frame on a socket, which stays open) naming the limit; just under the limit is only a schema error; the environment steps on',
+    async run (c) {
+      const nest = (n: number) => '['.repeat(n) + ']'.repeat(n)
+      const limit = new RegExp(`nested more than ${MAX_JSON_DEPTH} levels deep`)
+      for (const n of [5000, MAX_JSON_DEPTH + 1]) {
+        const create = await c.request('POST', '/v1/envs', undefined, `{"task": "prisonersDilemma", "limits": ${nest(n)}}`)
+        c.t.equal(create.status, 400, `POST /v1/envs, ${n} deep`)
+        c.t.equal(create.body.error?.code, 'VALIDATION_ERROR')
+        c.t.match(create.body.error?.message, limit)
+        const step = await c.request('POST', `/v1/envs/${c.env}/step`, undefined, `{"action": "echo hi", "model": ${nest(n)}}`)
+        c.t.equal(step.status, 400, 'a step')
+        c.t.equal(step.body.error?.code, 'VALIDATION_ERROR')
+        const sx = await c.request('POST', `/v1/envs/${c.env}/swerex/execute`, undefined, `{"command": "echo hi", "x": ${nest(n)}}`)
+        c.t.equal(sx.status, 400, 'SWE-ReX execute')
+        c.t.match(sx.body.detail, limit)
+        const oe = await c.request('POST', '/openenv/step', undefined, `{"env_id": "${c.env}", "action": ${nest(n)}}`)
+        c.t.equal(oe.status, 400, 'OpenEnv step')
+        c.t.match(oe.body.detail?.[0]?.msg, limit)
+      }
+      // just under the limit it parses, and the schema answers
+      const under = await c.request('POST', '/v1/envs', undefined, `{"task": "prisonersDilemma", "limits": ${nest(MAX_JSON_DEPTH - 1)}}`)
+      c.t.equal(under.status, 400)
+      c.t.notMatch(under.body.error?.message, limit, 'a schema error, not the depth')
+      const { WebSocket } = await import('ws')
+      for (const [path, frame, code] of [['/v1/ws', `{"id": 1, "op": "step", "env_id": "${c.env}", "action": ${nest(5000)}}`, (a: any) => a.error?.code],
+        ['/openenv/ws', `{"type": "step", "data": ${nest(5000)}}`, (a: any) => a.data?.synthgym_code]] as const) {
+        const ws = new WebSocket(c.server.url.replace('http', 'ws') + path)
+        await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+        const answer = await new Promise<any>(resolve => {
+          ws.once('message', data => resolve(JSON.parse(data.toString())))
+          ws.send(frame)
+        })
+        c.t.equal(code(answer), 'VALIDATION_ERROR', `${path}: an error frame`)
+        c.t.match(JSON.stringify(answer), limit)
+        c.t.equal(ws.readyState, WebSocket.OPEN, 'and the socket stays open')
+        ws.close()
+      }
+    }
+  },
+  {
+    id: 'reload-without-admin',
+    area: 'privileges',
+    tries: 'POST /v1/tasks/reload (which changes what the server serves) with envs,episodes, episodes-only and envs-only keys',
+    outcome: '403 FORBIDDEN naming the admin scope; an admin key reloads',
+    async run (c) {
+      const { testServer } = await import('../helpers.js')
+      const s = await testServer({ warmPool: 0, gpus: 'none' })
+      try {
+        const as = (key: string) => fetch(s.url + '/v1/tasks/reload', { method: 'POST', headers: { authorization: `Bearer ${key}` } })
+          .then(async r => ({ status: r.status, body: await r.json() as any }))
+        for (const scopes of [['envs', 'episodes'], ['episodes'], ['envs']] as const) {
+          const r = await as(s.keys.create({ scopes: [...scopes] }).key)
+          c.t.equal(r.status, 403, `a ${scopes.join(',')} key is refused`)
+          c.t.equal(r.body.error?.code, 'FORBIDDEN')
+          c.t.match(r.body.error?.message, 'needs scope admin')
+        }
+        c.t.equal((await as(s.keys.create({ scopes: ['admin'] }).key)).status, 200, 'an admin key reloads')
+      } finally { await s.close() }
     }
   },
   {
