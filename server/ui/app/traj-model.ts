@@ -41,7 +41,9 @@ export interface StepView {
   kind: StepKind
   /** the metrics this step's evaluation produced */
   score: Metrics | null
-  /** the observation looks like a failure (traceback, error line, timeout) */
+  /** the shell's exit status, where the step recorded one (null: no command ran, it timed out, or not recorded) */
+  exitCode: number | null
+  /** a failing step: a non-zero exit code, or an evaluation (validate, submit) that produced no score */
   error: boolean
   model: ModelCallView | null
 }
@@ -54,6 +56,8 @@ export interface TrajView {
   model: string | null
   status: string | null
   exitStatus: string | null
+  /** why the episode ended (env-spec episodeOutcome); null for a file or a running episode */
+  outcome: string | null
   description: string
   baseline: Metrics | null
   score: Metrics[]
@@ -125,8 +129,6 @@ export function heredocWrite (action: string): { path: string, append: boolean, 
   return { path, append, lines: end >= 0 ? body.slice(0, end) : body }
 }
 
-const ERROR_LINE = /(^Traceback \(most recent call last\)|^\w*Error: |^Error|EXECUTION TIMED OUT|command not found$|^bash: |Your changes have NOT been applied|^Malformed edit command)/m
-
 function num (v: unknown): number | null { return typeof v === 'number' && Number.isFinite(v) ? v : null }
 function str (v: unknown): string | null { return typeof v === 'string' ? v : null }
 function obj (v: unknown): Record<string, unknown> | null { return v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : null }
@@ -160,7 +162,7 @@ export function modelCall (raw: unknown): ModelCallView | null {
 
 interface RawStep {
   action: string, observation: string | null, thought?: string, response?: string, state?: string,
-  execution_time?: number, reward?: number, terminated?: boolean, truncated?: boolean, model?: unknown
+  execution_time?: number, reward?: number, terminated?: boolean, truncated?: boolean, model?: unknown, exit_code?: number | null
 }
 
 function parseState (s: string | undefined): { open_file?: string, working_dir?: string } {
@@ -184,13 +186,15 @@ export function toSteps (raw: RawStep[], score: Metrics[]): StepView[] {
       openFile, workingDir: state.working_dir ?? null, executionTime: num(s.execution_time), reward: num(s.reward),
       terminated: s.terminated === true, truncated, kind,
       score: kind === 'validate' ? evaluationScore(observation) : null,
-      error: ERROR_LINE.test(observation),
+      exitCode: num(s.exit_code),
+      error: num(s.exit_code) !== null && s.exit_code !== 0,
       model: modelCall(s.model)
     }
   })
   const found = steps.filter(s => s.score).length
   const last = steps.at(-1)
   if (last && !last.score && score.length === found + 1 && (last.kind === 'submit' || last.kind === 'autosubmit')) last.score = score.at(-1)!
+  for (const s of steps) if ((s.kind === 'validate' || s.kind === 'submit') && !s.score) s.error = true
   return steps
 }
 
@@ -211,7 +215,7 @@ export function fromTrajectory (t: Trajectory): TrajView {
   const steps = toSteps(t.steps as RawStep[], ep.score)
   return {
     source: 'episode', title: ep.id, episodeId: ep.id, taskId: ep.task_id, model: episodeModel(ep, steps),
-    status: ep.status, exitStatus: ep.exit_status, description: ep.description, baseline: ep.baseline, score: ep.score,
+    status: ep.status, exitStatus: ep.exit_status, outcome: ep.outcome ?? null, description: ep.description, baseline: ep.baseline, score: ep.score,
     steps, modelStats: null, createdAt: ep.created_at, meta: ep.meta
   }
 }
@@ -237,7 +241,7 @@ export function fromFile (name: string, data: unknown, results?: unknown): TrajV
   const baseline = (res && obj(res.baseline) as Metrics | null) ?? steps.map(s => baselineScore(s.observation)).find(b => b) ?? null
   return {
     source: 'file', title: name, episodeId: null, taskId: name.replace(/\.traj$/, '') || null, model: null, status: null,
-    exitStatus: str(info.exit_status), description: str(firstUser?.content) ?? '', baseline, score, steps, modelStats,
+    exitStatus: str(info.exit_status), outcome: null, description: str(firstUser?.content) ?? '', baseline, score, steps, modelStats,
     createdAt: null, meta: {}
   }
 }
