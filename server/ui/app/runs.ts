@@ -144,8 +144,8 @@ export function RunsPage () {
               <td>${ms.join(', ')}</td><td class="num">${new Set(list.map(e => e.task_id)).size}</td><td class="num">${list.length}</td>
               <td><${OutcomeBar} counts=${countOutcomes(list)} /></td>
               ${r === AD_HOC ? html`<td colspan="2" class="muted">in no benchmark${adHoc ? ' (but in the AUP below: asked)' : ''}</td>`
-                : html`<td class="num aup-best">${a ? ms.map(m => `${fmt(a.best.aup[m] ?? null, 3)}`).join(' / ') : '—'}</td>
-                  <td class="num aup-last">${a ? ms.map(m => `${fmt(a.last.aup[m] ?? null, 3)}`).join(' / ') : '—'}</td>`}
+                : html`<td class="num aup-best">${a ? ms.map(m => (a.best.aup[m] ?? 0).toFixed(3)).join(' / ') : '—'}</td>
+                  <td class="num aup-last">${a ? ms.map(m => (a.last.aup[m] ?? 0).toFixed(3)).join(' / ') : '—'}</td>`}
             </tr>`
           })}</tbody>
         </table>
