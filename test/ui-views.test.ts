@@ -3,7 +3,7 @@
 // episode shows red with its failing step; two runs compare task by task, with the AUP synthgym aup gives; the
 // playground steps an environment; the live output follows its tail unless the reader scrolled up.
 import t from 'tap'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { testServer, http } from './helpers.js'
@@ -25,10 +25,10 @@ t.test('failures, runs, playground and the live tail in headless Chromium', { sk
   const s = await testServer()
   t.teardown(() => s.close())
   /** one episode: create, reset, the actions; returns its id */
-  const episode = async (actions: string[], body: Record<string, unknown> = {}) => {
+  const episode = async (actions: (string | Record<string, unknown>)[], body: Record<string, unknown> = {}) => {
     const env = (await http(s.url, 'POST', '/v1/envs', { task: TASK, max_steps: 10, ...body })).body
     const id = (await http(s.url, 'POST', `/v1/envs/${env.env_id}/reset`)).body.episode_id as string
-    for (const action of actions) t.equal((await http(s.url, 'POST', `/v1/envs/${env.env_id}/step`, { action })).status, 200, action)
+    for (const a of actions) t.equal((await http(s.url, 'POST', `/v1/envs/${env.env_id}/step`, typeof a === 'string' ? { action: a } : a)).status, 200, String(typeof a === 'string' ? a : a.action))
     await http(s.url, 'DELETE', `/v1/envs/${env.env_id}`)
     return id
   }
@@ -37,12 +37,17 @@ t.test('failures, runs, playground and the live tail in headless Chromium', { sk
   // two runs of two models, and an ad-hoc episode (no run)
   await episode(['submit'], { model: 'model-a', meta: { run: 'run-a' } })
   await episode(['submit'], { model: 'model-a', meta: { run: 'run-a' } })
-  await episode(['submit'], { model: 'model-b', meta: { run: 'run-b' } })
+  // with the model call behind it, as the agent harness records one
+  const call = {
+    model: 'model-b', messages: [{ role: 'user', content: 'go' }], completion: { role: 'assistant', content: 'submit' },
+    usage: { prompt_tokens: 120, completion_tokens: 8, total_tokens: 128 }, finish_reason: 'stop', latency_ms: 1500, cost: 0.25
+  }
+  await episode([{ action: 'submit', model: call }], { model: 'model-b', meta: { run: 'run-b' } })
   await episode(['submit'])
 
   const browser: Browser = await (await import('playwright-core')).chromium.launch({ executablePath: CHROMIUM })
   t.teardown(() => browser.close())
-  const page: Page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
+  const page: Page = await browser.newPage({ viewport: { width: 1440, height: 1000 }, acceptDownloads: true })
   const problems: string[] = []
   page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`) })
   page.on('pageerror', e => problems.push(`page error: ${e.message}`))
@@ -103,6 +108,15 @@ t.test('failures, runs, playground and the live tail in headless Chromium', { sk
     const a = scoreOf('run-a')
     t.match(row, new RegExp(`^${TASK} ${metric.name} [↑↓] ${String(a[0]).slice(0, 4)}`), 'A: mean ± std over its two repeats')
     t.match(row, /\(n 2\) .* \(n 1\)/)
+    // per-model totals, read from the steps on request
+    await page.click('button.model-totals')
+    t.match(await until('table.model-totals tr[data-model="model-b"]', /model-b/, 'the totals'), /^model-b 1 [01] \/ 1 .*1 120 8 \$0\.25 1\.5 s$/)
+    // the CSV of the episodes shown
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('button.csv')])
+    const csv = readFileSync((await dl.path())!, 'utf8').trim().split('\r\n')
+    t.equal(csv[0], 'episode,run,task,model,status,outcome,exit_status,steps,metric,best,last,baseline,created_at')
+    t.equal(csv.length, all.length + 1, 'a line per episode')
+    t.ok(csv.some(l => l.startsWith(failed + ',,') && l.includes(',no_submission,')), 'the failed ad-hoc episode, its outcome')
     await page.click(`table.compare-runs tr[data-task="${TASK}"] a.side-by-side-link`)
     await page.waitForSelector('table.compare-steps tbody tr')
     t.equal(await page.locator('.side-by-side dl.facts').count(), 2, 'two episodes side by side')
