@@ -111,7 +111,7 @@ function TrajHeader (props: { v: TrajView }) {
   return html`
     <header class="traj-head">
       <h2>${v.source === 'file' ? 'File ' : 'Episode '}<code>${v.title}</code>
-        ${v.episodeId ? html` <button class="download-traj" onClick=${() => downloadTraj(v.episodeId!)}>Download .traj</button>` : null}</h2>
+        ${v.source === 'episode' && v.episodeId ? html` <button class="download-traj" onClick=${() => downloadTraj(v.episodeId!)}>Download .traj</button>` : null}</h2>
       <dl class="facts">
         <dt>task</dt><dd>${v.taskId ? (v.source === 'episode' ? html`<a href=${'/ui/tasks/' + encodeURIComponent(v.taskId)}>${v.taskId}</a>` : v.taskId) : '—'}</dd>
         <dt>model</dt><dd>${v.model ?? '—'}</dd>
