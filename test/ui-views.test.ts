@@ -6,6 +6,7 @@ import t from 'tap'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
+import { pageHelpers } from './ui-page.js'
 import { testServer, http } from './helpers.js'
 import { episodesAupInput } from '../clients/aup/episodes.js'
 import { aupResult } from '../server/ui/app/aup.js'
@@ -48,21 +49,7 @@ t.test('failures, runs, playground and the live tail in headless Chromium', { sk
   const browser: Browser = await (await import('playwright-core')).chromium.launch({ executablePath: CHROMIUM })
   t.teardown(() => browser.close())
   const page: Page = await browser.newPage({ viewport: { width: 1440, height: 1000 }, acceptDownloads: true })
-  const problems: string[] = []
-  page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`) })
-  page.on('pageerror', e => problems.push(`page error: ${e.message}`))
-  const text = async (sel: string) => (await page.locator(sel).first().innerText({ timeout: 10_000 })).replace(/\s+/g, ' ').trim()
-  const until = async (sel: string, re: RegExp, what: string) => {
-    let last = ''
-    for (let i = 0; i < 200; i++) {
-      last = (await page.locator(sel).first().innerText({ timeout: 10_000 }).catch(() => '')).replace(/\s+/g, ' ').trim()
-      if (re.test(last)) return last
-      await page.waitForTimeout(50)
-    }
-    t.fail(`${what}: ${sel} never matched ${re} (last: ${JSON.stringify(last.slice(0, 300))})`)
-    return last
-  }
-  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
+  const { problems, text, until, shot } = pageHelpers(page, t, SHOTS)
 
   await t.test('a failed episode shows red, with its failing step', async t => {
     await page.goto(`${s.url}/ui/episodes/${failed}`)

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, copyFileSync, readFileSync, writeFileSync } from
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import type { Browser, Page } from 'playwright-core'
+import { pageHelpers } from './ui-page.js'
 import { testServer, http, tempDir } from './helpers.js'
 import { startFakeOpenAI } from './fakes/openai.js'
 import { fixtureDatasets, startFakeHub } from './fakes/hub.js'
@@ -261,24 +262,7 @@ t.test('the dashboard in headless Chromium', { skip: haveChromium ? false : `${C
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM })
   t.teardown(() => browser.close())
   const page: Page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
-  const problems: string[] = []
-  page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`) })
-  page.on('pageerror', e => problems.push(`page error: ${e.message}`))
-  page.on('requestfailed', r => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`))
-  // innerText: table cells apart, as a reader sees them
-  const text = async (sel: string) => (await page.locator(sel).first().innerText({ timeout: 10_000 })).replace(/\s+/g, ' ').trim()
-  /** waits until the text of `sel` matches */
-  const until = async (sel: string, re: RegExp, what: string) => {
-    let last = ''
-    for (let i = 0; i < 200; i++) {
-      last = (await page.locator(sel).first().innerText({ timeout: 10_000 }).catch(() => '')).replace(/\s+/g, ' ').trim()
-      if (re.test(last)) return last
-      await page.waitForTimeout(50)
-    }
-    t.fail(`${what}: ${sel} never matched ${re} (last: ${JSON.stringify(last.slice(0, 300))})`)
-    return last
-  }
-  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
+  const { problems, text, until, shot } = pageHelpers(page, t, SHOTS)
 
   await t.test('Environments: the live list, a running step\'s output, close', async t => {
     const live = (await http(s.url, 'POST', '/v1/envs', { task: TASK })).body
