@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, copyFileSync, readFileSync, writeFileSync } from
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import type { Browser, Page } from 'playwright-core'
+import { pageHelpers } from './ui-page.js'
 import { testServer, http, tempDir } from './helpers.js'
 import { startFakeOpenAI } from './fakes/openai.js'
 import { fixtureDatasets, startFakeHub } from './fakes/hub.js'
@@ -261,24 +262,7 @@ t.test('the dashboard in headless Chromium', { skip: haveChromium ? false : `${C
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM })
   t.teardown(() => browser.close())
   const page: Page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
-  const problems: string[] = []
-  page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`) })
-  page.on('pageerror', e => problems.push(`page error: ${e.message}`))
-  page.on('requestfailed', r => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`))
-  // innerText: table cells apart, as a reader sees them
-  const text = async (sel: string) => (await page.locator(sel).first().innerText({ timeout: 10_000 })).replace(/\s+/g, ' ').trim()
-  /** waits until the text of `sel` matches */
-  const until = async (sel: string, re: RegExp, what: string) => {
-    let last = ''
-    for (let i = 0; i < 200; i++) {
-      last = (await page.locator(sel).first().innerText({ timeout: 10_000 }).catch(() => '')).replace(/\s+/g, ' ').trim()
-      if (re.test(last)) return last
-      await page.waitForTimeout(50)
-    }
-    t.fail(`${what}: ${sel} never matched ${re} (last: ${JSON.stringify(last.slice(0, 300))})`)
-    return last
-  }
-  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
+  const { problems, text, until, shot } = pageHelpers(page, t, SHOTS)
 
   await t.test('Environments: the live list, a running step\'s output, close', async t => {
     const live = (await http(s.url, 'POST', '/v1/envs', { task: TASK })).body
@@ -371,7 +355,8 @@ t.test('the dashboard in headless Chromium', { skip: haveChromium ? false : `${C
     const newest = (await http(s.url, 'GET', '/v1/episodes?order=desc')).body.episodes.map((e: any) => e.id)
     t.same(rows, newest, 'newest first, as the API pages them')
     t.ok(rows.indexOf(short.episode.id) < rows.indexOf(longId))
-    t.match(await text(`table.episodes tbody tr:nth-child(${rows.indexOf(longId) + 1})`), new RegExp(`${TASK} .*finished submitted 50`))
+    t.match(await text(`table.episodes tbody tr:nth-child(${rows.indexOf(longId) + 1})`), new RegExp(`${TASK} .*(not_)?improved submitted 50`))
+    t.match(await text('p.drop-hint'), /, or pick one\.$/, 'a space before "pick one"')
     await shot('episodes')
     // MLGym's .traj and results.json of the long episode, as `synthgym run` would write them, dropped together
     const dt = await page.evaluateHandle(({ traj, results }) => {
@@ -479,7 +464,7 @@ t.test('the dashboard in headless Chromium', { skip: haveChromium ? false : `${C
     const mine = all.filter((e: any) => e.task_id === TASK)
     const best = Math.max(...long.episode.score.map((x: any) => x.Score))
     const count = (f: (e: any) => boolean) => mine.filter(f).length
-    t.match(row, new RegExp(`^${TASK} Score ↑ ${long.episode.baseline.Score} \\(model not recorded\\) ${mine.length} ${count(e => e.status === 'finished')} ${count(e => e.exit_status === 'submitted')} ${String(best).slice(0, 5)}`))
+    t.match(row, new RegExp(`^${TASK} Score ↑ ${long.episode.baseline.Score} \\(model not recorded\\) ${mine.length} ${count(e => e.outcome === 'improved' || e.outcome === 'not_improved')} ${String(best).slice(0, 5)}`))
     t.match(await text('table.scores tr[data-task="digitsClassification"]'), new RegExp(`accuracy ↑ ${String(short.episode.baseline.accuracy).slice(0, 5)}`))
     await page.waitForSelector(`.plot-card[data-task="${TASK}"] svg g.series path`, { state: 'attached' })
     // one line for the one scored episode, through its two evaluations (steps 3 and 50)
@@ -487,7 +472,10 @@ t.test('the dashboard in headless Chromium', { skip: haveChromium ? false : `${C
     t.match(d, /^M[\d.]+,[\d.]+L[\d.]+,[\d.]+$/)
     t.equal(await page.locator(`.plot-card[data-task="${TASK}"] svg g.baseline line`).count(), 1)
     await page.waitForSelector('.plot-card[data-task="digitsClassification"] svg g.series', { state: 'attached' })
-    t.equal(await page.locator('section.aup[data-aup-source="dashboard"] table.aup-table tbody tr').count(), 2, 'the recorded model and the baseline')
+    await until('section.aup', /No finished episode to rank/, 'episodes of no run are in no benchmark')
+    await page.click('input[name=adhoc]')
+    await page.waitForSelector('section.aup[data-aup-source="dashboard"] table.aup-table')
+    t.equal(await page.locator('section.aup[data-aup-source="dashboard"] table.aup-table tbody tr').count(), 2, 'asked for: the recorded model and the baseline')
     t.equal(await page.locator('section.aup svg g.series').count(), 4, 'two profiles of two methods')
     await shot('runs')
   })

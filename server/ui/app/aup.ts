@@ -1,7 +1,7 @@
 // AUP and performance profiles in the page, from stored episodes: the page's runs (one per finished episode) handed
 // to clients/aup/aup.ts, the one implementation of MLGym's get_ranks.py (its rules for what MLGym leaves
 // undefined included), and its report reshaped for the plots: scores, ratios, AUP and the profile per method.
-import { computeAup as aupReport, profile, tauGrid } from '../../../clients/aup/aup.js'
+import { computeAup as aupReport, profile, tauGrid, type AupInput } from '../../../clients/aup/aup.js'
 import type { AupVariant as ReportVariant } from '../../../env-spec/aup.js'
 import type { Metrics } from '../../../env-spec/trajectory.js'
 
@@ -34,7 +34,7 @@ export interface AupResult {
 export function computeAup (tasks: AupTask[], runs: AupRun[]): AupResult {
   const models = [...new Set(runs.map(r => r.method))].sort()
   const used = tasks.filter(t => runs.some(r => r.task === t.id))
-  const report = aupReport({
+  return aupResult({
     models,
     tasks: used.map(t => ({
       task: t.id,
@@ -43,6 +43,11 @@ export function computeAup (tasks: AupTask[], runs: AupRun[]): AupResult {
         .map(r => ({ agent: r.scores, baseline: t.baseline === null ? null : { [t.metric]: t.baseline } }))]))
     }))
   })
+}
+
+/** clients/aup's report of `input` (clients/aup/episodes.ts builds it from stored episodes) shaped for the plots. */
+export function aupResult (input: AupInput): AupResult {
+  const report = aupReport(input)
   const tau = tauGrid(report.tau_max, report.grid_points)
   const variant = (v: ReportVariant): PageVariant => {
     const res = report[v]
@@ -56,7 +61,7 @@ export function computeAup (tasks: AupTask[], runs: AupRun[]): AupResult {
   }
   return {
     methods: report.methods,
-    tasks: used.map(t => t.id),
+    tasks: input.tasks.map(t => t.task),
     notes: report.best_attempt.tasks.flatMap(tr => tr.notes.map(note => ({ task: tr.task, note }))),
     tauMax: report.tau_max,
     tau,

@@ -113,7 +113,16 @@ function LiveOutput (props: { id: string }) {
     }),
     onError: setError
   }), [props.id])
-  useEffect(() => { pre.current?.scrollIntoView({ block: 'end' }) }, [blocks])
+  // follow the tail (the box scrolls inside itself) unless the reader scrolled up; back at the bottom, follow again
+  const follow = useRef(true)
+  useEffect(() => {
+    const el = pre.current
+    if (el && follow.current) el.scrollTop = el.scrollHeight
+  }, [blocks])
+  const onScroll = (e: Event) => {
+    const el = e.target as HTMLElement
+    follow.current = el.scrollHeight - el.scrollTop - el.clientHeight < 8
+  }
   const running = blocks.length > 0 && !blocks.at(-1)!.result
   return html`
     <section class="live">
@@ -122,7 +131,7 @@ function LiveOutput (props: { id: string }) {
       ${state?.last_step && !blocks.length ? html`<div class="last-step"><h4>Last step (${state.current_step})</h4><pre class="action">${state.last_step.action}</pre><pre class="observation">${state.last_step.observation}</pre></div>` : null}
       ${blocks.map((b, i) => html`
         <div class="block" key=${i}>
-          <pre class="stream" ref=${i === blocks.length - 1 ? pre : null}>${b.output || (b.result ? '' : '…')}</pre>
+          <pre class="stream" ref=${i === blocks.length - 1 ? pre : null} onScroll=${i === blocks.length - 1 ? onScroll : null}>${b.output || (b.result ? '' : '…')}</pre>
           ${b.result ? html`<div class="result muted">step ${b.result.info.current_step} done · reward ${b.result.reward}${b.result.terminated ? ' · terminated' : ''}${b.result.truncated ? ' · truncated' : ''}${b.result.info.metrics ? ' · ' + fmtMetrics(b.result.info.metrics) : ''}</div>` : null}
         </div>`)}
     </section>`

@@ -1,12 +1,12 @@
 // Stored episodes, newest first, a page at a time through the API's cursor; filters go to the server. And the
 // trajectory files dropped onto the page (MLGym's .traj), shown by the same viewer.
-import { useMemo, useState } from 'preact/hooks'
-import type { EpisodeBriefPage } from '../../../env-spec/episode.js'
+import { useEffect, useMemo, useState } from 'preact/hooks'
+import type { EpisodeBrief, EpisodeBriefPage, EpisodeOutcome } from '../../../env-spec/episode.js'
 import type { TaskList } from '../../../env-spec/messages.js'
-import { episodePage, get } from './api.js'
+import { allEpisodes, episodePage, get } from './api.js'
 import { episodeModel, fromFile, type TrajView } from './traj-model.js'
 import { TrajViewer } from './trajectory.js'
-import { Badge, ErrorBox, Loading, fmtMetrics, html, navigate, setQuery, useLoad, useRoute, when } from './ui.js'
+import { ErrorBox, Loading, OUTCOMES, OUTCOME_GROUPS, OutcomeBadge, fmtMetrics, html, navigate, setQuery, useLoad, useRoute, when, type OutcomeGroup } from './ui.js'
 
 const PAGE = 50
 
@@ -17,6 +17,7 @@ export function EpisodesPage () {
     task: q.get('task') ?? undefined,
     status: (q.get('status') ?? undefined) as 'running' | 'finished' | 'abandoned' | undefined,
     exit_status: q.get('exit_status') ?? undefined,
+    outcome: (q.get('outcome') ?? undefined) as EpisodeOutcome | undefined,
     has_score: q.get('has_score') === '1' ? true : undefined
   }
   // the cursors of the pages before this one, for "newer"
@@ -24,7 +25,8 @@ export function EpisodesPage () {
   const back = (q.get('back') ?? '').split(',').filter(Boolean)
   const tasks = useLoad(() => get<TaskList>('/tasks'), [])
   const page = useLoad<EpisodeBriefPage>(() => episodePage({ ...filters, order: 'desc', limit: PAGE, cursor }),
-    [filters.task, filters.status, filters.exit_status, filters.has_score, cursor])
+    [filters.task, filters.status, filters.exit_status, filters.outcome, filters.has_score, cursor])
+  const present = usePresent()
   const set = (k: string, v: string | null) => setQuery({ [k]: v, cursor: null, back: null })
   return html`
     <section>
@@ -38,20 +40,31 @@ export function EpisodesPage () {
         <select name="status" onChange=${(e: Event) => set('status', (e.target as HTMLSelectElement).value || null)}>
           ${['', 'running', 'finished', 'abandoned'].map(s => html`<option value=${s} selected=${s === (filters.status ?? '')}>${s || 'any status'}</option>`)}
         </select>
-        <input name="exit_status" placeholder="exit status (e.g. submitted)" value=${filters.exit_status ?? ''}
-          onChange=${(e: Event) => set('exit_status', (e.target as HTMLInputElement).value || null)} />
+        <select name="outcome" onChange=${(e: Event) => set('outcome', (e.target as HTMLSelectElement).value || null)}>
+          <option value="">any outcome</option>
+          ${OUTCOME_GROUPS.map(g => present.outcomes[g].length ? html`<optgroup label=${g}>
+            ${present.outcomes[g].map(([o, n]) => html`<option value=${o} selected=${o === filters.outcome}>${o} (${n}) · ${OUTCOMES[o as EpisodeOutcome].label}</option>`)}
+          </optgroup>` : null)}
+        </select>
+        <select name="exit_status" onChange=${(e: Event) => set('exit_status', (e.target as HTMLSelectElement).value || null)}>
+          <option value="">any exit status</option>
+          ${OUTCOME_GROUPS.map(g => present.exits[g].length ? html`<optgroup label=${g}>
+            ${present.exits[g].map(([x, n]) => html`<option value=${x} selected=${x === filters.exit_status}>${x} (${n})</option>`)}
+          </optgroup>` : null)}
+          ${filters.exit_status && !OUTCOME_GROUPS.some(g => present.exits[g].some(([x]) => x === filters.exit_status)) ? html`<option value=${filters.exit_status} selected>${filters.exit_status}</option>` : null}
+        </select>
         <label class="kind"><input type="checkbox" checked=${filters.has_score === true} onChange=${() => set('has_score', filters.has_score ? null : '1')} /> with a score</label>
       </div>
       ${page.error ? html`<${ErrorBox} error=${page.error} />` : !page.value ? html`<${Loading} what="episodes" />` : html`
         <table class="list episodes">
-          <thead><tr><th>episode</th><th>task</th><th>model</th><th>status</th><th>exit</th><th>steps</th><th>last score</th><th>baseline</th><th>started</th></tr></thead>
+          <thead><tr><th>episode</th><th>task</th><th>model</th><th>outcome</th><th>exit</th><th>steps</th><th>last score</th><th>baseline</th><th>started</th></tr></thead>
           <tbody>
             ${page.value.episodes.map(e => html`
               <tr key=${e.id}>
                 <td><a href=${'/ui/episodes/' + e.id}><code>${e.id}</code></a></td>
                 <td><a href=${'/ui/tasks/' + encodeURIComponent(e.task_id)}>${e.task_id}</a></td>
                 <td>${episodeModel(e) ?? '—'}</td>
-                <td><${Badge} kind=${e.status} /></td>
+                <td><${OutcomeBadge} outcome=${e.outcome} status=${e.status} /></td>
                 <td>${e.exit_status ?? '—'}</td>
                 <td class="num">${e.steps}</td>
                 <td class="score">${fmtMetrics(e.score.at(-1))}</td>
@@ -68,9 +81,41 @@ export function EpisodesPage () {
     </section>`
 }
 
+type Counted = Record<OutcomeGroup, [string, number][]>
+
+/**
+ * The outcomes and exit statuses present in the store, by category (their episodes' outcome group), with counts:
+ * what the filters offer. An exit status is listed without its cause (`submission_not_found (submit)` as
+ * `submission_not_found`), which the API's filter also matches.
+ */
+function usePresent (): { outcomes: Counted, exits: Counted } {
+  const [eps, setEps] = useState<EpisodeBrief[]>([])
+  useEffect(() => {
+    let stop = false
+    let acc: EpisodeBrief[] = []
+    allEpisodes({}, page => { acc = acc.concat(page); setEps(acc) }, () => stop).catch(() => {})
+    return () => { stop = true }
+  }, [])
+  return useMemo(() => {
+    const empty = (): Counted => ({ success: [], 'no gain': [], agent: [], infrastructure: [] })
+    const count = (pairs: [OutcomeGroup, string][]): Counted => {
+      const m = new Map<string, number>()
+      for (const [g, v] of pairs) m.set(g + '\0' + v, (m.get(g + '\0' + v) ?? 0) + 1)
+      const out = empty()
+      for (const [k, n] of [...m.entries()].sort()) { const [g, v] = k.split('\0') as [OutcomeGroup, string]; out[g].push([v, n]) }
+      return out
+    }
+    const ended = eps.filter(e => e.outcome)
+    return {
+      outcomes: count(ended.map(e => [OUTCOMES[e.outcome!].group, e.outcome!])),
+      exits: count(ended.filter(e => e.exit_status).map(e => [OUTCOMES[e.outcome!].group, e.exit_status!.replace(/ \(\w+\)$/, '')]))
+    }
+  }, [eps])
+}
+
 function DropHint () {
-  return html`<p class="drop-hint muted">Drop an MLGym <code>.traj</code> file (with its <code>results.json</code>, for the baseline) anywhere on this page to view it, or
-    <label class="file-pick">pick one<input type="file" accept=".traj,.json" multiple onChange=${(e: Event) => { void openFiles([...(e.target as HTMLInputElement).files ?? []]) }} /></label>.</p>`
+  return html`<p class="drop-hint muted">Drop an MLGym <code>.traj</code> file (with its <code>results.json</code>, for the baseline) anywhere on this page to view it,
+    or <label class="file-pick">pick one<input type="file" accept=".traj,.json" multiple onChange=${(e: Event) => { void openFiles([...(e.target as HTMLInputElement).files ?? []]) }} /></label>.</p>`
 }
 
 // ---- dropped files ----

@@ -6,11 +6,13 @@ import { getToken, onUnauthorized, setToken } from './api.js'
 import { DroppedPage, EpisodesPage, openFiles } from './episodes.js'
 import { EnvsPage } from './envs.js'
 import { RunsPage } from './runs.js'
+import { ComparePage } from './compare.js'
+import { PlaygroundPage } from './playground.js'
 import { GenerationPage, TaskPage, TasksPage } from './tasks.js'
 import { EpisodePage } from './trajectory.js'
 import { html, navigate, useRoute } from './ui.js'
 
-const NAV: [string, string][] = [['envs', 'Environments'], ['episodes', 'Episodes'], ['tasks', 'Tasks'], ['runs', 'Runs']]
+const NAV: [string, string][] = [['envs', 'Environments'], ['episodes', 'Episodes'], ['tasks', 'Tasks'], ['runs', 'Runs'], ['playground', 'Playground']]
 
 function TokenForm (props: { onDone: () => void }) {
   const [value, setValue] = useState(getToken())
@@ -40,9 +42,11 @@ function App () {
     case 'tasks': page = id ? html`<${TaskPage} id=${id} />` : html`<${TasksPage} />`; break
     case 'generation': page = html`<${GenerationPage} />`; break
     case 'runs': page = html`<${RunsPage} />`; break
+    case 'compare': page = html`<${ComparePage} />`; break
+    case 'playground': page = html`<${PlaygroundPage} />`; break
     default: page = html`<p class="error">No page <code>${location.pathname}</code>. <a href="/ui/envs">Environments</a></p>`
   }
-  const active = view === 'traj' ? 'episodes' : view === 'generation' ? 'tasks' : view ?? 'envs'
+  const active = view === 'traj' ? 'episodes' : view === 'generation' ? 'tasks' : view === 'compare' ? 'runs' : view ?? 'envs'
   return html`
     <header class="top">
       <a class="brand" href="/ui/envs">synthgym</a>

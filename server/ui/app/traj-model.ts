@@ -43,7 +43,9 @@ export interface StepView {
   kind: StepKind
   /** the metrics this step's evaluation produced */
   score: Metrics | null
-  /** the observation looks like a failure (traceback, error line, timeout) */
+  /** the shell's exit status, where the step recorded one (null: no command ran, it timed out, or not recorded) */
+  exitCode: number | null
+  /** a failing step: a non-zero exit code, or an evaluation (validate, submit) that produced no score */
   error: boolean
   model: ModelCallView | null
 }
@@ -56,6 +58,8 @@ export interface TrajView {
   model: string | null
   status: string | null
   exitStatus: string | null
+  /** why the episode ended (env-spec episodeOutcome); null for a file or a running episode */
+  outcome: string | null
   description: string
   baseline: Metrics | null
   score: Metrics[]
@@ -127,8 +131,6 @@ export function heredocWrite (action: string): { path: string, append: boolean, 
   return { path, append, lines: end >= 0 ? body.slice(0, end) : body }
 }
 
-const ERROR_LINE = /(^Traceback \(most recent call last\)|^\w*Error: |^Error|EXECUTION TIMED OUT|command not found$|^bash: |Your changes have NOT been applied|^Malformed edit command)/m
-
 function num (v: unknown): number | null { return typeof v === 'number' && Number.isFinite(v) ? v : null }
 function str (v: unknown): string | null { return typeof v === 'string' ? v : null }
 function obj (v: unknown): Record<string, unknown> | null { return v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : null }
@@ -162,7 +164,7 @@ export function modelCall (raw: unknown): ModelCallView | null {
 
 interface RawStep {
   action: string, observation: string | null, thought?: string, response?: string, state?: string,
-  execution_time?: number, reward?: number, terminated?: boolean, truncated?: boolean, model?: unknown
+  execution_time?: number, reward?: number, terminated?: boolean, truncated?: boolean, model?: unknown, exit_code?: number | null
 }
 
 function parseState (s: string | undefined): { open_file?: string, working_dir?: string } {
@@ -186,13 +188,15 @@ export function toSteps (raw: RawStep[], score: Metrics[]): StepView[] {
       openFile, workingDir: state.working_dir ?? null, executionTime: num(s.execution_time), reward: num(s.reward),
       terminated: s.terminated === true, truncated, kind,
       score: kind === 'validate' ? evaluationScore(observation) : null,
-      error: ERROR_LINE.test(observation),
+      exitCode: num(s.exit_code),
+      error: num(s.exit_code) !== null && s.exit_code !== 0,
       model: modelCall(s.model)
     }
   })
   const found = steps.filter(s => s.score).length
   const last = steps.at(-1)
   if (last && !last.score && score.length === found + 1 && (last.kind === 'submit' || last.kind === 'autosubmit')) last.score = score.at(-1)!
+  for (const s of steps) if ((s.kind === 'validate' || s.kind === 'submit') && !s.score) s.error = true
   return steps
 }
 
@@ -213,7 +217,7 @@ export function fromTrajectory (t: Trajectory): TrajView {
   const steps = toSteps(t.steps as RawStep[], ep.score)
   return {
     source: 'episode', title: ep.id, episodeId: ep.id, taskId: ep.task_id, model: episodeModel(ep, steps),
-    status: ep.status, exitStatus: ep.exit_status, description: ep.description, baseline: ep.baseline, score: ep.score,
+    status: ep.status, exitStatus: ep.exit_status, outcome: ep.outcome ?? null, description: ep.description, baseline: ep.baseline, score: ep.score,
     steps, modelStats: null, createdAt: ep.created_at, meta: ep.meta
   }
 }
@@ -239,7 +243,7 @@ export function fromFile (name: string, data: unknown, results?: unknown): TrajV
   const baseline = (res && obj(res.baseline) as Metrics | null) ?? steps.map(s => baselineScore(s.observation)).find(b => b) ?? null
   return {
     source: 'file', title: name, episodeId: null, taskId: name.replace(/\.traj$/, '') || null, model: null, status: null,
-    exitStatus: str(info.exit_status), description: str(firstUser?.content) ?? '', baseline, score, steps, modelStats,
+    exitStatus: str(info.exit_status), outcome: null, description: str(firstUser?.content) ?? '', baseline, score, steps, modelStats,
     createdAt: null, meta: {}
   }
 }
@@ -256,12 +260,8 @@ export function usageTotals (steps: StepView[]): { calls: number, promptTokens: 
   }
 }
 
-/** The benchmark run an episode belongs to, as `synthgym run` records it in the episode's meta (env-spec/run-dir.ts RunMeta). */
-export function runOf (e: Pick<EpisodeBrief, 'meta'>): string | null {
-  const run = (e as { run?: unknown }).run ?? e.meta.run ?? e.meta.run_id
-  const r = run && typeof run === 'object' ? (run as Record<string, unknown>).id ?? (run as Record<string, unknown>).name : run
-  return typeof r === 'string' ? r : null
-}
+// the benchmark run an episode belongs to: one function, shared with the page's AUP (clients/aup/episodes.ts)
+export { runOf } from '../../../clients/aup/episodes.js'
 
 /** The metric an episode's run recorded for its task (meta.run.metric), if any. */
 function recordedMetric (e: Pick<EpisodeBrief, 'meta' | 'task_id'>): Metric | null {

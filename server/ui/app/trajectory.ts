@@ -6,7 +6,7 @@ import type { Metrics } from '../../../env-spec/trajectory.js'
 import { get } from './api.js'
 import { editedFiles, type FileDiff } from './diff.js'
 import { STEP_KINDS, fromTrajectory, shortPath, usageTotals, type StepKind, type StepView, type TrajView } from './traj-model.js'
-import { Badge, ErrorBox, Loading, fmt, fmtMetrics, html, setQuery, useLoad, useRoute, when } from './ui.js'
+import { Badge, ErrorBox, Loading, OutcomeBadge, download, fmt, fmtMetrics, html, setQuery, useLoad, useRoute, when } from './ui.js'
 
 export function EpisodePage (props: { id: string }) {
   const { value, error } = useLoad(() => get<Trajectory>(`/episodes/${encodeURIComponent(props.id)}`), [props.id])
@@ -107,23 +107,32 @@ function TrajHeader (props: { v: TrajView }) {
   const v = props.v
   const usage = usageTotals(v.steps)
   const last = v.score.at(-1) ?? null
+  const failing = v.steps.filter(s => s.error)
   return html`
     <header class="traj-head">
-      <h2>${v.source === 'file' ? 'File ' : 'Episode '}<code>${v.title}</code></h2>
+      <h2>${v.source === 'file' ? 'File ' : 'Episode '}<code>${v.title}</code>
+        ${v.source === 'episode' && v.episodeId ? html` <button class="download-traj" onClick=${() => downloadTraj(v.episodeId!)}>Download .traj</button>` : null}</h2>
       <dl class="facts">
         <dt>task</dt><dd>${v.taskId ? (v.source === 'episode' ? html`<a href=${'/ui/tasks/' + encodeURIComponent(v.taskId)}>${v.taskId}</a>` : v.taskId) : '—'}</dd>
         <dt>model</dt><dd>${v.model ?? '—'}</dd>
-        ${v.status ? html`<dt>status</dt><dd><${Badge} kind=${v.status} /></dd>` : null}
+        ${v.status ? html`<dt>outcome</dt><dd><${OutcomeBadge} outcome=${v.outcome} status=${v.status} /></dd>` : null}
         <dt>exit</dt><dd>${v.exitStatus ?? '—'}</dd>
+        ${failing.length ? html`<dt>failing steps</dt><dd class="failing">${failing.map((s, i) => html`${i ? ', ' : ''}<a href=${link({ tab: null, step: String(s.index) })}>#${s.index}</a>`)}</dd>` : null}
         <dt>steps</dt><dd>${v.steps.length}</dd>
         <dt>baseline</dt><dd>${fmtMetrics(v.baseline)}</dd>
         <dt>last score</dt><dd class="score">${fmtMetrics(last)}</dd>
-        <dt>evaluations</dt><dd>${v.score.length}</dd>
+        <dt>evaluations</dt><dd class=${v.score.length || v.status === 'running' || !v.status ? '' : 'exit-code bad'}>${v.score.length}</dd>
         ${v.createdAt ? html`<dt>started</dt><dd>${when(v.createdAt)}</dd>` : null}
         ${usage ? html`<dt>model calls</dt><dd class="usage">${usage.calls} · ${usage.promptTokens} prompt + ${usage.completionTokens} completion tokens · ${fmt(usage.latencyMs / 1000, 1)} s</dd>` : null}
         ${v.modelStats ? html`<dt>model stats</dt><dd>${Object.entries(v.modelStats).map(([k, x]) => `${k} ${fmt(x)}`).join(', ')}</dd>` : null}
       </dl>
     </header>`
+}
+
+/** The episode as `synthgym run` would have written it: MLGym's <task>.traj (results.json beside it, also offered). */
+async function downloadTraj (id: string): Promise<void> {
+  const t = await get<Trajectory>(`/episodes/${encodeURIComponent(id)}`)
+  download(`${t.episode.task_id}.traj`, JSON.stringify(t.traj, null, 2))
 }
 
 function FilterBar (props: { f: Filters, shown: number, total: number }) {
@@ -139,7 +148,7 @@ function FilterBar (props: { f: Filters, shown: number, total: number }) {
         onInput=${(e: Event) => setQuery({ q: (e.target as HTMLInputElement).value })} />
       ${STEP_KINDS.map(k => html`
         <label class="kind"><input type="checkbox" checked=${f.kinds.has(k)} onChange=${() => toggle(k)} /> ${k}</label>`)}
-      <label class="kind"><input type="checkbox" checked=${f.errors} onChange=${() => setQuery({ errors: f.errors ? null : '1' })} /> errors only</label>
+      <label class="kind"><input type="checkbox" checked=${f.errors} onChange=${() => setQuery({ errors: f.errors ? null : '1' })} title="a non-zero exit code, or a validate/submit that gave no score" /> failing only</label>
       <span class="muted count">${props.shown} of ${props.total} steps</span>
     </div>`
 }
@@ -153,7 +162,7 @@ function StepDetail (props: { s: StepView, total: number, baseline: Metrics | nu
         <button class="prev" disabled=${!props.prev} onClick=${() => props.go(props.prev)}>← Prev</button>
         <h3>Step <span class="step-no">${s.index}</span> / ${props.total}</h3>
         <${Badge} kind=${s.kind} />
-        ${s.error ? html`<${Badge} kind="error" />` : null}
+        ${s.error ? html`<${Badge} kind="error">${s.exitCode ? `exit ${s.exitCode}` : 'failed'}</${Badge}>` : null}
         ${s.terminated ? html`<${Badge} kind="terminated" />` : null}
         ${s.truncated ? html`<${Badge} kind="truncated" />` : null}
         <button class="next" disabled=${!props.next} onClick=${() => props.go(props.next)}>Next →</button>
@@ -161,6 +170,7 @@ function StepDetail (props: { s: StepView, total: number, baseline: Metrics | nu
       <dl class="facts">
         <dt>open file</dt><dd><code>${s.openFile ? shortPath(s.openFile) : 'n/a'}</code></dd>
         <dt>directory</dt><dd><code>${s.workingDir ?? '—'}</code></dd>
+        <dt>exit code</dt><dd class=${'exit-code' + (s.error ? ' bad' : '')}>${s.exitCode ?? (s.error ? 'no score' : '—')}</dd>
         <dt>time</dt><dd>${s.executionTime === null ? '—' : fmt(s.executionTime, 3) + ' s'}</dd>
         ${s.reward !== null ? html`<dt>reward</dt><dd>${fmt(s.reward)}</dd>` : null}
       </dl>

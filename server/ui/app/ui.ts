@@ -3,6 +3,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { html } from 'htm/preact'
 import type { Metrics } from '../../../env-spec/trajectory.js'
+import type { EpisodeOutcome } from '../../../env-spec/episode.js'
 
 export { html }
 
@@ -116,4 +117,59 @@ export function useLoad<T> (load: () => Promise<T>, deps: (string | number | boo
     return () => { live = false }
   }, [key, n])
   return { ...state, reload: () => setN(x => x + 1) }
+}
+
+// ---- outcomes (env-spec episodeOutcome): colour and group; the Record keeps this in step with the type ----
+
+export type OutcomeGroup = 'success' | 'no gain' | 'agent' | 'infrastructure'
+export const OUTCOMES: Record<EpisodeOutcome, { group: OutcomeGroup, label: string }> = {
+  improved: { group: 'success', label: 'improved on the baseline' },
+  not_improved: { group: 'no gain', label: 'submitted, not better than the baseline' },
+  no_submission: { group: 'agent', label: 'no valid submission' },
+  format: { group: 'agent', label: 'format errors' },
+  context: { group: 'agent', label: 'context window exceeded' },
+  api: { group: 'agent', label: 'model API errors' },
+  cost: { group: 'agent', label: 'cost limit' },
+  timeout: { group: 'agent', label: 'step budget ran out' },
+  sandbox_crash: { group: 'infrastructure', label: 'sandbox crashed' },
+  disk_limit: { group: 'infrastructure', label: 'disk limit' },
+  interrupted: { group: 'infrastructure', label: 'server stopped under it' },
+  abandoned: { group: 'infrastructure', label: 'closed before it ended' }
+}
+export const OUTCOME_GROUPS: OutcomeGroup[] = ['success', 'no gain', 'agent', 'infrastructure']
+export const outcomeGroupClass = (g: OutcomeGroup) => g === 'success' ? 'ok' : g === 'no gain' ? 'warn' : 'bad'
+
+/** An ended episode's outcome, coloured: green improved, amber not improved, red every failure. */
+export function OutcomeBadge (props: { outcome: string | null | undefined, status?: string | null }) {
+  const o = props.outcome ? OUTCOMES[props.outcome as EpisodeOutcome] : undefined
+  if (!o) return html`<${Badge} kind=${props.status ?? 'running'} />`
+  return html`<span class=${'badge outcome outcome-' + outcomeGroupClass(o.group)} data-outcome=${props.outcome} title=${o.label}>${props.outcome}</span>`
+}
+
+/** Counts of outcomes as one stacked bar (the Runs page's histograms). */
+export function OutcomeBar (props: { counts: Record<string, number> }) {
+  const total = Object.values(props.counts).reduce((a, b) => a + b, 0)
+  if (!total) return html`<span class="muted">—</span>`
+  const keys = (Object.keys(OUTCOMES) as EpisodeOutcome[]).filter(k => props.counts[k])
+  return html`<span class="outcome-bar" title=${keys.map(k => `${k} ${props.counts[k]}`).join(', ')}>
+    ${keys.map(k => html`<span class=${'seg outcome-' + outcomeGroupClass(OUTCOMES[k].group)} data-outcome=${k} style=${`flex: ${props.counts[k]}`}>${k} ${props.counts[k]}</span>`)}
+  </span>`
+}
+
+/** A file the page made (CSV, .traj), downloaded. */
+export function download (name: string, text: string, type = 'application/json'): void {
+  const url = URL.createObjectURL(new Blob([text], { type }))
+  const a = document.createElement('a')
+  a.href = url
+  a.download = name
+  document.body.appendChild(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 1000)
+}
+
+/** RFC 4180 CSV: fields quoted where they hold a comma, quote or line break. */
+export function toCsv (rows: (string | number | null)[][]): string {
+  const cell = (v: string | number | null) => { const s = v === null ? '' : String(v); return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s }
+  return rows.map(r => r.map(cell).join(',')).join('\r\n') + '\r\n'
 }
