@@ -208,7 +208,9 @@ t.test('Runs page: the run and the metric an episode\'s meta.run records (synthg
   const run = { name: 'bench-1', dir: 'm__3SATTime__default__t-0.00__p-0.95__c-4.00__install-0__parallel_agents_run_0', index: 0, task: '3SATTime', model: 'm', metric: { name: 'Time', direction: 'minimize' }, mode: 'thought_action', tool_profile: 'mlgym' }
   const ep = (meta: Record<string, unknown>) => ({ meta, task_id: '3SATTime', baseline: { Correct: 1, Time: 16.1 }, score: [] }) as any
   t.equal(runOf(ep({ run })), 'bench-1')
-  t.equal(runOf(ep({ run_dir: run.dir, run_index: 0 })), null, 'a directory is not a run')
+  // an older episode recorded only its directory: its run is the invocation's model and settings
+  t.equal(runOf(ep({ run_dir: run.dir, run_index: 0 })), 'm__default__t-0.00__p-0.95__c-4.00__install-0__parallel_agents',
+    'an older episode\'s directory names its invocation')
   t.strictSame(metricOf(undefined, [ep({}), ep({ run })]), { name: 'Time', direction: 'minimize' }, 'a task no longer served: the run\'s record')
   t.strictSame(metricOf({ metric: { name: 'Correct', direction: 'maximize' } }, [ep({ run })]), { name: 'Correct', direction: 'maximize' }, 'the task\'s own first')
   t.strictSame(metricOf(undefined, [ep({})]), { name: 'Correct', direction: 'maximize' }, 'else the first baseline key, as before')
