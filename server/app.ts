@@ -110,10 +110,17 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
   app.get('/v1/episodes', async (req, reply) => {
     const q = validateEpisodeQuery({ ...(req.query as object) }, 'query')
     if (!q.wait) return m.episodes(q)
-    // a long poll ends when its client goes away
+    // a long poll ends when its client goes away, and with 401 when its key is revoked meanwhile
     const gone = new AbortController()
     reply.raw.once('close', () => gone.abort())
-    return m.episodes(q, { signal: gone.signal })
+    let revoked: Error | null = null
+    const release = auth.hold(req.access, e => { revoked = e; gone.abort() })
+    try {
+      const page = await m.episodes(q, { signal: gone.signal })
+      if (revoked) throw revoked
+      auth.stillActive(req.access) // revoked between the last look and this answer
+      return page
+    } finally { release() }
   })
   app.get<Id>('/v1/episodes/:id', async (req) => m.episode(req.params.id))
 
@@ -158,7 +165,13 @@ function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access
       return { env_id: envId, watching: false }
     }
   }
+  // a revoked key's socket ends at once, not at its next message: an error frame, then close code 1008
+  const release = auth.hold(access, e => {
+    send({ id: null, ok: false, error: toApiError(e).body.error })
+    socket.close(1008, 'API key revoked')
+  })
   socket.on('close', () => {
+    release()
     // The environments live on: a client that reconnects sends `attach` and carries on.
     for (const envId of watched) m.unsubscribe(envId, listener)
     watched.clear()

@@ -177,8 +177,14 @@ function wsSession (m: EnvManager, socket: WebSocket, params: Params, auth: Auth
       return
     }
   }
+  // a revoked key's socket ends at once: an error, then close code 1008
+  const release = auth.hold(access, e => {
+    fail(e)
+    s.closed = true
+    socket.close(1008, 'API key revoked')
+  })
   // the session's dropping leaves its environment to a resume, a close, or the idle reaper
-  socket.on('close', () => { s.closed = true })
+  socket.on('close', () => { s.closed = true; release() })
 
   // One message at a time, in order: OpenEnv's client matches replies to requests by order.
   let queue: Promise<void> = Promise.resolve()
