@@ -61,6 +61,11 @@ export interface ServerProcess {
   exited: Promise<number | null>
   /** what it printed so far, stdout and stderr */
   output: () => string
+  /**
+   * What it printed so far, once that matches `re` (stdout and stderr are two pipes: a line written to stderr before
+   * the serving line on stdout may be read after it); rejects if the process exits first.
+   */
+  printed: (re: RegExp) => Promise<string>
 }
 
 /**
@@ -75,6 +80,20 @@ export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], 
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
   let out = ''
+  const waits = new Set<() => void>()
+  proc.stdout!.on('data', () => { for (const w of [...waits]) w() })
+  proc.stderr!.on('data', () => { for (const w of [...waits]) w() })
+  const printed = (re: RegExp) => new Promise<string>((resolve, reject) => {
+    const look = () => {
+      if (re.test(out)) { waits.delete(look); resolve(out) } else if (proc.exitCode !== null || proc.signalCode !== null) {
+        waits.delete(look)
+        reject(new Error(`the server exited without printing ${re}:\n${out}`))
+      }
+    }
+    waits.add(look)
+    proc.once('exit', look)
+    look()
+  })
   const url = await new Promise<string>((resolve, reject) => {
     const guard = setTimeout(() => reject(new Error(`the server did not start within 60 s:\n${out}`)), 60_000)
     const look = (d: Buffer) => {
@@ -86,7 +105,7 @@ export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], 
     proc.stderr!.on('data', look)
     proc.once('exit', code => { clearTimeout(guard); reject(new Error(`the server exited (${code}) before serving:\n${out}`)) })
   })
-  return { proc, url, exited, output: () => out }
+  return { proc, url, exited, output: () => out, printed }
 }
 
 /** A new environment, reset: its id (any other answer throws, naming the request). */
