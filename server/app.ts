@@ -170,9 +170,20 @@ function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access
     send({ id: null, ok: false, error: toApiError(e).body.error })
     socket.close(1008, 'API key revoked')
   })
+  // the environments this socket holds (made here without outlive_socket, or attached here while held by sockets)
+  const held = new Set<string>()
+  let gone = false
+  const hold: Hold = {
+    // made while the socket was dropping: held by no one from the start
+    made: envId => { if (gone) m.dropSocket(envId); else held.add(envId) },
+    attached: envId => { if (!held.has(envId) && m.holdBySocket(envId)) held.add(envId) }
+  }
   socket.on('close', () => {
+    gone = true
     release()
-    // The environments live on: a client that reconnects sends `attach` and carries on.
+    // Those it holds close after the grace unless another socket attaches; the rest live on for `attach`.
+    for (const envId of held) m.dropSocket(envId)
+    held.clear()
     for (const envId of watched) m.unsubscribe(envId, listener)
     watched.clear()
     for (const [envId, w] of followers) m.unwatch(envId, w)
@@ -197,11 +208,16 @@ function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access
       if (e instanceof UnauthorizedError) socket.close(1008, 'API key revoked')
       return
     }
-    runAs(as, () => handle(m, msg, watch, follow)).then(
+    runAs(as, () => handle(m, msg, watch, follow, hold)).then(
       result => send({ id: msg.id, ok: true, result }),
       e => send({ id: msg.id, ok: false, error: toApiError(e).body.error })
     )
   })
+}
+
+interface Hold {
+  made: (envId: string) => void
+  attached: (envId: string) => void
 }
 
 interface Follow {
@@ -210,7 +226,7 @@ interface Follow {
 }
 
 /** One op, one manager call; `watch` subscribes the session to the environment first (but for watch and unwatch). */
-async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => void, follow: Follow): Promise<unknown> {
+async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => void, follow: Follow, hold: Hold): Promise<unknown> {
   switch (msg.op) {
     case 'ping': return { pong: true }
     case 'watch': return follow.watch(msg.env_id, msg.id)
@@ -218,7 +234,8 @@ async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => 
     case 'tasks': return m.listTasks()
     case 'create': {
       const { id: _id, op: _op, ...body } = msg
-      const env = await m.create(validateCreateEnv(body, 'message'))
+      const env = await m.create(validateCreateEnv(body, 'message'), { bySocket: true })
+      if (!body.outlive_socket) hold.made(env.env_id)
       watch(env.env_id)
       return env
     }
@@ -238,6 +255,7 @@ async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => 
     case 'evaluate': return m.evaluate(msg.env_id)
     case 'trajectory': return m.trajectory(msg.env_id)
     case 'close': return m.close(msg.env_id)
-    case 'attach': case 'state': return m.state(msg.env_id)
+    case 'attach': hold.attached(msg.env_id); return m.state(msg.env_id)
+    case 'state': return m.state(msg.env_id)
   }
 }

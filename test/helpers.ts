@@ -123,3 +123,15 @@ export async function stepOk (s: { url: string }, env: string, action: string): 
   if (r.status !== 200) throw new Error(`step: ${JSON.stringify(r.body)}`)
   return r.body
 }
+
+/**
+ * Waits for something the test can see happen (a step running, an environment gone, a poll held): polls `check`
+ * every 20 ms; throws naming `what` after `ms` (a guard against hanging, long enough for a loaded machine).
+ */
+export async function waitFor (what: string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what} after ${ms / 1000} s`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
-import { testServer } from '../helpers.js'
+import { testServer, waitFor } from '../helpers.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const TASK = 'prisonersDilemma'
@@ -91,7 +91,7 @@ t.test('a pending long poll of a revoked key ends with 401, never with an episod
   const env = (await call(s.url, 'POST', '/v1/envs', r.key, { task: TASK })).body.env_id
   const poll = call(s.url, 'GET', '/v1/episodes?wait=30&include_steps=true', r.key)
   // the poll is held before the revoke (an event: the manager counts held polls)
-  while (s.manager.heldPolls === 0) await new Promise(resolve => setTimeout(resolve, 20))
+  await waitFor('the poll to be held', () => s.manager.heldPolls > 0)
   revoke(s.dataDir, r.id)
   // an episode of R's environment, made after the revocation (the admin resets it)
   t.equal((await call(s.url, 'POST', `/v1/envs/${env}/reset`, admin)).status, 200)
