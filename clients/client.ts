@@ -100,6 +100,10 @@ export class WsClient {
     })
   }
 
+  /**
+   * An environment this socket holds: it closes soon after the socket drops (the server's --socket-grace) unless
+   * the body says `outlive_socket: true` (to attach to it later, from this process or another).
+   */
   create (body: CreateEnvBody): Promise<EnvSummary> { return this.request('create', { ...body }) }
   reset (envId: string): Promise<ResetResult> { return this.request('reset', { env_id: envId }) }
   step (envId: string, action: string, opts: StepOptions = {}): Promise<StepResult> {
@@ -108,7 +112,10 @@ export class WsClient {
   }
   evaluate (envId: string): Promise<EvaluateResult> { return this.request('evaluate', { env_id: envId }) }
   trajectory (envId: string): Promise<Trajectory> { return this.request('trajectory', { env_id: envId }) }
-  /** Re-attach to a live environment after a dropped socket: its state, and later step results via onStepResult. */
+  /**
+   * Re-attach to a live environment after a dropped socket: its state, and later step results via onStepResult.
+   * One made without outlive_socket must be attached within the server's --socket-grace; this socket holds it then.
+   */
   attach (envId: string): Promise<EnvState> { return this.request('attach', { env_id: envId }) }
   closeEnv (envId: string): Promise<CloseResult> { return this.request('close', { env_id: envId }) }
   close (): void { this.socket.close() }

@@ -73,6 +73,12 @@ export interface CreateEnvBody {
   meta?: Record<string, unknown>
   timeouts?: { short?: number, long?: number, no_output?: number }
   limits?: { cpus?: number, memory_mb?: number, pids?: number, disk_mb?: number, output_cap?: number }
+  /**
+   * Created over /v1/ws: true keeps the environment when the socket drops, for a client that re-attaches later
+   * (until the idle timeout); without it the environment closes --socket-grace seconds after the last socket
+   * holding it drops (a socket that attaches within the grace holds it again). No effect over REST.
+   */
+  outlive_socket?: boolean
 }
 
 export const createEnvSchema = {
@@ -95,7 +101,8 @@ export const createEnvSchema = {
         no_output: { type: 'number', exclusiveMinimum: 0 }
       }
     },
-    limits
+    limits,
+    outlive_socket: { type: 'boolean' }
   }
 }
 

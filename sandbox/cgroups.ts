@@ -89,6 +89,14 @@ export function oomKills (procsFiles: string[]): number {
   return n
 }
 
+/** Processes in the sandbox's pids cgroup now; null without one. */
+export function pidsCurrent (procsFiles: string[]): number | null {
+  for (const f of procsFiles) {
+    try { return Number(readFileSync(join(f.replace(/\/cgroup\.procs$/, ''), 'pids.current'), 'utf8')) } catch {}
+  }
+  return null
+}
+
 /** Kills every process in the sandbox's cgroups until none is left (or 5 s have passed). */
 export async function killCgroup (procsFiles: string[]): Promise<void> {
   for (let i = 0; i < 200; i++) {

@@ -38,6 +38,12 @@ export interface DockerSandboxOptions extends SandboxOptions {
  */
 const SHELL_WRAPPER = 'bash --noprofile --norc -s; exit 64'
 const SHELL_ENDED = 64
+/**
+ * Kills every process but pid 1, the shell's parent and the shell, with bash builtins only (no fork at the pids
+ * limit); stopped first, so that a slot a kill frees is not taken by a bomb still running.
+ */
+const REAP_WITH_BUILTINS = 'for __sg_s in STOP STOP KILL; do for __sg_d in /proc/[0-9]*; do __sg_p=${__sg_d#/proc/}; ' +
+  'case " 1 $$ $PPID " in *" $__sg_p "*) ;; *) kill -$__sg_s "$__sg_p" 2>/dev/null ;; esac; done; done; unset __sg_s __sg_d __sg_p'
 
 export class DockerSandbox implements Sandbox {
   readonly backend = 'docker'
@@ -383,6 +389,21 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
   }
   interrupt (opts?: InterruptOptions): Promise<void> { return this.shell.interrupt(opts) }
   /** The container's own memory cgroup counts the kernel's OOM kills (v2 memory.events, v1 memory.oom_control). */
+  /**
+   * At the pids limit no exec can start in the container (killJobs' way): the agent's own shell, which needs no
+   * fork for builtins, kills every process but the container's init, the shell's parent and itself.
+   */
+  async reapAtProcessLimit (): Promise<number> {
+    const max = this.opts.limits?.pids
+    if (!max || this.closed) return 0
+    // one-shot: the engine answers at once instead of sampling for a second (API 1.41)
+    const stats = await within(this.container.stats({ stream: false, 'one-shot': true } as { stream: false }), 'stats').catch(() => null)
+    const held = (stats as { pids_stats?: { current?: number } } | null)?.pids_stats?.current ?? 0
+    if (held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
+    for (let round = 0; round < 3; round++) await this.shell.exec(REAP_WITH_BUILTINS, { trusted: true, timeout: 10 }).catch(() => {})
+    return held
+  }
+
   async oomKills (): Promise<number> {
     const out = await this.shortExec('cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null').catch(() => '')
     const m = /oom_kill (\d+)/.exec(out)

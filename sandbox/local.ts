@@ -10,7 +10,7 @@ import type { Writable } from 'node:stream'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
 import { hostDiskUsageMb, removeTree } from './disk.js'
-import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, sweepCgroups, killCgroup } from './cgroups.js'
+import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, pidsCurrent, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
   SANDBOX_DEFAULTS, SYNTHGYM_BIN, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, rlimitScript, runArgv,
@@ -527,6 +527,27 @@ export class LocalSandbox implements Sandbox {
 
   /** Processes of this sandbox the kernel killed for lack of memory so far. */
   oomKills (): number { return oomKills(this.cgroup) }
+
+  /** At the pids limit: the shell's jobs and what they left behind are killed from the host (no fork needed inside). */
+  async reapAtProcessLimit (): Promise<number> {
+    const max = this.opts.limits?.pids
+    if (!max || this.closed) return 0
+    const init = this.initPid(this.main)
+    // the pids cgroup counts every shell of the sandbox; without cgroups, the agent's shell's tree
+    const held = pidsCurrent(this.cgroup) ?? (init ? descendants(init).length + 1 : 0)
+    if (held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
+    // stopped first, until no new one appears: a process killed frees a slot that a bomb still running takes at once
+    if (init) {
+      const stopped = new Set<number>([this.main.shellPid])
+      for (let round = 0; round < 50; round++) {
+        const fresh = descendants(init).filter(p => !stopped.has(p))
+        if (!fresh.length) break
+        for (const p of fresh) { stopped.add(p); try { process.kill(p, 'SIGSTOP') } catch {} }
+      }
+    }
+    await this.killJobs(this.main, () => true)
+    return held
+  }
 
   /** Host path for a path under /home/agent; anything else is outside what the host can reach directly. */
   hostPath (path: string): string {

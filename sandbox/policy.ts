@@ -27,6 +27,11 @@ export const SANDBOX_DEFAULTS = {
    */
   hostUid: 101000,
   hostGid: 101000,
+  /**
+   * processes short of the pids limit at which a command's end counts as at the limit (a fork bomb's processes die
+   * and are replaced: the count wavers just under it), and what was left running is killed
+   */
+  pidsSlack: 2,
   /** seconds between disk-usage checks while a command runs under a disk limit */
   diskPollSeconds: 0.2
 } as const

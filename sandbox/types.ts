@@ -121,6 +121,12 @@ export interface Sandbox {
   diskUsageMb? (): Promise<number>
   /** processes killed by the kernel for lack of memory so far, where the backend can tell */
   oomKills? (): number | Promise<number>
+  /**
+   * After a command: when the sandbox holds (nearly) as many processes as its pids limit allows, kills what the
+   * agent's shell left running (every process but the shell and the sandbox's init), so that the next command can
+   * fork again. Returns how many processes the sandbox held then; 0 when it was below the limit.
+   */
+  reapAtProcessLimit? (): Promise<number>
 }
 
 export const AGENT_HOME = '/home/agent'

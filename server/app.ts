@@ -122,10 +122,17 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
   app.get('/v1/episodes', async (req, reply) => {
     const q = validateEpisodeQuery({ ...(req.query as object) }, 'query')
     if (!q.wait) return m.episodes(q)
-    // a long poll ends when its client goes away
+    // a long poll ends when its client goes away, and with 401 when its key is revoked meanwhile
     const gone = new AbortController()
     reply.raw.once('close', () => gone.abort())
-    return m.episodes(q, { signal: gone.signal })
+    let revoked: Error | null = null
+    const release = auth.hold(req.access, e => { revoked = e; gone.abort() })
+    try {
+      const page = await m.episodes(q, { signal: gone.signal })
+      if (revoked) throw revoked
+      auth.stillActive(req.access) // revoked between the last look and this answer
+      return page
+    } finally { release() }
   })
   app.get<Id>('/v1/episodes/:id', async (req) => m.episode(req.params.id))
 
@@ -170,8 +177,25 @@ function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access
       return { env_id: envId, watching: false }
     }
   }
+  // a revoked key's socket ends at once, not at its next message: an error frame, then close code 1008
+  const release = auth.hold(access, e => {
+    send({ id: null, ok: false, error: toApiError(e).body.error })
+    socket.close(1008, 'API key revoked')
+  })
+  // the environments this socket holds (made here without outlive_socket, or attached here while held by sockets)
+  const held = new Set<string>()
+  let gone = false
+  const hold: Hold = {
+    // made while the socket was dropping: held by no one from the start
+    made: envId => { if (gone) m.dropSocket(envId); else held.add(envId) },
+    attached: envId => { if (!held.has(envId) && m.holdBySocket(envId)) held.add(envId) }
+  }
   socket.on('close', () => {
-    // The environments live on: a client that reconnects sends `attach` and carries on.
+    gone = true
+    release()
+    // Those it holds close after the grace unless another socket attaches; the rest live on for `attach`.
+    for (const envId of held) m.dropSocket(envId)
+    held.clear()
     for (const envId of watched) m.unsubscribe(envId, listener)
     watched.clear()
     for (const [envId, w] of followers) m.unwatch(envId, w)
@@ -198,11 +222,16 @@ function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access
       if (e instanceof UnauthorizedError) socket.close(1008, 'API key revoked')
       return
     }
-    runAs(as, () => handle(m, msg, watch, follow)).then(
+    runAs(as, () => handle(m, msg, watch, follow, hold)).then(
       result => send({ id: msg.id, ok: true, result }),
       e => send({ id: msg.id, ok: false, error: toApiError(e).body.error })
     )
   })
+}
+
+interface Hold {
+  made: (envId: string) => void
+  attached: (envId: string) => void
 }
 
 interface Follow {
@@ -211,7 +240,7 @@ interface Follow {
 }
 
 /** One op, one manager call; `watch` subscribes the session to the environment first (but for watch and unwatch). */
-async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => void, follow: Follow): Promise<unknown> {
+async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => void, follow: Follow, hold: Hold): Promise<unknown> {
   switch (msg.op) {
     case 'ping': return { pong: true }
     case 'watch': return follow.watch(msg.env_id, msg.id)
@@ -219,7 +248,8 @@ async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => 
     case 'tasks': return m.listTasks()
     case 'create': {
       const { id: _id, op: _op, ...body } = msg
-      const env = await m.create(validateCreateEnv(body, 'message'))
+      const env = await m.create(validateCreateEnv(body, 'message'), { bySocket: true })
+      if (!body.outlive_socket) hold.made(env.env_id)
       watch(env.env_id)
       return env
     }
@@ -239,6 +269,7 @@ async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => 
     case 'evaluate': return m.evaluate(msg.env_id)
     case 'trajectory': return m.trajectory(msg.env_id)
     case 'close': return m.close(msg.env_id)
-    case 'attach': case 'state': return m.state(msg.env_id)
+    case 'attach': hold.attached(msg.env_id); return m.state(msg.env_id)
+    case 'state': return m.state(msg.env_id)
   }
 }

@@ -99,8 +99,14 @@ export function isLoopback (host: string): boolean {
   return host === '::1'
 }
 
+/** How often a server looks for keys revoked by another process (`synthgym keys revoke`): what it holds open ends within this. */
+const REVOCATION_CHECK_MS = 250
+
 export class Auth {
   private buckets = new Map<string, { tokens: number, at: number }>()
+  /** what each key holds open (sockets, long polls): ended when the key is revoked */
+  private holders = new Map<string, Set<(e: UnauthorizedError) => void>>()
+  private watching = false
 
   constructor (readonly keys: KeyStore, private config: Pick<ServerConfig, 'token' | 'keyMaxEnvs' | 'keyRate' | 'keyBurst'>) {}
 
@@ -124,14 +130,49 @@ export class Auth {
     return access
   }
 
-  /** Before each WebSocket message: the key not revoked since the upgrade, and within its rate. */
-  recheck (access: Access): Access {
+  /** Throws UNAUTHORIZED when the key of `access` was revoked since it was admitted; returns the key's current limits. */
+  stillActive (access: Access): Access {
     if (access.keyId === null) return access
     const key = this.keys.stillActive(access.keyId)
-    if (!key) throw new UnauthorizedError(`API key ${access.keyId} was revoked; this socket closes`)
-    const now = this.access(key)
+    if (!key) throw new UnauthorizedError(`API key ${access.keyId} was revoked; what it held open ends`)
+    return this.access(key)
+  }
+
+  /** Before each WebSocket message: the key not revoked since the upgrade, and within its rate. */
+  recheck (access: Access): Access {
+    const now = this.stillActive(access)
     this.take(now)
     return now
+  }
+
+  /**
+   * Calls `end` once if the key of `access` is revoked while what it holds is open (within REVOCATION_CHECK_MS, from
+   * any process writing the key file); returns the release, for when it ends first. Nothing for a keyless caller.
+   */
+  hold (access: Access, end: (e: UnauthorizedError) => void): () => void {
+    const id = access.keyId
+    if (id === null) return () => {}
+    // revoked before this look began (the watcher below would not tell)
+    try { this.stillActive(access) } catch (e) {
+      queueMicrotask(() => end(e as UnauthorizedError))
+      return () => {}
+    }
+    if (!this.watching) {
+      this.watching = true
+      this.keys.onRevoked(ids => {
+        for (const k of ids) {
+          for (const fn of this.holders.get(k) ?? []) fn(new UnauthorizedError(`API key ${k} was revoked; what it held open ends`))
+          this.holders.delete(k)
+        }
+      }, REVOCATION_CHECK_MS)
+    }
+    const set = this.holders.get(id) ?? new Set()
+    this.holders.set(id, set)
+    set.add(end)
+    return () => {
+      set.delete(end)
+      if (!set.size && this.holders.get(id) === set) this.holders.delete(id)
+    }
   }
 
   private identify (given: string): Access {

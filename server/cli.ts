@@ -4,7 +4,7 @@
 const HELP = `synthgym: ML tasks as gym environments over HTTP and WebSocket
 
 usage:
-  synthgym serve [--host 127.0.0.1] [--port 8000] [--data-dir .synthgym] [--capacity 512] [--idle-timeout 1800]
+  synthgym serve [--host 127.0.0.1] [--port 8000] [--data-dir .synthgym] [--capacity 512] [--idle-timeout 1800] [--socket-grace 10]
                  [--max-steps 50] [--output-cap 100000] [--token T] [--synchronous NORMAL|FULL]
                  [--tasks-dir DIR]... [--mlgym CHECKOUT]...
                  [--backend local|docker] [--image synthgym/sandbox:latest] [--runtime runsc]

@@ -14,6 +14,8 @@ export interface ServerConfig {
   capacity: number
   /** seconds an environment may sit unused before it is closed */
   idleTimeout: number
+  /** seconds an environment made over a WebSocket outlives its socket (unless made with outlive_socket) */
+  socketGrace: number
   maxSteps: number
   outputCap: number
   token?: string
@@ -57,6 +59,7 @@ export const DEFAULTS: ServerConfig = {
   dataDir: '.synthgym',
   capacity: 512,
   idleTimeout: 1800,
+  socketGrace: 10,
   maxSteps: 50,
   outputCap: TASK_DEFAULTS.outputCap,
   synchronous: 'NORMAL',
@@ -79,9 +82,10 @@ export const DEFAULTS: ServerConfig = {
   keyBurst: 100
 }
 
-const NUMERIC = new Set(['port', 'capacity', 'idleTimeout', 'maxSteps', 'outputCap', 'warmPool', 'poolCeiling', 'gpuShare', 'gpuQueue', 'heartbeat', 'drainTimeout', 'keyMaxEnvs', 'keyRate', 'keyBurst'])
+const NUMERIC = new Set(['port', 'capacity', 'idleTimeout', 'socketGrace', 'maxSteps', 'outputCap', 'warmPool', 'poolCeiling', 'gpuShare', 'gpuQueue', 'heartbeat', 'drainTimeout', 'keyMaxEnvs', 'keyRate', 'keyBurst'])
 const FLAGS: Record<string, keyof ServerConfig> = {
   '--host': 'host', '--port': 'port', '--data-dir': 'dataDir', '--capacity': 'capacity', '--idle-timeout': 'idleTimeout',
+  '--socket-grace': 'socketGrace',
   '--max-steps': 'maxSteps', '--output-cap': 'outputCap', '--token': 'token', '--synchronous': 'synchronous',
   '--backend': 'backend', '--docker-engines': 'dockerEngines', '--image': 'image', '--warm-pool': 'warmPool',
   '--pool-ceiling': 'poolCeiling', '--runtime': 'runtime', '--gpus': 'gpus', '--gpu-share': 'gpuShare', '--gpu-queue': 'gpuQueue',
@@ -90,7 +94,7 @@ const FLAGS: Record<string, keyof ServerConfig> = {
 }
 const ENV: Record<string, keyof ServerConfig> = {
   SYNTHGYM_HOST: 'host', SYNTHGYM_PORT: 'port', SYNTHGYM_DATA_DIR: 'dataDir', SYNTHGYM_CAPACITY: 'capacity',
-  SYNTHGYM_IDLE_TIMEOUT: 'idleTimeout', SYNTHGYM_MAX_STEPS: 'maxSteps', SYNTHGYM_OUTPUT_CAP: 'outputCap', SYNTHGYM_TOKEN: 'token',
+  SYNTHGYM_IDLE_TIMEOUT: 'idleTimeout', SYNTHGYM_SOCKET_GRACE: 'socketGrace', SYNTHGYM_MAX_STEPS: 'maxSteps', SYNTHGYM_OUTPUT_CAP: 'outputCap', SYNTHGYM_TOKEN: 'token',
   SYNTHGYM_BACKEND: 'backend', SYNTHGYM_DOCKER_ENGINES: 'dockerEngines', SYNTHGYM_IMAGE: 'image', SYNTHGYM_WARM_POOL: 'warmPool',
   SYNTHGYM_RUNTIME: 'runtime', SYNTHGYM_GPUS: 'gpus', SYNTHGYM_STORE: 'store', SYNTHGYM_PUBLIC_URL: 'publicUrl',
   SYNTHGYM_REPLICA_ID: 'replicaId', SYNTHGYM_DRAIN_TIMEOUT: 'drainTimeout'

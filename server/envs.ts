@@ -84,6 +84,10 @@ export interface LiveEnv {
    */
   unsaved: Array<() => Promise<unknown>>
   flushing: Promise<void> | null
+  /** WebSocket sessions holding it (made over /v1/ws without outlive_socket); null: no socket holds it */
+  sockets: number | null
+  /** the close pending since the last socket holding it dropped (--socket-grace) */
+  orphaned: NodeJS.Timeout | null
 }
 
 /** The store refused a write for now (full, down): the write waits in `unsaved`, other errors are not retried. */
@@ -283,7 +287,8 @@ export class EnvManager {
     return { profile, command_docs: commandDocs(profile), tools: openaiTools(profile), definitions: toolDefinitions(profile) }
   }
 
-  async create (body: CreateEnvBody): Promise<EnvSummary> {
+  /** `bySocket`: made over a WebSocket, which then holds it (unless the body says outlive_socket). */
+  async create (body: CreateEnvBody, opts: { bySocket?: boolean } = {}): Promise<EnvSummary> {
     if (this.closing) throw new ShuttingDownError('the server is shutting down; create the environment once it is back (or on another replica)')
     const task = this.tasks.require(body.task)
     if (this.envs.size >= this.config.capacity) {
@@ -303,6 +308,7 @@ export class EnvManager {
       throw new CapacityReachedError(`task ${task.spec.id} needs ${task.spec.resources!.gpus} GPU(s); this server has ${this.gpus.gpus.length} (${this.gpuInfo.reason ?? 'see /v1/health'})`)
     }
     const live = this.build(id, body, task, backend, Date.now(), owner)
+    if (opts.bySocket && !body.outlive_socket) live.sockets = 1
     this.envs.set(id, live)
     // the store says which replica holds it: the others send its requests here
     try {
@@ -332,7 +338,7 @@ export class EnvManager {
     live = {
       id, env, task, episodeId: null, lastUsed: Date.now(), created, listeners: new Set(), watchers: new Set(),
       output: '', gpus: [], closed: false, backend, model: body.model ?? null, meta: body.meta ?? {}, improved: false, owner, log,
-      unsaved: [], flushing: null
+      unsaved: [], flushing: null, sockets: null, orphaned: null
     }
     return live
   }
@@ -417,6 +423,30 @@ export class EnvManager {
 
   /** What a (re-)attaching client needs: the summary, whether a step runs now, and the last recorded step. */
   state (id: string): EnvState { return stateOf(this.live(id)) }
+
+  /**
+   * A WebSocket session (re-)attaching to `id` holds it too, if sockets hold it at all: a close pending since its
+   * last socket dropped is called off. Returns whether the session now holds it.
+   */
+  holdBySocket (id: string): boolean {
+    const live = this.live(id)
+    if (live.sockets === null) return false
+    live.sockets++
+    if (live.orphaned) clearTimeout(live.orphaned)
+    live.orphaned = null
+    return true
+  }
+
+  /** A session holding `id` dropped: with no other, the environment closes --socket-grace seconds later. */
+  dropSocket (id: string): void {
+    const live = this.envs.get(id)
+    if (!live || live.sockets === null) return
+    live.sockets = Math.max(0, live.sockets - 1)
+    if (live.sockets > 0 || live.orphaned) return
+    const grace = this.config.socketGrace
+    live.orphaned = setTimeout(() => { void this.shut(live, `its WebSocket dropped ${grace} s ago`) }, grace * 1000)
+    live.orphaned.unref()
+  }
 
   /** Output frames and step results of `id` go to `listener` until unsubscribed or the environment closes. */
   subscribe (id: string, listener: EnvListener): void { this.live(id).listeners.add(listener) }
@@ -689,6 +719,7 @@ export class EnvManager {
   private async shut (live: LiveEnv, why: string, status: 'abandoned' | 'interrupted' = 'abandoned'): Promise<void> {
     if (live.closed) return
     live.closed = true
+    if (live.orphaned) clearTimeout(live.orphaned)
     this.envs.delete(live.id)
     const closing = live.env.close()
     await this.flush(live).catch(() => {})

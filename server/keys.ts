@@ -50,6 +50,7 @@ export class KeyStore {
       any: this.db.prepare('SELECT 1 FROM api_keys LIMIT 1'),
       active: this.db.prepare('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL'),
       revoke: this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      revoked: this.db.prepare('SELECT id FROM api_keys WHERE revoked_at IS NOT NULL'),
       touch: this.db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?')
     }
   }
@@ -77,7 +78,44 @@ export class KeyStore {
   /** The key, now revoked; undefined when there is no such key. Revoking twice keeps the first time. */
   revoke (id: string): KeyInfo | undefined {
     this.stmts.revoke.run(new Date().toISOString(), id)
+    this.noticeRevocations() // our own write does not change data_version
     return this.get(id)
+  }
+
+  /**
+   * Calls `fn` with the ids of keys revoked since the last look, in this process or any other writing the file
+   * (`synthgym keys revoke`): SQLite's data_version changes when another connection commits, so each look is one
+   * pragma until something changed. Checked every `everyMs`; returns the stop.
+   */
+  onRevoked (fn: (ids: string[]) => void, everyMs: number): () => void {
+    this.revokedListeners.add(fn)
+    this.knownRevoked ??= new Set(this.revokedIds())
+    this.poll ??= setInterval(() => {
+      let v: number
+      try { v = this.db.pragma('data_version', { simple: true }) as number } catch { return } // closed or busy: next look
+      if (v === this.dataVersion) return
+      this.dataVersion = v
+      this.noticeRevocations()
+    }, everyMs).unref()
+    return () => {
+      this.revokedListeners.delete(fn)
+      if (!this.revokedListeners.size && this.poll) { clearInterval(this.poll); this.poll = null }
+    }
+  }
+
+  private revokedListeners = new Set<(ids: string[]) => void>()
+  private knownRevoked: Set<string> | null = null
+  private dataVersion = -1
+  private poll: NodeJS.Timeout | null = null
+
+  private revokedIds (): string[] { return (this.stmts.revoked.all() as { id: string }[]).map(r => r.id) }
+
+  private noticeRevocations (): void {
+    if (!this.knownRevoked) return
+    const fresh = this.revokedIds().filter(id => !this.knownRevoked!.has(id))
+    if (!fresh.length) return
+    for (const id of fresh) this.knownRevoked.add(id)
+    for (const fn of [...this.revokedListeners]) fn(fresh)
   }
 
   /** Whether any key was ever made here (revoked ones count): then every request needs one. */
@@ -117,7 +155,11 @@ export class KeyStore {
     try { this.stmts.touch.run(new Date(now).toISOString(), id) } catch {} // a busy file (the CLI writing) may skip one
   }
 
-  close (): void { this.db.close() }
+  close (): void {
+    if (this.poll) clearInterval(this.poll)
+    this.poll = null
+    this.db.close()
+  }
 }
 
 function info (r: Record<string, unknown>): KeyInfo {

@@ -281,6 +281,8 @@ export class Environment {
     if (!sandbox.alive) return lost()
     const diskMb = this.settings.limits.diskMb
     const disk = diskMb && sandbox.diskUsageMb ? watchDisk(sandbox, diskMb) : null
+    // a job an earlier step left (a fork bomb that filled the limit after that step answered) goes before this one runs
+    const heldBefore = await sandbox.reapAtProcessLimit?.().catch(() => 0) ?? 0
     let r
     try {
       r = await sandbox.exec(guardMultilineInput(action, this.opts.toolProfile), { timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}` })
@@ -328,6 +330,9 @@ export class Environment {
       const mb = this.settings.limits.memoryMb
       observation += `\nA process was killed because the sandbox ran out of memory${mb ? ` (limit ${mb} MiB)` : ''}.`
     }
+    // what a step left running at the process limit (a fork bomb) would keep every later command from forking
+    const held = Math.max(heldBefore, await sandbox.reapAtProcessLimit?.().catch(() => 0) ?? 0)
+    if (held) observation += `\nThe sandbox reached its process limit (${held} of ${this.settings.limits.pids} processes): the processes left running were killed.`
     if (diskMb && sandbox.diskUsageMb) {
       const used = Math.max(disk?.peak() ?? 0, await sandbox.diskUsageMb())
       if (used > diskMb) {

@@ -121,8 +121,8 @@ t.test('kill -9 during steps (local): every answered step is stored, episodes in
   await longStep
 
   const again = await serverProcess(t, ['--data-dir', dataDir])
-  t.match(again.output(), /marked 2 episode\(s\) interrupted/, 'the restart says what it found')
-  t.match(again.output(), /removed 2 local sandbox\(es\) left by an earlier server/)
+  t.match(await again.printed(/marked \d+ episode/), /marked 2 episode\(s\) interrupted/, 'the restart says what it found')
+  t.match(await again.printed(/removed \d+ local sandbox/), /removed 2 local sandbox\(es\) left by an earlier server/)
   for (const [ep, expect] of [[slow.episode, ['echo first > first.txt; echo ok']], [busy.episode, answered]] as const) {
     const got = await http(again.url, 'GET', `/v1/episodes/${ep}`)
     t.ok(validateTrajectory(got.body))
@@ -216,9 +216,9 @@ t.test('kill -9 during steps (docker): a running container is re-attached, one w
   t.equal((await shared.getContainer(keptId).inspect()).State.Running, true, 'the container outlived its server')
 
   const again = await serverProcess(t, args)
-  t.match(again.output(), /marked 2 episode\(s\) interrupted/)
-  t.match(again.output(), new RegExp(`re-attached the running container\\(s\\) of 1 environment\\(s\\): ${kept.env}`))
-  t.match(again.output(), new RegExp(`environment ${stuck.env}: its container could not be re-attached \\(.*its shell did not answer within 10 s\\); it was removed`))
+  t.match(await again.printed(/marked \d+ episode/), /marked 2 episode\(s\) interrupted/)
+  t.match(await again.printed(/re-attached/), new RegExp(`re-attached the running container\\(s\\) of 1 environment\\(s\\): ${kept.env}`))
+  t.match(await again.printed(/could not be re-attached/), new RegExp(`environment ${stuck.env}: its container could not be re-attached \\(.*its shell did not answer within 10 s\\); it was removed`))
   const state = await http(again.url, 'GET', `/v1/envs/${kept.env}`)
   t.equal(state.status, 200, 'the environment is back under its id')
   t.match(state.body, { episode_id: kept.episode, done: true, exit_status: 'interrupted', current_step: 1 })

@@ -371,7 +371,7 @@ async function dockerTests (): Promise<void> {
 
   t.test('timeouts and interrupts on docker: MLGym messages, the shell survives or is replaced', async t => {
     const s = await serve(t)
-    const env = await newEnv(s, { task: 'prisonersDilemma', backend: 'docker', timeouts: { short: 1, long: 3, no_output: 30 } })
+    const env = await newEnv(s, { task: 'prisonersDilemma', backend: 'docker', timeouts: { short: 1, long: 60, no_output: 30 } })
     await reset(s, env)
     await step(s, env, 'export KEEP=1; cd /tmp')
     const slow = await step(s, env, 'echo before; sleep 20')

@@ -147,7 +147,8 @@ t.test('MLGym special actions and the step budget', async t => {
 })
 
 t.test('timeouts: short for plain commands, training_timeout for python; MLGym messages', async t => {
-  const env = envFor('prisonersDilemma', { timeouts: { short: 1, long: 2, noOutput: 30 } })
+  // python sleeps past the short timeout and far below the long one: a loaded machine starts python slowly
+  const env = envFor('prisonersDilemma', { timeouts: { short: 1, long: 60, noOutput: 30 } })
   t.teardown(() => env.close())
   await env.reset()
   const short = await env.step('echo before; sleep 5')

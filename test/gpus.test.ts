@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import YAML from 'yaml'
 import { GpuAllocator } from '../sandbox/gpus.js'
 import type { ServerConfig } from '../server/envs.js'
-import { http, tempDir, testServer } from './helpers.js'
+import { http, tempDir, testServer, waitFor } from './helpers.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -97,8 +97,8 @@ t.test('through the server, local backend: with a queue the second reset waits a
   await http(s.url, 'POST', `/v1/envs/${q1}/reset`)
   const q2 = await newEnv(s.url)
   const pending = http(s.url, 'POST', `/v1/envs/${q2}/reset`)
-  await new Promise(resolve => setTimeout(resolve, 300))
-  t.equal((await http(s.url, 'GET', '/v1/health')).body.gpus.waiting, 1, 'the second reset waits for the GPU')
+  await waitFor('the second reset to queue', async () => (await http(s.url, 'GET', '/v1/health')).body.gpus.waiting === 1)
+  t.pass('the second reset waits for the GPU')
   t.equal((await http(s.url, 'DELETE', `/v1/envs/${q1}`)).status, 200)
   t.equal((await pending).status, 200, 'and gets it when the first env closes')
   t.equal(await step(s.url, q2, 'echo $CUDA_VISIBLE_DEVICES'), '0')

@@ -61,6 +61,11 @@ export interface ServerProcess {
   exited: Promise<number | null>
   /** what it printed so far, stdout and stderr */
   output: () => string
+  /**
+   * What it printed so far, once that matches `re` (stdout and stderr are two pipes: a line written to stderr before
+   * the serving line on stdout may be read after it); rejects if the process exits first.
+   */
+  printed: (re: RegExp) => Promise<string>
 }
 
 /**
@@ -77,6 +82,20 @@ export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], 
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
   let out = ''
+  const waits = new Set<() => void>()
+  proc.stdout!.on('data', () => { for (const w of [...waits]) w() })
+  proc.stderr!.on('data', () => { for (const w of [...waits]) w() })
+  const printed = (re: RegExp) => new Promise<string>((resolve, reject) => {
+    const look = () => {
+      if (re.test(out)) { waits.delete(look); resolve(out) } else if (proc.exitCode !== null || proc.signalCode !== null) {
+        waits.delete(look)
+        reject(new Error(`the server exited without printing ${re}:\n${out}`))
+      }
+    }
+    waits.add(look)
+    proc.once('exit', look)
+    look()
+  })
   const url = await new Promise<string>((resolve, reject) => {
     const guard = setTimeout(() => reject(new Error(`the server did not start within 60 s:\n${out}`)), 60_000)
     const look = (d: Buffer) => {
@@ -88,7 +107,7 @@ export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], 
     proc.stderr!.on('data', look)
     proc.once('exit', code => { clearTimeout(guard); reject(new Error(`the server exited (${code}) before serving:\n${out}`)) })
   })
-  return { proc, url, exited, output: () => out }
+  return { proc, url, exited, output: () => out, printed }
 }
 
 /** A new environment, reset: its id (any other answer throws, naming the request). */
@@ -105,4 +124,16 @@ export async function stepOk (s: { url: string }, env: string, action: string): 
   const r = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action })
   if (r.status !== 200) throw new Error(`step: ${JSON.stringify(r.body)}`)
   return r.body
+}
+
+/**
+ * Waits for something the test can see happen (a step running, an environment gone, a poll held): polls `check`
+ * every 20 ms; throws naming `what` after `ms` (a guard against hanging, long enough for a loaded machine).
+ */
+export async function waitFor (what: string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what} after ${ms / 1000} s`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
 }

@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import YAML from 'yaml'
-import { serverProcess, tempDir, testServer } from './helpers.js'
+import { serverProcess, tempDir, testServer, waitFor } from './helpers.js'
 import { formatLine, textLogStream } from '../server/log.js'
 import { validateHealth } from '../env-spec/messages.js'
 
@@ -156,7 +156,9 @@ t.test('logs: request lines carry the request and key ids, an environment\'s lin
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
   ws.close()
   await call(s.url, 'DELETE', `/v1/envs/${id}`, { key: k.key })
-  await new Promise(resolve => setTimeout(resolve, 100)) // pino writes asynchronously
+  // pino writes asynchronously: the last line this test looks for, then the rest are there
+  await waitFor('the log lines of the close', () => lines.some(l => l.msg === 'environment closed' && l.env_id === id) &&
+    lines.filter(l => l.msg === 'request completed' && l.env_id === id).length >= 3)
 
   const env = (msg: string) => lines.find(l => l.msg === msg && l.env_id === id)
   for (const msg of ['environment created', 'episode started', 'step', 'environment closed']) {

@@ -5,7 +5,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { Ajv } from 'ajv'
 import { readFileSync } from 'node:fs'
-import { testServer, http } from './helpers.js'
+import { testServer, http, waitFor } from './helpers.js'
 import {
   validateOpenEnvHttpError, validateOpenEnvMetadata, validateOpenEnvResult, validateOpenEnvState, validateOpenEnvWsReply
 } from '../env-spec/openenv.js'
@@ -337,11 +337,34 @@ t.test('bad input gets OpenEnv\'s error shapes and codes', async t => {
   t.equal(s.manager.envs.size, 0, 'stateless HTTP requests leave nothing live')
 })
 
+t.test('a dropped socket: its environment closes after --socket-grace; a resume within it holds it', async t => {
+  const s = await testServer({ socketGrace: 1 })
+  t.teardown(() => s.close())
+  const first = await Socket.open(wsUrl(s.url, '/openenv/ws'))
+  const envId = (await first.ask({ type: 'reset', data: { task: TASK } })).data.metadata.env_id
+  const other = await first.ask({ type: 'reset', data: { task: TASK, max_steps: 7 } }) // options: a new environment
+  const kept = other.data.metadata.env_id
+  t.notOk(s.manager.envs.has(envId), 'the replaced one closed')
+  const second = await Socket.open(wsUrl(s.url, `/openenv/envs/${kept}/ws`))
+  first.ws.terminate()
+  await first.closed
+  const alone = await Socket.open(wsUrl(s.url, '/openenv/ws'))
+  const orphan = (await alone.ask({ type: 'reset', data: { task: TASK } })).data.metadata.env_id
+  alone.ws.terminate()
+  await alone.closed
+  await waitFor('the dropped socket\'s environment to close', () => !s.manager.envs.has(orphan))
+  t.ok(s.manager.envs.has(kept), 'the one a second socket resumed stays')
+  second.ws.terminate()
+  await second.closed
+  await waitFor('it to close once that socket drops too', () => !s.manager.envs.has(kept))
+})
+
 t.test('a dropped socket: resumed on a new one, then reaped after the idle timeout', async t => {
   const s = await testServer({ idleTimeout: 2 })
   t.teardown(() => s.close())
   const first = await Socket.open(wsUrl(s.url, '/openenv/ws'))
-  const r = await first.ask({ type: 'reset', data: { task: TASK } })
+  // the re-attach case: the environment must outlive its socket
+  const r = await first.ask({ type: 'reset', data: { task: TASK, outlive_socket: true } })
   const { env_id: envId, episode_id: episodeId } = r.data.metadata
   await first.ask({ type: 'step', data: { command: 'cd /tmp && X=kept' } })
   first.ws.terminate() // no close message: a dropped connection

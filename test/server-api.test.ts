@@ -7,12 +7,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import Database from 'better-sqlite3'
-import { testServer, http, tempDir } from './helpers.js'
+import { testServer, http, tempDir, waitFor } from './helpers.js'
 import { SCHEMA_VERSION } from '../server/store.js'
 import { episodeOutcome } from '../env-spec/episode.js'
 
 const TASK = 'prisonersDilemma'
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+/** Whether a step of `id` runs now (what a test waits for before acting under it, however loaded the machine). */
+const running = (s: { manager: { envs: Map<string, { env: { busy: boolean } }> } }, id: string) => s.manager.envs.get(id)?.env.busy === true
 
 /** A request with exactly these headers and body; the answer's body as JSON when it is JSON. */
 async function raw (url: string, method: string, path: string, init: { headers?: Record<string, string>, body?: string } = {}): Promise<{ status: number, body: any }> {
@@ -32,13 +34,13 @@ t.test('closing an environment while a step runs: the step answers ENV_CLOSED, t
   const episode = (await http(s.url, 'POST', `/v1/envs/${id}/reset`)).body.episode_id
   await http(s.url, 'POST', `/v1/envs/${id}/step`, { action: 'echo before' })
   const started = Date.now()
-  const step = http(s.url, 'POST', `/v1/envs/${id}/step`, { action: 'sleep 5; echo late' })
-  await sleep(500)
+  const step = http(s.url, 'POST', `/v1/envs/${id}/step`, { action: 'sleep 60; echo late' })
+  await waitFor('the step to run', () => running(s, id))
   const del = await http(s.url, 'DELETE', `/v1/envs/${id}`)
   t.equal(del.status, 200, 'DELETE answers while the step runs')
   t.same(del.body, { env_id: id, closed: true })
   const r = await step
-  t.ok(Date.now() - started < 4500, 'the step ends with its environment, not after its sleep')
+  t.ok(Date.now() - started < 50_000, 'the step ends with its environment, not after its sleep')
   t.equal(r.status, 410)
   t.match(r.body, errorShape('ENV_CLOSED'))
   t.match(r.body.error.message, new RegExp(`environment ${id} was closed`))
@@ -69,8 +71,8 @@ t.test('closing over the WebSocket while another socket steps: ENV_CLOSED frame'
   t.teardown(() => { a.ws.close(); b.ws.close() })
   const env = (await a.ask({ id: 'c', op: 'create', task: TASK })).result.env_id
   const episode = (await a.ask({ id: 'r', op: 'reset', env_id: env })).result.episode_id
-  const step = a.ask({ id: 's', op: 'step', env_id: env, action: 'sleep 5' })
-  await sleep(500)
+  const step = a.ask({ id: 's', op: 'step', env_id: env, action: 'sleep 60' })
+  await waitFor('the step to run', () => running(s, env))
   t.same(await b.ask({ id: 'x', op: 'close', env_id: env }), { id: 'x', ok: true, result: { env_id: env, closed: true } })
   const answer = await step
   t.equal(answer.ok, false)
@@ -86,7 +88,8 @@ t.test('the idle reaper leaves an environment alone while its step runs', async 
   const step = await http(s.url, 'POST', `/v1/envs/${id}/step`, { action: 'sleep 2.5; echo trained' })
   t.equal(step.status, 200, 'a step longer than the idle timeout is not reaped under it')
   t.equal(step.body.observation, 'trained')
-  await sleep(2600)
+  // looked at from outside the API: a GET is use, which would keep it from the reaper
+  await waitFor('the reaper', () => !s.manager.envs.has(id))
   t.equal((await http(s.url, 'GET', `/v1/envs/${id}`)).status, 404, 'reaped once idle')
 })
 
@@ -96,7 +99,7 @@ t.test('a reset refused while a step runs leaves the episode running', async t =
   const id = (await http(s.url, 'POST', '/v1/envs', { task: TASK })).body.env_id
   const episode = (await http(s.url, 'POST', `/v1/envs/${id}/reset`)).body.episode_id
   const step = http(s.url, 'POST', `/v1/envs/${id}/step`, { action: 'sleep 1; echo done' })
-  await sleep(300)
+  await waitFor('the step to run', () => running(s, id))
   const reset = await http(s.url, 'POST', `/v1/envs/${id}/reset`)
   t.equal(reset.status, 409)
   t.match(reset.body, errorShape('BUSY'))
@@ -404,7 +407,7 @@ t.test('the long poll: wait= returns an episode that finishes while it waits; an
   t.strictSame(empty.body, { episodes: [], next_cursor: null, end_cursor: null })
   // a server that stops answers held polls at once
   const stopping = http(s.url, 'GET', `/v1/episodes?status=finished&model=m-poll&wait=60&cursor=${got.body.end_cursor}`)
-  await sleep(100)
+  await waitFor('the poll to be held', () => s.manager.heldPolls > 0)
   await s.manager.closeAll()
   t.strictSame((await stopping).body.episodes, [])
 })

@@ -2,9 +2,10 @@
 import t from 'tap'
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
+import { writeFileSync } from 'node:fs'
 import WebSocket from 'ws'
 import { SynthgymClient, SynthgymError } from '../clients/client.js'
-import { isolationHere, onPath, testServer, http } from './helpers.js'
+import { isolationHere, onPath, testServer, http, waitFor } from './helpers.js'
 import { validateMlgymTraj, validateMlgymResults } from '../env-spec/trajectory.js'
 
 const TASK = 'prisonersDilemma'
@@ -130,10 +131,10 @@ t.test('bad input: 400 naming the field, 404, 409, 413', async t => {
   t.equal(first.body.info.current_step, 1, 'refused steps use up no step')
 
   // two steps at once on one env: the second is refused, the first completes
-  const [a, b] = await Promise.all([
-    http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'sleep 1; echo first' }),
-    new Promise(resolve => setTimeout(resolve, 200)).then(() => http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'echo second' }))
-  ])
+  const first = http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'sleep 1; echo first' })
+  await waitFor('the first step to run', () => s.manager.envs.get(env)?.env.busy === true)
+  const b = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'echo second' })
+  const a = await first
   t.equal(a.status, 200)
   t.equal(a.body.observation, 'first')
   t.equal(b.status, 409)
@@ -148,7 +149,8 @@ t.test('capacity and the idle reaper', async t => {
   const c = await http(s.url, 'POST', '/v1/envs', { task: TASK })
   t.equal(c.status, 503)
   t.equal(c.body.error.code, 'CAPACITY_REACHED')
-  await new Promise(resolve => setTimeout(resolve, 2600))
+  // looked at from outside the API: a GET is use, which would keep it from the reaper
+  await waitFor('the reaper', () => !s.manager.envs.has(a.body.env_id))
   t.equal((await http(s.url, 'GET', `/v1/envs/${a.body.env_id}`)).status, 404, 'reaped after 1 s idle')
   t.equal((await http(s.url, 'POST', '/v1/envs', { task: TASK })).status, 201, 'room again')
 })
@@ -201,7 +203,8 @@ t.test('WebSocket: streamed output, request ids, errors, re-attach after a dropp
   t.teardown(() => s.close())
   const c = new SynthgymClient(s.url)
   const ws = await c.ws()
-  const env = await ws.create({ task: TASK })
+  // the re-attach case: the environment must outlive the socket it was made on
+  const env = await ws.create({ task: TASK, outlive_socket: true })
   await ws.reset(env.env_id)
   const chunks: string[] = []
   const r = await ws.step(env.env_id, 'for i in 1 2 3; do echo line$i; sleep 0.2; done', { onOutput: d => chunks.push(d) })
@@ -219,14 +222,15 @@ t.test('WebSocket: streamed output, request ids, errors, re-attach after a dropp
   raw.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString())))
   raw.send('{not json')
   raw.send(JSON.stringify({ id: 'p', op: 'ping' }))
-  await new Promise(resolve => setTimeout(resolve, 200))
+  await waitFor('both answers', () => frames.length >= 2)
   t.equal(frames[0].ok, false)
   t.equal(frames[0].error.code, 'VALIDATION_ERROR')
   t.same(frames[1], { id: 'p', ok: true, result: { pong: true } })
 
-  // drop the socket while a step runs; a new socket attaches and gets the result
-  const pending = ws.step(env.env_id, 'sleep 1; echo finished')
-  await new Promise(resolve => setTimeout(resolve, 300))
+  // drop the socket while a step runs; a new socket attaches and gets the result (the step runs until the test,
+  // attached again, puts a file in the workspace: not until some time has passed)
+  const pending = ws.step(env.env_id, 'until [ -e go ]; do sleep 0.05; done; echo finished')
+  await waitFor('the step to run', () => s.manager.envs.get(env.env_id)?.env.busy === true)
   ws.close()
   await t.rejects(pending, { code: 'DISCONNECTED' })
   const ws2 = await c.ws()
@@ -234,6 +238,7 @@ t.test('WebSocket: streamed output, request ids, errors, re-attach after a dropp
   const got = new Promise<any>(resolve => { ws2.onStepResult = (_id, result) => resolve(result) })
   const att = await ws2.attach(env.env_id)
   t.equal(att.running, true)
+  writeFileSync(join(s.manager.envs.get(env.env_id)!.env.sandbox!.workspaceDir!, 'go'), '')
   const result = await got
   t.equal(result.observation, 'finished')
   const state = await ws2.attach(env.env_id)

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import WebSocket from 'ws'
 import type { Browser, Page } from 'playwright-core'
 import { pageHelpers } from './ui-page.js'
-import { testServer, http, tempDir } from './helpers.js'
+import { testServer, http, tempDir, waitFor } from './helpers.js'
 import { startFakeOpenAI } from './fakes/openai.js'
 import { fixtureDatasets, startFakeHub } from './fakes/hub.js'
 import { IRIS, LANGUAGE, scriptedLlm } from './generate-llm.js'
@@ -110,7 +110,8 @@ t.test('WebSocket watch: the output of steps run by anyone, read-only', async t 
   t.notMatch(during.output, /two/)
   const done = await step
   t.equal(done.body.observation, 'one\ntwo')
-  await new Promise(resolve => setTimeout(resolve, 100))
+  // the frames go over the socket, the answer over HTTP: the step's result frame comes after its output frames
+  await waitFor('the step result frame', () => watcher.frames.some(f => f.type === 'step_result'))
   const outputs = watcher.frames.filter(f => f.type === 'output')
   t.ok(outputs.length > 0 && outputs.every(f => f.id === 'w1' && f.env_id === id), 'output frames carry the (latest) watch id')
   t.equal(outputs.map(f => f.data).join(''), 'one\ntwo\n')
@@ -126,7 +127,7 @@ t.test('WebSocket watch: the output of steps run by anyone, read-only', async t 
   const own = stepper.frames.filter(f => f.type === 'output')
   t.ok(own.every(f => f.id === 'st'), 'the stepper\'s frames carry its request id')
   t.equal(own.map(f => f.data).join(''), 'three\n', 'once')
-  await new Promise(resolve => setTimeout(resolve, 100))
+  await waitFor('the second step result frame', () => watcher.frames.filter(f => f.type === 'step_result').length >= 2)
   const followed = watcher.frames.filter(f => f.type === 'output').slice(outputs.length)
   t.ok(followed.every(f => f.id === 'w1'))
   t.equal(followed.map(f => f.data).join(''), 'three\n')

@@ -110,7 +110,9 @@ export async function runEpisode (server: SynthgymClient, settings: AgentSetting
   try {
     const env = await ws.create({
       ...spec.env, task: spec.task, max_steps: spec.maxSteps ?? DEFAULT_MAX_STEPS, reward: spec.reward, tool_profile: s.toolProfile,
-      model: s.model, ...(spec.meta ? { meta: spec.meta } : {})
+      model: s.model, ...(spec.meta ? { meta: spec.meta } : {}),
+      // the loop never re-attaches: a killed harness leaves nothing open past the server's --socket-grace
+      outlive_socket: false
     })
     envId = env.env_id
     const reset = await ws.reset(env.env_id)

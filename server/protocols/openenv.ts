@@ -154,11 +154,12 @@ async function throwaway<T> (m: EnvManager, body: CreateEnvBody, run: (envId: st
 
 // ---- the WebSocket session ----
 
-interface Session { envId: string | null, closed: boolean }
+/** `held`: the environments this socket holds (made by its reset, or resumed while sockets held them); `dropped`: the socket closed */
+interface Session { envId: string | null, closed: boolean, held: Set<string>, dropped: boolean }
 
 /** Runs as the key the upgrade authenticated; each message checks it again (revoked since? over its rate?). */
 function wsSession (m: EnvManager, socket: WebSocket, params: Params, auth: Auth, access: Access): void {
-  const s: Session = { envId: null, closed: false }
+  const s: Session = { envId: null, closed: false, held: new Set(), dropped: false }
   const send = (reply: OpenEnvWsReply) => { if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(reply)) }
   const fail = (e: unknown, during: 'reset' | 'other' = 'other', task?: string) => {
     // an environment the reaper (or a DELETE) took is no longer this session's: the next reset makes a new one
@@ -169,7 +170,11 @@ function wsSession (m: EnvManager, socket: WebSocket, params: Params, auth: Auth
   if (params.env_id) {
     // resume: the environment a dropped socket left (another key's is not found)
     const id = params.env_id
-    try { s.envId = runAs(access, () => m.state(id).env_id) } catch (e) {
+    try {
+      s.envId = runAs(access, () => m.state(id).env_id)
+      // within the grace after its socket dropped, this one holds it now
+      if (runAs(access, () => m.holdBySocket(id))) s.held.add(id)
+    } catch (e) {
       // not here: maybe on another replica, which the error then names
       const where = e instanceof NotFoundError ? m.whereIs(id, `/openenv/envs/${id}/ws`).then(() => e, (w: unknown) => w) : Promise.resolve(e)
       void where.then(err => {
@@ -179,8 +184,21 @@ function wsSession (m: EnvManager, socket: WebSocket, params: Params, auth: Auth
       return
     }
   }
-  // the session's dropping leaves its environment to a resume, a close, or the idle reaper
-  socket.on('close', () => { s.closed = true })
+  // a revoked key's socket ends at once: an error, then close code 1008
+  const release = auth.hold(access, e => {
+    fail(e)
+    s.closed = true
+    socket.close(1008, 'API key revoked')
+  })
+  // the session's dropping closes the environments it holds after --socket-grace (unless resumed meanwhile); one
+  // made with outlive_socket is left to a resume, a close, or the idle reaper
+  socket.on('close', () => {
+    s.closed = true
+    s.dropped = true
+    release()
+    for (const id of s.held) m.dropSocket(id)
+    s.held.clear()
+  })
 
   // One message at a time, in order: OpenEnv's client matches replies to requests by order.
   let queue: Promise<void> = Promise.resolve()
@@ -256,8 +274,11 @@ function wsSession (m: EnvManager, socket: WebSocket, params: Params, auth: Auth
     }
     let made = false
     if (!s.envId) {
-      s.envId = (await m.create(body)).env_id
+      s.envId = (await m.create(body, { bySocket: true })).env_id
       made = true
+      if (!body.outlive_socket) {
+        if (s.dropped) m.dropSocket(s.envId); else s.held.add(s.envId)
+      }
     }
     const envId = s.envId
     try {
