@@ -1,7 +1,6 @@
 // The persistent-shell protocol, written once for every backend. A backend supplies a started bash process
 // (stdin in, stdout+stderr merged out) and a way to kill the foreground job; this file does the rest:
-// syntax check, unique end marker carrying the exit code, timeouts, output cap, restart after a dead shell.
-import { spawn } from 'node:child_process'
+// syntax check in the shell itself, unique end marker carrying the exit code, timeouts, output cap, restart after a dead shell.
 import { randomBytes } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
 import type { ExecOptions, ExecResult, InterruptOptions } from './types.js'
@@ -48,21 +47,39 @@ const PLAIN = /^[\w\s./=:,+@%-]*$/
 const BIG_COMMAND = 64 * 1024
 export const NUL_REFUSED = 'bash: the command contains a NUL byte (\\0), which bash cannot take; it was not run'
 
-/** `bash -n` on the host: parse only, nothing runs. Returns bash's message or null when the syntax is fine. */
-export function syntaxCheck (command: string): Promise<string | null> {
-  // bash would cut the command at the NUL and run what comes before it
-  if (command.includes('\0')) return Promise.resolve(NUL_REFUSED)
-  if (PLAIN.test(command)) return Promise.resolve(null)
-  // a big command is parsed from a here-string (a file bash reads in blocks), not from the pipe
-  const argv = Buffer.byteLength(command) > BIG_COMMAND ? ['-c', 'c=$(cat; printf x); bash -n <<< "${c%x}"'] : ['-n']
-  return new Promise((resolve, reject) => {
-    const p = spawn('bash', argv, { stdio: ['pipe', 'ignore', 'pipe'] })
-    let err = ''
-    p.stderr.on('data', d => { err += d })
-    p.on('error', reject)
-    p.on('close', code => resolve(code === 0 ? null : err))
-    p.stdin.end(command + '\n')
-  })
+/**
+ * The syntax check, parsed by the sandbox's own shell in the command substitution that holds its message (a fork
+ * of the running shell, no exec, no host process): `set -n` makes the rest of the eval string parse-only, so nothing
+ * of the command runs. It first puts back what a fresh `bash -n` parses with: POSIX mode briefly, so that the special
+ * builtins it calls beat an agent's functions of the same name (`set() { :; }` would run the command), then no
+ * xtrace/verbose output in the message, no inherited traps, no extglob or aliases. The first line it prints is
+ * $LINENO at the eval, from which `fromEval` turns the eval's line numbers into `bash -n`'s; the command ends in a
+ * newline, as on `bash -n`'s stdin.
+ */
+const PARSE = '{ POSIXLY_CORRECT=1; unset -f set eval trap shopt echo unset; unset POSIXLY_CORRECT; ' +
+  'set +xvETu +o posix; trap - DEBUG ERR RETURN; shopt -u extglob expand_aliases; } 2>/dev/null; ' +
+  "eval 'echo \"$LINENO\"'$'\\n''set -n'$'\\n'\"$__sg_cmd\"$'\\n' 2>&1"
+
+/**
+ * Shell source that checks `$__sg_cmd` and runs it only when it parses. A failed check prints the parse message
+ * framed by the marker (`:S` … `:E`) and sets __sg_syn, which skips the epilogue and the exit-code line. A check
+ * with no message (its fork failed) runs the command, as the host check's pass did.
+ */
+export function checkedRun (marker: string): string {
+  return `if __sg_err=$(${PARSE}) || [[ $__sg_err != *$'\\n'* ]]; then eval "$__sg_cmd" </dev/null; ` +
+    `else __sg_syn=1; printf '\\n%s:S\\n%s\\n%s:E\\n' ${marker} "$__sg_err" ${marker}; fi`
+}
+
+/**
+ * The check's output as `bash -n` prints it: `bash: line N: …`, N counted from the command's first line (the eval
+ * says `bash: eval: line M:`, M counted in the shell's whole input, and the first line it printed is the base).
+ */
+export function fromEval (text: string): string {
+  const nl = text.indexOf('\n')
+  const base = Number(text.slice(0, nl)) + 1
+  return text.slice(nl + 1).replace(/^[^\n:]*: (?:eval: )?line (\d+): (warning: here-document at line (\d+) )?/gm,
+    (_m, n: string, w?: string, h?: string) =>
+      `bash: line ${Number(n) - base}: ${w ? `warning: here-document at line ${Number(h) - base} ` : ''}`) + '\n'
 }
 
 /** bash ANSI-C quoting: one line, any bytes, no expansion. */
@@ -83,6 +100,8 @@ interface Pending {
   kept: string
   dropped: number
   opts: ExecOptions
+  /** bash's message when the command failed the syntax check (and did not run) */
+  syntax?: string
   done: (exitCode: number | null) => void
 }
 
@@ -124,8 +143,10 @@ export class PersistentShell {
     if (this.closed) throw new ShellClosedError('the sandbox is closed')
     if (this.pending) throw new BusyError('a command is already running in this sandbox')
     const result: ExecResult = { output: '', exitCode: null, timedOut: false, restarted: false, truncatedChars: 0, syntaxError: false }
-    const syntax = opts.trusted ? null : await syntaxCheck(command)
-    if (syntax !== null) return { ...result, output: syntax, exitCode: 2, syntaxError: true }
+    // bash would cut the command at the NUL and run what comes before it
+    if (!opts.trusted && command.includes('\0')) return { ...result, output: NUL_REFUSED, exitCode: 2, syntaxError: true }
+    // a command made only of plain words cannot be a syntax error, so it skips the check's fork
+    const check = !opts.trusted && !PLAIN.test(command)
     if (!this.proc) { await this.start(); result.restarted = true }
 
     const marker = `__SYNTHGYM_DONE_${randomBytes(8).toString('hex')}__`
@@ -154,19 +175,22 @@ export class PersistentShell {
       const epilogue = opts.epilogue ? `${opts.epilogue} >/dev/null 2>&1; ` : ''
       const bytes = Buffer.from(command)
       const big = bytes.length > BIG_COMMAND
-      const done = `__sg_rc=$?; ${big ? '__sg_cmd=; ' : ''}${epilogue}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"\n`
-      const start = `printf '%s\\n' ${p.start}\n`
+      const run = check ? checkedRun(marker) : 'eval "$__sg_cmd" </dev/null'
+      const exit = `${epilogue}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"`
+      const done = `__sg_rc=$?; __sg_cmd=; ${check ? `[[ $__sg_syn ]] || { ${exit}; }` : exit}\n`
+      const start = `printf '%s\\n' ${p.start}\n__sg_syn=; `
       this.proc!.resume?.()
       if (big) {
         // head reads exactly the command's bytes off the shell's stdin; bash goes on reading after them
         this.proc!.write(Buffer.concat([Buffer.from(`${start}__sg_cmd=$(/usr/bin/head -c ${bytes.length}; printf x)\n`), bytes,
-          Buffer.from(`eval "\${__sg_cmd%x}" </dev/null\n${done}`)]))
-      } else this.proc!.write(`${start}eval ${ansiQuote(command)} </dev/null\n${done}`)
+          Buffer.from(`__sg_cmd=\${__sg_cmd%x}; ${run}\n${done}`)]))
+      } else this.proc!.write(`${start}__sg_cmd=${ansiQuote(command)}; ${run}\n${done}`)
     })
     clearTimeout(timer); clearTimeout(quietTimer)
     const p = this.pending!
     this.pending = null
     this.proc?.pause?.()
+    if (p.syntax !== undefined) return { ...result, output: p.syntax, exitCode: 2, syntaxError: true }
     result.output = p.kept
     result.truncatedChars = p.dropped
     result.exitCode = exitCode
@@ -219,8 +243,18 @@ export class PersistentShell {
     if (at >= 0) {
       const end = p.buf.indexOf('\n', at + head.length)
       if (end < 0) return
+      const tag = p.buf.slice(at + head.length, end)
+      if (tag === 'S') {
+        // a failed syntax check: its message up to the closing marker, and nothing else (as when it ran on the host)
+        const close = p.buf.indexOf(`\n${p.marker}:E\n`, end + 1)
+        if (close < 0) return
+        p.syntax = fromEval(p.buf.slice(end + 1, close))
+        p.buf = ''
+        p.done(2)
+        return
+      }
       this.keep(p, p.buf.slice(0, at))
-      const code = Number(p.buf.slice(at + head.length, end))
+      const code = Number(tag)
       p.buf = ''
       p.done(Number.isFinite(code) ? code : null)
       return
