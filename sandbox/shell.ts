@@ -102,6 +102,8 @@ interface Pending {
   opts: ExecOptions
   /** bash's message when the command failed the syntax check (and did not run) */
   syntax?: string
+  /** the trailer's output, once its marker line has come (what comes then goes here, not to the output) */
+  trailer?: string
   done: (exitCode: number | null) => void
 }
 
@@ -176,7 +178,8 @@ export class PersistentShell {
       const bytes = Buffer.from(command)
       const big = bytes.length > BIG_COMMAND
       const run = check ? checkedRun(marker) : 'eval "$__sg_cmd" </dev/null'
-      const exit = `${epilogue}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"`
+      const trailer = opts.trailer ? `printf '\\n%s:T\\n' ${marker}; { ${opts.trailer}\n} 2>&1; ` : ''
+      const exit = `${epilogue}${trailer}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"`
       const done = `__sg_rc=$?; __sg_cmd=; ${check ? `[[ $__sg_syn ]] || { ${exit}; }` : exit}\n`
       const start = `printf '%s\\n' ${p.start}\n__sg_syn=; `
       this.proc!.resume?.()
@@ -193,6 +196,7 @@ export class PersistentShell {
     if (p.syntax !== undefined) return { ...result, output: p.syntax, exitCode: 2, syntaxError: true }
     result.output = p.kept
     result.truncatedChars = p.dropped
+    if (p.trailer !== undefined && exitCode !== null) result.trailer = p.trailer
     result.exitCode = exitCode
     if (exitCode === null && !this.closed) {
       // The shell died under the command (exit, kill, OOM): start a fresh one so the episode can go on.
@@ -253,7 +257,14 @@ export class PersistentShell {
         p.done(2)
         return
       }
-      this.keep(p, p.buf.slice(0, at))
+      this.emit(p, p.buf.slice(0, at))
+      if (tag === 'T' && p.trailer === undefined) {
+        // the command's output ends here; the trailer's runs up to the exit-code line
+        p.trailer = ''
+        p.buf = p.buf.slice(end + 1)
+        this.feed(Buffer.alloc(0))
+        return
+      }
       const code = Number(tag)
       p.buf = ''
       p.done(Number.isFinite(code) ? code : null)
@@ -267,7 +278,12 @@ export class PersistentShell {
     }
     const safe = p.buf.slice(0, p.buf.length - hold)
     p.buf = p.buf.slice(p.buf.length - hold)
-    if (safe) this.keep(p, safe)
+    if (safe) this.emit(p, safe)
+  }
+
+  private emit (p: Pending, text: string): void {
+    if (p.trailer === undefined) this.keep(p, text)
+    else p.trailer += text
   }
 
   private keep (p: Pending, text: string): void {

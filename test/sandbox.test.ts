@@ -65,6 +65,22 @@ t.test('syntax errors do not run anything; unterminated heredocs do not hang the
   t.equal(bad.output, "bash: line 2: syntax error: unexpected end of file\n", 'invalid bash gets bash -n\'s message')
 })
 
+t.test('a trailer runs after the command and the epilogue, its output apart, the exit code kept', async t => {
+  const sb = await make()
+  t.teardown(() => sb.close())
+  const r = await sb.exec('cd /tmp; printf out; false', { epilogue: 'X=from_epilogue', trailer: 'printf \'%s|%s\' "$PWD" "$X"' })
+  t.same({ output: r.output, exitCode: r.exitCode, trailer: r.trailer }, { output: 'out', exitCode: 1, trailer: '/tmp|from_epilogue' })
+  const multi = await sb.exec('echo "a\nb"', { trailer: 'echo one; echo two >&2' })
+  t.same({ output: multi.output, trailer: multi.trailer }, { output: 'a\nb\n', trailer: 'one\ntwo\n' }, 'stderr too; output untouched')
+  const bad = await sb.exec('echo (', { trailer: 'echo state' })
+  t.equal(bad.syntaxError, true)
+  t.equal(bad.trailer, undefined, 'no trailer after a syntax error')
+  const gone = await sb.exec('exit 3', { trailer: 'echo state' })
+  t.equal(gone.restarted, true)
+  t.equal(gone.trailer, undefined, 'nor when the shell died under the command')
+  t.equal((await sb.exec('true', { trailer: 'echo $PWD' })).trailer, '/home/agent/workspace\n', 'the new shell runs it')
+})
+
 t.test('timeout interrupts the foreground job and keeps the output so far', async t => {
   const sb = await make()
   t.teardown(() => sb.close())
