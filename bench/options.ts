@@ -22,6 +22,8 @@ export interface Options {
   dockerAsked: boolean
   image: string
   warmPool: number
+  /** which parts of the docker section run: step, reset, many */
+  dockerParts: Set<string>
   dockerSteps: number
   dockerExecs: number
   dockerResets: number
@@ -62,6 +64,7 @@ export const HELP = `usage: node dist/bench/run.js [options]
  docker section (two more servers, backend docker, one with a warm pool and one without; own data dirs):
   --image IMAGE        the sandbox image (${DEFAULTS.image})
   --warm-pool N        the server's warm pool per image (2; at least 1)
+  --docker-parts LIST  parts of the docker section: step,reset,many (all)
   --docker-steps N     timed WS step round trips of \`true\` on a docker env (300)
   --docker-execs N     timed \`docker exec ID true\` (CLI) and as many dockerode execs (30)
   --docker-resets N    timed warm resets per task and kind, and as many cold \`docker run\`s, interleaved (15)
@@ -94,6 +97,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
     dockerAsked: false,
     image: DEFAULTS.image,
     warmPool: 2,
+    dockerParts: new Set(['step', 'reset', 'many']),
     dockerSteps: 300,
     dockerExecs: 30,
     dockerResets: 15,
@@ -147,6 +151,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
       }
       case '--image': o.image = v(); break
       case '--warm-pool': o.warmPool = int(a, v(), 1); break
+      case '--docker-parts': o.dockerParts = new Set(list(v())); break
       case '--docker-steps': o.dockerSteps = int(a, v(), 1); break
       case '--docker-execs': o.dockerExecs = int(a, v(), 1); break
       case '--docker-resets': o.dockerResets = int(a, v(), 1); break
