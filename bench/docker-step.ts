@@ -10,8 +10,13 @@ import { command, dockerodeExec, envContainer } from './docker-engine.js'
 import { round3, summarize, type Summary } from './stats.js'
 import { timeLoop, withTimeout } from './timing.js'
 
-/** the realistic action: what an agent types, with `$`, quotes and a pipe (so it takes the syntax check) */
-export const DOCKER_REALISTIC = 'N=3; echo "n=$N in $PWD" | tr a-z A-Z'
+/**
+ * The realistic action: an agent's line with `$VAR`, `${…}` and both quotes, so it takes the syntax check, made of
+ * builtins, so that what it costs is the server's and not a program's start (which `docker exec` pays the same).
+ */
+export const DOCKER_REALISTIC = 'N=3; X="n=$N in $PWD"; echo "${X^^}" \'it\'"\'"\'s\''
+/** the same with a pipe into a program: its fork and exec in the container are reported beside it, without a target */
+export const DOCKER_PIPE = 'N=3; echo "n=$N in $PWD" | tr a-z A-Z'
 
 /** `H` is the docker CLI's `-H unix://SOCKET`; `serverId` the warm-pool server's, whose container is looked up. */
 export async function dockerStep (ctx: BenchContext, client: SynthgymClient, docker: Docker, H: string[],
@@ -38,6 +43,8 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
       ['http_real', httpStep(DOCKER_REALISTIC)],
       ['cli_true', cli(['true'])],
       ['cli_real', cli(['bash', '-c', DOCKER_REALISTIC])],
+      ['http_pipe', httpStep(DOCKER_PIPE)],
+      ['cli_pipe', cli(['bash', '-c', DOCKER_PIPE])],
       ['api_true', async () => { await withTimeout(dockerodeExec(container, ['true']), 30_000, 'dockerode exec') }]
     ]
     // warm-up, then rounds that alternate them all so that other load on the machine falls on all of them alike
@@ -54,10 +61,12 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
     }
     // the env's own time of each timed step, in the order they ran: WS true, HTTP true, WS real, HTTP real per round
     const timed = (await client.trajectory(env.env_id)).steps.slice(before).map(s => s.execution_time * 1000)
-    const inEnv: Record<string, number[]> = { ws_true: [], http_true: [], ws_real: [], http_real: [] }
+    const stepKinds = kinds.map(([k]) => k).filter(k => k.startsWith('ws') || k.startsWith('http'))
+    const inEnv: Record<string, number[]> = Object.fromEntries(stepKinds.map(k => [k, []]))
     for (let r = 0; r < rounds; r++) {
-      for (const [i, k] of ['ws_true', 'http_true', 'ws_real', 'http_real'].entries()) {
-        inEnv[k]!.push(...timed.slice((r * 4 + i) * steps, (r * 4 + i + 1) * steps))
+      for (const [i, k] of stepKinds.entries()) {
+        const at = (r * stepKinds.length + i) * steps
+        inEnv[k]!.push(...timed.slice(at, at + steps))
       }
     }
     await ws.closeEnv(env.env_id)
@@ -74,6 +83,8 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
       report.row(S, `${name}: in the env (shell round trip + state) p50; the rest is client, ${k.startsWith('ws') ? 'WS' : 'HTTP'}, server, store`,
         e[k]!.p50, 'ms', null, `rest p50 ≈ ${round3(s[k]!.p50 - e[k]!.p50)} ms`)
     }
+    report.row(S, 'HTTP step, the action with a pipe into `tr` p50 (no target: a program starts)', s.http_pipe!.p50, 'ms', null,
+      `in the env p50 ${e.http_pipe!.p50} ms; \`docker exec ID bash -c\` of it p50 ${s.cli_pipe!.p50} ms`)
     report.row(S, '`docker exec ID true` (CLI) p50', s.cli_true!.p50, 'ms')
     report.row(S, '`docker exec ID bash -c <realistic action>` (CLI) p50', s.cli_real!.p50, 'ms')
     report.row(S, 'dockerode exec create+start+wait p50', s.api_true!.p50, 'ms')
@@ -82,7 +93,8 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
     report.row(S, '`docker exec` (CLI) p50 / HTTP step p50, realistic', s.cli_real!.p50 / s.http_real!.p50, 'x')
     report.row(S, 'dockerode exec p50 / WS step p50, `true`', s.api_true!.p50 / s.ws_true!.p50, 'x')
     return {
-      container: c.id, container_found_by: c.foundBy, realistic_action: DOCKER_REALISTIC,
+      container: c.id, container_found_by: c.foundBy, realistic_action: DOCKER_REALISTIC, pipe_action: DOCKER_PIPE,
+      http_step_pipe: s.http_pipe, docker_exec_cli_pipe: s.cli_pipe,
       ws_step: s.ws_true, http_step: s.http_true, ws_step_realistic: s.ws_real, http_step_realistic: s.http_real,
       in_env: e, docker_exec_cli: s.cli_true, docker_exec_cli_realistic: s.cli_real, dockerode_exec: s.api_true
     }
