@@ -5,7 +5,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import fc from 'fast-check'
 import { LocalSandbox } from '../sandbox/local.js'
-import { fromEval } from '../sandbox/shell.js'
+import { fromEval, surelyParses } from '../sandbox/shell.js'
 import { tempDir } from './helpers.js'
 
 const base = tempDir(t, 'sg-syntax-test-')
@@ -60,6 +60,30 @@ t.test('the check in the shell gives bash -n\'s verdict and message, and a rejec
     t.equal((await sb.exec('echo still here', { trusted: true })).output, 'still here\n', 'the shell is intact')
   }), { numRuns: 150 })
   t.ok(rejected > 20, `the generator made enough syntax errors (${rejected})`)
+})
+
+// Near the line that surelyParses draws: simple words, quotes and parameters that may not close, reserved words,
+// operators that may dangle.
+const near = fc.array(fc.oneof(
+  fc.constantFrom('echo', 'ls', '-la', 'x=1', 'a.txt', '*.py', '[a-z]', 'x[1]=2', '%1', '~/x', '--', 'X=', 'a=b=c', '@', '^'),
+  fc.constantFrom(' ', ' ', '\t', ';', '; ', ' | ', ' && ', ' || ', '|', '&', '\n', ';;'),
+  fc.constantFrom("'a b'", "'it'\"'\"'s'", '"$N in $PWD"', '"${X^^}"', '${X:-a b}', '${#X}', '$?', '$$', '"a \\" b"',
+    "'", '"', '${', '${X', '"$(', '"`x`"', '$(x)', "$'x'", '$"x"', '"!"', '"a$"'),
+  fc.constantFrom('if', 'fi', 'then', 'do', 'done', 'in', 'time', '!', '{', '}', '[[', ']]', '#', '(', ')', '<', '>')
+), { minLength: 1, maxLength: 10 }).map(ps => ps.join(''))
+
+t.test('surelyParses accepts only what bash -n accepts', async t => {
+  let accepted = 0
+  await fc.assert(fc.asyncProperty(fc.oneof(near, command), async c => {
+    if (!surelyParses(c)) return
+    accepted++
+    t.equal(await bashN(c), null, `bash -n accepts ${JSON.stringify(c)}`)
+  }), { numRuns: 1500 })
+  t.ok(accepted > 60, `enough commands took the fast path (${accepted})`)
+  for (const c of ['echo a |', 'a ;; b', '; a', 'fi', 'echo "a', "echo 'a", 'echo ${a', 'echo $(a)', 'a & b', 'a\nb']) {
+    t.equal(surelyParses(c), false, `left to bash: ${JSON.stringify(c)}`)
+  }
+  t.equal(surelyParses('N=3; X="n=$N in $PWD"; echo "${X^^}" \'it\'"\'"\'s\' | tr a-z A-Z && ls -la;'), true)
 })
 
 t.test('hand-picked cases: multi-line, heredoc warnings before an error, a big command, state of the shell', async t => {
