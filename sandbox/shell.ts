@@ -98,7 +98,9 @@ const PARSE = '{ POSIXLY_CORRECT=1; unset -f set eval trap shopt echo unset; uns
 /**
  * Shell source that checks `$__sg_cmd` and runs it only when it parses. A failed check prints the parse message
  * framed by the marker (`:S` … `:E`) and sets __sg_syn, which skips the epilogue and the exit-code line. A check
- * with no message (its fork failed) runs the command, as the host check's pass did.
+ * with no message (its fork failed) runs the command, as the host check's pass did. One known difference from the
+ * host `bash -n`: a malformed `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run), where `bash -n`
+ * printed the message but exited 0, so the command used to run up to that point.
  */
 export function checkedRun (marker: string): string {
   return `if __sg_err=$(${PARSE}) || [[ $__sg_err != *$'\\n'* ]]; then eval "$__sg_cmd" </dev/null; ` +
