@@ -184,7 +184,7 @@ export class PersistentShell {
     const result: ExecResult = { output: '', exitCode: null, timedOut: false, restarted: false, truncatedChars: 0, syntaxError: false }
     // bash would cut the command at the NUL and run what comes before it
     if (!opts.trusted && command.includes('\0')) return { ...result, output: NUL_REFUSED, exitCode: 2, syntaxError: true }
-    // a command made only of plain words cannot be a syntax error, so it skips the check's fork
+    // plain words, or simple commands that surely parse, cannot be a syntax error: they skip the check's fork
     const check = !opts.trusted && !PLAIN.test(command) && !surelyParses(command)
     if (!this.proc) { await this.start(); result.restarted = true }
 
