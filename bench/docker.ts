@@ -52,15 +52,17 @@ export async function dockerSection (ctx: BenchContext, probe: DockerProbe, serv
     }
     const upS = ((performance.now() - t0) / 1000).toFixed(1)
     progress(`docker: servers up, warm pool of ${o.warmPool} full after ${upS} s`)
-    out.step = await dockerStep(ctx, warm.client, docker, H, warm.id)
-    out.reset = await dockerResets(ctx, warm.client, cold.client, docker, H, warm.id)
-    out.docker_many = await manyEnvs(ctx, warm.server.url, {
-      section: `${o.dockerEnvs} docker envs at once`,
-      envs: o.dockerEnvs,
-      concurrency: o.dockerConcurrency,
-      task: 'prisonersDilemma',
-      backend: 'docker'
-    })
+    if (o.dockerParts.has('step')) out.step = await dockerStep(ctx, warm.client, docker, H, warm.id)
+    if (o.dockerParts.has('reset')) out.reset = await dockerResets(ctx, warm.client, cold.client, docker, H, warm.id)
+    if (o.dockerParts.has('many')) {
+      out.docker_many = await manyEnvs(ctx, warm.server.url, {
+        section: `${o.dockerEnvs} docker envs at once`,
+        envs: o.dockerEnvs,
+        concurrency: o.dockerConcurrency,
+        task: 'prisonersDilemma',
+        backend: 'docker'
+      })
+    }
   } finally {
     progress('docker: stopping the docker servers')
     await servers.stopAll(progress)

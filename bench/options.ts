@@ -9,6 +9,9 @@ export interface Options {
   resets: number
   resetTasks: string[]
   stepTask: string
+  /** realistic mix: rounds of the mix on one env (raw, WS, HTTP each), and envs stepping through it at once */
+  mixRounds: number
+  mixEnvs: number
   envs: number
   concurrency: number
   manyTask: string
@@ -19,6 +22,8 @@ export interface Options {
   dockerAsked: boolean
   image: string
   warmPool: number
+  /** which parts of the docker section run: step, reset, many */
+  dockerParts: Set<string>
   dockerSteps: number
   dockerExecs: number
   dockerResets: number
@@ -34,7 +39,7 @@ export interface Options {
   genTopics: number
 }
 
-export const SECTIONS = ['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'agent', 'aup', 'docker', 'ui', 'generate']
+export const SECTIONS = ['step', 'mix', 'openenv', 'python', 'reset', 'many', 'swerex', 'agent', 'aup', 'docker', 'ui', 'generate']
 
 export const HELP = `usage: node dist/bench/run.js [options]
   --json FILE          write the results as JSON to FILE (default: one JSON line at the end of stdout)
@@ -44,11 +49,13 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --resets N           timed resets per task (20)
   --reset-tasks A,B    built-in tasks whose reset is timed (digitsClassification,diabetesRegression)
   --step-task ID       task of the step-overhead environment (digitsClassification)
+  --mix-rounds N       rounds of the realistic action mix on one env, each action raw, WS and HTTP (30)
+  --mix-envs N         envs stepping through the mix at once (256)
   --envs N             environments open at once (256)
   --concurrency N      environments opened at a time, one WebSocket each (16)
   --many-task ID       task of those environments (digitsClassification)
   --in-process         run the server in this process (default: a child process, as a real deployment)
-  --only LIST          run only some of: step,openenv,python,reset,many,swerex,agent,aup,docker,ui,generate (default: all;
+  --only LIST          run only some of: step,mix,openenv,python,reset,many,swerex,agent,aup,docker,ui,generate (default: all;
                        docker when an engine answers, ui when /usr/bin/chromium is there)
   --budget S           give up after S seconds in all (600)
   --agent-episodes N   agent section: episodes timed one after another (3)
@@ -57,6 +64,7 @@ export const HELP = `usage: node dist/bench/run.js [options]
  docker section (two more servers, backend docker, one with a warm pool and one without; own data dirs):
   --image IMAGE        the sandbox image (${DEFAULTS.image})
   --warm-pool N        the server's warm pool per image (2; at least 1)
+  --docker-parts LIST  parts of the docker section: step,reset,many (all)
   --docker-steps N     timed WS step round trips of \`true\` on a docker env (300)
   --docker-execs N     timed \`docker exec ID true\` (CLI) and as many dockerode execs (30)
   --docker-resets N    timed warm resets per task and kind, and as many cold \`docker run\`s, interleaved (15)
@@ -78,6 +86,8 @@ export function parseArgs (argv: string[]): Options | 'help' {
     resets: 20,
     resetTasks: ['digitsClassification', 'diabetesRegression'],
     stepTask: 'digitsClassification',
+    mixRounds: 30,
+    mixEnvs: 256,
     envs: 256,
     concurrency: 16,
     manyTask: 'digitsClassification',
@@ -87,6 +97,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
     dockerAsked: false,
     image: DEFAULTS.image,
     warmPool: 2,
+    dockerParts: new Set(['step', 'reset', 'many']),
     dockerSteps: 300,
     dockerExecs: 30,
     dockerResets: 15,
@@ -122,6 +133,8 @@ export function parseArgs (argv: string[]): Options | 'help' {
       case '--resets': o.resets = int(a, v(), 1); break
       case '--reset-tasks': o.resetTasks = list(v()); break
       case '--step-task': o.stepTask = v(); break
+      case '--mix-rounds': o.mixRounds = int(a, v(), 1); break
+      case '--mix-envs': o.mixEnvs = int(a, v(), 1); break
       case '--envs': o.envs = int(a, v(), 1); break
       case '--concurrency': o.concurrency = int(a, v(), 1); break
       case '--many-task': o.manyTask = v(); break
@@ -131,13 +144,14 @@ export function parseArgs (argv: string[]): Options | 'help' {
         o.only = new Set(list(v()))
         const bad = [...o.only].filter(s => !SECTIONS.includes(s))
         if (bad.length || o.only.size === 0) {
-          throw new Error(`--only takes step, openenv, python, reset, many, swerex, agent, aup, docker, ui and/or generate (got ${bad.join(',') || 'nothing'})`)
+          throw new Error(`--only takes step, mix, openenv, python, reset, many, swerex, agent, aup, docker, ui and/or generate (got ${bad.join(',') || 'nothing'})`)
         }
         o.dockerAsked = o.only.has('docker')
         break
       }
       case '--image': o.image = v(); break
       case '--warm-pool': o.warmPool = int(a, v(), 1); break
+      case '--docker-parts': o.dockerParts = new Set(list(v())); break
       case '--docker-steps': o.dockerSteps = int(a, v(), 1); break
       case '--docker-execs': o.dockerExecs = int(a, v(), 1); break
       case '--docker-resets': o.dockerResets = int(a, v(), 1); break

@@ -6,7 +6,7 @@
 //
 // Progress goes to stderr; the table and (without --json) the JSON line go to stdout. A missed target prints
 // MISSED; the exit code is 1 for a missed target only with --strict, and 2 when the benchmark could not run at all.
-// Each section lives in its own file (step, openenv, python-client, reset, many, swerex, agent, aup, docker, ui, generate) and adds its rows to one Report.
+// Each section lives in its own file (step, mix, openenv, python-client, reset, many, swerex, agent, aup, docker, ui, generate) and adds its rows to one Report.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,6 +26,7 @@ import { progressTo, Report, startClock, writeReport } from './report.js'
 import { resets } from './reset.js'
 import { startBenchServer, type Server } from './start-server.js'
 import { stepOverhead } from './step.js'
+import { mixOverhead, mixThroughput } from './mix.js'
 import { swerexSection } from './swerex.js'
 import { agentSection } from './agent.js'
 import { uiPages } from './ui.js'
@@ -83,7 +84,7 @@ async function main (): Promise<number> {
   watchdog.unref()
 
   try {
-    if (['step', 'openenv', 'python', 'reset', 'many', 'swerex', 'agent'].some(k => o.only.has(k))) {
+    if (['step', 'mix', 'openenv', 'python', 'reset', 'many', 'swerex', 'agent'].some(k => o.only.has(k))) {
       progress(`starting the server (data in ${dataDir})`)
       try { server = await startBenchServer(config, o.inProcess, progress) } catch (e) {
         failures.push(`the server did not start: ${(e as Error).message}`)
@@ -98,6 +99,10 @@ async function main (): Promise<number> {
       // [--only key and results key, name in errors and the table, the section]
       const sections: [string, string, () => Promise<Record<string, unknown>>][] = [
         ['step', 'step overhead', () => stepOverhead(ctx, url)],
+        ['mix', 'realistic mix', async () => ({
+          overhead: await mixOverhead(ctx, url),
+          throughput: await mixThroughput(ctx, url, server?.child?.pid ?? null)
+        })],
         ['openenv', 'OpenEnv step', () => openEnvStep(ctx, url)],
         ['python', 'Python client step', () => pythonClientStep(ctx, url)],
         ['reset', 'reset', () => resets(ctx, url)],

@@ -1,4 +1,6 @@
 // The typed TypeScript client: HTTP for everything, WebSocket for long steps with streamed output and re-attach.
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import WebSocket from 'ws'
 import type {
   CloseResult, CreateEnvBody, EnvState, EnvSummary, EpisodeQuery, ErrorBody, EvaluateResult, Health, TaskDetail, TaskList,
@@ -20,14 +22,48 @@ export class SynthgymClient {
     this.baseUrl = baseUrl.replace(/\/$/, '')
   }
 
-  private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * One request on node's keep-alive agent: node:http rather than fetch, whose Request/Response/stream objects cost
+   * more per call than the server's whole step on loopback (issue 18).
+   */
+  private call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {}
-    if (body !== undefined) headers['content-type'] = 'application/json'
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json'
+      headers['content-length'] = String(Buffer.byteLength(payload))
+    }
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`
-    const res = await fetch(this.baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
-    const data = await res.json() as T & Partial<ErrorBody>
-    if (!res.ok) throw new SynthgymError(data.error?.code ?? 'HTTP_' + res.status, data.error?.message ?? res.statusText, res.status, data.error?.field)
-    return data
+    return this.send<T>(new URL(this.baseUrl + path), method, headers, payload, 5)
+  }
+
+  /** ENV_ELSEWHERE's 307 is followed to the replica that holds the env, method and body kept (as fetch does). */
+  private send<T> (url: URL, method: string, headers: Record<string, string>, payload: string | undefined, hops: number): Promise<T> {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+    return new Promise<T>((resolve, reject) => {
+      const req = send(url, { method, headers }, res => {
+        const status = res.statusCode ?? 0
+        const to = res.headers.location
+        if ((status === 307 || status === 308) && to && hops > 0) {
+          res.resume()
+          this.send<T>(new URL(to, url), method, headers, payload, hops - 1).then(resolve, reject)
+          return
+        }
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('error', reject)
+        res.on('end', () => {
+          let data: T & Partial<ErrorBody>
+          try { data = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch (e) {
+            reject(new SynthgymError('HTTP_' + status, `not JSON: ${(e as Error).message}`, status)); return
+          }
+          if (status >= 200 && status < 300) resolve(data)
+          else reject(new SynthgymError(data?.error?.code ?? 'HTTP_' + status, data?.error?.message ?? res.statusMessage ?? '', status, data?.error?.field))
+        })
+      })
+      req.on('error', reject)
+      req.end(payload)
+    })
   }
 
   health (): Promise<Health> { return this.call('GET', '/v1/health') }

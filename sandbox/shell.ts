@@ -1,7 +1,6 @@
 // The persistent-shell protocol, written once for every backend. A backend supplies a started bash process
 // (stdin in, stdout+stderr merged out) and a way to kill the foreground job; this file does the rest:
-// syntax check, unique end marker carrying the exit code, timeouts, output cap, restart after a dead shell.
-import { spawn } from 'node:child_process'
+// syntax check in the shell itself, unique end marker carrying the exit code, timeouts, output cap, restart after a dead shell.
 import { randomBytes } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
 import type { ExecOptions, ExecResult, InterruptOptions } from './types.js'
@@ -41,6 +40,41 @@ export interface ShellOptions {
 
 // A command made only of plain words cannot be a syntax error, so it skips the `bash -n` fork.
 const PLAIN = /^[\w\s./=:,+@%-]*$/
+// Words that bash may take as grammar (reserved words, wherever they stand: the test is kept simple, not exact).
+const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'case', 'esac', 'for', 'select', 'while', 'until', 'do',
+  'done', 'in', 'function', 'time', 'coproc', '[[', ']]', '{', '}', '!'])
+// One line of simple commands joined by ; | && ||, whose words are plain characters, '…' strings, "…" strings and
+// $NAME / ${…} without quotes, $( or backslashes inside: each alternative is a complete token, so a match cannot
+// leave a quote or a brace open. No `[` (`x[` first in a command opens an array subscript), no newline.
+const PARAM = String.raw`\$(?:[A-Za-z0-9_?#@*!$-]|\{[A-Za-z0-9_?#@*!$%:/^,.=+~ -]*\})`
+const WORD = String.raw`(?:[\w./=:,+@%^~*?-]|'[^']*'|"(?:[^"\\$\`]|${PARAM})*"|${PARAM})+`
+const TOKEN = new RegExp(String.raw`[ \t]+|&&|\|\||;|\||${WORD}`, 'y')
+
+/**
+ * True when the command surely parses: one line of simple commands made of such words, joined by ; | && ||, none of
+ * them empty, no reserved word. Such a command skips the check's fork; anything else goes to bash's parser (the
+ * tests hold this to `bash -n`: whatever this accepts, `bash -n` accepts).
+ */
+export function surelyParses (command: string): boolean {
+  let words = 0
+  let op = ''
+  for (let at = 0; at < command.length;) {
+    TOKEN.lastIndex = at
+    const m = TOKEN.exec(command)
+    if (!m) return false
+    const t = m[0]
+    at += t.length
+    if (t[0] === ' ' || t[0] === '\t') continue
+    if (t === ';' || t === '&&' || t === '||' || t === '|') {
+      if (words === 0) return false // `; a`, `a ||| b`, `a;;`
+      words = 0
+      op = t
+    } else if (RESERVED.has(t)) return false
+    else words++
+  }
+  return words > 0 || op === ';' // a trailing `;` ends the last command; `a |` or `a &&` wants one more
+}
+
 /**
  * Bytes over which a command is handed to bash in one block (`head -c`) instead of on its command line: bash
  * reads a script from a pipe one byte per read(2), which takes seconds for an action near the 1 MiB limit.
@@ -48,21 +82,41 @@ const PLAIN = /^[\w\s./=:,+@%-]*$/
 const BIG_COMMAND = 64 * 1024
 export const NUL_REFUSED = 'bash: the command contains a NUL byte (\\0), which bash cannot take; it was not run'
 
-/** `bash -n` on the host: parse only, nothing runs. Returns bash's message or null when the syntax is fine. */
-export function syntaxCheck (command: string): Promise<string | null> {
-  // bash would cut the command at the NUL and run what comes before it
-  if (command.includes('\0')) return Promise.resolve(NUL_REFUSED)
-  if (PLAIN.test(command)) return Promise.resolve(null)
-  // a big command is parsed from a here-string (a file bash reads in blocks), not from the pipe
-  const argv = Buffer.byteLength(command) > BIG_COMMAND ? ['-c', 'c=$(cat; printf x); bash -n <<< "${c%x}"'] : ['-n']
-  return new Promise((resolve, reject) => {
-    const p = spawn('bash', argv, { stdio: ['pipe', 'ignore', 'pipe'] })
-    let err = ''
-    p.stderr.on('data', d => { err += d })
-    p.on('error', reject)
-    p.on('close', code => resolve(code === 0 ? null : err))
-    p.stdin.end(command + '\n')
-  })
+/**
+ * The syntax check, parsed by the sandbox's own shell in the command substitution that holds its message (a fork
+ * of the running shell, no exec, no host process): `set -n` makes the rest of the eval string parse-only, so nothing
+ * of the command runs. It first puts back what a fresh `bash -n` parses with: POSIX mode briefly, so that the special
+ * builtins it calls beat an agent's functions of the same name (`set() { :; }` would run the command), then no
+ * xtrace/verbose output in the message, no inherited traps, no extglob or aliases. The first line it prints is
+ * $LINENO at the eval, from which `fromEval` turns the eval's line numbers into `bash -n`'s; the command ends in a
+ * newline, as on `bash -n`'s stdin.
+ */
+const PARSE = '{ POSIXLY_CORRECT=1; unset -f set eval trap shopt echo unset; unset POSIXLY_CORRECT; ' +
+  'set +xvETu +o posix; trap - DEBUG ERR RETURN; shopt -u extglob expand_aliases; } 2>/dev/null; ' +
+  "eval 'echo \"$LINENO\"'$'\\n''set -n'$'\\n'\"$__sg_cmd\"$'\\n' 2>&1"
+
+/**
+ * Shell source that checks `$__sg_cmd` and runs it only when it parses. A failed check prints the parse message
+ * framed by the marker (`:S` … `:E`) and sets __sg_syn, which skips the epilogue and the exit-code line. A check
+ * with no message (its fork failed) runs the command, as the host check's pass did. One known difference from the
+ * host `bash -n`: a malformed `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run), where `bash -n`
+ * printed the message but exited 0, so the command used to run up to that point.
+ */
+export function checkedRun (marker: string): string {
+  return `if __sg_err=$(${PARSE}) || [[ $__sg_err != *$'\\n'* ]]; then eval "$__sg_cmd" </dev/null; ` +
+    `else __sg_syn=1; printf '\\n%s:S\\n%s\\n%s:E\\n' ${marker} "$__sg_err" ${marker}; fi`
+}
+
+/**
+ * The check's output as `bash -n` prints it: `bash: line N: …`, N counted from the command's first line (the eval
+ * says `bash: eval: line M:`, M counted in the shell's whole input, and the first line it printed is the base).
+ */
+export function fromEval (text: string): string {
+  const nl = text.indexOf('\n')
+  const base = Number(text.slice(0, nl)) + 1
+  return text.slice(nl + 1).replace(/^[^\n:]*: (?:eval: )?line (\d+): (warning: here-document at line (\d+) )?/gm,
+    (_m, n: string, w?: string, h?: string) =>
+      `bash: line ${Number(n) - base}: ${w ? `warning: here-document at line ${Number(h) - base} ` : ''}`) + '\n'
 }
 
 /** bash ANSI-C quoting: one line, any bytes, no expansion. */
@@ -83,6 +137,10 @@ interface Pending {
   kept: string
   dropped: number
   opts: ExecOptions
+  /** bash's message when the command failed the syntax check (and did not run) */
+  syntax?: string
+  /** the trailer's output, once its marker line has come (what comes then goes here, not to the output) */
+  trailer?: string
   done: (exitCode: number | null) => void
 }
 
@@ -124,8 +182,10 @@ export class PersistentShell {
     if (this.closed) throw new ShellClosedError('the sandbox is closed')
     if (this.pending) throw new BusyError('a command is already running in this sandbox')
     const result: ExecResult = { output: '', exitCode: null, timedOut: false, restarted: false, truncatedChars: 0, syntaxError: false }
-    const syntax = opts.trusted ? null : await syntaxCheck(command)
-    if (syntax !== null) return { ...result, output: syntax, exitCode: 2, syntaxError: true }
+    // bash would cut the command at the NUL and run what comes before it
+    if (!opts.trusted && command.includes('\0')) return { ...result, output: NUL_REFUSED, exitCode: 2, syntaxError: true }
+    // plain words, or simple commands that surely parse, cannot be a syntax error: they skip the check's fork
+    const check = !opts.trusted && !PLAIN.test(command) && !surelyParses(command)
     if (!this.proc) { await this.start(); result.restarted = true }
 
     const marker = `__SYNTHGYM_DONE_${randomBytes(8).toString('hex')}__`
@@ -154,21 +214,26 @@ export class PersistentShell {
       const epilogue = opts.epilogue ? `${opts.epilogue} >/dev/null 2>&1; ` : ''
       const bytes = Buffer.from(command)
       const big = bytes.length > BIG_COMMAND
-      const done = `__sg_rc=$?; ${big ? '__sg_cmd=; ' : ''}${epilogue}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"\n`
-      const start = `printf '%s\\n' ${p.start}\n`
+      const run = check ? checkedRun(marker) : 'eval "$__sg_cmd" </dev/null'
+      const trailer = opts.trailer ? `printf '\\n%s:T\\n' ${marker}; { ${opts.trailer}\n} 2>&1; ` : ''
+      const exit = `${epilogue}${trailer}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"`
+      const done = `__sg_rc=$?; __sg_cmd=; ${check ? `[[ $__sg_syn ]] || { ${exit}; }` : exit}\n`
+      const start = `printf '%s\\n' ${p.start}\n__sg_syn=; `
       this.proc!.resume?.()
       if (big) {
         // head reads exactly the command's bytes off the shell's stdin; bash goes on reading after them
         this.proc!.write(Buffer.concat([Buffer.from(`${start}__sg_cmd=$(/usr/bin/head -c ${bytes.length}; printf x)\n`), bytes,
-          Buffer.from(`eval "\${__sg_cmd%x}" </dev/null\n${done}`)]))
-      } else this.proc!.write(`${start}eval ${ansiQuote(command)} </dev/null\n${done}`)
+          Buffer.from(`__sg_cmd=\${__sg_cmd%x}; ${run}\n${done}`)]))
+      } else this.proc!.write(`${start}__sg_cmd=${ansiQuote(command)}; ${run}\n${done}`)
     })
     clearTimeout(timer); clearTimeout(quietTimer)
     const p = this.pending!
     this.pending = null
     this.proc?.pause?.()
+    if (p.syntax !== undefined) return { ...result, output: p.syntax, exitCode: 2, syntaxError: true }
     result.output = p.kept
     result.truncatedChars = p.dropped
+    if (p.trailer !== undefined && exitCode !== null) result.trailer = p.trailer
     result.exitCode = exitCode
     if (exitCode === null && !this.closed) {
       // The shell died under the command (exit, kill, OOM): start a fresh one so the episode can go on.
@@ -219,8 +284,25 @@ export class PersistentShell {
     if (at >= 0) {
       const end = p.buf.indexOf('\n', at + head.length)
       if (end < 0) return
-      this.keep(p, p.buf.slice(0, at))
-      const code = Number(p.buf.slice(at + head.length, end))
+      const tag = p.buf.slice(at + head.length, end)
+      if (tag === 'S') {
+        // a failed syntax check: its message up to the closing marker, and nothing else (as when it ran on the host)
+        const close = p.buf.indexOf(`\n${p.marker}:E\n`, end + 1)
+        if (close < 0) return
+        p.syntax = fromEval(p.buf.slice(end + 1, close))
+        p.buf = ''
+        p.done(2)
+        return
+      }
+      this.emit(p, p.buf.slice(0, at))
+      if (tag === 'T' && p.trailer === undefined) {
+        // the command's output ends here; the trailer's runs up to the exit-code line
+        p.trailer = ''
+        p.buf = p.buf.slice(end + 1)
+        this.feed(Buffer.alloc(0))
+        return
+      }
+      const code = Number(tag)
       p.buf = ''
       p.done(Number.isFinite(code) ? code : null)
       return
@@ -233,7 +315,12 @@ export class PersistentShell {
     }
     const safe = p.buf.slice(0, p.buf.length - hold)
     p.buf = p.buf.slice(p.buf.length - hold)
-    if (safe) this.keep(p, safe)
+    if (safe) this.emit(p, safe)
+  }
+
+  private emit (p: Pending, text: string): void {
+    if (p.trailer === undefined) this.keep(p, text)
+    else p.trailer += text
   }
 
   private keep (p: Pending, text: string): void {

@@ -10,8 +10,13 @@ export interface ExecOptions {
   onOutput?: (chunk: string) => void
   /** bash run silently after the command, before its exit code is reported (e.g. `export LAST_ACTION=...`) */
   epilogue?: string
-  /** the server's own command, known to parse: skip the `bash -n` check (a process spawn) */
+  /** the server's own command, known to parse: skip the syntax check (a fork of the shell) */
   trusted?: boolean
+  /**
+   * bash run after the command and the epilogue, its output returned apart as `trailer`: the state query the
+   * environment needs after every step, in the step's own round trip instead of one more
+   */
+  trailer?: string
 }
 
 export interface ExecResult {
@@ -25,8 +30,10 @@ export interface ExecResult {
   restarted: boolean
   /** the output went over the cap; this many characters were dropped */
   truncatedChars: number
-  /** the command failed the `bash -n` syntax check and did not run */
+  /** the command failed the syntax check (bash's parser, as `bash -n`) and did not run */
   syntaxError: boolean
+  /** what `trailer` printed; absent when it did not run (a syntax error, a shell that died under the command) */
+  trailer?: string
 }
 
 export interface InterruptOptions {

@@ -114,7 +114,8 @@ const ABOUT: Record<keyof ServerConfig, string> = {
   store: 'episode store: a SQLite file or postgres://user:pw@host/db', publicUrl: 'URL other replicas send clients to',
   replicaId: 'this replica\'s id', heartbeat: 'seconds between replica heartbeats',
   drainTimeout: 'seconds SIGTERM waits for running steps', keyMaxEnvs: 'per key without its own limit: environments open',
-  keyRate: 'per key: requests per second', keyBurst: 'per key: requests at once'
+  keyRate: 'per key: requests per second', keyBurst: 'per key: requests at once',
+  socketGrace: 'seconds an environment outlives the WebSocket that made it'
 }
 
 /** `synthgym serve --help`: every flag, its environment variable, default and meaning, from the tables above. */

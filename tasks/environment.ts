@@ -113,6 +113,8 @@ export function guardMultilineInput (action: string, profile: ToolProfile = 'mlg
   return parts.join('\n')
 }
 
+/** MLGym's state command: the open file and the working directory */
+const STATE_QUERY = `printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`
 const TRAIN_COMMANDS = ['torchrun', 'python', 'python3', 'accelerate', 'deepspeed']
 const EDIT_PATTERN = /^edit\s+(\d+):(\d+)/
 const EXIT_ACTIONS = new Set(['exit_context', 'exit_cost', 'exit_error', 'exit_format', 'exit_api'])
@@ -147,6 +149,8 @@ export class Environment {
   done = false
   baselineScores: Metrics | null = null
   busy = false
+  /** the state the step's own round trip brought back (its trailer), null when it has to be asked apart */
+  private ranState: { open_file: string, working_dir: string } | null = null
   private oomSeen = 0
   readonly maxSteps: number
 
@@ -230,8 +234,9 @@ export class Environment {
     this.busy = true
     const started = performance.now()
     try {
+      this.ranState = null
       const r = await this.run(rawAction, opts.onOutput)
-      const state = await this.state()
+      const state = this.ranState ?? await this.state()
       const execution_time = (performance.now() - started) / 1000
       this.steps.push({
         action: rawAction, observation: r.observation, response: opts.response ?? rawAction, thought: opts.thought ?? '',
@@ -246,17 +251,23 @@ export class Environment {
     } finally { this.busy = false }
   }
 
+  /** The shell's state after a step: MLGym's open file and cwd, or SWE-agent's state.json (its state command). */
+  private stateQuery (): string {
+    return this.opts.toolProfile === 'sweagent' ? sweagentStateScript : STATE_QUERY
+  }
+
+  private parseState (output: string): { open_file: string, working_dir: string } {
+    if (this.opts.toolProfile === 'sweagent') return parseSweagentState(output)
+    const [open_file, working_dir] = output.split('\n')
+    return { open_file: open_file || 'n/a', working_dir: working_dir || WORKSPACE }
+  }
+
+  /** The state, asked on its own: when the step's own round trip could not bring it (the shell died, a syntax error). */
   private async state (): Promise<{ open_file: string, working_dir: string }> {
     const fallback = { open_file: 'n/a', working_dir: WORKSPACE }
     if (!this.sandbox?.alive) return fallback
     try {
-      // SWE-agent's profile keeps its state in state.json, written by the profile's state command
-      if (this.opts.toolProfile === 'sweagent') {
-        return parseSweagentState((await this.sandbox.exec(sweagentStateScript, { timeout: 5, trusted: true })).output)
-      }
-      const r = await this.sandbox.exec(`printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`, { timeout: 5, trusted: true })
-      const [open_file, working_dir] = r.output.split('\n')
-      return { open_file: open_file || 'n/a', working_dir: working_dir || WORKSPACE }
+      return this.parseState((await this.sandbox.exec(this.stateQuery(), { timeout: 5, trusted: true })).output)
     } catch { return fallback }
   }
 
@@ -285,11 +296,14 @@ export class Environment {
     const heldBefore = await sandbox.reapAtProcessLimit?.().catch(() => 0) ?? 0
     let r
     try {
-      r = await sandbox.exec(guardMultilineInput(action, this.opts.toolProfile), { timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}` })
+      r = await sandbox.exec(guardMultilineInput(action, this.opts.toolProfile), {
+        timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}`, trailer: this.stateQuery()
+      })
     } catch (err) {
       if (err instanceof ShellClosedError) return lost()
       throw err
     } finally { disk?.stop() }
+    if (r.trailer !== undefined) this.ranState = this.parseState(r.trailer)
     const out = postprocess(r.output, { cap: this.settings.outputCap, droppedChars: r.truncatedChars })
     let observation = out.text
     const extra: Partial<StepInfo> = {}
@@ -350,6 +364,7 @@ export class Environment {
 
   /** MLGym's _evaluate_with_error_handling: validate keeps going; submit ends; anything else autosubmits. */
   private async evaluateAs (action: string): Promise<Outcome> {
+    this.ranState = null // asked again after the evaluation
     const terminal = action !== 'validate'
     const truncated = terminal && action !== 'submit'
     const ended = (observation: string) => ({ observation, reward: 0, terminated: terminal && !truncated, truncated, extra: {} })

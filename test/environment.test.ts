@@ -203,3 +203,28 @@ t.test('observations name python3 as the agent typed it, and say what pip can do
   const pip = await env.step('python3 -m pip install --no-input --retries 0 --timeout 1 surely-not-installed-pkg 2>&1 | tail -3')
   t.match(pip.observation, /pip cannot download packages here\. Use the packages already installed/)
 })
+
+t.test('one shell round trip per step: the state comes back with the command (the trailer)', async t => {
+  let execs = 0
+  const counting = async (o: SandboxOptions) => {
+    const sb = await makeSandbox(o)
+    const exec = sb.exec.bind(sb)
+    sb.exec = (c, opts) => { execs++; return exec(c, opts) }
+    return sb
+  }
+  const env = envFor('prisonersDilemma', { makeSandbox: counting })
+  t.teardown(() => env.close())
+  await env.reset()
+  execs = 0
+  const r = await env.step('mkdir -p sub && cd sub && echo "in $PWD"')
+  t.equal(r.observation, 'in /home/agent/workspace/sub')
+  t.same(r.info.state, { open_file: 'n/a', working_dir: '/home/agent/workspace/sub' })
+  t.equal(execs, 1, 'the action and the state query in one exec')
+  execs = 0
+  const bad = await env.step('cd .. && echo (')
+  t.match(bad.observation, /syntax error/)
+  t.same(bad.info.state, { open_file: 'n/a', working_dir: '/home/agent/workspace/sub' }, 'a syntax error asks for the state apart')
+  t.equal(execs, 2)
+  const exit = await env.step('exit')
+  t.same(exit.info.state, { open_file: 'n/a', working_dir: '/home/agent/workspace' }, 'a restarted shell is asked apart')
+})

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { LocalSandbox, localBackendInfo } from '../sandbox/local.js'
 import fc from 'fast-check'
 import { isProgressBar, postprocess } from '../sandbox/output.js'
-import { ansiQuote, syntaxCheck } from '../sandbox/shell.js'
+import { ansiQuote } from '../sandbox/shell.js'
 import { isolationHere, tempDir } from './helpers.js'
 
 const base = tempDir(t, 'sg-sbx-test-')
@@ -59,9 +59,26 @@ t.test('syntax errors do not run anything; unterminated heredocs do not hang the
   const h = await sb.exec('cat <<EOF\nabc')
   t.match(h.output, /abc/)
   t.equal((await sb.exec('echo ok')).output, 'ok\n')
-  // not plain words, so these go through `bash -n`
-  t.equal(await syntaxCheck('for f in /tmp/*; do echo "$f" | wc -c; done'), null, 'valid bash passes the check')
-  t.match(await syntaxCheck('if true; then echo "x"'), /syntax error: unexpected end of file/, 'invalid bash gets bash\'s message')
+  // not plain words, so these go through the check
+  t.equal((await sb.exec('for f in /; do echo "$f" | wc -c; done')).output, '2\n', 'valid bash passes the check')
+  const bad = await sb.exec('if true; then echo "x"')
+  t.equal(bad.output, "bash: line 2: syntax error: unexpected end of file\n", 'invalid bash gets bash -n\'s message')
+})
+
+t.test('a trailer runs after the command and the epilogue, its output apart, the exit code kept', async t => {
+  const sb = await make()
+  t.teardown(() => sb.close())
+  const r = await sb.exec('cd /tmp; printf out; false', { epilogue: 'X=from_epilogue', trailer: 'printf \'%s|%s\' "$PWD" "$X"' })
+  t.same({ output: r.output, exitCode: r.exitCode, trailer: r.trailer }, { output: 'out', exitCode: 1, trailer: '/tmp|from_epilogue' })
+  const multi = await sb.exec('echo "a\nb"', { trailer: 'echo one; echo two >&2' })
+  t.same({ output: multi.output, trailer: multi.trailer }, { output: 'a\nb\n', trailer: 'one\ntwo\n' }, 'stderr too; output untouched')
+  const bad = await sb.exec('echo (', { trailer: 'echo state' })
+  t.equal(bad.syntaxError, true)
+  t.equal(bad.trailer, undefined, 'no trailer after a syntax error')
+  const gone = await sb.exec('exit 3', { trailer: 'echo state' })
+  t.equal(gone.restarted, true)
+  t.equal(gone.trailer, undefined, 'nor when the shell died under the command')
+  t.equal((await sb.exec('true', { trailer: 'echo $PWD' })).trailer, '/home/agent/workspace\n', 'the new shell runs it')
 })
 
 t.test('timeout interrupts the foreground job and keeps the output so far', async t => {

@@ -20,7 +20,7 @@ import {
   type SwerexReadFileResponse, type SwerexUpload, type SwerexValidationBody, type SwerexWriteFile
 } from '../../env-spec/swerex.js'
 import { AGENT_HOME, WORKSPACE, type Sandbox, type ShellHandle } from '../../sandbox/types.js'
-import { ansiQuote, syntaxCheck } from '../../sandbox/shell.js'
+import { ansiQuote } from '../../sandbox/shell.js'
 import { NotResetError } from '../../tasks/errors.js'
 import { JsonTooDeepError } from '../../env-spec/messages.js'
 import type { EnvManager } from '../envs.js'
@@ -127,13 +127,13 @@ export class SwerexRuntime {
 
   private async runBash (s: Session & { shell: ShellHandle }, a: Extract<SwerexAction, { action_type: 'bash' }>): Promise<SwerexObservation> {
     if (s.closed) throw sessionMissing(a.session)
-    const syntax = await syntaxCheck(a.command)
-    if (syntax !== null) {
+    // the shell checks the syntax itself (bash's parser, nothing run) and answers syntaxError with bash's message
+    const r = await s.shell.exec(a.command, { timeout: a.timeout ?? undefined })
+    if (r.syntaxError) {
       throw new SwerexError(X + 'BashIncorrectSyntaxError',
-        `Error (exit code 2) while checking bash command \n${pyRepr(a.command)}\n---- Stderr ----\n${syntax}\n---- Stdout ----\n`,
-        { bash_stdout: '', bash_stderr: syntax })
+        `Error (exit code 2) while checking bash command \n${pyRepr(a.command)}\n---- Stderr ----\n${r.output}\n---- Stdout ----\n`,
+        { bash_stdout: '', bash_stderr: r.output })
     }
-    const r = await s.shell.exec(a.command, { timeout: a.timeout ?? undefined, trusted: true })
     const output = stripControl(r.output)
     if (r.timedOut) {
       // unlike SWE-ReX (#29), the output so far comes back, and the command has been interrupted already

@@ -1,0 +1,225 @@
+// The realistic action mix (issue 18): what agents send, not `true`. MLGym's tools with real arguments, shell lines
+// with pipes, `$VAR`, `$(…)` and both quotes, a `python -c` one-liner and a 200-line heredoc; each timed through the
+// server (WS and HTTP) and in a raw persistent bash with the same tools sourced, interleaved action by action.
+// Then `--mix-envs` environments step through the mix at once: steps per CPU-second, the server's and the shells'.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { SynthgymClient, type WsClient } from '../clients/client.js'
+import { toolsDir, toolsInitScript } from '../sandbox/tools.js'
+import { guardMultilineInput } from '../tasks/environment.js'
+import type { BenchContext } from './context.js'
+import { round3, summarize, type Summary } from './stats.js'
+import { withTimeout } from './timing.js'
+
+const NOTES = Array.from({ length: 20 }, (_, i) => `line ${i + 1}: some "quoted" notes, it's plain text`).join('\n') + '\n'
+const HEREDOC = Array.from({ length: 200 }, (_, i) => `row ${i}\t"value" $NOT_EXPANDED \`not run\` it's ${i * 7}`).join('\n')
+
+/** The files the mix works on, under bench_mix/ of the working directory (the same in the env and in raw bash). */
+export const MIX_SETUP = `mkdir -p bench_mix && printf '%s' ${JSON.stringify(NOTES)} > bench_mix/notes.txt && ` +
+  "printf 'def f(x):\\n    return x + 1\\n' > bench_mix/model.py"
+
+/** [name, action]: the mix, in the order it is sent. */
+export const MIX: [string, string][] = [
+  ['open with a path', 'open bench_mix/notes.txt'],
+  ['edit, replacement with quotes', 'edit 2:3\nline 2: "double" and \'single\' quotes, $HOME and `ticks` stay text\n' +
+    'line 3: it\'s replaced with the same two lines every time\nend_of_edit'],
+  ['search_dir with a pattern', 'search_dir "quoted" bench_mix'],
+  ['pipes', 'ls -la bench_mix | grep -v total | sort -k5 -n | tail -2'],
+  ['$VAR and double quotes', 'N=3; echo "n=$N in $PWD" | tr a-z A-Z'],
+  ['$(…) nested', 'echo "lines: $(wc -l < bench_mix/notes.txt), files: $(ls bench_mix | wc -l)"'],
+  ['single quotes and sed', "grep -n 'quoted' bench_mix/notes.txt | sed 's/quoted/QUOTED/' | head -3"],
+  ['python -c one-liner', "python -c 'import sys; print(sum(range(1000)), sys.version_info[0])'"],
+  ['200-line heredoc', `cat > bench_mix/big.txt <<'EOF'\n${HEREDOC}\nEOF\nwc -l < bench_mix/big.txt`]
+]
+
+/** bash's syntax-check messages: a mix action that shows one was not run */
+const REJECTED = /syntax error|unexpected EOF/
+
+/** A raw persistent bash with MLGym's tools sourced, in a directory set up like the env's: the floor of each action. */
+export class RawShell {
+  private p: ChildProcess
+  private buf = ''
+  private waiter: ((out: string) => void) | null = null
+  private readonly marker = `__BENCH_${randomBytes(6).toString('hex')}__`
+
+  constructor (cwd: string) {
+    this.p = spawn('bash', ['--noprofile', '--norc', '-s'], { cwd, stdio: ['pipe', 'pipe', 'pipe'] })
+    this.p.stdout!.setEncoding('utf8')
+    this.p.stdout!.on('data', (d: string) => {
+      this.buf += d
+      const at = this.buf.indexOf(this.marker + '\n')
+      if (this.waiter && at >= 0) {
+        const out = this.buf.slice(0, at)
+        this.buf = ''
+        const w = this.waiter; this.waiter = null; w(out)
+      }
+    })
+    this.p.stdin!.write('exec 2>&1\n' + toolsInitScript('mlgym', toolsDir()))
+  }
+
+  /** the action as the env hands it to its shell (multi-line tool calls get their heredoc), then a marker */
+  run (action: string): Promise<string> {
+    return withTimeout(new Promise<string>(resolve => {
+      this.waiter = resolve
+      this.p.stdin!.write(`${guardMultilineInput(action)}\necho ${this.marker}\n`)
+    }), 30_000, 'raw bash')
+  }
+
+  close (): void { this.p.stdin!.end() }
+}
+
+/** CPU seconds (user + system, with the waited-for children) of a process and its descendants now alive. */
+function treeCpu (root: number): number {
+  const tick = 100 // USER_HZ on Linux
+  const parent = new Map<number, number>()
+  const cpu = new Map<number, number>()
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      parent.set(Number(d), Number(f[1]))
+      cpu.set(Number(d), (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / tick)
+    } catch {} // gone meanwhile
+  }
+  let sum = 0
+  for (const [pid, s] of cpu) {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === root) { sum += s; break }
+    }
+  }
+  return sum
+}
+
+function processCpu (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) / 100
+}
+
+/** One env and a raw bash, each action of the mix in turn: raw, WS, HTTP; overhead is each step minus its raw twin. */
+export async function mixOverhead (ctx: BenchContext, url: string): Promise<Record<string, unknown>> {
+  const { opts: o, report, progress } = ctx
+  const S = 'realistic mix'
+  const dir = join(ctx.dataDir, 'raw-mix')
+  mkdirSync(dir, { recursive: true })
+  const raw = new RawShell(dir)
+  const client = new SynthgymClient(url)
+  const ws = await client.ws()
+  try {
+    await raw.run(MIX_SETUP)
+    const env = await ws.create({ task: o.stepTask, max_steps: 100_000 })
+    await withTimeout(ws.reset(env.env_id), 300_000, 'reset for the mix')
+    await ws.step(env.env_id, MIX_SETUP)
+    const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t }
+    const per = MIX.map(() => ({ raw: [] as number[], ws: [] as number[], http: [] as number[] }))
+    const wsOver: number[] = []; const httpOver: number[] = []
+    progress(`${S}: ${MIX.length} actions × ${o.mixRounds} rounds, each raw, WS, HTTP in turn (+ 3 warm-up rounds)`)
+    for (let r = -3; r < o.mixRounds; r++) {
+      for (const [i, [, action]] of MIX.entries()) {
+        const a = await time(() => raw.run(action))
+        const w = await time(async () => {
+          const s = await withTimeout(ws.step(env.env_id, action), 60_000, 'ws step')
+          if (REJECTED.test(s.observation)) throw new Error(`mix action rejected: ${s.observation}`)
+        })
+        const h = await time(() => withTimeout(client.step(env.env_id, action), 60_000, 'http step'))
+        if (r < 0) continue
+        per[i]!.raw.push(a); per[i]!.ws.push(w); per[i]!.http.push(h)
+        wsOver.push(w - a); httpOver.push(h - a)
+      }
+    }
+    await ws.closeEnv(env.env_id)
+    const wo = summarize(wsOver); const ho = summarize(httpOver)
+    report.row(S, 'WS overhead over raw bash p50 (each step − its raw twin)', wo.p50, 'ms', { below: 0.5 })
+    report.row(S, 'WS overhead over raw bash p99', wo.p99, 'ms')
+    report.row(S, 'HTTP overhead over raw bash p50', ho.p50, 'ms', { below: 1.0 })
+    report.row(S, 'HTTP overhead over raw bash p99', ho.p99, 'ms')
+    const actions: Record<string, { raw: Summary, ws: Summary, http: Summary }> = {}
+    for (const [i, [name]] of MIX.entries()) {
+      const x = { raw: summarize(per[i]!.raw), ws: summarize(per[i]!.ws), http: summarize(per[i]!.http) }
+      actions[name] = x
+      report.row(S, `${name}: raw p50 ${x.raw.p50.toFixed(2)} ms; WS − raw p50`, round3(x.ws.p50 - x.raw.p50), 'ms', null,
+        `HTTP − raw p50 ${round3(x.http.p50 - x.raw.p50)} ms`)
+    }
+    return { rounds: o.mixRounds, ws_overhead: wo, http_overhead: ho, actions }
+  } finally { ws.close(); raw.close() }
+}
+
+/**
+ * `--mix-envs` envs open at once, each stepping through the mix once, all at the same time: steps per CPU-second of
+ * the server process and of everything under it (server, sandboxes' shells and their commands).
+ */
+export async function mixThroughput (ctx: BenchContext, url: string, serverPid: number | null): Promise<Record<string, unknown>> {
+  const { opts: o, report, progress } = ctx
+  const S = `realistic mix, ${o.mixEnvs} envs at once`
+  const client = new SynthgymClient(url)
+  // fewer opens at a time than section 3: this is about stepping, and a loaded machine fails sandbox starts
+  const sockets: WsClient[] = await Promise.all(Array.from({ length: Math.min(o.concurrency, 8) }, () => client.ws()))
+  const ids: string[] = []
+  const errors: string[] = []
+  /** the envs that opened and set up: these step */
+  const opened: string[] = []
+  try {
+    progress(`${S}: opening ${o.mixEnvs} envs, ${sockets.length} at a time`)
+    let next = 0
+    await Promise.all(sockets.map(async ws => {
+      while (next < o.mixEnvs) {
+        next++
+        try {
+          const env = await withTimeout(ws.create({ task: o.manyTask, max_steps: 1000 }), 60_000, 'create')
+          ids.push(env.env_id)
+          await withTimeout(ws.reset(env.env_id), 120_000, 'reset')
+          await withTimeout(ws.step(env.env_id, MIX_SETUP), 60_000, 'setup step')
+          opened.push(env.env_id)
+        } catch (e) { errors.push((e as Error).message) }
+      }
+    }))
+    if (errors.length) progress(`${S}: ${errors.length} envs did not open: ${errors[0]}`)
+    const ready = opened.length
+    progress(`${S}: every env steps through the mix (${MIX.length} actions) at once`)
+    const cpu0 = serverPid ? { server: processCpu(serverPid), tree: treeCpu(serverPid) } : null
+    const t0 = performance.now()
+    const stepMs: number[] = []
+    let failed = 0
+    await Promise.all(opened.map(async (id, i) => {
+      const ws = sockets[i % sockets.length]!
+      for (const [, action] of MIX) {
+        const t = performance.now()
+        const r = await withTimeout(ws.step(id, action), 300_000, 'step')
+        stepMs.push(performance.now() - t)
+        if (REJECTED.test(r.observation) || r.terminated) failed++
+      }
+    }))
+    const wall = (performance.now() - t0) / 1000
+    const cpu1 = serverPid ? { server: processCpu(serverPid), tree: treeCpu(serverPid) } : null
+    const steps = stepMs.length
+    const s = summarize(stepMs)
+    report.row(S, 'envs stepping (opened)', ready, 'count', { atLeast: o.mixEnvs }, errors[0])
+    report.row(S, 'steps answered', steps - failed, 'count', { atLeast: ready * MIX.length })
+    report.row(S, 'steps per second (wall, this machine)', round3(steps / wall), 'count')
+    report.row(S, 'step latency p50 under this load', s.p50, 'ms')
+    report.row(S, 'step latency p99 under this load', s.p99, 'ms')
+    let cpu: Record<string, number> | null = null
+    if (cpu0 && cpu1) {
+      const server = cpu1.server - cpu0.server
+      // the tree's live processes only: a shell's finished commands count through its waited-for children
+      const tree = Math.max(server, cpu1.tree - cpu0.tree)
+      cpu = { server_s: round3(server), all_s: round3(tree), wall_s: round3(wall) }
+      report.row(S, 'steps per CPU-second of the server process (what one core sustains)', Math.round(steps / server), 'count')
+      report.row(S, 'steps per CPU-second, server + sandboxes (one core, all in)', Math.round(steps / tree), 'count')
+      report.row(S, 'server CPU per step', round3(server * 1000 / steps), 'ms')
+      report.row(S, 'sandbox CPU per step (shells and what they run)', round3((tree - server) * 1000 / steps), 'ms')
+    }
+    return { envs: ready, open_errors: errors.slice(0, 10), steps, failed, wall_s: round3(wall), step_ms: s, cpu }
+  } finally {
+    let next = 0
+    await Promise.all(sockets.map(async ws => {
+      for (let k = next++; k < ids.length; k = next++) await withTimeout(ws.closeEnv(ids[k]!), 60_000, 'close').catch(() => {})
+    }))
+    for (const s of sockets) s.close()
+  }
+}
+
