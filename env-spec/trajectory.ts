@@ -3,8 +3,10 @@ import { compile } from './validate.js'
 
 export type Metrics = Record<string, number>
 
-export interface MlgymTrajStep { action: string, observation: string, response: string, state: string, thought: string, execution_time: number }
-export interface MlgymHistoryEntry { role: 'system' | 'user' | 'assistant', content: string, agent: string, thought?: string, action?: string }
+// `reasoning` (ours, not MLGym's): the reply's reasoning (clients/llm/reasoning.ts), present only when it had some;
+// `thought` then starts with it, and `response` is the answer without it
+export interface MlgymTrajStep { action: string, observation: string, response: string, state: string, thought: string, execution_time: number, reasoning?: string }
+export interface MlgymHistoryEntry { role: 'system' | 'user' | 'assistant', content: string, agent: string, thought?: string, action?: string, reasoning?: string }
 export interface MlgymTraj {
   environment: string
   trajectory: MlgymTrajStep[]
@@ -15,6 +17,8 @@ export interface MlgymTraj {
     submission: string | null
     score: Metrics[]
     summarizer: Record<string, never>
+    /** ours: the endpoint's own message when the episode ended exit_api or exit_context */
+    api_error?: string
   }
 }
 export interface MlgymResults { agent: Metrics[], baseline: Metrics | null }
@@ -89,7 +93,8 @@ export const mlgymTrajSchema = {
         type: 'object', required: ['action', 'observation', 'response', 'state', 'thought', 'execution_time'], additionalProperties: false,
         properties: {
           action: { type: 'string' }, observation: { type: ['string', 'null'] }, response: { type: 'string' },
-          state: { type: 'string' }, thought: { type: 'string' }, execution_time: { type: 'number', minimum: 0 }
+          state: { type: 'string' }, thought: { type: 'string' }, execution_time: { type: 'number', minimum: 0 },
+          reasoning: { type: 'string' }
         }
       }
     },
@@ -99,7 +104,7 @@ export const mlgymTrajSchema = {
         type: 'object', required: ['role', 'content', 'agent'],
         properties: {
           role: { enum: ['system', 'user', 'assistant'] }, content: { type: 'string' }, agent: { type: 'string' },
-          thought: { type: 'string' }, action: { type: 'string' }, is_demo: { type: 'boolean' }
+          thought: { type: 'string' }, action: { type: 'string' }, is_demo: { type: 'boolean' }, reasoning: { type: 'string' }
         }
       }
     },
@@ -113,7 +118,8 @@ export const mlgymTrajSchema = {
         exit_status: { type: ['string', 'null'] },
         submission: { type: ['string', 'null'] },
         score: { type: 'array', items: metrics },
-        summarizer: { type: 'object' }
+        summarizer: { type: 'object' },
+        api_error: { type: 'string' }
       }
     }
   }
