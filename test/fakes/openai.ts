@@ -219,6 +219,13 @@ export async function startFakeOpenAI (script: Script, opts: FakeOpenAIOptions =
       const end = text.indexOf('</think>')
       if (end >= 0) { reasoning = text.slice(0, end); content = text.slice(end + '</think>'.length).replace(/^\s+/, '') || null } else { reasoning = text; content = null }
     }
+    // a completion stops at the budget the request set (vLLM: the context's rest when it set none)
+    let finish = reply.finish_reason
+    if (opts.vllm && content !== null) {
+      const budget = Number(body.max_completion_tokens ?? body.max_tokens ?? opts.vllm.maxModelLen)
+      const words = toyTokens(content)
+      if (words.length > budget) { content = words.slice(0, budget).join(''); finish = 'length' }
+    }
     const toolCalls = reply.tool_calls?.map((t, i) => ({ id: t.id ?? `call_${n}_${i}`, type: 'function', function: { name: t.name, arguments: t.arguments } }))
     const completionText = (content ?? '') + (reply.tool_calls?.map(t => t.name + t.arguments).join('') ?? '')
     const outTokens = toyTokens(completionText)
@@ -229,7 +236,7 @@ export async function startFakeOpenAI (script: Script, opts: FakeOpenAIOptions =
         role: 'assistant', content, ...(toolCalls?.length ? { tool_calls: toolCalls } : {}), refusal: null,
         ...(reasoning !== null ? { [opts.vllm?.reasoningField ?? 'reasoning']: reasoning } : {})
       },
-      finish_reason: reply.finish_reason ?? (toolCalls?.length ? 'tool_calls' : 'stop'),
+      finish_reason: finish ?? (toolCalls?.length ? 'tool_calls' : 'stop'),
       logprobs: body.logprobs
         ? { content: outTokens.map((token, i) => ({ token, logprob: -0.01 * (i + 1), bytes: [...Buffer.from(token)], top_logprobs: [] })) }
         : null
