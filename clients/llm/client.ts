@@ -166,6 +166,7 @@ export class LlmClient {
     const s = this.settings
     const began = performance.now()
     let reshaped = 0
+    let shrunk = 0
     for (let attempt = 0; ;) {
       const body = this.body(messages, opts.tools, opts.schema)
       const t0 = performance.now()
@@ -175,6 +176,8 @@ export class LlmClient {
         const text = await r.text()
         const e = endpointError(r.status, text)
         if (retryableStatus(r.status)) throw new Transient(`${r.status} ${e.message}`, retryAfterMs(r.headers), r.status, e.message)
+        // our estimate of the prompt was short (code counts more tokens per character than prose): a smaller budget
+        if (isContext(e) && this.sized(body) && shrunk < 3) { shrunk++; this.tokensPerChar *= 1.5; continue }
         if (isContext(e)) throw new ContextLimitError(`the prompt does not fit the model's context: ${r.status} ${e.message}`, r.status, e.message)
         if (reshaped < 8 && this.reshape(e, body)) { reshaped++; continue }
         throw new ApiFailedError(`the model API refused the request: ${r.status} ${e.message}`, r.status, e.message)
@@ -192,6 +195,11 @@ export class LlmClient {
         await sleep(wait)
       }
     }
+  }
+
+  /** Whether the request's completion budget was cut to fit the context (so a smaller one may fit). */
+  private sized (body: Record<string, unknown>): boolean {
+    return this.contextLength !== null && (body.max_completion_tokens !== undefined || body.max_tokens !== undefined)
   }
 
   /** Told on every retry (generation prints it). */
