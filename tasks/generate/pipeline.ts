@@ -165,7 +165,14 @@ export async function generate (opts: GenerateOptions, stages: Stages): Promise<
   if (existsSync(paths.tasks)) for (const n of readdirSync(paths.tasks)) if (n.startsWith('.') && n.endsWith('.tmp')) rmSync(join(paths.tasks, n), { recursive: true, force: true })
   const write = opts.progress ?? ((line: string) => process.stderr.write(line + '\n'))
   // what the client learns of the endpoint (a refused field) goes to stderr and into run.json
-  const recordEndpoint = () => writeArtefact(paths.run, { ...settings, endpoint: llm.endpoint() }, validateRunSettings)
+  // (only once a request has answered, and only when it changed: run.json is otherwise the run's first record)
+  let recorded = JSON.stringify(settings.endpoint ?? null)
+  const recordEndpoint = () => {
+    const endpoint = llm.endpoint()
+    if (llm.tokens.prompt + llm.tokens.completion === 0 || JSON.stringify(endpoint) === recorded) return
+    recorded = JSON.stringify(endpoint)
+    writeArtefact(paths.run, { ...settings, endpoint }, validateRunSettings)
+  }
   const llm = new Llm(opts.llm, (why, ms) => write(`LLM request failed (${why}); retrying in ${(ms / 1000).toFixed(1)} s`),
     line => { write(line); recordEndpoint() })
 
@@ -189,10 +196,11 @@ export async function generate (opts: GenerateOptions, stages: Stages): Promise<
     const o = await runTopic(topic, ctx)
     writeArtefact(paths.outcome(topic.slug), o, validateTopicOutcome)
     outcomes.set(topic.slug, o)
+    recordEndpoint()
     progress.end(o)
   })
 
-  if (llm.tokens.prompt + llm.tokens.completion > 0) recordEndpoint()
+  recordEndpoint()
   const ordered = topics.topics.map(t => outcomes.get(t.slug)!).filter(Boolean)
   const report = buildReport({ out, model: settings.model, topics, outcomes: ordered, startedAt: started, seconds: (performance.now() - t0) / 1000 })
   writeArtefact(paths.report, report, validateGenerationReport)
