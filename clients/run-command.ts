@@ -4,6 +4,7 @@ import { SynthgymClient } from './client.js'
 import { REWARD_MODES, type RewardMode } from '../env-spec/messages.js'
 import { agentSettings, AGENT_DEFAULTS, DEFAULT_MAX_STEPS, type ResponseMode } from './agent/settings.js'
 import { progressLine, resolveTasks, runAll, RunError, type EpisodeRecord } from './runs.js'
+import { ENDPOINT_PROFILES, profileName } from './llm/profiles.js'
 
 export const RUN_HELP = `synthgym run: agent episodes in parallel against a server, in MLGym's run layout
 
@@ -19,6 +20,11 @@ usage:
   --out DIR              one directory per episode: <task>.traj, results.json, args.yaml, run-*.log
   --max-steps N          the step budget (${DEFAULT_MAX_STEPS}); --reward none|improvement|shaped
   --temperature T (${AGENT_DEFAULTS.temperature})  --top-p P (${AGENT_DEFAULTS.topP})  --max-tokens N (endpoint default)
+  --endpoint-profile auto|${ENDPOINT_PROFILES.join('|')}   what the endpoint takes (auto: from the model name and
+                         GET /v1/models). openai-reasoning (o1/o3/o4/gpt-5*) sends no temperature/top_p/logprobs and
+                         max_completion_tokens; vllm reads max_model_len to fit the completion in the context.
+                         A field the endpoint refuses by name is left out from then on (stderr, args.yaml agent.endpoint)
+  --reasoning-effort E   reasoning_effort for reasoning models (e.g. minimal|low|medium|high; vLLM: none = no thinking)
   --mode thought_action|function_calling   DISCUSSION + one command block (MLGym), or one tool call per answer
   --token-data           ask for token ids and logprobs (vLLM/SGLang) and store them with each step
   --cost-limit D         dollars per episode ($${AGENT_DEFAULTS.costLimit.toFixed(2)}; 0 none), priced by --price-in/--price-out ($ per 1M tokens)
@@ -49,7 +55,7 @@ export async function runCommand (args: string[]): Promise<number> {
         'max-steps': { type: 'string' }, reward: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' },
         'max-tokens': { type: 'string' }, mode: { type: 'string' }, 'token-data': { type: 'boolean' }, 'cost-limit': { type: 'string' },
         'price-in': { type: 'string' }, 'price-out': { type: 'string' }, 'context-tokens': { type: 'string' },
-        'api-retries': { type: 'string' }, 'tool-profile': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' }
+        'api-retries': { type: 'string' }, 'endpoint-profile': { type: 'string' }, 'reasoning-effort': { type: 'string' }, 'tool-profile': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' }
       }
     })
   } catch (e) {
@@ -66,7 +72,11 @@ export async function runCommand (args: string[]): Promise<number> {
     if (v.mode !== undefined && v.mode !== 'thought_action' && v.mode !== 'function_calling') throw new RunError('--mode must be thought_action or function_calling')
     if (v['tool-profile'] !== undefined && v['tool-profile'] !== 'mlgym' && v['tool-profile'] !== 'sweagent') throw new RunError('--tool-profile must be mlgym or sweagent')
     if (v.backend !== undefined && v.backend !== 'local' && v.backend !== 'docker') throw new RunError('--backend must be local or docker')
+    let endpointProfile
+    try { endpointProfile = profileName(v['endpoint-profile']) } catch (e) { throw new RunError((e as Error).message) }
     const settings = agentSettings({
+      endpointProfile,
+      reasoningEffort: v['reasoning-effort'],
       model: v.model,
       baseUrl: v['base-url'],
       apiKey: v['api-key'],
@@ -118,7 +128,8 @@ export async function runCommand (args: string[]): Promise<number> {
       },
       onEpisode: (r: EpisodeRecord) => {
         if (r.resumed) return
-        const line = r.error ? `FAILED ${r.task} run ${r.run}: ${r.error}` : `${r.task} run ${r.run}: ${r.outcome?.exit_status}, score ${JSON.stringify(r.outcome?.score.at(-1) ?? null)} (baseline ${JSON.stringify(r.outcome?.baseline ?? null)})`
+        const line = r.error ? `FAILED ${r.task} run ${r.run}: ${r.error}` : `${r.task} run ${r.run}: ${r.outcome?.exit_status}, score ${JSON.stringify(r.outcome?.score.at(-1) ?? null)} (baseline ${JSON.stringify(r.outcome?.baseline ?? null)})` +
+          (r.outcome?.api_error ? `\n  the model API: ${r.outcome.api_error}` : '')
         process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${line}\n`)
       }
     })
@@ -127,6 +138,12 @@ export async function runCommand (args: string[]): Promise<number> {
     console.error(`${tty ? '\r\x1b[2K' : ''}${progressLine(progress)}`)
     const failed = records.filter(r => r.error)
     if (failed.length) console.error(`${failed.length} episode(s) failed (error.txt in their directories); run again to retry them`)
+    // a run the model API ended everywhere scored nothing: that is a failure, whatever the autosubmissions say
+    const ran = records.filter(r => r.outcome)
+    if (ran.length > 0 && ran.every(r => r.outcome!.exit_status?.includes('exit_api'))) {
+      console.error(`every episode ended exit_api (error.txt in their directories): check --model, --base-url, --endpoint-profile`)
+      return 1
+    }
     return failed.length ? 1 : 0
   } catch (e) {
     if (e instanceof RunError) { console.error(`synthgym run: ${e.message}`); return 2 }

@@ -10,6 +10,7 @@ import type { RewardMode, TaskSummary } from '../env-spec/messages.js'
 import { runEpisode, type EpisodeOutcome, type EpisodeSpec, type EpisodeStats } from './agent/loop.js'
 import { ModelClient } from './agent/model.js'
 import type { AgentSettings } from './agent/settings.js'
+import type { EndpointRecord } from './llm/client.js'
 
 export interface RunPlan {
   tasks: string[]
@@ -110,6 +111,8 @@ export interface RunOptions {
   stopping?: () => boolean
   /** environments now open, for a caller that must close them when interrupted */
   live?: Set<string>
+  /** what the LLM client says of the endpoint (a refused field it leaves out from then on); default stderr */
+  onNote?: (line: string) => void
 }
 
 function writeAtomic (file: string, text: string): void {
@@ -120,12 +123,15 @@ function writeAtomic (file: string, text: string): void {
 const stamp = (d = new Date()) => [d.getFullYear() % 100, d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()]
   .map(n => String(n).padStart(2, '0')).join('')
 
-/** What a run directory's args.yaml records: the harness settings (never the API key) and the run's own. */
-function runArgs (plan: RunPlan, task: string, idx: number, server: SynthgymClient): Record<string, unknown> {
+/**
+ * What a run directory's args.yaml records: the harness settings (never the API key), the endpoint as the client
+ * found it (profile, context length, each field it refused and why), and the run's own.
+ */
+function runArgs (plan: RunPlan, task: string, idx: number, server: SynthgymClient, endpoint?: EndpointRecord): Record<string, unknown> {
   const { apiKey: _key, ...settings } = plan.settings
   return {
     synthgym: { server: server.baseUrl, harness: 'clients/agent' },
-    agent: { ...settings, config: plan.agentConfig ?? 'default' },
+    agent: { ...settings, config: plan.agentConfig ?? 'default', ...(endpoint ? { endpoint } : {}) },
     environment: { task, max_steps: plan.maxSteps, reward: plan.reward ?? 'none', ...(plan.env ?? {}) },
     run_index: idx
   }
@@ -147,7 +153,7 @@ export async function runAll (server: SynthgymClient, plan: RunPlan, opts: RunOp
   report()
   if (todo.length === 0) return { records: jobs, progress }
   // one model client and one copy of the tool docs for every episode
-  const model = new ModelClient(plan.settings)
+  const model = new ModelClient(plan.settings, opts.onNote)
   const tools = await server.tools(plan.settings.toolProfile)
   // the metric travels with the run (synthgym.json, meta.run): aup and the SFT export need no --metric
   const metrics = new Map((await server.tasks()).tasks.map(t => [t.id, t.metric]))
@@ -161,7 +167,7 @@ export async function runAll (server: SynthgymClient, plan: RunPlan, opts: RunOp
     // an unfinished directory (killed run, failed episode) starts over
     rmSync(j.dir, { recursive: true, force: true })
     mkdirSync(j.dir, { recursive: true })
-    writeFileSync(join(j.dir, 'args.yaml'), toYaml(runArgs(plan, j.task, j.run, server)))
+    writeFileSync(join(j.dir, 'args.yaml'), toYaml(runArgs(plan, j.task, j.run, server, model.llm.record())))
     const meta: RunMetaFile = { run: runMeta(j), ...(plan.settings.mode === 'function_calling' ? { tools: tools.tools } : {}) }
     writeFileSync(join(j.dir, RUN_META_FILE), JSON.stringify(meta, null, 2))
     const log = join(j.dir, `run-${stamp()}.log`)
@@ -198,7 +204,14 @@ export async function runAll (server: SynthgymClient, plan: RunPlan, opts: RunOp
       })
       account(outcome.stats)
       writeAtomic(join(j.dir, `${j.task}.traj`), JSON.stringify(outcome.traj, null, 2))
+      // the endpoint as the episode left it (a field refused mid-run is recorded with the run's settings)
+      writeAtomic(join(j.dir, 'args.yaml'), toYaml(runArgs(plan, j.task, j.run, server, model.llm.record())))
       writeAtomic(join(j.dir, 'results.json'), JSON.stringify(outcome.results, null, 2))
+      // an episode the API ended: the endpoint's own message where a user looks first
+      if (outcome.api_error) {
+        writeFileSync(join(j.dir, 'error.txt'), `${outcome.exit_status}: ${outcome.api_error}\n`)
+        say(`${outcome.exit_status}: ${outcome.api_error}`)
+      }
       say(`done: ${outcome.exit_status}; score ${JSON.stringify(outcome.score)}; ${JSON.stringify(outcome.stats)}`)
       j.outcome = outcome
       progress.done++

@@ -575,6 +575,20 @@ export interface RunSettings {
   base_url: string | null
   backend: 'local' | 'docker'
   started_at: string
+  /** the rest of the run's endpoint settings, reused by --resume (keys are never recorded) */
+  llm?: {
+    endpoint_profile: string
+    max_tokens: number | null
+    temperature: number | null
+    reasoning_effort: string | null
+    retries: number | null
+    timeout: number | null
+  }
+  hub_url?: string
+  datasets_server_url?: string
+  smoke?: { episodes: number, model: string, base_url: string | null, steps: number, endpoint_profile: string }
+  /** the endpoint as the client found it: its profile, context length, and each field it refused (and why) */
+  endpoint?: { profile: string, context_length: number | null, dropped: Record<string, string>, structured_output: boolean | null }
 }
 export const runSettingsSchema = {
   type: 'object', additionalProperties: false,
@@ -582,7 +596,30 @@ export const runSettingsSchema = {
   properties: {
     topics_source: { type: 'string' }, topics_file: { type: ['string', 'null'] }, requested: { type: 'integer', minimum: 1 },
     seed: { type: 'integer' }, rounds: { type: 'integer', minimum: 1 }, model: { type: 'string' }, base_url: { type: ['string', 'null'] },
-    backend: { enum: ['local', 'docker'] }, started_at: { type: 'string' }
+    backend: { enum: ['local', 'docker'] }, started_at: { type: 'string' },
+    llm: {
+      type: 'object', additionalProperties: false,
+      required: ['endpoint_profile', 'max_tokens', 'temperature', 'reasoning_effort', 'retries', 'timeout'],
+      properties: {
+        endpoint_profile: { type: 'string' }, max_tokens: { type: ['integer', 'null'], minimum: 1 }, temperature: { type: ['number', 'null'] },
+        reasoning_effort: { type: ['string', 'null'] }, retries: { type: ['integer', 'null'], minimum: 0 }, timeout: { type: ['integer', 'null'], minimum: 1 }
+      }
+    },
+    hub_url: { type: 'string' }, datasets_server_url: { type: 'string' },
+    smoke: {
+      type: 'object', additionalProperties: false, required: ['episodes', 'model', 'base_url', 'steps', 'endpoint_profile'],
+      properties: {
+        episodes: { type: 'integer', minimum: 1 }, model: { type: 'string' }, base_url: { type: ['string', 'null'] },
+        steps: { type: 'integer', minimum: 1 }, endpoint_profile: { type: 'string' }
+      }
+    },
+    endpoint: {
+      type: 'object', additionalProperties: false, required: ['profile', 'context_length', 'dropped', 'structured_output'],
+      properties: {
+        profile: { type: 'string' }, context_length: { type: ['integer', 'null'] },
+        dropped: { type: 'object', additionalProperties: { type: 'string' } }, structured_output: { type: ['boolean', 'null'] }
+      }
+    }
   }
 }
 export const validateRunSettings = compile<RunSettings>(runSettingsSchema)

@@ -7,8 +7,11 @@ export interface MlgymTrajStep {
   action: string, observation: string, response: string, state: string, thought: string, execution_time: number
   /** ours, beside MLGym's fields (its readers ignore it): the action's shell exit status, null where none ran */
   exit_code?: number | null
+  /** ours: the reply's reasoning (clients/llm/reasoning.ts), present only when it had some; `thought` then starts
+   * with it, and `response` is the answer without it */
+  reasoning?: string
 }
-export interface MlgymHistoryEntry { role: 'system' | 'user' | 'assistant', content: string, agent: string, thought?: string, action?: string }
+export interface MlgymHistoryEntry { role: 'system' | 'user' | 'assistant', content: string, agent: string, thought?: string, action?: string, reasoning?: string }
 export interface MlgymTraj {
   environment: string
   trajectory: MlgymTrajStep[]
@@ -19,6 +22,8 @@ export interface MlgymTraj {
     submission: string | null
     score: Metrics[]
     summarizer: Record<string, never>
+    /** ours: the endpoint's own message when the episode ended exit_api or exit_context */
+    api_error?: string
   }
 }
 export interface MlgymResults { agent: Metrics[], baseline: Metrics | null }
@@ -97,7 +102,7 @@ export const mlgymTrajSchema = {
         properties: {
           action: { type: 'string' }, observation: { type: ['string', 'null'] }, response: { type: 'string' },
           state: { type: 'string' }, thought: { type: 'string' }, execution_time: { type: 'number', minimum: 0 },
-          exit_code: { type: ['integer', 'null'] }
+          exit_code: { type: ['integer', 'null'] }, reasoning: { type: 'string' }
         }
       }
     },
@@ -107,7 +112,7 @@ export const mlgymTrajSchema = {
         type: 'object', required: ['role', 'content', 'agent'],
         properties: {
           role: { enum: ['system', 'user', 'assistant'] }, content: { type: 'string' }, agent: { type: 'string' },
-          thought: { type: 'string' }, action: { type: 'string' }, is_demo: { type: 'boolean' }
+          thought: { type: 'string' }, action: { type: 'string' }, is_demo: { type: 'boolean' }, reasoning: { type: 'string' }
         }
       }
     },
@@ -121,7 +126,8 @@ export const mlgymTrajSchema = {
         exit_status: { type: ['string', 'null'] },
         submission: { type: ['string', 'null'] },
         score: { type: 'array', items: metrics },
-        summarizer: { type: 'object' }
+        summarizer: { type: 'object' },
+        api_error: { type: 'string' }
       }
     }
   }

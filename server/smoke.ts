@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { SynthgymClient } from '../clients/client.js'
 import { runEpisode } from '../clients/agent/loop.js'
 import { agentSettings } from '../clients/agent/settings.js'
+import type { EndpointProfileName } from '../clients/llm/profiles.js'
 import type { SmokeResult } from '../env-spec/generation.js'
 import { TaskRegistry, loadTaskDir } from '../tasks/registry.js'
 import { DEFAULTS } from './config.js'
@@ -21,6 +22,8 @@ export interface SmokeSettings {
   /** steps per episode: short, the task only has to be submittable */
   maxSteps: number
   backend: 'local' | 'docker'
+  endpointProfile?: EndpointProfileName | 'auto'
+  reasoningEffort?: string
 }
 
 /** Runs the smoke episodes on the task in `taskDir` (its id `taskId`); an episode counts when a submission scored. */
@@ -31,14 +34,16 @@ export function smokeRunner (s: SmokeSettings): (taskDir: string, taskId: string
     const registry = new TaskRegistry()
     registry.add(loadTaskDir(taskDir))
     const server = await startServer({ ...DEFAULTS, port: 0, dataDir, backend: s.backend, warmPool: 0, gpus: 'none' }, { registry, logger: false })
-    const settings = agentSettings({ model: s.model, baseUrl: s.baseUrl, apiKey: s.apiKey })
+    const settings = agentSettings({ model: s.model, baseUrl: s.baseUrl, apiKey: s.apiKey, endpointProfile: s.endpointProfile, reasoningEffort: s.reasoningEffort })
     const episodes: SmokeResult['episodes'] = []
     try {
       const client = new SynthgymClient(server.url)
       for (let i = 0; i < s.episodes; i++) {
         try {
           const o = await runEpisode(client, settings, { task: taskId, maxSteps: s.maxSteps, meta: { smoke: i } })
-          episodes.push({ exit_status: o.exit_status, valid_submission: o.submission !== null && o.score.length > 0, steps: o.stats.steps })
+          // an episode the API ended carries the endpoint's own message into the report
+          const status = o.api_error ? `${o.exit_status}: ${o.api_error}`.slice(0, 300) : o.exit_status
+          episodes.push({ exit_status: status, valid_submission: o.submission !== null && o.score.length > 0, steps: o.stats.steps })
         } catch (e) {
           episodes.push({ exit_status: `error: ${(e as Error).message}`.slice(0, 300), valid_submission: false, steps: 0 })
         }

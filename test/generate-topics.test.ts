@@ -64,7 +64,7 @@ t.test('LLM client: transient failures retried with backoff, then given up', asy
   const busy = await startFakeOpenAI([{ status: 429, message: 'slow down' }])
   t.teardown(() => busy.close())
   const gives = new Llm({ model: 'm', baseUrl: busy.url, apiKey: 'k', backoffMs: 1, retries: 2 })
-  await t.rejects(gives.complete([{ role: 'user', content: 'hi' }]), { code: 'LLM_ERROR', status: 429, message: /the LLM API failed 3 times; last: 429 slow down/ })
+  await t.rejects(gives.complete([{ role: 'user', content: 'hi' }]), { code: 'LLM_ERROR', status: 429, message: /the model API failed 3 times; the last error: 429 slow down/ })
   t.equal(busy.requests.length, 3, 'the first try and two retries')
   const bad = await startFakeOpenAI([{ status: 401, message: 'bad key' }])
   t.teardown(() => bad.close())

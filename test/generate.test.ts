@@ -229,7 +229,7 @@ t.test('an LLM API that keeps failing: the topic ends as an error, and --resume 
   const plans = { [T.first]: { proposals: [LANGUAGE(T.first, 'countryLanguage')], code: [undefined] } }
   const f = await fakes(plans, { down: () => down })
   const first = await run(plans, f)
-  t.match(first.outcome(T.first), { status: 'error', stage: 'proposal', rejection: { code: 'LLM_ERROR', message: /failed 4 times; last: 503 The server is overloaded/ } })
+  t.match(first.outcome(T.first), { status: 'error', stage: 'proposal', rejection: { code: 'LLM_ERROR', message: /failed 4 times; the last error: 503 The server is overloaded/ } })
   t.equal(first.report.errors, 1)
   t.match(first.table, /1 +proposal +LLM_ERROR/)
   t.equal(f.llm.requests.length, 4, 'the first try and 3 retries')

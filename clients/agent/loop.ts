@@ -6,7 +6,8 @@ import type { CreateEnvBody, RewardMode, ToolsResult } from '../../env-spec/mess
 import type { ChatMessage, ModelAttempt, ModelCall, ResetResult, StepResult } from '../../env-spec/episode.js'
 import type { Metrics, MlgymHistoryEntry, MlgymResults, MlgymTraj, MlgymTrajStep } from '../../env-spec/trajectory.js'
 import { lastObservations } from './history.js'
-import { ApiFailedError, ContextLimitError, ModelClient, samplingOf, type ModelReply } from './model.js'
+import { ApiFailedError, ContextLimitError, ModelClient, type ModelReply } from './model.js'
+import { splitReasoning } from '../llm/reasoning.js'
 import { FormatError, parseFunctionCall, parseThoughtAction, type Parsed } from './parser.js'
 import { systemPrompt, taskMessage, withFooter, type FooterState } from './prompt.js'
 import { DEFAULT_MAX_STEPS, type AgentSettings } from './settings.js'
@@ -59,6 +60,8 @@ export interface EpisodeOutcome {
   traj: MlgymTraj
   results: MlgymResults
   stats: EpisodeStats
+  /** the endpoint's own message when the episode ended exit_api or exit_context */
+  api_error?: string
 }
 
 export interface RunEpisodeOptions {
@@ -78,8 +81,8 @@ const AGENT = 'primary_0'
 /** An exit the harness takes itself; the environment autosubmits on it (MLGym's exit_* actions). */
 type Exit = 'exit_cost' | 'exit_context' | 'exit_format' | 'exit_api'
 
-/** What one step's model work came to: an action to run, or an exit, and the model call to record. */
-interface Decision { parsed: Parsed | null, exit: Exit | null, call: ModelCall | null, reply: ModelReply | null }
+/** What one step's model work came to: an action to run, or an exit (and why), the model call to record. */
+interface Decision { parsed: Parsed | null, exit: Exit | null, call: ModelCall | null, reply: ModelReply | null, reasoning?: string | null, error?: string }
 
 function textOf (content: ChatMessage['content']): string {
   return typeof content === 'string' ? content : content === null ? '' : JSON.stringify(content)
@@ -87,7 +90,8 @@ function textOf (content: ChatMessage['content']): string {
 
 /** The assistant message as sent back in later prompts: role, text and tool calls only (no endpoint extras). */
 function asHistory (m: ChatMessage, keepToolCalls: boolean): ChatMessage {
-  return { role: 'assistant', content: m.content ?? null, ...(keepToolCalls && m.tool_calls?.length ? { tool_calls: m.tool_calls } : {}) }
+  const content = typeof m.content === 'string' ? splitReasoning(m).content : m.content ?? null
+  return { role: 'assistant', content, ...(keepToolCalls && m.tool_calls?.length ? { tool_calls: m.tool_calls } : {}) }
 }
 
 function tokenData (r: ModelReply): Pick<ModelCall, 'prompt_token_ids' | 'completion_token_ids' | 'completion_logprobs'> {
@@ -129,6 +133,7 @@ export async function runEpisode (server: SynthgymClient, settings: AgentSetting
     let last: StepResult | null = null
     // tokens per character of the last prompt: the context check's estimate of the next one
     let tokensPerChar = 0.25
+    let apiError: string | undefined
 
     const traj = (): MlgymTraj => ({
       environment: 'mlgym_main',
@@ -136,7 +141,8 @@ export async function runEpisode (server: SynthgymClient, settings: AgentSetting
       history: trajHistory,
       info: {
         model_stats: { total_cost: stats.cost, task_cost: stats.cost, tokens_sent: stats.tokens_sent, tokens_received: stats.tokens_received, api_calls: stats.api_calls },
-        exit_status: last?.info.exit_status ?? null, submission: last?.info.submission ?? null, score: last?.info.score ?? [], summarizer: {}
+        exit_status: last?.info.exit_status ?? null, submission: last?.info.submission ?? null, score: last?.info.score ?? [], summarizer: {},
+        ...(apiError !== undefined ? { api_error: apiError } : {})
       }
     })
 
@@ -162,17 +168,20 @@ export async function runEpisode (server: SynthgymClient, settings: AgentSetting
         if (s.costLimit > 0 && stats.cost >= s.costLimit) return failed('exit_cost')
         let reply: ModelReply
         try { reply = await model.complete(sent, fc ? tools.tools : undefined) } catch (e) {
-          if (e instanceof ContextLimitError) return failed('exit_context')
-          if (e instanceof ApiFailedError) return failed('exit_api')
+          if (e instanceof ContextLimitError) return failed('exit_context', e.message)
+          if (e instanceof ApiFailedError) return failed('exit_api', e.message)
           throw e
         }
         count(reply)
         const chars = sent.reduce((n, m) => n + textOf(m.content).length, 0)
         if (reply.usage?.prompt_tokens && chars > 0) tokensPerChar = reply.usage.prompt_tokens / chars
         const message = { ...reply.message, content: reply.message.content ?? null }
+        // reasoning (a reasoning field, or <think> inline) is never parsed: MLGym's one-block rule is for the answer
+        const split = splitReasoning(message)
         try {
-          const parsed = fc ? parseFunctionCall(message, tools.definitions, s.toolProfile) : parseThoughtAction(textOf(message.content))
-          return { parsed, exit: null, call: modelCall(sent, message, reply, attempts), reply }
+          const answer = { ...message, content: split.content }
+          const parsed = fc ? parseFunctionCall(answer, tools.definitions, s.toolProfile) : parseThoughtAction(split.content)
+          return { parsed, exit: null, call: modelCall(sent, message, reply, attempts), reply, reasoning: split.reasoning }
         } catch (e) {
           if (!(e instanceof FormatError)) throw e
           stats.format_errors += 1
@@ -183,11 +192,12 @@ export async function runEpisode (server: SynthgymClient, settings: AgentSetting
       }
       return failed('exit_format')
 
-      function failed (exit: Exit): Decision {
+      function failed (exit: Exit, error?: string): Decision {
         // the step records the last answer (if any) as its call, the earlier failures as requeries
         const lastTry = attempts.at(-1)
-        if (!lastTry) return { parsed: null, exit, call: null, reply: null }
-        return { parsed: null, exit, call: modelCall(lastTry.sent, lastTry.reply.message, lastTry.reply, attempts.slice(0, -1)), reply: lastTry.reply }
+        if (!lastTry) return { parsed: null, exit, call: null, reply: null, error }
+        const reasoning = splitReasoning(lastTry.reply.message).reasoning
+        return { parsed: null, exit, call: modelCall(lastTry.sent, lastTry.reply.message, lastTry.reply, attempts.slice(0, -1)), reply: lastTry.reply, reasoning, error }
       }
     }
 
@@ -197,7 +207,7 @@ export async function runEpisode (server: SynthgymClient, settings: AgentSetting
       }))
       return {
         model: reply.model, messages: sent, completion: message, usage: reply.usage, finish_reason: reply.finish_reason,
-        latency_ms: reply.latency_ms, sampling: samplingOf(s), ...tokenData(reply),
+        latency_ms: reply.latency_ms, sampling: reply.sampling, ...tokenData(reply),
         ...(requeries.length ? { requeries } : {}),
         api_retries: reply.api_retries + failedBefore.reduce((n, a) => n + a.reply.api_retries, 0),
         cost: reply.cost + failedBefore.reduce((n, a) => n + a.reply.cost, 0)
@@ -212,10 +222,15 @@ export async function runEpisode (server: SynthgymClient, settings: AgentSetting
       if (footer.remainingSteps <= 0) d = { parsed: { thought: 'The step budget is spent.', action: 'submit' }, exit: null, call: null, reply: null }
       else d = await decide()
       const action = d.exit ?? d.parsed!.action
-      const thought = d.parsed?.thought ?? ''
-      const content = d.call ? textOf(d.call.completion.content) : ''
+      if (d.error !== undefined) apiError = d.error
+      const discussion = d.parsed?.thought ?? ''
+      const reasoning = d.reasoning ?? null
+      // the thought is the reasoning, then the discussion; the response is the answer without the reasoning
+      const thought = reasoning !== null ? (discussion ? `${reasoning}\n\n${discussion}` : reasoning) : discussion
+      const content = d.call ? (typeof d.call.completion.content === 'string' ? splitReasoning(d.call.completion).content : textOf(d.call.completion.content)) : ''
       // the raw output; in function-calling mode its thought/action rendering (the real message is in `model`)
-      const response = d.exit ? content : fc ? `${thought}\n\n\`\`\`\n${action}\n\`\`\`` : content
+      const response = d.exit ? content : fc ? `${discussion}\n\n\`\`\`\n${action}\n\`\`\`` : content
+      const withReasoning = reasoning !== null ? { reasoning } : {}
       const tEnv = performance.now()
       const r = await ws.step(env.env_id, action, { response, thought, ...(d.call ? { model: d.call } : {}) })
       const envMs = performance.now() - tEnv
@@ -230,9 +245,12 @@ export async function runEpisode (server: SynthgymClient, settings: AgentSetting
           history.push(asHistory(d.call.completion, true), { role: 'tool', tool_call_id: call.id, content: observation })
         } else history.push(asHistory(d.call.completion, false), { role: 'user', content: observation })
       }
-      trajSteps.push({ action, observation: r.observation, response, state: JSON.stringify(r.info.state), thought, execution_time: envMs / 1000 })
+      trajSteps.push({
+        action, observation: r.observation, response, state: JSON.stringify(r.info.state), thought, execution_time: envMs / 1000,
+        exit_code: r.info.exit_code ?? null, ...withReasoning
+      })
       trajHistory.push(
-        { role: 'assistant', content: response, thought, action, agent: AGENT, ...(fc && call ? { tool_calls: [call] } : {}) } as MlgymHistoryEntry,
+        { role: 'assistant', content: response, thought, action, agent: AGENT, ...withReasoning, ...(fc && call ? { tool_calls: [call] } : {}) } as MlgymHistoryEntry,
         { role: 'user', content: observation, agent: AGENT }
       )
       const modelMs = stats.model_ms - modelBefore
@@ -245,7 +263,8 @@ export async function runEpisode (server: SynthgymClient, settings: AgentSetting
     return {
       env_id: env.env_id, episode_id: reset.episode_id, task: spec.task,
       exit_status: t.info.exit_status, submission: t.info.submission, score: t.info.score, baseline: reset.info.baseline,
-      traj: t, results: { agent: t.info.score, baseline: reset.info.baseline }, stats
+      traj: t, results: { agent: t.info.score, baseline: reset.info.baseline }, stats,
+      ...(apiError !== undefined ? { api_error: apiError } : {})
     }
   } finally {
     if (envId) await ws.closeEnv(envId).catch(() => {})

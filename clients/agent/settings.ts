@@ -1,5 +1,6 @@
 // The agent harness's settings and the one table of their defaults (MLGym's paper runs where it has them:
 // temperature 0, top_p 0.95, $4.00 per episode, 50 steps, 3 format re-queries, 10 API retries).
+import type { EndpointProfileName } from '../llm/profiles.js'
 
 export type ResponseMode = 'thought_action' | 'function_calling'
 
@@ -12,6 +13,10 @@ export interface AgentSettings {
   topP: number
   /** max_tokens of each completion; null sends none (the endpoint's default) */
   maxTokens: number | null
+  /** what the endpoint takes (clients/llm/profiles.ts); 'auto' chooses from the model name and GET /v1/models */
+  endpointProfile: EndpointProfileName | 'auto'
+  /** reasoning_effort of reasoning models (OpenAI: minimal|low|medium|high...; vLLM: enable_thinking off at none); null sends none */
+  reasoningEffort: string | null
   /** ask for prompt/completion token ids and logprobs (vLLM and SGLang: `return_token_ids`, `logprobs`) */
   tokenData: boolean
   /** DISCUSSION + one fenced command (MLGym), or one OpenAI function call per answer */
@@ -42,6 +47,8 @@ export const AGENT_DEFAULTS: Omit<AgentSettings, 'baseUrl' | 'model' | 'apiKey'>
   temperature: 0,
   topP: 0.95,
   maxTokens: null,
+  endpointProfile: 'auto',
+  reasoningEffort: null,
   tokenData: false,
   mode: 'thought_action',
   toolProfile: 'mlgym',

@@ -106,6 +106,11 @@ function sampleRows (data: TaskData, n: number): string {
   return writeCsv({ header: t.header, rows: t.rows.slice(0, n).map(r => r.map(c => clip(c))) })
 }
 
+/** A ClassLabel target: the CSVs hold the class index, as the task's docs say (materialise.ts describe). */
+export function targetClasses (names: string[]): string {
+  return `Target classes (the target column holds the class index, an integer; submissions hold it too): ${names.map((n, i) => `${i} = ${n}`).join(', ')}`
+}
+
 export function codegenUserPrompt (p: Proposal, d: VerifiedDataset, data: TaskData): string {
   const f = (file: DataFile) => `\`${workspacePath(data, file)}\` (${file.rows} rows; columns: ${file.columns.join(', ')})`
   const types = [data.idColumn, ...data.inputColumns, data.targetColumn].map(c => `${c}: ${d.columns[c] ?? (c === data.idColumn ? 'Value(int64)' : 'unknown')}`)
@@ -114,7 +119,7 @@ export function codegenUserPrompt (p: Proposal, d: VerifiedDataset, data: TaskDa
 Proposal: ${JSON.stringify(p)}
 Dataset: ${d.dataset} (config ${d.config}, revision ${d.revision}, license ${d.license ?? 'unknown'})
 Column types: ${types.join('; ')}
-${data.targetNames?.length ? `Target classes (the target column holds these names): ${data.targetNames.join(', ')}\n` : ''}${data.mediaColumns.length ? `Media columns (each cell is the path of a file relative to the workspace): ${data.mediaColumns.join(', ')}\n` : ''}
+${data.targetNames?.length ? `${targetClasses(data.targetNames)}\n` : ''}${data.mediaColumns.length ? `Media columns (each cell is the path of a file relative to the workspace): ${data.mediaColumns.join(', ')}\n` : ''}
 Files in the agent's workspace (read-only):
 - training data: ${f(data.train)}
 - validation data: ${f(data.validation)}

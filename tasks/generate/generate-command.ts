@@ -9,18 +9,32 @@ import { materialiseSettings } from './materialise.js'
 import { generate, readArtefact, runPaths, type GenerateOptions } from './pipeline.js'
 import { defaultStages } from './stages.js'
 import { sandboxFactory } from './sandboxes.js'
+import { ENDPOINT_PROFILES, profileName, type EndpointProfileName } from '../../clients/llm/profiles.js'
 
 export const GENERATE_HELP = `synthgym generate --out DIR [--topics 100] [--topics-file F] [--seed 0] [--concurrency 8] [--rounds 3]
-                  [--model gpt-5] [--base-url URL] [--api-key K] [--temperature T]
+                  [--model gpt-5] [--base-url URL] [--api-key K] [--temperature T] [--max-tokens N]
+                  [--endpoint-profile auto|${ENDPOINT_PROFILES.join('|')}] [--reasoning-effort E]
+                  [--llm-retries ${GENERATE_DEFAULTS.llmRetries}] [--llm-timeout ${GENERATE_DEFAULTS.llmTimeout}] [--proposal-attempts ${GENERATE_DEFAULTS.proposalAttempts}] [--reply-attempts ${GENERATE_DEFAULTS.replyAttempts}]
                   [--hub-url URL] [--datasets-server-url URL] [--hf-token T] [--max-dataset-bytes N] [--cache-dir DIR]
                   [--benchmarks-file F] [--backend local|docker] [--image synthgym/sandbox:latest] [--resume]
                   [--smoke-episodes N --smoke-model M [--smoke-base-url URL] [--smoke-api-key K] [--smoke-steps 10]]
 
   LLM: any OpenAI-compatible endpoint (OPENAI_BASE_URL, OPENAI_API_KEY when the flags are not given).
+  --max-tokens N: completion tokens per reply (reasoning tokens count too); default: the endpoint profile's budget
+  (32000 for OpenAI reasoning models, else 16000), cut to what the endpoint's context length (vLLM's max_model_len
+  in GET /v1/models) leaves after the prompt.
+  --endpoint-profile: what the endpoint takes; auto chooses from the model name and GET /v1/models (openai-reasoning:
+  o1/o3/o4/gpt-5*, no temperature, max_completion_tokens; vllm: a server that reports max_model_len). A field the
+  endpoint refuses by name is left out from then on, said on stderr and recorded in DIR/run.json (endpoint).
+  --reasoning-effort E: reasoning_effort of reasoning models (e.g. minimal|low|medium|high).
+  --llm-retries N: retries of one request on 429, 5xx, timeouts, dropped connections (exponential back-off);
+  --llm-timeout S: seconds one request may take; --proposal-attempts N: proposals per topic (a Hub or dedup
+  rejection goes back with its reason); --reply-attempts N: replies per request (an invalid one goes back).
   Hub: --hub-url (HF_ENDPOINT), --datasets-server-url, --hf-token (HF_TOKEN).
   Writes DIR/tasks/<id>/ and DIR/tasks/<id>Micro/ (serve them: synthgym serve --tasks-dir DIR/tasks), DIR/work/ (one
-  folder of artefacts per topic) and DIR/report.json. Exit 0 when every topic ended (kept or discarded), 1 when some
-  ended in an error (the LLM API or the Hub kept failing): run again with --resume.
+  folder of artefacts per topic), DIR/run.json and DIR/report.json. Exit 0 when every topic ended (kept or discarded),
+  1 when some ended in an error (the LLM API or the Hub kept failing): run again with --resume, which reuses every
+  endpoint setting of DIR/run.json (LLM, Hub, smoke; keys are never recorded: give them again) unless a flag overrides it.
   --smoke-episodes N: after the checks, up to N short teacher episodes (--smoke-model, default --model; its endpoint
   --smoke-base-url, default --base-url) run on the task's micro variant through a server of its own; the task is kept
   only if one ends with a valid submission.`
@@ -28,7 +42,7 @@ export const GENERATE_HELP = `synthgym generate --out DIR [--topics 100] [--topi
 type Flags = Record<string, string | true>
 
 const VALUED = ['--out', '--topics', '--topics-file', '--seed', '--concurrency', '--rounds', '--model', '--base-url', '--api-key',
-  '--temperature', '--hub-url', '--datasets-server-url', '--hf-token', '--max-dataset-bytes', '--cache-dir', '--benchmarks-file',
+  '--temperature', '--max-tokens', '--endpoint-profile', '--reasoning-effort', '--hub-url', '--datasets-server-url', '--hf-token', '--max-dataset-bytes', '--cache-dir', '--benchmarks-file',
   '--backend', '--image', '--llm-retries', '--llm-timeout', '--proposal-attempts', '--reply-attempts',
   '--smoke-episodes', '--smoke-model', '--smoke-base-url', '--smoke-api-key', '--smoke-steps']
 const BOOLEAN = ['--resume']
@@ -60,7 +74,10 @@ const str = (flags: Flags, name: string) => typeof flags[name] === 'string' ? fl
 
 /** What the layer above plugs in: smoke episodes need a server and the agent harness (server/smoke.ts). */
 export interface GenerateHooks {
-  smoke?: (s: { episodes: number, model: string, baseUrl?: string, apiKey?: string, maxSteps: number, backend: 'local' | 'docker' }) =>
+  smoke?: (s: {
+    episodes: number, model: string, baseUrl?: string, apiKey?: string, maxSteps: number, backend: 'local' | 'docker',
+    endpointProfile?: EndpointProfileName | 'auto', reasoningEffort?: string
+  }) =>
     (taskDir: string, taskId: string) => Promise<SmokeResult>
 }
 
@@ -73,12 +90,18 @@ export async function generateCommand (args: string[], hooks: GenerateHooks = {}
   if (backend !== 'local' && backend !== 'docker') throw new Error('--backend must be local or docker')
   const resume = flags['--resume'] === true
   const before = resume ? readArtefact(runPaths(resolve(out)).run, validateRunSettings) : undefined
-  const temperature = str(flags, '--temperature') === undefined ? undefined : Number(flags['--temperature'])
+  // a resumed run goes to the endpoints it started with: a flag overrides, run.json fills in the rest
+  const was = before?.llm
+  const temperature = str(flags, '--temperature') === undefined ? was?.temperature ?? undefined : Number(flags['--temperature'])
   if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) throw new Error('--temperature must be a number from 0 to 2')
+  const profile = profileName(str(flags, '--endpoint-profile')) ?? profileName(was?.endpoint_profile) ?? 'auto'
+  const orNull = <T>(v: T | undefined | null): T | undefined => v ?? undefined
 
+  const hubUrl = str(flags, '--hub-url') ?? before?.hub_url
+  const viewerUrl = str(flags, '--datasets-server-url') ?? before?.datasets_server_url
   const hub = hubSettings({
-    ...(str(flags, '--hub-url') ? { hubUrl: str(flags, '--hub-url') } : {}),
-    ...(str(flags, '--datasets-server-url') ? { datasetsServerUrl: str(flags, '--datasets-server-url') } : {}),
+    ...(hubUrl ? { hubUrl } : {}),
+    ...(viewerUrl ? { datasetsServerUrl: viewerUrl } : {}),
     ...(str(flags, '--hf-token') ? { hfToken: str(flags, '--hf-token') } : {}),
     ...(int(flags, '--max-dataset-bytes', 1) ? { maxDatasetBytes: int(flags, '--max-dataset-bytes', 1) } : {})
   })
@@ -97,25 +120,36 @@ export async function generateCommand (args: string[], hooks: GenerateHooks = {}
     replyAttempts: int(flags, '--reply-attempts', 1),
     llm: {
       model: str(flags, '--model') ?? before?.model ?? GENERATE_DEFAULTS.model,
-      baseUrl: str(flags, '--base-url'),
+      baseUrl: str(flags, '--base-url') ?? orNull(before?.base_url),
       apiKey: str(flags, '--api-key'),
       temperature,
-      retries: int(flags, '--llm-retries'),
-      timeout: int(flags, '--llm-timeout', 1)
+      maxTokens: int(flags, '--max-tokens', 1) ?? orNull(was?.max_tokens),
+      profile,
+      reasoningEffort: str(flags, '--reasoning-effort') ?? orNull(was?.reasoning_effort),
+      retries: int(flags, '--llm-retries') ?? orNull(was?.retries),
+      timeout: int(flags, '--llm-timeout', 1) ?? orNull(was?.timeout)
     }
   }
-  const smokeEpisodes = int(flags, '--smoke-episodes', 1)
+  const smokeEpisodes = int(flags, '--smoke-episodes', 1) ?? before?.smoke?.episodes
   if (smokeEpisodes && !hooks.smoke) throw new Error('--smoke-episodes needs the agent harness: run it through the synthgym command')
-  const smoke = smokeEpisodes && hooks.smoke
-    ? hooks.smoke({
-      episodes: smokeEpisodes,
-      model: str(flags, '--smoke-model') ?? opts.llm.model,
-      baseUrl: str(flags, '--smoke-base-url') ?? opts.llm.baseUrl,
-      apiKey: str(flags, '--smoke-api-key') ?? opts.llm.apiKey,
-      maxSteps: int(flags, '--smoke-steps', 2) ?? 10,
-      backend: (before?.backend ?? backend) as 'local' | 'docker'
-    })
+  const smokeSettings = smokeEpisodes
+    ? {
+        episodes: smokeEpisodes,
+        model: str(flags, '--smoke-model') ?? before?.smoke?.model ?? opts.llm.model,
+        baseUrl: str(flags, '--smoke-base-url') ?? orNull(before?.smoke?.base_url) ?? opts.llm.baseUrl,
+        apiKey: str(flags, '--smoke-api-key') ?? opts.llm.apiKey,
+        maxSteps: int(flags, '--smoke-steps', 2) ?? before?.smoke?.steps ?? 10,
+        backend: (before?.backend ?? backend) as 'local' | 'docker',
+        endpointProfile: profileName(str(flags, '--endpoint-profile')) ?? profileName(before?.smoke?.endpoint_profile) ?? 'auto',
+        reasoningEffort: opts.llm.reasoningEffort
+      }
     : undefined
+  opts.recorded = {
+    hub_url: hub.hubUrl,
+    datasets_server_url: hub.datasetsServerUrl,
+    ...(smokeSettings ? { smoke: { episodes: smokeSettings.episodes, model: smokeSettings.model, base_url: smokeSettings.baseUrl ?? null, steps: smokeSettings.maxSteps, endpoint_profile: smokeSettings.endpointProfile } } : {})
+  }
+  const smoke = smokeSettings && hooks.smoke ? hooks.smoke(smokeSettings) : undefined
   try {
     const stages = defaultStages({ hub, materialise, benchmarksFile: str(flags, '--benchmarks-file'), makeSandbox: sandboxes.makeSandbox })
     const r = await generate(opts, { ...stages, ...(smoke ? { smoke } : {}) })

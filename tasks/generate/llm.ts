@@ -1,15 +1,20 @@
-// LLM calls of the generation pipeline, through the `openai` package to any OpenAI-compatible endpoint: retries
-// with backoff on 429, 5xx, timeouts and dropped connections; structured output where the endpoint takes it, else
-// JSON in text; a reply that is not valid JSON, or not valid against its schema, goes back with the errors.
-import OpenAI, { APIConnectionError, APIError } from 'openai'
+// LLM calls of the generation pipeline, through the one LLM client (clients/llm/client.ts) to any OpenAI-compatible
+// endpoint: its retries, endpoint profiles and refusals; structured output where the endpoint takes it, else JSON in
+// text; reasoning split off before parsing; a reply that is not valid JSON, or not valid against its schema, goes
+// back with the errors.
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions'
 import { ValidationError } from '../../env-spec/validate.js'
+import type { ChatMessage } from '../../env-spec/episode.js'
 import type { Tokens } from '../../env-spec/generation.js'
+import { LlmClient, type EndpointRecord } from '../../clients/llm/client.js'
+import { LlmApiError } from '../../clients/llm/errors.js'
+import type { EndpointProfileName } from '../../clients/llm/profiles.js'
+import { splitReasoning } from '../../clients/llm/reasoning.js'
 import { LlmError } from '../errors.js'
 import { GENERATE_DEFAULTS } from './settings.js'
 
 export interface LlmSettings {
-  /** default: what the openai package reads (OPENAI_BASE_URL, else api.openai.com) */
+  /** default: OPENAI_BASE_URL, else api.openai.com */
   baseUrl?: string
   /** default: OPENAI_API_KEY */
   apiKey?: string
@@ -21,7 +26,11 @@ export interface LlmSettings {
   retries?: number
   backoffMs?: number
   backoffMaxMs?: number
+  /** completion tokens per reply; default: the profile's budget, cut to what the endpoint's context leaves */
   maxTokens?: number
+  /** default auto: from the model name and GET /v1/models */
+  profile?: EndpointProfileName | 'auto'
+  reasoningEffort?: string
 }
 
 export type Message = ChatCompletionMessageParam
@@ -31,7 +40,7 @@ export interface JsonReply<T> {
   tokens: Tokens
   /** replies it took (1 when the first was valid) */
   replies: number
-  /** the reply text as the model wrote it */
+  /** the reply text as the model wrote it (its answer; reasoning split off) */
   text: string
 }
 
@@ -40,8 +49,6 @@ export class InvalidReplyError extends Error {
   readonly code = 'INVALID_REPLY'
   constructor (message: string, readonly tokens: Tokens) { super(message) }
 }
-
-const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 /** What OpenAI's strict structured output cannot take; ajv still checks the full schema afterwards. */
 const UNSUPPORTED_STRICT = new Set(['minLength', 'maxLength', 'uniqueItems'])
@@ -63,79 +70,53 @@ export function extractJson (text: string): unknown {
   return JSON.parse(t) // throws the SyntaxError that goes back to the model
 }
 
-function retryAfterMs (e: APIError): number | null {
-  const h = e.headers
-  const ms = Number(h?.get?.('retry-after-ms'))
-  if (Number.isFinite(ms) && ms > 0) return ms
-  const s = Number(h?.get?.('retry-after'))
-  return Number.isFinite(s) && s > 0 ? s * 1000 : null
-}
-
-function retryable (e: unknown): boolean {
-  if (e instanceof APIConnectionError) return true // timeouts too (APIConnectionTimeoutError)
-  if (e instanceof APIError) return e.status === 408 || e.status === 409 || e.status === 429 || (e.status ?? 0) >= 500
-  return false
-}
-
 export class Llm {
-  readonly client: OpenAI
+  readonly client: LlmClient
   readonly model: string
-  /** null until the endpoint has answered a request with response_format (false: it answered 400) */
-  structured: boolean | null = null
   /** every token this client spent */
   readonly tokens: Tokens = { prompt: 0, completion: 0 }
   /** requests retried after a 429, 5xx or timeout */
   retried = 0
 
-  constructor (private s: LlmSettings, private onRetry?: (why: string, waitMs: number) => void) {
+  constructor (s: LlmSettings, onRetry?: (why: string, waitMs: number) => void, onNote?: (line: string) => void) {
     this.model = s.model
-    this.client = new OpenAI({
-      ...(s.baseUrl ? { baseURL: s.baseUrl } : {}),
-      // the package reads OPENAI_API_KEY itself; a missing key is its error, named here with the flag
+    this.client = new LlmClient({
+      baseUrl: s.baseUrl ?? process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
+      // a missing key is named here with the flag
       apiKey: s.apiKey ?? process.env.OPENAI_API_KEY ?? missingKey(),
-      timeout: (s.timeout ?? GENERATE_DEFAULTS.llmTimeout) * 1000,
-      maxRetries: 0 // ours below: counted, and with a backoff the settings decide
-    })
+      model: s.model,
+      profile: s.profile ?? 'auto',
+      temperature: s.temperature ?? null,
+      topP: null,
+      maxTokens: s.maxTokens ?? null,
+      fillContext: true,
+      reasoningEffort: s.reasoningEffort ?? null,
+      tokenData: false,
+      retries: s.retries ?? GENERATE_DEFAULTS.llmRetries,
+      retryBaseMs: s.backoffMs ?? GENERATE_DEFAULTS.llmBackoffMs,
+      retryMaxMs: s.backoffMaxMs ?? GENERATE_DEFAULTS.llmBackoffMaxMs,
+      timeoutMs: (s.timeout ?? GENERATE_DEFAULTS.llmTimeout) * 1000
+    }, onNote)
+    this.client.onRetry = (why, ms) => { this.retried++; onRetry?.(why, ms) }
   }
 
-  /** One completion, retried on transient failures; the text and the tokens it cost. */
+  /** null until the endpoint has answered a request with response_format (false: it refused structured output) */
+  get structured (): boolean | null { return this.client.structured }
+
+  /** The endpoint as the client found it: profile, context length, refused fields. */
+  endpoint (): EndpointRecord { return this.client.record() }
+
+  /** One completion, retried on transient failures; the answer (reasoning split off) and the tokens it cost. */
   async complete (messages: Message[], schema?: { name: string, schema: object }): Promise<{ text: string, tokens: Tokens, cut: boolean }> {
-    const retries = this.s.retries ?? GENERATE_DEFAULTS.llmRetries
-    const base = this.s.backoffMs ?? GENERATE_DEFAULTS.llmBackoffMs
-    const max = this.s.backoffMaxMs ?? GENERATE_DEFAULTS.llmBackoffMaxMs
-    for (let attempt = 0; ; attempt++) {
-      const useSchema = schema && this.structured !== false
-      try {
-        const r = await this.client.chat.completions.create({
-          model: this.model,
-          messages,
-          ...(this.s.temperature !== undefined ? { temperature: this.s.temperature } : {}),
-          max_completion_tokens: this.s.maxTokens ?? GENERATE_DEFAULTS.maxTokens,
-          ...(useSchema ? { response_format: { type: 'json_schema' as const, json_schema: { name: schema.name, schema: strictSchema(schema.schema) as Record<string, unknown>, strict: true } } } : {})
-        })
-        if (useSchema) this.structured = true
-        const tokens = { prompt: r.usage?.prompt_tokens ?? 0, completion: r.usage?.completion_tokens ?? 0 }
-        this.tokens.prompt += tokens.prompt
-        this.tokens.completion += tokens.completion
-        const choice = r.choices[0]
-        return { text: choice?.message?.content ?? '', tokens, cut: choice?.finish_reason === 'length' }
-      } catch (e) {
-        if (useSchema && e instanceof APIError && e.status === 400) {
-          // no structured output here: JSON in text from now on (the prompt carries the schema either way)
-          this.structured = false
-          attempt--
-          continue
-        }
-        if (!retryable(e) || attempt >= retries) {
-          const status = e instanceof APIError ? e.status ?? null : null
-          const why = (e as Error).message
-          throw new LlmError(retryable(e) ? `the LLM API failed ${attempt + 1} times; last: ${why}` : `the LLM API refused the request: ${why}`, status)
-        }
-        const wait = Math.min(max, (e instanceof APIError ? retryAfterMs(e) : null) ?? base * 2 ** attempt)
-        this.retried++
-        this.onRetry?.((e as Error).message, wait)
-        await sleep(wait)
-      }
+    try {
+      const r = await this.client.chat(messages as ChatMessage[], schema ? { schema: { name: schema.name, schema: strictSchema(schema.schema) as object } } : {})
+      const tokens = { prompt: r.usage?.prompt_tokens ?? 0, completion: r.usage?.completion_tokens ?? 0 }
+      this.tokens.prompt += tokens.prompt
+      this.tokens.completion += tokens.completion
+      return { text: splitReasoning(r.message).content, tokens, cut: r.finish_reason === 'length' }
+    } catch (e) {
+      if (e instanceof LlmApiError) throw new LlmError(e.message, e.status)
+      throw e
     }
   }
 

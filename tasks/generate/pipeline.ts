@@ -51,6 +51,8 @@ export interface GenerateOptions {
   backend?: 'local' | 'docker'
   proposalAttempts?: number
   replyAttempts?: number
+  /** the run's other endpoints, recorded in run.json for --resume */
+  recorded?: Pick<RunSettings, 'hub_url' | 'datasets_server_url' | 'smoke'>
   /** where progress lines go (default stderr) */
   progress?: (line: string) => void
   progressMs?: number
@@ -139,7 +141,12 @@ function runSettings (opts: GenerateOptions, paths: ReturnType<typeof runPaths>)
   const settings: RunSettings = {
     topics_source: topics.source, topics_file: opts.topicsFile ? resolve(opts.topicsFile) : null, requested: topics.requested,
     seed: topics.seed, rounds: opts.rounds ?? GENERATE_DEFAULTS.rounds, model: opts.llm.model, base_url: opts.llm.baseUrl ?? process.env.OPENAI_BASE_URL ?? null,
-    backend: opts.backend ?? GENERATE_DEFAULTS.backend, started_at: new Date().toISOString()
+    backend: opts.backend ?? GENERATE_DEFAULTS.backend, started_at: new Date().toISOString(),
+    llm: {
+      endpoint_profile: opts.llm.profile ?? 'auto', max_tokens: opts.llm.maxTokens ?? null, temperature: opts.llm.temperature ?? null,
+      reasoning_effort: opts.llm.reasoningEffort ?? null, retries: opts.llm.retries ?? null, timeout: opts.llm.timeout ?? null
+    },
+    ...opts.recorded
   }
   writeArtefact(paths.topics, topics, validateTopicList)
   writeArtefact(paths.run, settings, validateRunSettings)
@@ -157,7 +164,17 @@ export async function generate (opts: GenerateOptions, stages: Stages): Promise<
   // half-copied tasks a killed run left (their names start with a dot, so no server ever served them)
   if (existsSync(paths.tasks)) for (const n of readdirSync(paths.tasks)) if (n.startsWith('.') && n.endsWith('.tmp')) rmSync(join(paths.tasks, n), { recursive: true, force: true })
   const write = opts.progress ?? ((line: string) => process.stderr.write(line + '\n'))
-  const llm = new Llm(opts.llm, (why, ms) => write(`LLM request failed (${why}); retrying in ${(ms / 1000).toFixed(1)} s`))
+  // what the client learns of the endpoint (a refused field) goes to stderr and into run.json
+  // (only once a request has answered, and only when it changed: run.json is otherwise the run's first record)
+  let recorded = JSON.stringify(settings.endpoint ?? null)
+  const recordEndpoint = () => {
+    const endpoint = llm.endpoint()
+    if (llm.tokens.prompt + llm.tokens.completion === 0 || JSON.stringify(endpoint) === recorded) return
+    recorded = JSON.stringify(endpoint)
+    writeArtefact(paths.run, { ...settings, endpoint }, validateRunSettings)
+  }
+  const llm = new Llm(opts.llm, (why, ms) => write(`LLM request failed (${why}); retrying in ${(ms / 1000).toFixed(1)} s`),
+    line => { write(line); recordEndpoint() })
 
   // what earlier runs of this folder spent and claimed
   const claims = new Claims()
@@ -179,9 +196,11 @@ export async function generate (opts: GenerateOptions, stages: Stages): Promise<
     const o = await runTopic(topic, ctx)
     writeArtefact(paths.outcome(topic.slug), o, validateTopicOutcome)
     outcomes.set(topic.slug, o)
+    recordEndpoint()
     progress.end(o)
   })
 
+  recordEndpoint()
   const ordered = topics.topics.map(t => outcomes.get(t.slug)!).filter(Boolean)
   const report = buildReport({ out, model: settings.model, topics, outcomes: ordered, startedAt: started, seconds: (performance.now() - t0) / 1000 })
   writeArtefact(paths.report, report, validateGenerationReport)

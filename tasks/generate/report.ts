@@ -86,7 +86,12 @@ export class Progress {
 
   /** A topic an earlier run of this folder finished: the stages it passed count too. */
   resumed (o: TopicOutcome): void {
-    for (const s of STAGES) if (s !== 'topics' && (o.status === 'accepted' || idx(s) < idx(o.stage))) this.passed.set(s, (this.passed.get(s) ?? 0) + 1)
+    for (const s of STAGES) {
+      if (s === 'topics' || !(o.status === 'accepted' || idx(s) < idx(o.stage))) continue
+      // smoke episodes are optional: a topic kept by a run without them never passed that stage
+      if (s === 'smoke' && o.timings.smoke === undefined) continue
+      this.passed.set(s, (this.passed.get(s) ?? 0) + 1)
+    }
     this.end(o)
   }
   end (o: TopicOutcome): void {

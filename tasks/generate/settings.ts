@@ -19,8 +19,8 @@ export const GENERATE_DEFAULTS = {
   llmBackoffMaxMs: 60_000,
   /** seconds one LLM request may take */
   llmTimeout: 600,
-  /** completion tokens one reply may use (task code is long) */
-  maxTokens: 16_000,
+  // completion tokens per reply: --max-tokens, else the endpoint profile's budget cut to what the endpoint's
+  // context length (vLLM's max_model_len) leaves after the prompt (clients/llm/profiles.ts)
   backend: 'local' as 'local' | 'docker',
   image: 'synthgym/sandbox:latest',
   /** seconds the generated baseline may train (the task's training_timeout is capped to it) */
