@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import type { Writable } from 'node:stream'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
-import { hostDiskUsageMb, removeTree } from './disk.js'
+import { diskQuotaAvailable, hostDiskUsageMb, mountQuotaFs, removeTree } from './disk.js'
 import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
@@ -296,6 +296,7 @@ export class LocalSandbox implements Sandbox {
     this.id = 'sbx-' + randomBytes(6).toString('hex')
     this.root = join(opts.baseDir ?? join(tmpdir(), 'synthgym-sandboxes'), this.id)
     this.env = sandboxEnv(opts.limits ?? {}, 'CUDA_VISIBLE_DEVICES', opts.env)
+    this.diskQuota = !!opts.limits?.diskMb && diskQuotaAvailable()
     this.shell = this.newShell(this.main)
   }
 
@@ -353,7 +354,14 @@ export class LocalSandbox implements Sandbox {
   /** host path of the agent's workspace */
   get workspaceDir (): string { return join(this.root, 'home/workspace') }
 
+  get diskLimitMb (): number | undefined { return this.opts.limits?.diskMb }
+  /** the home is a file system of the limit's size (as root, with loop devices) */
+  readonly diskQuota: boolean
+
   private async prepare (): Promise<void> {
+    await mkdir(this.root, { recursive: true })
+    // beside the home, never inside what a sandbox mounts
+    if (this.diskQuota) await mountQuotaFs(join(this.root, 'home.img'), join(this.root, 'home'), this.opts.limits!.diskMb!, agentHostIds())
     await mkdir(join(this.root, 'home/workspace'), { recursive: true })
     await mkdir(join(this.root, 'etc'), { recursive: true })
     await mkdir(join(this.root, 'bin'), { recursive: true })
@@ -483,7 +491,7 @@ export class LocalSandbox implements Sandbox {
 
   interrupt (opts?: InterruptOptions): Promise<void> { return this.shell.interrupt(opts) }
 
-  /** MiB written under the agent's home (/tmp is a tmpfs, counted as memory). */
+  /** MiB written under the agent's home (/tmp is a tmpfs, counted as memory; its quota's file system, if any). */
   diskUsageMb (): Promise<number> { return hostDiskUsageMb(join(this.root, 'home')) }
 
   /** Processes of this sandbox the kernel killed for lack of memory so far. */
