@@ -16,6 +16,24 @@ export function hostDiskUsageMb (dir: string): Promise<number> {
   })
 }
 
+/**
+ * The always-on watcher: every `seconds` while the sandbox lives, its use is measured, and over `limitMb` its
+ * shell's jobs (background ones too, when no command runs) are killed. Returns its stop.
+ */
+export function watchDiskAlways (sb: { diskUsageMb (): Promise<number>, interrupt (o: { grace: number }): Promise<void>, readonly alive: boolean },
+  limitMb: number, seconds: number): () => void {
+  let timer: NodeJS.Timeout | null = null
+  let stopped = false
+  const tick = async () => {
+    const used = await sb.diskUsageMb().catch(() => 0)
+    if (used > limitMb && sb.alive && !stopped) await sb.interrupt({ grace: 0 }).catch(() => {})
+    if (!stopped) { timer = setTimeout(() => { void tick() }, seconds * 1000); timer.unref() }
+  }
+  timer = setTimeout(() => { void tick() }, seconds * 1000)
+  timer.unref()
+  return () => { stopped = true; if (timer) clearTimeout(timer) }
+}
+
 let loops: boolean | undefined
 /**
  * Whether this host can give each sandbox a file system of its own size: root, loop devices and mkfs.ext4.

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import type { Writable } from 'node:stream'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
-import { diskQuotaAvailable, hostDiskUsageMb, mountQuotaFs, removeTree } from './disk.js'
+import { diskQuotaAvailable, hostDiskUsageMb, mountQuotaFs, removeTree, watchDiskAlways } from './disk.js'
 import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
@@ -346,6 +346,9 @@ export class LocalSandbox implements Sandbox {
       if (opts.files?.length) await sb.putFiles(opts.files)
       await sb.shell.start()
     } catch (e) { await sb.close(); throw e }
+    // without a quota, a watcher holds the limit between steps as well
+    const l = opts.limits?.diskMb
+    if (l && !sb.diskQuota) sb.unwatch = watchDiskAlways(sb, l, SANDBOX_DEFAULTS.diskPollSeconds)
     return sb
   }
 
@@ -357,6 +360,7 @@ export class LocalSandbox implements Sandbox {
   get diskLimitMb (): number | undefined { return this.opts.limits?.diskMb }
   /** the home is a file system of the limit's size (as root, with loop devices) */
   readonly diskQuota: boolean
+  private unwatch = () => {}
 
   private async prepare (): Promise<void> {
     await mkdir(this.root, { recursive: true })
@@ -578,6 +582,7 @@ export class LocalSandbox implements Sandbox {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.unwatch()
     await this.shell.close()
     for (const r of this.runs) r.kill('SIGKILL')
     const extra = [...this.extra]
