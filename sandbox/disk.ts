@@ -17,20 +17,23 @@ export function hostDiskUsageMb (dir: string): Promise<number> {
 }
 
 /**
- * The always-on watcher: every `seconds` while the sandbox lives, its use is measured, and over `limitMb` its
- * shell's jobs (background ones too, when no command runs) are killed. Returns its stop.
+ * The always-on watcher: every `seconds` while the sandbox lives, its use is measured, and over `limitMb` `stop`
+ * kills what its shells run (each shell's command, or, when idle, its background jobs). Returns its own stop.
  */
-export function watchDiskAlways (sb: { diskUsageMb (): Promise<number>, interrupt (o: { grace: number }): Promise<void>, readonly alive: boolean },
-  limitMb: number, seconds: number): () => void {
+export function watchDiskAlways (usage: () => Promise<number>, limitMb: number, seconds: number, stop: () => Promise<void>): () => void {
   let timer: NodeJS.Timeout | null = null
   let stopped = false
-  const tick = async () => {
-    const used = await sb.diskUsageMb().catch(() => 0)
-    if (used > limitMb && sb.alive && !stopped) await sb.interrupt({ grace: 0 }).catch(() => {})
-    if (!stopped) { timer = setTimeout(() => { void tick() }, seconds * 1000); timer.unref() }
+  const next = () => {
+    if (stopped) return
+    timer = setTimeout(() => { void tick() }, seconds * 1000)
+    timer.unref()
   }
-  timer = setTimeout(() => { void tick() }, seconds * 1000)
-  timer.unref()
+  const tick = async () => {
+    const used = await usage().catch(() => 0)
+    if (used > limitMb && !stopped) await stop().catch(() => {})
+    next()
+  }
+  next()
   return () => { stopped = true; if (timer) clearTimeout(timer) }
 }
 

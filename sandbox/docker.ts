@@ -120,7 +120,9 @@ export class DockerSandbox implements Sandbox {
    */
   private watch (): void {
     const l = this.opts.limits?.diskMb
-    if (l) this.unwatch = watchDiskAlways(this, l, this.quotaDir ? 1 : SANDBOX_DEFAULTS.diskPollSeconds)
+    if (!l) return
+    const stop = async () => { await Promise.all([this.shell, ...this.extra].map(s => s.interrupt({ grace: 0 }).catch(() => {}))) }
+    this.unwatch = watchDiskAlways(() => this.diskUsageMb(), l, this.quotaDir ? 1 : SANDBOX_DEFAULTS.diskPollSeconds, stop)
   }
 
   /**

@@ -348,7 +348,7 @@ export class LocalSandbox implements Sandbox {
     } catch (e) { await sb.close(); throw e }
     // without a quota, a watcher holds the limit between steps as well
     const l = opts.limits?.diskMb
-    if (l && !sb.diskQuota) sb.unwatch = watchDiskAlways(sb, l, SANDBOX_DEFAULTS.diskPollSeconds)
+    if (l && !sb.diskQuota) sb.unwatch = watchDiskAlways(() => sb.diskUsageMb(), l, SANDBOX_DEFAULTS.diskPollSeconds, () => sb.stopShells())
     return sb
   }
 
@@ -494,6 +494,11 @@ export class LocalSandbox implements Sandbox {
   }
 
   interrupt (opts?: InterruptOptions): Promise<void> { return this.shell.interrupt(opts) }
+
+  /** Stops what every shell runs, the extra ones' too (0 grace: a loop of the shell itself replaces the shell). */
+  private async stopShells (): Promise<void> {
+    await Promise.all([this.shell, ...this.extra.keys()].map(s => s.interrupt({ grace: 0 }).catch(() => {})))
+  }
 
   /** MiB written under the agent's home (/tmp is a tmpfs, counted as memory; its quota's file system, if any). */
   diskUsageMb (): Promise<number> { return hostDiskUsageMb(join(this.root, 'home')) }

@@ -12,6 +12,9 @@ import { hostname, networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import type { testServer } from '../helpers.js'
 import { MAX_ACTION_BYTES, MAX_STEP_BYTES } from '../../env-spec/messages.js'
+import { SANDBOX_DEFAULTS } from '../../sandbox/policy.js'
+import type { Sandbox } from '../../sandbox/types.js'
+import { spawnSync } from 'node:child_process'
 
 export type Server = Awaited<ReturnType<typeof testServer>>
 /** The backend and isolation mode an attack runs on. */
@@ -747,6 +750,69 @@ print("forked")`))
     }
   },
   {
+    id: 'disk-unzip-bomb',
+    area: 'resources',
+    tries: 'swerex/upload with unzip=true of a 0.5 MB zip of 12 × 40 MB of zeros under a 50 MiB disk limit',
+    outcome: 'refused before anything is written (511 OSError, error.code PAYLOAD_TOO_LARGE, naming the limit); the sandbox holds what it held',
+    create: { limits: { disk_mb: 50 } },
+    async run (c) {
+      const zip = spawnSync('python3', ['-c', `import io, sys, zipfile
+b = io.BytesIO()
+with zipfile.ZipFile(b, 'w', zipfile.ZIP_DEFLATED) as z:
+    for i in range(12): z.writestr('z%d' % i, bytes(40 << 20))
+sys.stdout.buffer.write(b.getvalue())`], { maxBuffer: 1 << 24 }).stdout
+      c.t.ok(zip.length < 1 << 20, `the zip is small (${zip.length} bytes)`)
+      const before = await diskUsed(c)
+      const r = await upload(c, zip, 'bomb.zip', '/home/agent/workspace/bomb', true)
+      c.t.equal(r.status, 511, 'refused')
+      c.t.equal(r.body?.swerexception?.class_path, 'builtins.OSError')
+      c.t.match(r.body?.swerexception?.message, /No space left on device: the unzipped upload takes 480\.0 MiB, and the sandbox's disk limit of 50 MiB/)
+      c.t.equal(r.body?.swerexception?.extra_info?.error?.code, 'PAYLOAD_TOO_LARGE')
+      const after = await diskUsed(c)
+      c.t.ok(after - before < 1, `nothing stayed (${before.toFixed(1)} → ${after.toFixed(1)} MiB)`)
+      // a plain upload over the limit is refused before it is written, too
+      const big = await upload(c, Buffer.alloc(60 << 20), 'big.bin', '/home/agent/workspace/big.bin', false)
+      c.t.equal(big.status, 511)
+      c.t.match(big.body?.swerexception?.message, /disk limit of 50 MiB/)
+      c.t.ok(await diskUsed(c) - before < 1, 'and nothing of it stayed')
+    }
+  },
+  {
+    id: 'disk-swerex-execute',
+    area: 'resources',
+    tries: 'swerex/execute of a loop writing 20 × 10 MB under a 50 MiB disk limit (no step)',
+    outcome: 'the writes fail at the limit (the quota: No space left on device; without one the watcher kills the loop); the next step ends the episode with disk_limit_exceeded',
+    ends: true,
+    create: { limits: { disk_mb: 50 } },
+    async run (c) {
+      const r = await c.request('POST', `/v1/envs/${c.env}/swerex/execute`,
+        { command: 'for i in $(seq 1 20); do head -c 10M /dev/zero > /home/agent/workspace/x$i; done; echo done', shell: true, timeout: 120 })
+      c.t.ok(r.status === 200 || r.status === 511, `answered (${r.status})`)
+      await heldLimit(c, 50)
+      const s = await c.step('echo after')
+      c.t.match(s.observation, /DISK LIMIT EXCEEDED/)
+      c.t.equal(s.info.exit_status, 'disk_limit_exceeded')
+    }
+  },
+  {
+    id: 'disk-background-writer',
+    area: 'resources',
+    tries: 'a step that starts a background writer of 30 × 10 MB and returns at once, under a 50 MiB disk limit',
+    outcome: 'the writer is stopped at the limit with no step running (the quota, else the watcher); the next step ends the episode',
+    ends: true,
+    create: { limits: { disk_mb: 50 } },
+    async run (c) {
+      const r = await c.step(`bash -c 'for i in $(seq 1 30); do head -c 10M /dev/zero > bg$i; sleep 0.05; done' ${c.marker} >/dev/null 2>&1 & echo started`)
+      c.t.match(r.observation, /started/)
+      c.t.notOk(r.terminated, 'the step itself returned at once')
+      c.t.ok(await eventually(() => c.markerProcesses().length === 0, 60_000), 'the writer ended (it met the quota or the watcher)')
+      await heldLimit(c, 50)
+      const s = await c.step('echo after')
+      c.t.match(s.observation, /DISK LIMIT EXCEEDED/)
+      c.t.equal(s.info.exit_status, 'disk_limit_exceeded')
+    }
+  },
+  {
     id: 'shm-filler',
     area: 'resources',
     tries: 'write 200 MB to /dev/shm',
@@ -1154,4 +1220,42 @@ function dockerPids (containerId: string): number | null {
     if (existsSync(f)) return Number(readFileSync(f, 'utf8'))
   }
   return null
+}
+
+/** MiB the attacked environment's sandbox holds, as the server measures it on the host. */
+async function diskUsed (c: Ctx): Promise<number> {
+  const sb = c.server.manager.envs.get(c.env)?.env.sandbox as Sandbox | undefined
+  return sb!.diskUsageMb!()
+}
+
+/**
+ * The sandbox holds no more than the limit plus what its mechanism lets through: the quota's slack (and docker's
+ * own layer, under 1 MiB), or, with the watcher alone, what a writer gets done between two of its checks.
+ */
+async function heldLimit (c: Ctx, limitMb: number): Promise<void> {
+  const sb = c.server.manager.envs.get(c.env)?.env.sandbox as Sandbox | undefined
+  const used = await diskUsed(c)
+  const over = used - limitMb
+  const allowed = sb?.diskQuota ? SANDBOX_DEFAULTS.diskSlackMb + 1 : 60
+  c.t.comment(`disk overshoot ${c.mode} ${sb?.diskQuota ? 'quota' : 'watcher'}: ${over.toFixed(2)} MiB`)
+  c.t.ok(over <= allowed, `the sandbox holds ${used.toFixed(1)} MiB: at most ${allowed} MiB over its ${limitMb} MiB limit (${sb?.diskQuota ? 'quota' : 'watcher'})`)
+}
+
+async function eventually (check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) return false
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  return true
+}
+
+/** POST swerex/upload as SWE-ReX's RemoteRuntime sends it (multipart: file, target_path, unzip). */
+async function upload (c: Ctx, data: Buffer, name: string, target: string, unzip: boolean): Promise<{ status: number, body: any }> {
+  const form = new FormData()
+  form.append('file', new Blob([data]), name)
+  form.append('target_path', target)
+  form.append('unzip', String(unzip))
+  const res = await fetch(`${c.server.url}/v1/envs/${c.env}/swerex/upload`, { method: 'POST', body: form })
+  return { status: res.status, body: await res.json() }
 }
