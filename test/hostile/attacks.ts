@@ -1236,7 +1236,7 @@ async function heldLimit (c: Ctx, limitMb: number): Promise<void> {
   const sb = c.server.manager.envs.get(c.env)?.env.sandbox as Sandbox | undefined
   const used = await diskUsed(c)
   const over = used - limitMb
-  const allowed = sb?.diskQuota ? SANDBOX_DEFAULTS.diskSlackMb + 1 : 60
+  const allowed = sb?.diskQuota ? SANDBOX_DEFAULTS.diskSlackMb + 2 : 60
   c.t.comment(`disk overshoot ${c.mode} ${sb?.diskQuota ? 'quota' : 'watcher'}: ${over.toFixed(2)} MiB`)
   c.t.ok(over <= allowed, `the sandbox holds ${used.toFixed(1)} MiB: at most ${allowed} MiB over its ${limitMb} MiB limit (${sb?.diskQuota ? 'quota' : 'watcher'})`)
 }
