@@ -40,10 +40,11 @@ function cgroupDirsOf (sandboxId: string): string[] {
   return roots.flatMap(r => readdirSync(r).map(o => join(r, o, sandboxId)).filter(existsSync))
 }
 
-export function battery (t: Test, mode: Mode): void {
+/** Runs the table (or the attacks `only` picks) on `mode`. */
+export function battery (t: Test, mode: Mode, only?: (a: Attack) => boolean): void {
   const local = mode !== 'docker'
   const docker = new Docker({ socketPath: DOCKER_SOCKET })
-  t.test(`hostile agents: ${ATTACKS.length} attacks on ${mode}`, async t => {
+  t.test(`hostile agents: ${only ? ATTACKS.filter(only).length : ATTACKS.length} attacks on ${mode}`, async t => {
     // a variable of the server's that no sandbox process may see (proc-environ)
     process.env.SG_HOSTILE_HOST_SECRET = 'host-secret-' + Math.random().toString(36).slice(2)
     t.teardown(() => { delete process.env.SG_HOSTILE_HOST_SECRET })
@@ -60,6 +61,7 @@ export function battery (t: Test, mode: Mode): void {
     let n = 0
     for (const attack of ATTACKS) {
       if (attack.only && !attack.only.includes(mode)) continue
+      if (only && !only(attack)) continue
       // SG_HOSTILE_ONLY=id,id runs those attacks alone (while working on them)
       if (process.env.SG_HOSTILE_ONLY && !process.env.SG_HOSTILE_ONLY.split(',').includes(attack.id)) continue
       const todo = attack.todo?.[mode]
