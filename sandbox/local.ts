@@ -365,7 +365,10 @@ export class LocalSandbox implements Sandbox {
   private async prepare (): Promise<void> {
     await mkdir(this.root, { recursive: true })
     // beside the home, never inside what a sandbox mounts
-    if (this.diskQuota) await mountQuotaFs(join(this.root, 'home.img'), join(this.root, 'home'), this.opts.limits!.diskMb!, agentHostIds())
+    if (this.diskQuota) {
+      await mountQuotaFs(join(this.root, 'home.img'), join(this.root, 'home'), this.opts.limits!.diskMb!, agentHostIds())
+        .catch(e => { throw new SandboxStartError(`the disk limit's file system could not be made: ${(e as Error).message}`) })
+    }
     await mkdir(join(this.root, 'home/workspace'), { recursive: true })
     await mkdir(join(this.root, 'etc'), { recursive: true })
     await mkdir(join(this.root, 'bin'), { recursive: true })
