@@ -82,7 +82,14 @@ export class DockerSandbox implements Sandbox {
     engine.sandboxes.add(sb)
     try {
       await sb.makeQuota()
-      sb.container = await within(engine.docker.createContainer(sb.containerConfig(['sh', '-c', SHELL_WRAPPER], true)), 'create')
+      const create = () => within(engine.docker.createContainer(sb.containerConfig(['sh', '-c', SHELL_WRAPPER], true)), 'create')
+      sb.container = await create().catch(async e => {
+        if (!sb.quotaDir || !/bind source path does not exist/i.test(dockerMessage(e))) throw e
+        // the engine does not see this machine's files (a socket passed into a container): the watcher alone holds it
+        await removeTree(sb.quotaDir)
+        sb.quotaDir = null
+        return create()
+      })
       await sb.setup(sb.container, sb.mounts, opts.files ?? [])
       await sb.shell.start()
     } catch (e) {
