@@ -2,9 +2,10 @@
 // quota that holds it at all times where the host allows one (a loop-mounted file system of the limit's size);
 // and the removal of such a tree, however the agent shaped it.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdir, rm, rmdir, truncate, writeFile } from 'node:fs/promises'
 import { HOST_SPAWN_ENV, SANDBOX_DEFAULTS } from './policy.js'
+import type { FileEntry } from './types.js'
 
 export function hostDiskUsageMb (dir: string): Promise<number> {
   return new Promise(resolve => {
@@ -107,4 +108,16 @@ export async function removeTree (dir: string): Promise<void> {
     p.on('error', () => resolve())
     p.on('close', () => resolve())
   })
+}
+
+/** Bytes of a host file or tree (links not followed). */
+export function treeBytes (path: string): number {
+  const st = lstatSync(path)
+  if (!st.isDirectory()) return st.isFile() ? st.size : 0
+  return readdirSync(path).reduce((n, e) => n + treeBytes(`${path}/${e}`), 0)
+}
+
+/** Bytes the task's files take once copied into a sandbox: its quota makes room for them. */
+export function filesBytes (files: FileEntry[] = []): number {
+  return files.reduce((n, f) => n + (f.hostPath ? treeBytes(f.hostPath) : Buffer.byteLength(f.data ?? '')), 0)
 }

@@ -2,7 +2,7 @@
 // per step), files through putArchive/getArchive, limits and isolation in the container's HostConfig.
 import type Docker from 'dockerode'
 import { randomBytes } from 'node:crypto'
-import { existsSync, lstatSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { chmod, chown, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { PassThrough, type Duplex, type Readable } from 'node:stream'
@@ -16,7 +16,7 @@ import {
   type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
 import { EVALUATION_ENV, SANDBOX_DEFAULTS, runArgv, sandboxEnv } from './policy.js'
-import { diskQuotaAvailable, hostDiskUsageMb, mountQuotaFs, removeTree, watchDiskAlways } from './disk.js'
+import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTree, treeBytes, watchDiskAlways } from './disk.js'
 
 const AGENT = { uid: 1000, gid: 1000 }
 const ROOT_RO = { uid: 0, gid: 0, readOnly: true }
@@ -109,8 +109,7 @@ export class DockerSandbox implements Sandbox {
    */
   private async makeQuota (): Promise<void> {
     if (!this.quotaDir) return
-    const setup = [...this.mounts.map(m => m.path.startsWith(AGENT_HOME + '/') ? treeBytes(m.hostPath) : 0),
-      ...(this.opts.files ?? []).map(f => f.hostPath ? treeBytes(f.hostPath) : Buffer.byteLength(f.data ?? ''))].reduce((a, b) => a + b, 0)
+    const setup = this.mounts.reduce((n, m) => n + (m.path.startsWith(AGENT_HOME + '/') ? treeBytes(m.hostPath) : 0), filesBytes(this.opts.files))
     const fs = join(this.quotaDir, 'fs')
     await mountQuotaFs(join(this.quotaDir, 'disk.img'), fs, this.opts.limits!.diskMb! + Math.ceil(setup / 2 ** 20), AGENT)
     await mkdir(join(fs, 'home'), { mode: 0o755 })
@@ -565,11 +564,4 @@ export async function sweepDisks (serverId: string, keep: Set<string> = new Set(
   try { names = readdirSync(diskBase(serverId)).filter(n => !keep.has(n)) } catch { return 0 }
   await Promise.all(names.map(n => removeTree(join(diskBase(serverId), n))))
   return names.length
-}
-
-/** Bytes of a host file or tree (links not followed). */
-function treeBytes (path: string): number {
-  const st = lstatSync(path)
-  if (!st.isDirectory()) return st.isFile() ? st.size : 0
-  return readdirSync(path).reduce((n, e) => n + treeBytes(join(path, e)), 0)
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import type { Writable } from 'node:stream'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
-import { diskQuotaAvailable, hostDiskUsageMb, mountQuotaFs, removeTree, watchDiskAlways } from './disk.js'
+import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTree, watchDiskAlways } from './disk.js'
 import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
@@ -366,7 +366,9 @@ export class LocalSandbox implements Sandbox {
     await mkdir(this.root, { recursive: true })
     // beside the home, never inside what a sandbox mounts
     if (this.diskQuota) {
-      await mountQuotaFs(join(this.root, 'home.img'), join(this.root, 'home'), this.opts.limits!.diskMb!, agentHostIds())
+      // room for the starter files copied in, which count as the agent's (as they do for the watcher)
+      const mb = this.opts.limits!.diskMb! + Math.ceil(filesBytes(this.opts.files) / 2 ** 20)
+      await mountQuotaFs(join(this.root, 'home.img'), join(this.root, 'home'), mb, agentHostIds())
         .catch(e => { throw new SandboxStartError(`the disk limit's file system could not be made: ${(e as Error).message}`) })
     }
     await mkdir(join(this.root, 'home/workspace'), { recursive: true })
