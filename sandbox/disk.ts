@@ -94,8 +94,9 @@ export async function unmountUnder (dir: string): Promise<void> {
 }
 
 /**
- * Removes a tree the agent wrote, its quota's file system unmounted first. Node's recursive rm walks full paths, so a tree deeper than PATH_MAX (a loop of
- * `mkdir d; cd d`) defeats it; GNU rm walks it by directory fds. Never crosses into another file system.
+ * Removes a tree the agent wrote, its quota's file system unmounted first. Node's recursive rm walks full paths,
+ * so a tree deeper than PATH_MAX (a loop of `mkdir d; cd d`) defeats it; GNU rm walks it by directory fds. Never
+ * crosses into another file system.
  */
 export async function removeTree (dir: string): Promise<void> {
   await unmountUnder(dir)
