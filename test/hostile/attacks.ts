@@ -1245,13 +1245,14 @@ async function heldLimit (c: Ctx, limitMb: number, fullMb: number): Promise<void
   } else c.t.ok(used < fullMb - 5, `the sandbox holds ${used.toFixed(1)} MiB: the watcher stopped the writer before its ${fullMb} MiB`)
 }
 
-async function eventually (check: () => boolean, ms: number): Promise<boolean> {
+/** Polls `check` (true: done) every 100 ms for up to `ms`; returns whether it got there. */
+export async function eventually (check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
   const end = Date.now() + ms
-  while (!check()) {
+  for (;;) {
+    if (await check()) return true
     if (Date.now() > end) return false
     await new Promise(resolve => setTimeout(resolve, 100))
   }
-  return true
 }
 
 /** POST swerex/upload as SWE-ReX's RemoteRuntime sends it (multipart: file, target_path, unzip). */

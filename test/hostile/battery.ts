@@ -7,7 +7,7 @@ import Docker from 'dockerode'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { testServer, http, openEnv, stepOk } from '../helpers.js'
-import { ATTACKS, type Attack, type Ctx, type Mode, type SandboxFacts, type Server, expectedEnd } from './attacks.js'
+import { ATTACKS, type Attack, type Ctx, type Mode, type SandboxFacts, type Server, eventually, expectedEnd } from './attacks.js'
 
 /** Where the Docker tests find their engine (as test/docker.test.ts). */
 export const DOCKER_SOCKET = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice(7) : '/var/run/docker.sock'
@@ -22,16 +22,6 @@ export function hostProcesses (): { pid: number, cgroup: string, cmdline: string
     } catch {}
   }
   return out
-}
-
-/** Polls `check` (true: done) every 100 ms for up to `ms`; returns whether it got there. */
-export async function eventually (check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms
-  for (;;) {
-    if (await check()) return true
-    if (Date.now() > end) return false
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
 }
 
 /** Every cgroup folder of a local sandbox (one per controller on v1, one on v2). */
