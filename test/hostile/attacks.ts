@@ -722,15 +722,17 @@ print("forked")`))
     id: 'disk-one-file',
     area: 'resources',
     tries: '`dd` 500 MB into one file under a 50 MiB disk limit',
-    outcome: 'dd is stopped at the limit by SIGXFSZ (File size limit exceeded); holding the limit ends the episode',
+    outcome: 'dd is stopped at the limit by SIGXFSZ (File size limit exceeded), or just before it by the disk watcher; holding the limit ends the episode',
     ends: true,
     create: { limits: { disk_mb: 50 } },
     async run (c) {
       const r = await c.step('dd if=/dev/zero of=big bs=1M count=500 2>/dev/null; echo rc=$?')
-      c.t.match(r.observation, /rc=153/)
+      // the workspace's own files count too: on a slow machine the watcher sees the sandbox over the limit (and
+      // kills dd, 137) before the file itself reaches it (SIGXFSZ, 153)
+      c.t.match(r.observation, /rc=(153|137)/)
       // the disk watcher may stop the shell before a `stat` could run: the host looks instead
       const ws = c.sandbox().workspaceDir
-      if (ws) c.t.equal(statSync(join(ws, 'big')).size, 50 * 2 ** 20, 'the file stopped at the limit')
+      if (ws) c.t.ok(statSync(join(ws, 'big')).size <= 50 * 2 ** 20, 'the file stopped at the limit')
       c.t.match(r.observation, /DISK LIMIT EXCEEDED/)
       c.t.equal(r.info.exit_status, 'disk_limit_exceeded')
     }
