@@ -1,8 +1,11 @@
-// How much a sandbox has written, measured on the host: `du` of its writable tree (one file system only); and
-// the removal of such a tree, however the agent shaped it.
-import { spawn } from 'node:child_process'
-import { rm } from 'node:fs/promises'
-import { HOST_SPAWN_ENV } from './policy.js'
+// How much a sandbox has written, measured on the host: `du` of its writable tree (one file system only); the
+// quota that holds it at all times where the host allows one (a loop-mounted file system of the limit's size);
+// and the removal of such a tree, however the agent shaped it.
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdir, rm, rmdir, truncate, writeFile } from 'node:fs/promises'
+import { HOST_SPAWN_ENV, SANDBOX_DEFAULTS } from './policy.js'
+import type { FileEntry } from './types.js'
 
 export function hostDiskUsageMb (dir: string): Promise<number> {
   return new Promise(resolve => {
@@ -15,10 +18,88 @@ export function hostDiskUsageMb (dir: string): Promise<number> {
 }
 
 /**
- * Removes a tree the agent wrote. Node's recursive rm walks full paths, so a tree deeper than PATH_MAX (a loop of
- * `mkdir d; cd d`) defeats it; GNU rm walks it by directory fds. Never crosses into another file system.
+ * The always-on watcher: every `seconds` while the sandbox lives, its use is measured, and over `limitMb` `stop`
+ * kills what its shells run (each shell's command, or, when idle, its background jobs). Returns its own stop.
+ */
+export function watchDiskAlways (usage: () => Promise<number>, limitMb: number, seconds: number, stop: () => Promise<void>): () => void {
+  let timer: NodeJS.Timeout | null = null
+  let stopped = false
+  const next = () => {
+    if (stopped) return
+    timer = setTimeout(() => { void tick() }, seconds * 1000)
+    timer.unref()
+  }
+  const tick = async () => {
+    const used = await usage().catch(() => 0)
+    if (used > limitMb && !stopped) await stop().catch(() => {})
+    next()
+  }
+  next()
+  return () => { stopped = true; if (timer) clearTimeout(timer) }
+}
+
+let loops: boolean | undefined
+/**
+ * Whether this host can give each sandbox a file system of its own size: root, loop devices and mkfs.ext4.
+ * SYNTHGYM_DISK_QUOTA=watch turns it off (the always-on watcher alone, as on a host without them).
+ */
+export function diskQuotaAvailable (): boolean {
+  if (process.env.SYNTHGYM_DISK_QUOTA === 'watch') return false
+  loops ??= process.geteuid?.() === 0 && existsSync('/dev/loop-control') &&
+    spawnSync('sh', ['-c', 'command -v mkfs.ext4 && command -v mount'], { stdio: 'ignore', env: HOST_SPAWN_ENV }).status === 0
+  return loops
+}
+
+function run (argv: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: HOST_SPAWN_ENV })
+    let err = ''
+    p.stderr.on('data', d => { err += d })
+    p.on('error', reject)
+    p.on('close', code => code === 0 ? resolve() : reject(new Error(`${argv[0]}: ${err.trim() || `exit ${code}`}`)))
+  })
+}
+
+/**
+ * Mounts at `mountPoint` a fresh ext4 file system that holds the disk limit plus the slack (diskSlackMb), in the
+ * sparse image `image` (loop-mounted, nosuid, nodev; no journal, no reserved blocks: root's writes stop there
+ * too); its top directory is `owner`'s. It costs disk as it is written, no memory.
+ */
+export async function mountQuotaFs (image: string, mountPoint: string, limitMb: number, owner: { uid: number, gid: number } | null): Promise<void> {
+  const capMb = limitMb + SANDBOX_DEFAULTS.diskSlackMb
+  // ext4's own tables take some 3.5% at one inode per 16 KiB
+  const sizeMb = capMb + Math.ceil(capMb * 0.035)
+  await mkdir(mountPoint, { recursive: true })
+  await writeFile(image, '')
+  await truncate(image, sizeMb * 2 ** 20)
+  const root = owner ? ['-E', `root_owner=${owner.uid}:${owner.gid}`] : []
+  await run(['mkfs.ext4', '-q', '-F', '-b', '4096', '-i', '16384', '-m', '0', '-O', '^has_journal,^resize_inode', ...root, image])
+  await run(['mount', '-o', 'loop,nosuid,nodev,noatime', image, mountPoint])
+  await rmdir(`${mountPoint}/lost+found`).catch(() => {})
+}
+
+/** Mount points at or below `dir` (deepest first), from this process's mount table. */
+function mountsUnder (dir: string): string[] {
+  let table = ''
+  try { table = readFileSync('/proc/self/mounts', 'utf8') } catch { return [] }
+  // the table escapes spaces and such as octal
+  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+  return table.split('\n').map(l => unescape(l.split(' ')[1] ?? '')).filter(m => m === dir || m.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length)
+}
+
+/** Unmounts what is mounted at or below `dir` (a quota's file system); lazily where it is still busy. */
+export async function unmountUnder (dir: string): Promise<void> {
+  for (const m of mountsUnder(dir)) await run(['umount', m]).catch(() => run(['umount', '-l', m])).catch(() => {})
+}
+
+/**
+ * Removes a tree the agent wrote, its quota's file system unmounted first. Node's recursive rm walks full paths,
+ * so a tree deeper than PATH_MAX (a loop of `mkdir d; cd d`) defeats it; GNU rm walks it by directory fds. Never
+ * crosses into another file system.
  */
 export async function removeTree (dir: string): Promise<void> {
+  await unmountUnder(dir)
   try {
     await rm(dir, { recursive: true, force: true })
     return
@@ -28,4 +109,16 @@ export async function removeTree (dir: string): Promise<void> {
     p.on('error', () => resolve())
     p.on('close', () => resolve())
   })
+}
+
+/** Bytes of a host file or tree (links not followed). */
+export function treeBytes (path: string): number {
+  const st = lstatSync(path)
+  if (!st.isDirectory()) return st.isFile() ? st.size : 0
+  return readdirSync(path).reduce((n, e) => n + treeBytes(`${path}/${e}`), 0)
+}
+
+/** Bytes the task's files take once copied into a sandbox: its quota makes room for them. */
+export function filesBytes (files: FileEntry[] = []): number {
+  return files.reduce((n, f) => n + (f.hostPath ? treeBytes(f.hostPath) : Buffer.byteLength(f.data ?? '')), 0)
 }

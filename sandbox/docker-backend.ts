@@ -2,7 +2,7 @@
 // pool per image, labels on every container, orphans of a dead server swept at start, everything removed at stop.
 import { createHash } from 'node:crypto'
 import type { SandboxOptions } from './types.js'
-import { DockerSandbox } from './docker.js'
+import { DockerSandbox, sweepDisks } from './docker.js'
 import { DockerEngine, containersOf, dockerMessage, envOfContainer, sweepOrphans, within, type DockerEngineConfig } from './docker-engine.js'
 import { WarmPool } from './pool.js'
 import { CapacityError, EngineUnavailableError } from './errors.js'
@@ -62,6 +62,8 @@ export class DockerBackend {
         swept += await sweepOrphans(e, this.config.serverId, new Set([...kept.values()].filter(k => k.engine === e.name).map(k => k.id)))
       } catch (err) { e.healthy = false; e.error = dockerMessage(err) }
     }
+    // the disk quotas of the containers that went with them (the kept ones' stay)
+    await sweepDisks(this.config.serverId, new Set([...kept.values()].flatMap(k => k.sandbox ? [k.sandbox] : [])))
     this.timer = setInterval(() => { void this.checkEngines() }, (this.config.checkInterval ?? 5) * 1000)
     this.timer.unref()
     return { swept, unavailable: this.engines.filter(e => !e.healthy).map(e => `${e.name}: ${e.error}`), kept }
@@ -153,5 +155,6 @@ export class DockerBackend {
     await this.pool.close()
     await Promise.all(this.engines.flatMap(e => [...e.sandboxes].map(s => s.close())))
     await Promise.all(this.engines.filter(e => e.healthy).map(e => sweepOrphans(e, this.config.serverId).catch(() => 0)))
+    await sweepDisks(this.config.serverId)
   }
 }

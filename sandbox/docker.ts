@@ -2,9 +2,11 @@
 // per step), files through putArchive/getArchive, limits and isolation in the container's HostConfig.
 import type Docker from 'dockerode'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
+import { chmod, chown, mkdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { PassThrough, type Duplex, type Readable } from 'node:stream'
-import { posix } from 'node:path'
+import { join, posix } from 'node:path'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
 import { LABEL, dockerMessage, within, type DockerEngine } from './docker-engine.js'
@@ -14,7 +16,7 @@ import {
   type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
 import { EVALUATION_ENV, SANDBOX_DEFAULTS, runArgv, sandboxEnv } from './policy.js'
-import { hostDiskUsageMb } from './disk.js'
+import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTree, treeBytes, watchDiskAlways } from './disk.js'
 
 const AGENT = { uid: 1000, gid: 1000 }
 const ROOT_RO = { uid: 0, gid: 0, readOnly: true }
@@ -60,6 +62,12 @@ export class DockerSandbox implements Sandbox {
   private mounts: Mount[]
   /** the container's overlay upper dir on this host (null: the engine is elsewhere); found at the first ask */
   private upperDir: string | null | undefined
+  /**
+   * the host folder of the sandbox's disk quota: a file system (fs/) of the limit's size whose home/ and tmp/ are
+   * the container's /home/agent, /tmp and /var/tmp (null: no quota, the engine is elsewhere or we are not root)
+   */
+  private quotaDir: string | null = null
+  private unwatch = () => {}
   /** extra shells (openShell): attached `docker exec` bashes in the same container */
   private extra = new Set<PersistentShell>()
 
@@ -70,6 +78,9 @@ export class DockerSandbox implements Sandbox {
     this.id = reattach?.id ?? 'sbx-' + randomBytes(6).toString('hex')
     this.mounts = [...(opts.mounts ?? [])]
     this.attachOnly = reattach !== undefined
+    // only an engine of this machine (a unix socket) sees our mounts
+    const d = join(diskBase(opts.serverId), this.id)
+    if (opts.limits?.diskMb && diskQuotaAvailable() && !engine.config.host) this.quotaDir = reattach ? (existsSync(join(d, 'fs')) ? d : null) : d
     this.shell = new PersistentShell({ start: () => this.startShell(), killJobs: still => this.killJobs(still) },
       { outputCap: opts.limits?.outputCap, init: opts.init, attached: this.attachOnly })
   }
@@ -78,14 +89,54 @@ export class DockerSandbox implements Sandbox {
     const sb = new DockerSandbox(engine, opts)
     engine.sandboxes.add(sb)
     try {
-      sb.container = await within(engine.docker.createContainer(sb.containerConfig(['sh', '-c', SHELL_WRAPPER], true)), 'create')
+      await sb.makeQuota()
+      const create = () => within(engine.docker.createContainer(sb.containerConfig(['sh', '-c', SHELL_WRAPPER], true)), 'create')
+      sb.container = await create().catch(async e => {
+        if (!sb.quotaDir || !/bind source path does not exist/i.test(dockerMessage(e))) throw e
+        // the engine does not see this machine's files (a socket passed into a container): the watcher alone holds it
+        await removeTree(sb.quotaDir)
+        sb.quotaDir = null
+        return create()
+      })
       await sb.setup(sb.container, sb.mounts, opts.files ?? [])
       await sb.shell.start()
     } catch (e) {
       await sb.close()
       throw new SandboxStartError(sb.startError(e))
     }
+    sb.watch()
     return sb
+  }
+
+  get diskLimitMb (): number | undefined { return this.opts.limits?.diskMb }
+  get diskQuota (): boolean { return this.quotaDir !== null }
+
+  /**
+   * The quota's file system: the disk limit, plus what setup() copies into the home (the task's files count as
+   * they did in the container's layer, and must fit).
+   */
+  private async makeQuota (): Promise<void> {
+    if (!this.quotaDir) return
+    const setup = this.mounts.reduce((n, m) => n + (m.path.startsWith(AGENT_HOME + '/') ? treeBytes(m.hostPath) : 0), filesBytes(this.opts.files))
+    const fs = join(this.quotaDir, 'fs')
+    await mountQuotaFs(join(this.quotaDir, 'disk.img'), fs, this.opts.limits!.diskMb! + Math.ceil(setup / 2 ** 20), AGENT)
+    await mkdir(join(fs, 'home'), { mode: 0o755 })
+    await chown(join(fs, 'home'), AGENT.uid, AGENT.gid)
+    await mkdir(join(fs, 'tmp'))
+    await chmod(join(fs, 'tmp'), 0o1777)
+    await chmod(fs, 0o755)
+    await chown(fs, 0, 0)
+  }
+
+  /**
+   * Between steps too, the container's writes are watched (what a custom image lets the agent write outside the
+   * quota's paths; everything, where there is no quota): over the limit, its jobs are killed.
+   */
+  private watch (): void {
+    const l = this.opts.limits?.diskMb
+    if (!l) return
+    const stop = async () => { await Promise.all([this.shell, ...this.extra].map(s => s.interrupt({ grace: 0 }).catch(() => {}))) }
+    this.unwatch = watchDiskAlways(() => this.diskUsageMb(), l, this.quotaDir ? 1 : SANDBOX_DEFAULTS.diskPollSeconds, stop)
   }
 
   /**
@@ -109,6 +160,7 @@ export class DockerSandbox implements Sandbox {
       await sb.close()
       throw new SandboxStartError(`re-attaching container ${containerId.slice(0, 12)} on ${engine.name}: ${dockerMessage(e)}`)
     }
+    sb.watch()
     return sb
   }
 
@@ -149,6 +201,12 @@ export class DockerSandbox implements Sandbox {
       HostConfig: {
         NetworkMode: o.network === true ? 'host' : 'none',
         Ulimits: fsize,
+        // the quota's paths; /run/lock, the image's last place the agent may write, a small tmpfs (memory)
+        ...(interactive && this.quotaDir ? {
+          Mounts: [['home', AGENT_HOME], ['tmp', '/tmp'], ['tmp', '/var/tmp']]
+            .map(([from, to]) => ({ Type: 'bind' as const, Source: join(this.quotaDir!, 'fs', from!), Target: to! })),
+          Tmpfs: { '/run/lock': 'size=1m,mode=1777' }
+        } : {}),
         Init: !interactive,
         // what the shell prints reaches us over the attach stream; a log file would fill the engine's disk (`yes`)
         LogConfig: { Type: 'none', Config: {} },
@@ -372,7 +430,8 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
       const dir = (info?.GraphDriver?.Data as Record<string, string> | undefined)?.UpperDir
       this.upperDir = dir && existsSync(dir) ? dir : null
     }
-    if (this.upperDir) return hostDiskUsageMb(this.upperDir)
+    const quota = this.quotaDir ? await hostDiskUsageMb(join(this.quotaDir, 'fs')) : 0
+    if (this.upperDir) return quota + await hostDiskUsageMb(this.upperDir)
     const out = await this.shortExec('du -skx /home/agent /tmp 2>/dev/null')
     return out.split('\n').reduce((kb, l) => kb + (Number(l.split(/\s+/)[0]) || 0), 0) / 1024
   }
@@ -478,11 +537,13 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.unwatch()
     await this.shell.close()
     const extra = [...this.extra]
     this.extra.clear()
     await Promise.all(extra.map(s => s.close()))
     await this.container?.remove({ force: true }).catch(() => {})
+    if (this.quotaDir) await removeTree(this.quotaDir)
     this.engine.sandboxes.delete(this)
     this.opts.onClose?.()
   }
@@ -515,4 +576,15 @@ function addFile (pack: ReturnType<typeof newPack>, f: FileEntry, rel: string): 
   if (f.hostPath) { addHostPath(pack, f.hostPath, rel, AGENT); return }
   const data = typeof f.data === 'string' ? Buffer.from(f.data) : (f.data ?? Buffer.alloc(0))
   pack.entry({ name: rel, mode: f.mode ?? 0o644, uid: AGENT.uid, gid: AGENT.gid, size: data.length }, data)
+}
+
+/** Where a server's docker sandboxes have their disk quotas on this host. */
+export function diskBase (serverId: string): string { return join(tmpdir(), 'synthgym-disks', serverId) }
+
+/** Removes the disk quotas of a server's sandboxes but those in `keep` (sandbox ids); returns how many went. */
+export async function sweepDisks (serverId: string, keep: Set<string> = new Set()): Promise<number> {
+  let names: string[] = []
+  try { names = readdirSync(diskBase(serverId)).filter(n => !keep.has(n)) } catch { return 0 }
+  await Promise.all(names.map(n => removeTree(join(diskBase(serverId), n))))
+  return names.length
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import type { Writable } from 'node:stream'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
-import { hostDiskUsageMb, removeTree } from './disk.js'
+import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTree, watchDiskAlways } from './disk.js'
 import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, pidsCurrent, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
@@ -330,6 +330,7 @@ export class LocalSandbox implements Sandbox {
     this.id = 'sbx-' + randomBytes(6).toString('hex')
     this.root = join(opts.baseDir ?? join(tmpdir(), 'synthgym-sandboxes'), this.id)
     this.env = sandboxEnv(opts.limits ?? {}, 'CUDA_VISIBLE_DEVICES', opts.env)
+    this.diskQuota = !!opts.limits?.diskMb && diskQuotaAvailable()
     this.shell = this.newShell(this.main)
   }
 
@@ -379,6 +380,9 @@ export class LocalSandbox implements Sandbox {
       if (opts.files?.length) await sb.putFiles(opts.files)
       await sb.shell.start()
     } catch (e) { await sb.close(); throw e }
+    // without a quota, a watcher holds the limit between steps as well
+    const l = opts.limits?.diskMb
+    if (l && !sb.diskQuota) sb.unwatch = watchDiskAlways(() => sb.diskUsageMb(), l, SANDBOX_DEFAULTS.diskPollSeconds, () => sb.stopShells())
     return sb
   }
 
@@ -387,7 +391,20 @@ export class LocalSandbox implements Sandbox {
   /** host path of the agent's workspace */
   get workspaceDir (): string { return join(this.root, 'home/workspace') }
 
+  get diskLimitMb (): number | undefined { return this.opts.limits?.diskMb }
+  /** the home is a file system of the limit's size (as root, with loop devices) */
+  readonly diskQuota: boolean
+  private unwatch = () => {}
+
   private async prepare (): Promise<void> {
+    await mkdir(this.root, { recursive: true })
+    // beside the home, never inside what a sandbox mounts
+    if (this.diskQuota) {
+      // room for the starter files copied in, which count as the agent's (as they do for the watcher)
+      const mb = this.opts.limits!.diskMb! + Math.ceil(filesBytes(this.opts.files) / 2 ** 20)
+      await mountQuotaFs(join(this.root, 'home.img'), join(this.root, 'home'), mb, agentHostIds())
+        .catch(e => { throw new SandboxStartError(`the disk limit's file system could not be made: ${(e as Error).message}`) })
+    }
     await mkdir(join(this.root, 'home/workspace'), { recursive: true })
     await mkdir(join(this.root, 'etc'), { recursive: true })
     await mkdir(join(this.root, 'bin'), { recursive: true })
@@ -522,7 +539,12 @@ export class LocalSandbox implements Sandbox {
 
   interrupt (opts?: InterruptOptions): Promise<void> { return this.shell.interrupt(opts) }
 
-  /** MiB written under the agent's home (/tmp is a tmpfs, counted as memory). */
+  /** Stops what every shell runs, the extra ones' too (0 grace: a loop of the shell itself replaces the shell). */
+  private async stopShells (): Promise<void> {
+    await Promise.all([this.shell, ...this.extra.keys()].map(s => s.interrupt({ grace: 0 }).catch(() => {})))
+  }
+
+  /** MiB written under the agent's home (/tmp is a tmpfs, counted as memory; its quota's file system, if any). */
   diskUsageMb (): Promise<number> { return hostDiskUsageMb(join(this.root, 'home')) }
 
   /** Processes of this sandbox the kernel killed for lack of memory so far. */
@@ -632,6 +654,7 @@ export class LocalSandbox implements Sandbox {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.unwatch()
     await this.shell.close()
     for (const r of this.runs) r.kill('SIGKILL')
     const extra = [...this.extra]

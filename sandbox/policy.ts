@@ -32,8 +32,13 @@ export const SANDBOX_DEFAULTS = {
    * and are replaced: the count wavers just under it), and what was left running is killed
    */
   pidsSlack: 2,
-  /** seconds between disk-usage checks while a command runs under a disk limit */
-  diskPollSeconds: 0.2
+  /** seconds between disk-usage checks while a command runs under a disk limit (always, where no quota holds it) */
+  diskPollSeconds: 0.2,
+  /**
+   * MiB a disk quota's file system holds beyond the disk limit: going over the limit must stay possible (it ends
+   * the episode, as the watcher's check does), and this is all it can go over by
+   */
+  diskSlackMb: 4
 } as const
 
 /** Where the server's own helpers sit inside a sandbox (read-only). */

@@ -74,7 +74,7 @@ export interface SandboxLimits {
   pids?: number
   /** characters of output kept per command */
   outputCap?: number
-  /** MiB the sandbox may write (checked after each step by the environment) */
+  /** MiB the sandbox may write (a quota where the host allows one, else an always-on watcher: tasks/environment.ts) */
   diskMb?: number
   /** GPU ids this sandbox may use (CUDA_VISIBLE_DEVICES) */
   gpus?: string[]
@@ -126,6 +126,13 @@ export interface Sandbox {
   readonly endReason?: string | null
   /** MiB the agent has written, where the backend can tell */
   diskUsageMb? (): Promise<number>
+  /** the disk limit in MiB (none: no limit) */
+  readonly diskLimitMb?: number
+  /**
+   * the disk limit is held by a quota of the sandbox's own (a file system of its size: writes past it fail, with
+   * no one watching); else only a watcher of diskUsageMb holds it
+   */
+  readonly diskQuota?: boolean
   /** processes killed by the kernel for lack of memory so far, where the backend can tell */
   oomKills? (): number | Promise<number>
   /**

@@ -18,6 +18,7 @@ import YAML from 'yaml'
 import { SynthgymClient } from '../clients/client.js'
 import { DEFAULTS } from '../server/config.js'
 import { startServer, type RunningServer } from '../server/server.js'
+import { diskBase } from '../sandbox/docker.js'
 import type { ServerConfig } from '../server/config.js'
 import { onPath, testServer, http } from './helpers.js'
 
@@ -491,10 +492,11 @@ async function dockerTests (): Promise<void> {
     const dataDir = tmp('sg-docker-orphans-')
     const first = await spawnServer(t, dataDir)
     const sid = readFileSync(join(dataDir, 'server-id'), 'utf8').trim()
-    const env = await newEnv({ url: first.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker' })
+    // with disk limits: as root, each container's home and /tmp are a file system of this host (diskBase)
+    const env = await newEnv({ url: first.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker', limits: { disk_mb: 30 } })
     t.equal((await reset({ url: first.url } as RunningServer, env)).status, 200)
     // an environment whose episode ended before the kill: nothing to re-attach its container for
-    const ended = await newEnv({ url: first.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker' })
+    const ended = await newEnv({ url: first.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker', limits: { disk_mb: 30 } })
     t.equal((await reset({ url: first.url } as RunningServer, ended)).status, 200)
     t.equal((await step({ url: first.url } as RunningServer, ended, 'skip')).terminated, true)
     first.proc.kill('SIGKILL')
@@ -508,8 +510,16 @@ async function dockerTests (): Promise<void> {
       t.same((await containersOf(docker, sid)).map(c => c.Labels['synthgym.env']), [env], 'the orphan swept at start; the running episode\'s container re-attached')
       t.match(second.warnings.join('\n'), /removed 1 container\(s\) left by an earlier server/)
       t.match(second.warnings.join('\n'), new RegExp(`re-attached the running container\\(s\\) of 1 environment\\(s\\): ${env}`))
+      if (process.geteuid!() === 0) {
+        t.equal(readdirSync(diskBase(sid)).length, 1, 'the swept container\'s disk went, the re-attached one\'s stayed')
+        // its episode is over (interrupted), its sandbox is there: SWE-ReX reaches it
+        const full = await http(second.url, 'POST', `/v1/envs/${env}/swerex/execute`,
+          { command: 'for i in 1 2 3; do head -c 20M /dev/zero > /tmp/x$i; done', shell: true, merge_output_streams: true })
+        t.match(full.body?.stdout, /No space left on device/, 'and still holds the limit')
+      }
     } finally { await second.close() } // before the third server takes the data dir
     t.same(await containersOf(docker, sid), [], 'closing removed the re-attached one')
+    t.notOk(existsSync(diskBase(sid)) && readdirSync(diskBase(sid)).length > 0, 'and its disk')
 
     const third = await spawnServer(t, dataDir)
     const e3 = await newEnv({ url: third.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker' })

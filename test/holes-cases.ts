@@ -205,7 +205,8 @@ export function holes (t: Test, isolation: string, backend: Backend = 'local'): 
       child.stdout!.on('data', d => { out += d; const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out); if (m) resolve(m[1]!) })
       child.on('exit', () => reject(new Error('server exited: ' + out)))
     })
-    const c = await http(url, 'POST', '/v1/envs', { task: 'prisonersDilemma' })
+    // with a disk limit: as root, its home is a mounted file system of its own
+    const c = await http(url, 'POST', '/v1/envs', { task: 'prisonersDilemma', limits: { disk_mb: 20 } })
     await http(url, 'POST', `/v1/envs/${c.body.env_id}/reset`)
     await http(url, 'POST', `/v1/envs/${c.body.env_id}/step`, { action: 'sleep 300 & echo bg' })
     const sandboxes = join(dataDir, 'sandboxes')
@@ -218,6 +219,7 @@ export function holes (t: Test, isolation: string, backend: Backend = 'local'): 
     const again = await testServer({ dataDir })
     t.teardown(() => again.close())
     t.same(readdirSync(sandboxes), [], 'its folder is gone')
+    t.notOk(readFileSync('/proc/self/mounts', 'utf8').includes(sandboxes), 'nothing stays mounted there (its disk quota)')
     if (hadGroup) t.notOk(cgroupDirs().some(d => d.endsWith('/' + id)), 'its cgroup is gone')
     t.match(again.warnings.join('\n'), /removed 1 local sandbox/)
   })

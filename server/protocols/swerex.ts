@@ -263,21 +263,70 @@ export class SwerexRuntime {
     return {}
   }
 
+  /**
+   * Bytes the sandbox may still write under its disk limit (null: no limit). The quota (where there is one) holds
+   * anyway; this refuses what would not fit before anything is written, with words that name the limit.
+   */
+  private async diskRoom (): Promise<number | null> {
+    const limit = this.sandbox.diskLimitMb
+    if (!limit || !this.sandbox.diskUsageMb) return null
+    return Math.floor((limit - await this.sandbox.diskUsageMb()) * 2 ** 20)
+  }
+
+  private tooBig (what: string, bytes: number, room: number): SwerexError {
+    const mib = (n: number) => (n / 2 ** 20).toFixed(1)
+    const message = `[Errno 28] No space left on device: ${what} takes ${mib(bytes)} MiB, and the sandbox's disk limit of ` +
+      `${this.sandbox.diskLimitMb} MiB leaves ${mib(Math.max(0, room))} MiB; nothing was written. Upload less, or free space first`
+    return new SwerexError('builtins.OSError', message, { error: { code: 'PAYLOAD_TOO_LARGE', message } })
+  }
+
   /** The upload: one file to `target_path`, or a zip extracted into it (python's zipfile in the sandbox). */
   async upload (u: SwerexUpload): Promise<SwerexEmpty> {
+    const room = await this.diskRoom()
+    if (room !== null && u.file.length > room) throw this.tooBig(`the upload (${u.filename})`, u.file.length, room)
     if (!u.unzip) { await this.place(u.target_path, u.file); return {} }
     const tmp = this.scratch() + '.zip'
     await this.sandbox.writeFile(tmp, u.file)
     const abs = this.abs(u.target_path)
-    const py = 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])'
-    const r = await this.withHelper(h => h.exec(`( mkdir -p -- ${q(abs)} && python3 -c ${ansiQuote(py)} ${q(tmp)} ${q(abs)}; rc=$?; rm -f -- ${q(tmp)}; exit $rc\n) 2>&1`, { timeout: 600, trusted: true }))
+    // the archive's own sizes first, then a running count while it is written (a zip may lie about its sizes)
+    const budget = room === null ? -1 : room - u.file.length
+    const r = await this.withHelper(h => h.exec(`( mkdir -p -- ${q(abs)} && python3 -c ${ansiQuote(UNZIP_PY)} ${q(tmp)} ${q(abs)} ${budget}; rc=$?; rm -f -- ${q(tmp)}; exit $rc\n) 2>&1`, { timeout: 600, trusted: true }))
     if (r.exitCode !== 0) {
+      const over = /__SG_OVER_(\d+)__/.exec(r.output)
+      if (over) throw this.tooBig('the unzipped upload', Number(over[1]), budget)
       if (/BadZipFile/.test(r.output)) throw new SwerexError('zipfile.BadZipFile', 'File is not a zip file')
       throw osError(r.output, u.target_path)
     }
     return {}
   }
 }
+
+/**
+ * zipfile's extractall (its own path checks) with a byte budget (argv[3], -1: none): refused whole when the
+ * archive's sizes exceed it, stopped (and what it wrote removed) once what it wrote does. zipfile copies each member
+ * with shutil.copyfileobj, which is where the count goes.
+ */
+const UNZIP_PY = `import os, shutil, sys, zipfile
+z, dest, budget = zipfile.ZipFile(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def over(n):
+    print('__SG_OVER_%d__' % n)
+    sys.exit(28)
+declared = sum(i.file_size for i in z.infolist())
+if budget >= 0 and declared > budget: over(declared)
+written, made, copy = 0, [], shutil.copyfileobj
+def counted(src, dst, length=0):
+    global written
+    made.append(dst.name)
+    while True:
+        b = src.read(1 << 20)
+        if not b: return
+        written += len(b)
+        if budget >= 0 and written > budget:
+            for f in made: os.remove(f) if os.path.exists(f) else None
+            over(written)
+        dst.write(b)
+zipfile.shutil.copyfileobj = counted
+z.extractall(dest)`
 
 /** Python's OSError subclasses for what went wrong with `path` (from a shell's or the sandbox's words). */
 function osError (text: string, path: string, cause?: unknown): SwerexError {

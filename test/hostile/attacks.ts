@@ -16,6 +16,8 @@ import { hostname, networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { http, openEnv, serverProcess, stepOk, type ServerProcess, type testServer } from '../helpers.js'
 import { MAX_ACTION_BYTES, MAX_JSON_DEPTH, MAX_STEP_BYTES } from '../../env-spec/messages.js'
+import { SANDBOX_DEFAULTS } from '../../sandbox/policy.js'
+import type { Sandbox } from '../../sandbox/types.js'
 
 export type Server = Awaited<ReturnType<typeof testServer>>
 /** The backend and isolation mode an attack runs on. */
@@ -870,15 +872,17 @@ print("forked")`))
     id: 'disk-one-file',
     area: 'resources',
     tries: '`dd` 500 MB into one file under a 50 MiB disk limit',
-    outcome: 'dd is stopped at the limit by SIGXFSZ (File size limit exceeded); holding the limit ends the episode',
+    outcome: 'dd is stopped at the limit by SIGXFSZ (File size limit exceeded), or just before it by the disk watcher; holding the limit ends the episode',
     ends: true,
     create: { limits: { disk_mb: 50 } },
     async run (c) {
       const r = await c.step('dd if=/dev/zero of=big bs=1M count=500 2>/dev/null; echo rc=$?')
-      c.t.match(r.observation, /rc=153/)
+      // the workspace's own files count too: on a slow machine the watcher sees the sandbox over the limit (and
+      // kills dd, 137) before the file itself reaches it (SIGXFSZ, 153)
+      c.t.match(r.observation, /rc=(153|137)/)
       // the disk watcher may stop the shell before a `stat` could run: the host looks instead
       const ws = c.sandbox().workspaceDir
-      if (ws) c.t.equal(statSync(join(ws, 'big')).size, 50 * 2 ** 20, 'the file stopped at the limit')
+      if (ws) c.t.ok(statSync(join(ws, 'big')).size <= 50 * 2 ** 20, 'the file stopped at the limit')
       c.t.match(r.observation, /DISK LIMIT EXCEEDED/)
       c.t.equal(r.info.exit_status, 'disk_limit_exceeded')
     }
@@ -895,6 +899,69 @@ print("forked")`))
       c.t.notMatch(r.observation, /wrote-all/)
       c.t.match(r.observation, /DISK LIMIT EXCEEDED/)
       c.t.equal(r.info.exit_status, 'disk_limit_exceeded')
+    }
+  },
+  {
+    id: 'disk-unzip-bomb',
+    area: 'resources',
+    tries: 'swerex/upload with unzip=true of a 0.5 MB zip of 12 × 40 MB of zeros under a 50 MiB disk limit',
+    outcome: 'refused before anything is written (511 OSError, error.code PAYLOAD_TOO_LARGE, naming the limit); the sandbox holds what it held',
+    create: { limits: { disk_mb: 50 } },
+    async run (c) {
+      const zip = spawnSync('python3', ['-c', `import io, sys, zipfile
+b = io.BytesIO()
+with zipfile.ZipFile(b, 'w', zipfile.ZIP_DEFLATED) as z:
+    for i in range(12): z.writestr('z%d' % i, bytes(40 << 20))
+sys.stdout.buffer.write(b.getvalue())`], { maxBuffer: 1 << 24 }).stdout
+      c.t.ok(zip.length < 1 << 20, `the zip is small (${zip.length} bytes)`)
+      const before = await diskUsed(c)
+      const r = await upload(c, zip, 'bomb.zip', '/home/agent/workspace/bomb', true)
+      c.t.equal(r.status, 511, 'refused')
+      c.t.equal(r.body?.swerexception?.class_path, 'builtins.OSError')
+      c.t.match(r.body?.swerexception?.message, /No space left on device: the unzipped upload takes 480\.0 MiB, and the sandbox's disk limit of 50 MiB/)
+      c.t.equal(r.body?.swerexception?.extra_info?.error?.code, 'PAYLOAD_TOO_LARGE')
+      const after = await diskUsed(c)
+      c.t.ok(after - before < 1, `nothing stayed (${before.toFixed(1)} → ${after.toFixed(1)} MiB)`)
+      // a plain upload over the limit is refused before it is written, too
+      const big = await upload(c, Buffer.alloc(60 << 20), 'big.bin', '/home/agent/workspace/big.bin', false)
+      c.t.equal(big.status, 511)
+      c.t.match(big.body?.swerexception?.message, /disk limit of 50 MiB/)
+      c.t.ok(await diskUsed(c) - before < 1, 'and nothing of it stayed')
+    }
+  },
+  {
+    id: 'disk-swerex-execute',
+    area: 'resources',
+    tries: 'swerex/execute of a loop writing 20 × 10 MB under a 50 MiB disk limit (no step)',
+    outcome: 'the writes fail at the limit (the quota: No space left on device; without one the watcher kills the loop); the next step ends the episode with disk_limit_exceeded',
+    ends: true,
+    create: { limits: { disk_mb: 50 } },
+    async run (c) {
+      const r = await c.request('POST', `/v1/envs/${c.env}/swerex/execute`,
+        { command: 'for i in $(seq 1 20); do head -c 10M /dev/zero > /home/agent/workspace/x$i; done; echo done', shell: true, timeout: 120 })
+      c.t.ok(r.status === 200 || r.status === 511, `answered (${r.status})`)
+      await heldLimit(c, 50, 200)
+      const s = await c.step('echo after')
+      c.t.match(s.observation, /DISK LIMIT EXCEEDED/)
+      c.t.equal(s.info.exit_status, 'disk_limit_exceeded')
+    }
+  },
+  {
+    id: 'disk-background-writer',
+    area: 'resources',
+    tries: 'a step that starts a background writer of 30 × 10 MB and returns at once, under a 50 MiB disk limit',
+    outcome: 'the writer is stopped at the limit with no step running (the quota, else the watcher); the next step ends the episode',
+    ends: true,
+    create: { limits: { disk_mb: 50 } },
+    async run (c) {
+      const r = await c.step(`bash -c 'for i in $(seq 1 30); do head -c 10M /dev/zero > bg$i; sleep 0.05; done' ${c.marker} >/dev/null 2>&1 & echo started`)
+      c.t.match(r.observation, /started/)
+      c.t.notOk(r.terminated, 'the step itself returned at once')
+      c.t.ok(await eventually(() => c.markerProcesses().length === 0, 60_000), 'the writer ended (it met the quota or the watcher)')
+      await heldLimit(c, 50, 300)
+      const s = await c.step('echo after')
+      c.t.match(s.observation, /DISK LIMIT EXCEEDED/)
+      c.t.equal(s.info.exit_status, 'disk_limit_exceeded')
     }
   },
   {
@@ -1371,4 +1438,47 @@ function dockerPids (containerId: string): number | null {
     if (existsSync(f)) return Number(readFileSync(f, 'utf8'))
   }
   return null
+}
+
+/** MiB the attacked environment's sandbox holds, as the server measures it on the host. */
+async function diskUsed (c: Ctx): Promise<number> {
+  const sb = c.server.manager.envs.get(c.env)?.env.sandbox as Sandbox | undefined
+  return sb!.diskUsageMb!()
+}
+
+/**
+ * The sandbox holds no more than the limit plus what its mechanism lets through: the quota's slack (docker: and the
+ * task files' last part MiB, its own layer); with the watcher alone, what a writer gets done between two of its
+ * checks, which depends on the machine's speed: there the writer must have been stopped before it wrote `fullMb`.
+ */
+async function heldLimit (c: Ctx, limitMb: number, fullMb: number): Promise<void> {
+  const sb = c.server.manager.envs.get(c.env)?.env.sandbox as Sandbox | undefined
+  const used = await diskUsed(c)
+  const over = used - limitMb
+  const how = sb?.diskQuota ? 'quota' : 'watcher'
+  c.t.comment(`disk overshoot ${c.mode} ${how}: ${over.toFixed(2)} MiB`)
+  if (sb?.diskQuota) {
+    const allowed = SANDBOX_DEFAULTS.diskSlackMb + 2
+    c.t.ok(over <= allowed, `the sandbox holds ${used.toFixed(1)} MiB: at most ${allowed} MiB over its ${limitMb} MiB limit (quota)`)
+  } else c.t.ok(used < fullMb - 5, `the sandbox holds ${used.toFixed(1)} MiB: the watcher stopped the writer before its ${fullMb} MiB`)
+}
+
+/** Polls `check` (true: done) every 100 ms for up to `ms`; returns whether it got there. */
+export async function eventually (check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() > end) return false
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+/** POST swerex/upload as SWE-ReX's RemoteRuntime sends it (multipart: file, target_path, unzip). */
+async function upload (c: Ctx, data: Buffer, name: string, target: string, unzip: boolean): Promise<{ status: number, body: any }> {
+  const form = new FormData()
+  form.append('file', new Blob([data]), name)
+  form.append('target_path', target)
+  form.append('unzip', String(unzip))
+  const res = await fetch(`${c.server.url}/v1/envs/${c.env}/swerex/upload`, { method: 'POST', body: form })
+  return { status: res.status, body: await res.json() }
 }

@@ -7,7 +7,7 @@ import Docker from 'dockerode'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { testServer, http, openEnv, stepOk } from '../helpers.js'
-import { ATTACKS, type Attack, type Ctx, type Mode, type SandboxFacts, type Server, expectedEnd } from './attacks.js'
+import { ATTACKS, type Attack, type Ctx, type Mode, type SandboxFacts, type Server, eventually, expectedEnd } from './attacks.js'
 
 /** Where the Docker tests find their engine (as test/docker.test.ts). */
 export const DOCKER_SOCKET = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice(7) : '/var/run/docker.sock'
@@ -24,26 +24,17 @@ export function hostProcesses (): { pid: number, cgroup: string, cmdline: string
   return out
 }
 
-/** Polls `check` (true: done) every 100 ms for up to `ms`; returns whether it got there. */
-export async function eventually (check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms
-  for (;;) {
-    if (await check()) return true
-    if (Date.now() > end) return false
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
-
 /** Every cgroup folder of a local sandbox (one per controller on v1, one on v2). */
 function cgroupDirsOf (sandboxId: string): string[] {
   const roots = ['/sys/fs/cgroup/synthgym', ...['pids', 'memory', 'cpu'].map(c => `/sys/fs/cgroup/${c}/synthgym`)].filter(existsSync)
   return roots.flatMap(r => readdirSync(r).map(o => join(r, o, sandboxId)).filter(existsSync))
 }
 
-export function battery (t: Test, mode: Mode): void {
+/** Runs the table (or the attacks `only` picks) on `mode`. */
+export function battery (t: Test, mode: Mode, only?: (a: Attack) => boolean): void {
   const local = mode !== 'docker'
   const docker = new Docker({ socketPath: DOCKER_SOCKET })
-  t.test(`hostile agents: ${ATTACKS.length} attacks on ${mode}`, async t => {
+  t.test(`hostile agents: ${only ? ATTACKS.filter(only).length : ATTACKS.length} attacks on ${mode}`, async t => {
     // a variable of the server's that no sandbox process may see (proc-environ)
     process.env.SG_HOSTILE_HOST_SECRET = 'host-secret-' + Math.random().toString(36).slice(2)
     t.teardown(() => { delete process.env.SG_HOSTILE_HOST_SECRET })
@@ -60,6 +51,7 @@ export function battery (t: Test, mode: Mode): void {
     let n = 0
     for (const attack of ATTACKS) {
       if (attack.only && !attack.only.includes(mode)) continue
+      if (only && !only(attack)) continue
       // SG_HOSTILE_ONLY=id,id runs those attacks alone (while working on them)
       if (process.env.SG_HOSTILE_ONLY && !process.env.SG_HOSTILE_ONLY.split(',').includes(attack.id)) continue
       const todo = attack.todo?.[mode]
