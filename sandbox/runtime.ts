@@ -15,7 +15,7 @@ import type { Mount } from './types.js'
 export { RUNTIME_NAMES, type RuntimeName }
 
 /** Bump when the build procedure changes what a venv holds. */
-const RUNTIME_FORMAT = 1
+const RUNTIME_FORMAT = 2
 const PYPI = 'https://pypi.org/simple'
 
 /** Where pip looks for packages; named explicitly on every pip command so nothing else is consulted. */
@@ -159,6 +159,21 @@ export async function missingRequirements (recipe: RuntimeRecipe, python: string
   return (await Promise.all(checks)).filter((x): x is { requirement: string, reason: string } => x !== null)
 }
 
+/** Import names of requirements whose module is not their project name. */
+const MODULES: Record<string, string> = { 'scikit-learn': 'sklearn', pillow: 'PIL', 'tensorflow-probability': 'tensorflow_probability' }
+
+/** Requirements whose module fails to import in the venv, with the last line of the error. */
+async function brokenImports (py: string, reqs: string[]): Promise<RuntimeManifest['missing']> {
+  const out: RuntimeManifest['missing'] = []
+  for (const req of reqs) {
+    const name = requirementName(req)
+    const mod = MODULES[name] ?? name.replace(/-/g, '_')
+    const r = await run(py, ['-c', `import ${mod}`], () => {})
+    if (r.code !== 0) out.push({ requirement: req, reason: r.tail.trim().split('\n').pop() ?? `import ${mod} failed` })
+  }
+  return out
+}
+
 export interface BuildRuntimeOptions { force?: boolean, onProgress?: (line: string) => void, env?: NodeJS.ProcessEnv }
 export interface BuildRuntimeResult { recipe: RuntimeRecipe, manifest: RuntimeManifest | null, cached: boolean }
 
@@ -194,6 +209,15 @@ export async function buildRuntime (name: RuntimeName, opts: BuildRuntimeOptions
   const pip = await run(py, ['-m', 'pip', 'install', '--no-input', '--progress-bar', 'off', ...sourceArgs(recipe.sources), ...wanted],
     l => { if (/^(Successfully|ERROR|Installing)/.test(l)) progress(l) })
   if (pip.code !== 0) throw new RuntimeError(`pip install failed for the ${name} runtime:\n${pip.tail}`)
+  // a package the index has may still not work with what else it gave (a torchvision built against CUDA torch
+  // beside a CPU torch fails to load its operators, and breaks transformers, which imports it when present)
+  const broken = await brokenImports(py, wanted)
+  for (const b of broken) {
+    progress(`installed but does not import: ${b.requirement} (${b.reason}): uninstalled`)
+    await run(py, ['-m', 'pip', 'uninstall', '-y', requirementName(b.requirement)], () => {})
+  }
+  missing.push(...broken)
+  wanted.splice(0, wanted.length, ...wanted.filter(r => !broken.some(b => b.requirement === r)))
   const freeze = spawnSync(py, ['-m', 'pip', 'list', '--format', 'json'], { encoding: 'utf8' })
   const versions = new Map((JSON.parse(freeze.stdout || '[]') as { name: string, version: string }[]).map(p => [requirementName(p.name), p.version]))
   const installed = Object.fromEntries(wanted.map(r => [r, versions.get(requirementName(r)) ?? '?']))

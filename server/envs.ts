@@ -4,7 +4,9 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Environment, taskMounts } from '../tasks/environment.js'
+import { Environment, taskSandbox } from '../tasks/environment.js'
+import { hfCacheDir } from '../tasks/hubdata.js'
+import { taskStatus } from '../tasks/mlgym-status.js'
 import { BaselineCache, type BaselineSite } from '../tasks/baseline.js'
 import { repoRoot, taskDescription, type Task, type TaskRegistry } from '../tasks/registry.js'
 import { LocalSandbox, localBackendInfo, isolationDifferences } from '../sandbox/local.js'
@@ -156,7 +158,7 @@ export class EnvManager {
         : makeLocal(o)), this.metrics, site.startsWith('docker:') ? 'docker' : 'local')
     this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeForBaseline, task => {
       const s = sandboxSettings(task)
-      return { mounts: taskMounts(task).mounts, limits: s.limits, network: s.network }
+      return { ...taskSandbox(task, hfCacheDir(config.dataDir)), limits: s.limits, network: s.network }
     })
     this.makeLocal = makeLocal
     this.gpuInfo = config.gpus === 'auto' ? detectGpus()
@@ -248,7 +250,8 @@ export class EnvManager {
     const t = this.tasks.require(id)
     return {
       ...taskSummary(t), spec: t.spec, description: taskDescription(t.spec), baseline: (await this.baselines.peek(t)) ?? null,
-      ...(t.provenance ? { provenance: t.provenance } : {})
+      ...(t.provenance ? { provenance: t.provenance } : {}),
+      ...(t.source.startsWith('mlgym:') ? { mlgym_status: taskStatus(t, { hf: hfCacheDir(this.config.dataDir), gpu: this.gpuInfo.gpus.length > 0, measured: x => this.baselines.measured(x) }) } : {})
     }
   }
 
@@ -324,6 +327,7 @@ export class EnvManager {
       maxSteps: body.max_steps ?? this.config.maxSteps,
       reward: body.reward,
       toolProfile: body.tool_profile,
+      hfCache: hfCacheDir(this.config.dataDir),
       timeouts: body.timeouts ? { short: body.timeouts.short, long: body.timeouts.long, noOutput: body.timeouts.no_output } : undefined,
       outputCap: body.limits?.output_cap ?? this.config.outputCap,
       limits: body.limits ? { cpus: body.limits.cpus, memoryMb: body.limits.memory_mb, pids: body.limits.pids, diskMb: body.limits.disk_mb } : undefined

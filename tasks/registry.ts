@@ -259,7 +259,9 @@ export function importMlgym (checkout: string): ImportReport {
       }
       byId.set(spec.id, name)
       const metric = full.metric ?? MLGYM_METRICS[full.id]
-      report.tasks.push({ spec: normalise(metric ? { ...full, metric } : full), root, source: `mlgym:${root}` })
+      // MLGym's code runs in MLGym's environment (generic conda env + the task's requirements): the mlgym runtime
+      const withRuntime = { ...full, runtime: full.runtime ?? 'mlgym' as const }
+      report.tasks.push({ spec: normalise(metric ? { ...withRuntime, metric } : withRuntime), root, source: `mlgym:${root}` })
     } catch (e) {
       report.errors.push({ file: name, reason: e instanceof TaskLoadError ? e.reason : (e as Error).message })
     }
