@@ -2,9 +2,11 @@
 import { RUNTIME_NAMES, buildRuntime, builtRuntime, runtimeRecipe, sourceArgs, type RuntimeName } from './runtime.js'
 
 export const RUNTIME_HELP = `usage:
-  synthgym runtime build <${RUNTIME_NAMES.join('|')}> [--force]
+  synthgym runtime build <${RUNTIME_NAMES.join('|')}> [--force] [--docker]
         make the runtime's venv (local backend) from its requirements list and the package index the host's pip is
-        configured with; cached by a hash of its inputs under SYNTHGYM_RUNTIME_DIR (~/.cache/synthgym/runtimes)
+        configured with; cached by a hash of its inputs under SYNTHGYM_RUNTIME_DIR (~/.cache/synthgym/runtimes).
+        --docker: also the image profile synthgym/sandbox:<name>-<hash> FROM synthgym/sandbox:latest with the same
+        packages (wheels downloaded by the host's pip, installed in a container with network none)
   synthgym runtime show <name> [--json]   its requirements, hash, sources, and whether it is built (what is missing)`
 
 export async function runtimeCommand (args: string[]): Promise<number> {
@@ -29,5 +31,10 @@ export async function runtimeCommand (args: string[]): Promise<number> {
   }
   const r = await buildRuntime(n, { force: rest.includes('--force'), onProgress: l => console.log(l) })
   console.log(`${r.cached ? 'cached' : 'built'}: ${n}-${r.recipe.hash} (${r.recipe.dir})`)
+  if (rest.includes('--docker') && n !== 'base') {
+    const { buildRuntimeImage } = await import('./runtime-image.js')
+    const img = await buildRuntimeImage(n, { force: rest.includes('--force'), onProgress: l => console.log(l) })
+    console.log(`${img.cached ? 'cached' : 'built'}: ${img.tag}`)
+  }
   return 0
 }

@@ -5,7 +5,7 @@
 // name in the venv's runtime.json, never silently dropped.
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { packageRoot } from './paths.js'
@@ -113,8 +113,16 @@ export function runtimeRecipe (name: RuntimeName, env: NodeJS.ProcessEnv = proce
   const requirements = runtimeRequirements(name).map(r => cuda ? r : r.replace(/\[cuda\d*\]/, ''))
   const h = createHash('sha256')
   h.update(JSON.stringify({ format: RUNTIME_FORMAT, name, requirements, sources, version, cuda }))
+  const compat = compatFile(name)
+  if (compat) h.update(readFileSync(compat))
   const hash = h.digest('hex').slice(0, 12)
   return { name, requirements, sources, python, pythonVersion: version, cuda, hash, dir: join(runtimesDir(env), `${name}-${hash}`) }
+}
+
+/** A runtime's compatibility module (sandbox/runtimes/<name>_compat.py), installed beside its packages. */
+export function compatFile (name: RuntimeName): string | null {
+  const f = join(packageRoot(), 'sandbox', 'runtimes', `${name}_compat.py`)
+  return existsSync(f) ? f : null
 }
 
 /** The manifest of a built runtime, or null when it is not built (base is always there: the host's python). */
@@ -218,6 +226,13 @@ export async function buildRuntime (name: RuntimeName, opts: BuildRuntimeOptions
   }
   missing.push(...broken)
   wanted.splice(0, wanted.length, ...wanted.filter(r => !broken.some(b => b.requirement === r)))
+  const compat = compatFile(name)
+  if (compat) {
+    const site = spawnSync(py, ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], { encoding: 'utf8' }).stdout.trim()
+    copyFileSync(compat, join(site, `synthgym_${name}_compat.py`))
+    writeFileSync(join(site, `synthgym_${name}_compat.pth`), `import synthgym_${name}_compat\n`)
+    progress(`installed ${compat} (loaded at start by synthgym_${name}_compat.pth)`)
+  }
   const freeze = spawnSync(py, ['-m', 'pip', 'list', '--format', 'json'], { encoding: 'utf8' })
   const versions = new Map((JSON.parse(freeze.stdout || '[]') as { name: string, version: string }[]).map(p => [requirementName(p.name), p.version]))
   const installed = Object.fromEntries(wanted.map(r => [r, versions.get(requirementName(r)) ?? '?']))

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { Environment, taskSandbox } from '../tasks/environment.js'
 import { hfCacheDir } from '../tasks/hubdata.js'
 import { taskStatus } from '../tasks/mlgym-status.js'
+import { runtimeImage } from '../sandbox/runtime-image.js'
 import { BaselineCache, type BaselineSite } from '../tasks/baseline.js'
 import { repoRoot, taskDescription, type Task, type TaskRegistry } from '../tasks/registry.js'
 import { LocalSandbox, localBackendInfo, isolationDifferences } from '../sandbox/local.js'
@@ -188,6 +189,15 @@ export class EnvManager {
     } catch (e) { release(); throw e }
   }
 
+  /** The image of a docker environment: the one it names, else its task's runtime image (sandbox/runtime-image.ts). */
+  private async runtimeImage (task: Task, named: string | undefined): Promise<string | undefined> {
+    const rt = task.spec.runtime
+    if (named || !rt || rt === 'base') return named
+    const image = await runtimeImage(rt)
+    if (!image) throw new SandboxStartError(`task ${task.spec.id} runs in the ${rt} runtime, whose docker image is not built: run \`synthgym runtime build ${rt} --docker\` (or name an image)`)
+    return image
+  }
+
   /** The sandbox factory of one environment: its backend and image. */
   private sandboxFactory (live: () => LiveEnv, body: CreateEnvBody, task: Task): (opts: SandboxOptions) => Promise<Sandbox> {
     return opts => {
@@ -195,11 +205,11 @@ export class EnvManager {
       return starting(() => this.withGpus(task, opts, o => {
         l.gpus = o.limits?.gpus ?? []
         return l.backend === 'docker'
-          ? this.docker.create({
-          ...o, image: body.image, runtime: body.runtime,
-          labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
+          ? this.runtimeImage(task, body.image).then(image => this.docker.create({
+            ...o, image, runtime: body.runtime,
+            labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
             envId: l.id
-          })
+          }))
           : this.makeLocal(o)
       }), this.metrics, l.backend)
     }
