@@ -13,10 +13,13 @@ import { buildRuntime, cachedRecipe, compatFile, requirementName, runtimesDir, s
 
 export class RuntimeImageError extends Error {}
 
+/** Bump when the way the image is built changes. 2: --ignore-installed (Debian's pandas 1.5 built for numpy 1 must not satisfy `pandas`) */
+const IMAGE_FORMAT = 2
+
 /** The tag of a runtime's image on top of `baseId` (the default image's id). */
 export function runtimeImageTag (name: RuntimeName, baseId: string): string {
   const recipe = cachedRecipe(name)
-  const hash = createHash('sha256').update(JSON.stringify({ runtime: recipe.hash, base: baseId })).digest('hex').slice(0, 12)
+  const hash = createHash('sha256').update(JSON.stringify({ format: IMAGE_FORMAT, runtime: recipe.hash, base: baseId })).digest('hex').slice(0, 12)
   return `${IMAGE_REPO}:${name}-${hash}`
 }
 
@@ -80,7 +83,7 @@ export async function buildRuntimeImage (name: RuntimeName, opts: BuildRuntimeIm
   const container = await d.createContainer({
     Image: base, User: 'root', NetworkDisabled: true,
     Cmd: ['sh', '-c', [
-      `python3 /wheels/${pip}/pip install --no-index --find-links /wheels --break-system-packages --no-cache-dir --root-user-action=ignore --progress-bar off ${wanted.map(w => `'${w}'`).join(' ')}`,
+      `python3 /wheels/${pip}/pip install --no-index --find-links /wheels --break-system-packages --ignore-installed --no-cache-dir --root-user-action=ignore --progress-bar off ${wanted.map(w => `'${w}'`).join(' ')}`,
       // the runtime's compatibility module, as the venv has it (sandbox/runtimes/<name>_compat.py)
       ...(compat ? [`d=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')`, `cp /compat.py "$d/synthgym_${name}_compat.py"`,
         `echo 'import synthgym_${name}_compat' > "$d/synthgym_${name}_compat.pth"`] : [])

@@ -105,6 +105,9 @@ export function hubDataSandbox (hf: string): { mounts: Mount[], env: Record<stri
     mounts: [{ hostPath: hf, path: HF_MOUNT, readOnly: true }],
     env: {
       HF_HOME: HF_MOUNT, HF_HUB_OFFLINE: '1', HF_DATASETS_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1', HF_HUB_DISABLE_TELEMETRY: '1',
+      // offline, datasets warns on every load that it uses the cache ("Using the latest cached version..."): lines an
+      // online run never prints, which would break MLGym's reading of an evaluation's whole output as JSON
+      DATASETS_VERBOSITY: 'error',
       BASH_ENV: `${HF_MOUNT}/synthgym/sandbox-env.sh`
     }
   }

@@ -10,6 +10,9 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { builtRuntime, cachedRecipe, runtimePython } from '../sandbox/runtime.js'
 import { LocalSandbox } from '../sandbox/local.js'
+import { DockerSandbox } from '../sandbox/docker.js'
+import { DockerEngine } from '../sandbox/docker-engine.js'
+import { runtimeImage } from '../sandbox/runtime-image.js'
 import type { SandboxOptions } from '../sandbox/types.js'
 import { importMlgym, type Task } from '../tasks/registry.js'
 import { Environment } from '../tasks/environment.js'
@@ -96,16 +99,15 @@ t.test('prefetch: each name once, into the offline cache; a local from_pretraine
   t.equal(hub.requests.length, before, 'cached: the Hub is not asked again')
 })
 
-async function runTask (t: typeof import("tap").default, id: string, metric: string): Promise<void> {
+async function runTask (t: typeof import("tap").default, id: string, metric: string, make = makeSandbox): Promise<void> {
   const task = byId(id)
-  const env = new Environment(task, { makeSandbox, baseline: async () => task.spec.baseline_scores?.[0] ?? null, maxSteps: 10, hfCache: hf })
+  const env = new Environment(task, { makeSandbox: make, baseline: async () => task.spec.baseline_scores?.[0] ?? null, maxSteps: 10, hfCache: hf })
   await env.reset()
   t.teardown(() => env.close())
   const net = await env.step('python -c "import socket; socket.create_connection((\'huggingface.co\', 443), timeout=3)" 2>&1 | tail -1')
   t.match(net.observation, /Error|error/, 'no network in the sandbox')
   const started = Date.now()
-  const command = task.spec.task_entrypoint === 'LMSubmissionTasks' ? 'python baseline.py' : 'python baseline.py'
-  const b = await env.step(command)
+  const b = await env.step('python baseline.py')
   t.comment(`${id}: baseline.py took ${((Date.now() - started) / 1000).toFixed(1)} s`)
   t.notMatch(b.observation, /Traceback|OfflineModeIsEnabled|ConnectionError/, `baseline.py ran: ${b.observation.slice(-1500)}`)
   const v = await env.step('validate')
@@ -138,3 +140,13 @@ t.test('status names every MLGym-Bench task: runnable ones, and each other one w
   t.match(of('languageModelingFineWeb').reasons, [{ code: 'MISSING_DATA', message: /kjj0\/fineweb10B-gpt2/ }])
   t.match(of('regressionKaggleHousePrice').reasons, [{ code: 'MISSING_DATA', message: /synthgym mlgym prepare/ }])
 })
+
+// the same on the docker backend, in the mlgym runtime's image profile (synthgym runtime build mlgym --docker)
+const image = await runtimeImage('mlgym').catch(() => null)
+if (!image && process.env.CI === 'true') throw new Error('CI=true but the mlgym runtime image is not built: synthgym runtime build mlgym --docker')
+const engine = new DockerEngine({ name: 'default', socketPath: '/var/run/docker.sock' })
+const makeDocker = async (o: SandboxOptions) => await DockerSandbox.create(engine, { ...o, image: image!, serverId: 'sg-test-mlgym-bench' })
+const docker = { skip: image ? false : 'the mlgym runtime image is not built: synthgym runtime build mlgym --docker' }
+t.test('docker: imageClassificationCifar10', docker, async t => { await runTask(t, 'imageClassificationCifar10', 'accuracy', makeDocker) })
+t.test('docker: imageClassificationFMnist', docker, async t => { await runTask(t, 'imageClassificationFMnist', 'accuracy', makeDocker) })
+t.test('docker: naturalLanguageInferenceMNLI', docker, async t => { await runTask(t, 'naturalLanguageInferenceMNLI', 'validation_accuracy', makeDocker) })
