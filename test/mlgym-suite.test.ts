@@ -67,7 +67,7 @@ t.test('synthgym run --suite mlgym with a model writes run dirs synthgym aup rea
   const strict = await cli('run', ['--url', server.url, '--suite', 'mlgym', '--strict', '--model', 'm', '--base-url', fake.url, '--out', out])
   t.not(strict.code, 0)
   t.match(strict.out, /--strict: 10 MLGym-Bench task/)
-  const r = await cli('run', ['--url', server.url, '--suite', 'mlgym', '--model', 'm', '--base-url', fake.url, '--out', out, '--max-steps', '5', '--concurrency', '3'])
+  const r = await cli('run', ['--url', server.url, '--suite', 'mlgym', '--model', 'm', '--base-url', fake.url, '--out', out, '--max-steps', '5', '--concurrency', '1'])
   t.equal(r.code, 0, r.out)
   t.match(r.out, /skipped imageClassificationCifar10: RUNTIME_NOT_BUILT/)
   const dirs = readdirSync(out)
