@@ -5,7 +5,7 @@
 // read-only bind with --no-index. Cached by tag: the hash covers the runtime's recipe and the base image's id.
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
 import { DEFAULT_IMAGE, IMAGE_REPO, checkDocker, dockerClient } from './image.js'
@@ -19,7 +19,10 @@ const IMAGE_FORMAT = 2
 /** The tag of a runtime's image on top of `baseId` (the default image's id). */
 export function runtimeImageTag (name: RuntimeName, baseId: string): string {
   const recipe = cachedRecipe(name)
-  const hash = createHash('sha256').update(JSON.stringify({ format: IMAGE_FORMAT, runtime: recipe.hash, base: baseId })).digest('hex').slice(0, 12)
+  const h = createHash('sha256').update(JSON.stringify({ format: IMAGE_FORMAT, runtime: recipe.hash, base: baseId }))
+  const compat = compatFile(name)
+  if (compat) h.update(readFileSync(compat))
+  const hash = h.digest('hex').slice(0, 12)
   return `${IMAGE_REPO}:${name}-${hash}`
 }
 

@@ -113,8 +113,6 @@ export function runtimeRecipe (name: RuntimeName, env: NodeJS.ProcessEnv = proce
   const requirements = runtimeRequirements(name).map(r => cuda ? r : r.replace(/\[cuda\d*\]/, ''))
   const h = createHash('sha256')
   h.update(JSON.stringify({ format: RUNTIME_FORMAT, name, requirements, sources, version, cuda }))
-  const compat = compatFile(name)
-  if (compat) h.update(readFileSync(compat))
   const hash = h.digest('hex').slice(0, 12)
   return { name, requirements, sources, python, pythonVersion: version, cuda, hash, dir: join(runtimesDir(env), `${name}-${hash}`) }
 }
@@ -123,6 +121,16 @@ export function runtimeRecipe (name: RuntimeName, env: NodeJS.ProcessEnv = proce
 export function compatFile (name: RuntimeName): string | null {
   const f = join(packageRoot(), 'sandbox', 'runtimes', `${name}_compat.py`)
   return existsSync(f) ? f : null
+}
+
+/** Copies the runtime's compatibility module into the venv, loaded at start by a .pth file (refreshed by every build). */
+function installCompat (name: RuntimeName, py: string, progress: (l: string) => void): void {
+  const compat = compatFile(name)
+  if (!compat) return
+  const site = spawnSync(py, ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], { encoding: 'utf8' }).stdout.trim()
+  copyFileSync(compat, join(site, `synthgym_${name}_compat.py`))
+  writeFileSync(join(site, `synthgym_${name}_compat.pth`), `import synthgym_${name}_compat\n`)
+  progress(`installed ${compat} (loaded at start by synthgym_${name}_compat.pth)`)
 }
 
 /** The manifest of a built runtime, or null when it is not built (base is always there: the host's python). */
@@ -198,6 +206,8 @@ export async function buildRuntime (name: RuntimeName, opts: BuildRuntimeOptions
   }
   const have = builtRuntime(recipe)
   if (have && !opts.force) {
+    // our own module, not the index's: always the current one
+    installCompat(name, join(recipe.dir, 'venv', 'bin', 'python'), progress)
     progress(`${name}-${recipe.hash} is built at ${recipe.dir}: cached (--force rebuilds)`)
     return { recipe, manifest: have, cached: true }
   }
@@ -226,13 +236,7 @@ export async function buildRuntime (name: RuntimeName, opts: BuildRuntimeOptions
   }
   missing.push(...broken)
   wanted.splice(0, wanted.length, ...wanted.filter(r => !broken.some(b => b.requirement === r)))
-  const compat = compatFile(name)
-  if (compat) {
-    const site = spawnSync(py, ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], { encoding: 'utf8' }).stdout.trim()
-    copyFileSync(compat, join(site, `synthgym_${name}_compat.py`))
-    writeFileSync(join(site, `synthgym_${name}_compat.pth`), `import synthgym_${name}_compat\n`)
-    progress(`installed ${compat} (loaded at start by synthgym_${name}_compat.pth)`)
-  }
+  installCompat(name, py, progress)
   const freeze = spawnSync(py, ['-m', 'pip', 'list', '--format', 'json'], { encoding: 'utf8' })
   const versions = new Map((JSON.parse(freeze.stdout || '[]') as { name: string, version: string }[]).map(p => [requirementName(p.name), p.version]))
   const installed = Object.fromEntries(wanted.map(r => [r, versions.get(requirementName(r)) ?? '?']))

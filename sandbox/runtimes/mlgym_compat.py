@@ -1,8 +1,8 @@
-# Installed into the mlgym runtime (site-packages, loaded by a .pth file). MLGym's baselines (2025) pass
-# TrainingArguments(logging_dir=...), an argument transformers 5 removed; where only transformers 5 can be had (its
-# huggingface-hub 1.x is all the index has), this lets MLGym's files run unchanged: TrainingArguments accepts
-# logging_dir again and ignores it (transformers 5 writes no TensorBoard logs unless report_to asks). Nothing is
-# imported until the code itself imports transformers' training_args.
+# Installed into the mlgym runtime (site-packages, loaded by a .pth file). MLGym's code (2025) uses what transformers
+# 5 removed; where only transformers 5 can be had (its huggingface-hub 1.x is all the index has), this lets MLGym's
+# files run unchanged: TrainingArguments accepts logging_dir again and ignores it (transformers 5 writes no
+# TensorBoard logs unless report_to asks), and `from transformers import AdamW` gives torch's AdamW (which
+# transformers' own deprecated AdamW pointed users to). Nothing is imported until the code imports transformers.
 import importlib.abc
 import importlib.util
 import inspect
@@ -30,9 +30,21 @@ def _patch(module):
     cls.__init__ = __init__
 
 
+def _patch_top(module):
+    try:
+        getattr(module, "AdamW")
+    except (AttributeError, ImportError, ModuleNotFoundError):
+        import torch.optim
+
+        module.AdamW = torch.optim.AdamW
+
+
+PATCHES = {"transformers.training_args": _patch, "transformers": _patch_top}
+
+
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "transformers.training_args":
+        if name not in PATCHES:
             return None
         sys.meta_path.remove(self)
         try:
@@ -45,7 +57,8 @@ class _Finder(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             run(module)
-            _patch(module)
+            # transformers puts a lazy module in its own place in sys.modules: patch what importers get
+            PATCHES[name](sys.modules.get(name, module))
 
         spec.loader.exec_module = exec_module
         return spec
