@@ -91,8 +91,11 @@ export function missingHubData (task: Task, hf: string): HubLoads {
  */
 const SETUP = `# written by synthgym (tasks/hubdata.ts)
 export HF_DATASETS_CACHE="$HOME/.cache/huggingface/datasets"
-if [ ! -e "$HF_DATASETS_CACHE/.synthgym-links" ] && [ -d ${HF_MOUNT}/datasets ]; then
-  mkdir -p "$HF_DATASETS_CACHE" && cp -rs ${HF_MOUNT}/datasets/. "$HF_DATASETS_CACHE/" 2>/dev/null; : > "$HF_DATASETS_CACHE/.synthgym-links"
+# (not for root: the backend's own setup commands must not leave the agent a tree it cannot write)
+if [ "$(id -u)" != 0 ] && [ ! -e "$HF_DATASETS_CACHE/.synthgym-links" ] && [ -d ${HF_MOUNT}/datasets ]; then
+  mkdir -p "$HF_DATASETS_CACHE" && cp -rs ${HF_MOUNT}/datasets/. "$HF_DATASETS_CACHE/" 2>/dev/null
+  # the copied dirs keep the mount's modes (read-only on docker): the agent's own tree must be writable
+  find "$HF_DATASETS_CACHE" -type d -exec chmod u+w {} + 2>/dev/null; : > "$HF_DATASETS_CACHE/.synthgym-links"
 fi
 `
 
