@@ -15,6 +15,7 @@ usage:
   --model M              the model name the endpoint serves
   --base-url U           OpenAI-compatible endpoint ending in /v1 (OPENAI_BASE_URL, https://api.openai.com/v1)
   --api-key K            (OPENAI_API_KEY)
+  --strict               with --suite mlgym: fail when a task cannot run on the server, instead of skipping it (named)
   --runs-per-task N      episodes per task (1); run directories end in _run_0 ... _run_N-1
   --concurrency C        episodes at once (4)
   --out DIR              one directory per episode: <task>.traj, results.json, args.yaml, run-*.log
@@ -55,7 +56,8 @@ export async function runCommand (args: string[]): Promise<number> {
         'max-steps': { type: 'string' }, reward: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' },
         'max-tokens': { type: 'string' }, mode: { type: 'string' }, 'token-data': { type: 'boolean' }, 'cost-limit': { type: 'string' },
         'price-in': { type: 'string' }, 'price-out': { type: 'string' }, 'context-tokens': { type: 'string' },
-        'api-retries': { type: 'string' }, 'endpoint-profile': { type: 'string' }, 'reasoning-effort': { type: 'string' }, 'tool-profile': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' }
+        'api-retries': { type: 'string' }, 'endpoint-profile': { type: 'string' }, 'reasoning-effort': { type: 'string' },
+        'tool-profile': { type: 'string' }, backend: { type: 'string' }, strict: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }
       }
     })
   } catch (e) {
@@ -94,7 +96,8 @@ export async function runCommand (args: string[]): Promise<number> {
     })
     const server = new SynthgymClient(v.url ?? process.env.SYNTHGYM_URL ?? 'http://127.0.0.1:8000', { token: v.token ?? process.env.SYNTHGYM_TOKEN })
     const tasks = await resolveTasks(server, {
-      tasks: v.tasks?.split(',').map(t => t.trim()).filter(Boolean), tasksDir: v['tasks-dir'], suite: v.suite as 'mlgym' | undefined
+      tasks: v.tasks?.split(',').map(t => t.trim()).filter(Boolean), tasksDir: v['tasks-dir'], suite: v.suite as 'mlgym' | undefined,
+      strict: v.strict, onSkip: (id, why) => console.error(`skipped ${id}: ${why}`)
     })
     const plan = {
       tasks, out: v.out, settings,

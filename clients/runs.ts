@@ -2,6 +2,7 @@
 // concurrent episodes, progress, and resume (a run directory with results.json is finished and never redone).
 // The layout is MLGym's (mlgym.md 5.1-5.3), so MLGym's result scripts and `synthgym aup` read it.
 import { formatRunDirName, RUN_DIR_SUFFIX, RUN_META_FILE, type RunMeta, type RunMetaFile } from '../env-spec/run-dir.js'
+import { MLGYM_METRICS } from '../env-spec/task.js'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 import { stringify as toYaml, parse as parseYaml } from 'yaml'
@@ -28,7 +29,15 @@ export interface RunPlan {
 }
 
 /** Where the tasks of a run come from: ids, the task directories a server was started with, or MLGym's suite. */
-export interface TaskSelection { tasks?: string[], tasksDir?: string, suite?: 'mlgym' }
+export interface TaskSelection {
+  tasks?: string[]
+  tasksDir?: string
+  suite?: 'mlgym'
+  /** a suite task that cannot run on the server (GET /v1/tasks/:id mlgym_status) fails the run instead of being skipped */
+  strict?: boolean
+  /** told of each suite task left out, with why */
+  onSkip?: (id: string, why: string) => void
+}
 
 export class RunError extends Error {}
 
@@ -55,7 +64,21 @@ export async function resolveTasks (server: SynthgymClient, sel: TaskSelection):
       throw new RunError(`the server at ${server.baseUrl} serves no MLGym tasks: import a checkout of facebookresearch/MLGym ` +
         '(`synthgym tasks import <checkout>`, or `synthgym serve --mlgym <checkout>`) and restart it')
     }
-    return suite
+    // the 13 of MLGym-Bench: the ones not served (their config did not load) and the ones the server cannot run
+    const skipped: [string, string][] = Object.keys(MLGYM_METRICS).filter(id => !byId.has(id))
+      .map(id => [id, 'not served: its MLGym config did not load (synthgym mlgym status says why)'])
+    const runnable: string[] = []
+    for (const id of suite) {
+      const st = (await server.task(id)).mlgym_status
+      if (st && !st.runnable) skipped.push([id, st.reasons.map(r => `${r.code}: ${r.message}`).join('; ')])
+      else runnable.push(id)
+    }
+    if (sel.strict && skipped.length) {
+      throw new RunError(`--strict: ${skipped.length} MLGym-Bench task(s) cannot run on ${server.baseUrl}:\n${skipped.map(([id, why]) => `  ${id}: ${why}`).join('\n')}`)
+    }
+    for (const [id, why] of skipped) sel.onSkip?.(id, why)
+    if (!runnable.length) throw new RunError(`no MLGym task can run on ${server.baseUrl}: ${skipped.map(([id, why]) => `${id}: ${why}`).join('; ')}`)
+    return runnable
   }
   const ids = sel.tasks ?? tasksInDir(sel.tasksDir!)
   if (ids.length === 0) throw new RunError(sel.tasksDir ? `no task.yaml in ${sel.tasksDir} or its subdirectories` : '--tasks names no task')

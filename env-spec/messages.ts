@@ -1,7 +1,7 @@
 // Every message that crosses the wire: HTTP bodies, their answers, WebSocket frames, errors. What an episode is
 // made of (steps, results, episodes) is in episode.ts; task specs in task.ts; MLGym's file formats in trajectory.ts.
 import { compile, ValidationError } from './validate.js'
-import { limitFields, taskSpecSchema, type Metric, type Resources, type TaskEntrypoint, type TaskSpec } from './task.js'
+import { limitFields, taskSpecSchema, mlgymStatusSchema, type MlgymStatus, type Metric, type Resources, type TaskEntrypoint, type TaskSpec } from './task.js'
 import type { Metrics } from './trajectory.js'
 import { toolDefinitionSchema, type ToolDefinition } from './tools.js'
 import {
@@ -340,12 +340,16 @@ export const taskListSchema = {
  * `GET /tasks/:id`: the summary, the whole spec, the prompt an agent gets, the baseline if known, and for a generated
  * task its provenance (topic, proposal, dataset revision, model, rounds, checks).
  */
-export interface TaskDetail extends TaskSummary { spec: TaskSpec, description: string, baseline: Metrics | null, provenance?: Provenance }
+export interface TaskDetail extends TaskSummary {
+  spec: TaskSpec, description: string, baseline: Metrics | null, provenance?: Provenance
+  /** for a task imported from MLGym: whether it can run here and why not */
+  mlgym_status?: MlgymStatus
+}
 export const taskDetailSchema = {
   type: 'object', additionalProperties: false, required: [...Object.keys(taskSummaryProperties), 'spec', 'description', 'baseline'],
   properties: {
     ...taskSummaryProperties, spec: taskSpecSchema, description: { type: 'string' }, baseline: { anyOf: [{ type: 'null' }, metrics] },
-    provenance: provenanceSchema
+    provenance: provenanceSchema, mlgym_status: mlgymStatusSchema
   }
 }
 

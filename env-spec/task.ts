@@ -43,7 +43,13 @@ export interface TaskSpec {
   metric?: Metric
   resources?: Resources
   timeouts?: { short?: number, no_output?: number }
+  /** the named Python runtime its code needs (sandbox/runtimes): base (default) or mlgym */
+  runtime?: RuntimeName
 }
+
+/** The named Python runtimes (sandbox/runtime.ts builds them). */
+export const RUNTIME_NAMES = ['base', 'mlgym'] as const
+export type RuntimeName = typeof RUNTIME_NAMES[number]
 
 const split = {
   anyOf: [{ type: 'null' }, {
@@ -111,6 +117,7 @@ export const taskSpecSchema = {
         network: { type: 'boolean' }
       }
     },
+    runtime: { enum: [...RUNTIME_NAMES] },
     timeouts: {
       type: 'object', additionalProperties: false,
       properties: { short: { type: 'number', exclusiveMinimum: 0 }, no_output: { type: 'number', exclusiveMinimum: 0 } }
@@ -138,3 +145,35 @@ export const MLGYM_METRICS: Record<string, Metric> = {
 
 export const validateTaskSpec = compile<TaskSpec>(taskSpecSchema)
 export const validateDatasetConfig = compile<DatasetConfig>(datasetConfigSchema)
+
+/** Why an MLGym task cannot run here (tasks/mlgym-status.ts). */
+export interface MlgymReason {
+  code: 'MISSING_DATA' | 'NOT_LOADED' | 'RUNTIME_NOT_BUILT' | 'MISSING_PACKAGES' | 'HUB_DATA_NOT_FETCHED' | 'NEEDS_GPU'
+  message: string
+}
+/** Whether an MLGym task can run on this machine, why not, and its baseline as measured here. */
+export interface MlgymStatus {
+  id: string
+  runnable: boolean
+  reasons: MlgymReason[]
+  runtime: RuntimeName
+  /** seconds MLGym's baseline (training and evaluation) took here, once measured (synthgym mlgym baseline) */
+  baseline_seconds: number | null
+  /** its scores here, once measured */
+  baseline_here: Record<string, number> | null
+}
+export const MLGYM_REASON_CODES = ['MISSING_DATA', 'NOT_LOADED', 'RUNTIME_NOT_BUILT', 'MISSING_PACKAGES', 'HUB_DATA_NOT_FETCHED', 'NEEDS_GPU'] as const
+export const mlgymStatusSchema = {
+  type: 'object', additionalProperties: false, required: ['id', 'runnable', 'reasons', 'runtime', 'baseline_seconds', 'baseline_here'],
+  properties: {
+    id: { type: 'string' },
+    runnable: { type: 'boolean' },
+    reasons: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: false, required: ['code', 'message'], properties: { code: { enum: [...MLGYM_REASON_CODES] }, message: { type: 'string' } } }
+    },
+    runtime: { enum: [...RUNTIME_NAMES] },
+    baseline_seconds: { type: ['number', 'null'] },
+    baseline_here: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: { type: 'number' } }] }
+  }
+}

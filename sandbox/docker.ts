@@ -188,6 +188,8 @@ export class DockerSandbox implements Sandbox {
       Cmd: cmd,
       User: o.user ?? '1000:1000',
       WorkingDir: WORKSPACE,
+      // as the local backend's; without a network the name must still resolve (torchrun --standalone connects to it)
+      Hostname: 'sandbox',
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       Labels: { [LABEL]: '1', 'synthgym.server': o.serverId, 'synthgym.sandbox': this.id, ...o.labels },
       OpenStdin: interactive,
@@ -200,6 +202,7 @@ export class DockerSandbox implements Sandbox {
       NetworkDisabled: o.network !== true,
       HostConfig: {
         NetworkMode: o.network === true ? 'host' : 'none',
+        ...(o.network === true ? {} : { ExtraHosts: ['sandbox:127.0.0.1'] }),
         Ulimits: fsize,
         // the quota's paths; /run/lock, the image's last place the agent may write, a small tmpfs (memory)
         ...(interactive && this.quotaDir ? {

@@ -7,13 +7,14 @@ import { chmod, chown, cp, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/
 import { dirname, join, posix, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import type { Writable } from 'node:stream'
+import { localRuntime } from './runtime.js'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
 import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTree, watchDiskAlways } from './disk.js'
 import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, pidsCurrent, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
-  SANDBOX_DEFAULTS, SYNTHGYM_BIN, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, rlimitScript, runArgv,
+  SANDBOX_DEFAULTS, SYNTHGYM_BIN, PATH, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, rlimitScript, runArgv,
   sandboxEnv
 } from './policy.js'
 import {
@@ -374,7 +375,9 @@ export class LocalSandbox implements Sandbox {
   static async create (opts: LocalSandboxOptions = {}): Promise<LocalSandbox> {
     const info = localBackendInfo()
     if (!info.isolation) throw new SandboxStartError('the local sandbox needs bubblewrap (apt-get install bubblewrap) or util-linux unshare')
-    const sb = new LocalSandbox(opts)
+    let rt: ReturnType<typeof localRuntime>
+    try { rt = localRuntime(opts.pythonRuntime, PATH) } catch (e) { throw new SandboxStartError((e as Error).message) }
+    const sb = new LocalSandbox({ ...opts, mounts: [...rt.mounts, ...(opts.mounts ?? [])], env: { ...rt.env, ...opts.env } })
     try {
       await sb.prepare()
       if (opts.files?.length) await sb.putFiles(opts.files)

@@ -1,3 +1,4 @@
+import type { RuntimeName } from '../env-spec/task.js'
 // The Sandbox contract every backend (local, docker) implements: one persistent shell, files in and out, one-shot
 // runs in a fresh process tree; and the paths the agent sees inside.
 
@@ -87,6 +88,8 @@ export interface SandboxOptions {
   env?: Record<string, string>
   /** bash run once after start (tool installation); must print nothing */
   init?: string
+  /** the named Python runtime (sandbox/runtime.ts): a venv on the local backend, an image on docker; default base */
+  pythonRuntime?: RuntimeName
   /** network access (a task's explicit opt-in); off by default */
   network?: boolean
   /** files put into the sandbox before its shell starts (the task's starter code) */

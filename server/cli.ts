@@ -30,6 +30,9 @@ usage:
                [--runs-per-task N] [--concurrency C] ...   agent episodes in MLGym's run layout (synthgym run --help)
   synthgym image build [--force]               build the Docker sandbox image synthgym/sandbox:latest offline (root, debootstrap)
   synthgym image recipe                        its packages, recipe hash and tag (synthgym image --help: options)
+  synthgym runtime build mlgym [--force]       the ML runtime's venv for local sandboxes (torch, transformers, datasets...), cached
+  synthgym mlgym status|fetch|prepare|baseline MLGym-Bench here: what runs, why not; Hub data offline (mlgym --help)
+  synthgym runtime show mlgym                  its requirements, hash, package sources and what the index lacks
   synthgym aup DIR... [--models a,b] [--format md|csv|json] [--out DIR]
                                                MLGym's performance profiles and AUP over run directories (aup --help)
   synthgym export sft DIR|--url URL --out FILE.jsonl [--format messages|sharegpt] [--max-tokens 48000]
@@ -51,11 +54,25 @@ const COMMANDS: Record<string, Command> = {
   demo: async args => (await import('./serve-command.js')).demoCommand(args),
   run: async args => (await import('../clients/run-command.js')).runCommand(args),
   image: async args => (await import('../sandbox/image-command.js')).imageCommand(args),
+  runtime: async args => (await import('../sandbox/runtime-command.js')).runtimeCommand(args),
   keys: async args => (await import('./keys-command.js')).keysCommand(args),
   aup: async args => (await import('../clients/aup/aup-command.js')).aupCommand(args),
   export: async args => (await import('../clients/sft/sft-command.js')).exportCommand(args),
   generate: async args => (await import('../tasks/generate/generate-command.js'))
     .generateCommand(args, { smoke: (await import('./smoke.js')).smokeRunner }),
+  mlgym: async args => {
+    const { mlgymCommand } = await import('../tasks/mlgym-command.js')
+    const { loadRegistry } = await import('./server.js')
+    const { loadConfig } = await import('./config.js')
+    const { LocalSandbox } = await import('../sandbox/local.js')
+    const { localSandboxDir } = await import('./envs.js')
+    const { config } = loadConfig([])
+    return mlgymCommand(args, {
+      imports: () => loadRegistry(config).imports,
+      dataDir: config.dataDir,
+      makeLocal: o => LocalSandbox.create({ ...o, baseDir: localSandboxDir(config) })
+    })
+  },
   tasks: async args => {
     const { tasksCommand } = await import('../tasks/tasks-command.js')
     const { loadRegistry } = await import('./server.js')

@@ -4,7 +4,10 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Environment, taskMounts } from '../tasks/environment.js'
+import { Environment, taskSandbox } from '../tasks/environment.js'
+import { hfCacheDir } from '../tasks/hubdata.js'
+import { taskStatus } from '../tasks/mlgym-status.js'
+import { runtimeImage } from '../sandbox/runtime-image.js'
 import { BaselineCache, type BaselineSite } from '../tasks/baseline.js'
 import { repoRoot, taskDescription, type Task, type TaskRegistry } from '../tasks/registry.js'
 import { LocalSandbox, localBackendInfo, isolationDifferences } from '../sandbox/local.js'
@@ -160,7 +163,7 @@ export class EnvManager {
         : makeLocal(o)), this.metrics, site.startsWith('docker:') ? 'docker' : 'local')
     this.baselines = new BaselineCache(join(config.dataDir, 'baselines'), makeForBaseline, task => {
       const s = sandboxSettings(task)
-      return { mounts: taskMounts(task).mounts, limits: s.limits, network: s.network }
+      return { ...taskSandbox(task, hfCacheDir(config.dataDir)), limits: s.limits, network: s.network }
     })
     this.makeLocal = makeLocal
     this.gpuInfo = config.gpus === 'auto' ? detectGpus()
@@ -190,6 +193,15 @@ export class EnvManager {
     } catch (e) { release(); throw e }
   }
 
+  /** The image of a docker environment: the one it names, else its task's runtime image (sandbox/runtime-image.ts). */
+  private async runtimeImage (task: Task, named: string | undefined): Promise<string | undefined> {
+    const rt = task.spec.runtime
+    if (named || !rt || rt === 'base') return named
+    const image = await runtimeImage(rt)
+    if (!image) throw new SandboxStartError(`task ${task.spec.id} runs in the ${rt} runtime, whose docker image is not built: run \`synthgym runtime build ${rt} --docker\` (or name an image)`)
+    return image
+  }
+
   /** The sandbox factory of one environment: its backend and image. */
   private sandboxFactory (live: () => LiveEnv, body: CreateEnvBody, task: Task): (opts: SandboxOptions) => Promise<Sandbox> {
     return opts => {
@@ -197,11 +209,11 @@ export class EnvManager {
       return starting(() => this.withGpus(task, opts, o => {
         l.gpus = o.limits?.gpus ?? []
         return l.backend === 'docker'
-          ? this.docker.create({
-          ...o, image: body.image, runtime: body.runtime,
-          labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
+          ? this.runtimeImage(task, body.image).then(image => this.docker.create({
+            ...o, image, runtime: body.runtime,
+            labels: { 'synthgym.env': l.id, 'synthgym.task': task.spec.id },
             envId: l.id
-          })
+          }))
           : this.makeLocal(o)
       }), this.metrics, l.backend)
     }
@@ -252,7 +264,8 @@ export class EnvManager {
     const t = this.tasks.require(id)
     return {
       ...taskSummary(t), spec: t.spec, description: taskDescription(t.spec), baseline: (await this.baselines.peek(t)) ?? null,
-      ...(t.provenance ? { provenance: t.provenance } : {})
+      ...(t.provenance ? { provenance: t.provenance } : {}),
+      ...(t.source.startsWith('mlgym:') ? { mlgym_status: taskStatus(t, { hf: hfCacheDir(this.config.dataDir), gpu: this.gpuInfo.gpus.length > 0, measured: x => this.baselines.measured(x) }) } : {})
     }
   }
 
@@ -330,6 +343,7 @@ export class EnvManager {
       maxSteps: body.max_steps ?? this.config.maxSteps,
       reward: body.reward,
       toolProfile: body.tool_profile,
+      hfCache: hfCacheDir(this.config.dataDir),
       timeouts: body.timeouts ? { short: body.timeouts.short, long: body.timeouts.long, noOutput: body.timeouts.no_output } : undefined,
       outputCap: body.limits?.output_cap ?? this.config.outputCap,
       limits: body.limits ? { cpus: body.limits.cpus, memoryMb: body.limits.memory_mb, pids: body.limits.pids, diskMb: body.limits.disk_mb } : undefined

@@ -63,6 +63,20 @@ export class BaselineCache {
     try { return JSON.parse(await readFile(this.file(task, site), 'utf8')).scores as Metrics } catch { return undefined }
   }
 
+  /** What a run of the task's own baseline here gave, and how long it took; null before one ran. */
+  measured (task: Task, site: BaselineSite = 'local'): { scores: Metrics, seconds: number } | null {
+    const f = this.file(task, site)
+    if (!existsSync(f)) return null
+    const b = JSON.parse(readFileSync(f, 'utf8')) as { scores: Metrics, seconds: number }
+    return { scores: b.scores, seconds: b.seconds }
+  }
+
+  /** Runs the task's baseline here even where its scores are given (MLGym's published ones), to measure it. */
+  async measure (task: Task, site: BaselineSite = 'local', onProgress?: (line: string) => void): Promise<Metrics | null> {
+    if (!(task.spec.baseline_paths?.length)) return null
+    return this.compute(task, site, onProgress)
+  }
+
   /** Scores for the task, computing them (once, even under concurrent calls) when absent. */
   async get (task: Task, site: BaselineSite = 'local', onProgress?: (line: string) => void): Promise<Metrics | null> {
     const known = await this.peek(task, site)
@@ -86,7 +100,7 @@ export class BaselineCache {
       onProgress?.(`computing the baseline of ${spec.id}: python ${baseline}`)
       const timeout = sandboxSettings(task).timeouts.long
       const cmd = spec.task_entrypoint === 'LMSubmissionTasks'
-        ? `torchrun --nproc_per_node=${spec.resources?.gpus ?? 0} --standalone ${baseline}` : `python ${baseline}`
+        ? `torchrun --nproc_per_node=${Math.max(1, spec.resources?.gpus ?? 0)} --standalone ${baseline}` : `python ${baseline}`
       // in the sandbox's own shell, as MLGym does, so what it writes is what gets evaluated
       const run = await sandbox.exec(cmd, { timeout })
       if (run.timedOut || run.exitCode !== 0) {

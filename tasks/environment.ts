@@ -10,6 +10,7 @@ import { toolDefinitions, toolsDir, toolsInitScript, type ToolProfile } from '..
 import { SWEAGENT_SUBMISSION, parseSweagentState, sweagentStateScript } from '../sandbox/tools/sweagent/profile.js'
 import { hostPath, taskDescription, type Task } from './registry.js'
 import { evaluate } from './evaluate.js'
+import { hubDataSandbox, hubLoads } from './hubdata.js'
 import { EpisodeFinishedError, EvaluationFormatError, NotResetError, SubmissionNotFoundError } from './errors.js'
 import { pyRepr, plain, type PyValue } from './pyrepr.js'
 import type { Metrics } from '../env-spec/trajectory.js'
@@ -34,6 +35,8 @@ export interface EnvironmentOptions extends Overrides {
    */
   reward?: RewardMode
   toolProfile?: ToolProfile
+  /** the host's prefetched Hugging Face cache (tasks/hubdata.ts), mounted for tasks that load Hub data */
+  hfCache?: string
 }
 
 /** Sandbox mounts of a task: the tools, its data and its evaluation files, read-only. */
@@ -59,6 +62,17 @@ export function taskMounts (task: Task): { mounts: Mount[], skip: Set<string> } 
     }
   }
   return { mounts, skip }
+}
+
+/**
+ * What a task's sandboxes start with: its mounts, its runtime (tasks/registry: spec.runtime), and where its code
+ * loads Hub data, the prefetched Hugging Face cache `hf` read-only with the offline switches (tasks/hubdata.ts).
+ */
+export function taskSandbox (task: Task, hf?: string): Pick<SandboxOptions, 'mounts' | 'env' | 'pythonRuntime'> {
+  const { mounts } = taskMounts(task)
+  const loads = hubLoads(task)
+  const data = hf && (loads.datasets.length || loads.models.length) ? hubDataSandbox(hf) : { mounts: [], env: {} }
+  return { mounts: [...mounts, ...data.mounts], env: data.env, ...(task.spec.runtime ? { pythonRuntime: task.spec.runtime } : {}) }
 }
 
 /**
@@ -205,7 +219,7 @@ export class Environment {
   /** What every sandbox of this environment starts with (but the starter files, which only a reset copies in). */
   sandboxOptions (): SandboxOptions {
     return {
-      mounts: taskMounts(this.task).mounts,
+      ...taskSandbox(this.task, this.opts.hfCache),
       limits: this.settings.limits,
       network: this.settings.network,
       init: toolsInitScript(this.opts.toolProfile ?? 'mlgym', COMMANDS_DIR)

@@ -133,8 +133,9 @@ export async function evaluate (task: Task, sandbox: Sandbox, opts: EvaluateOpti
       firstBraceLine = true
       break
     case 'LMSubmissionTasks':
-      // torchrun's own module, so its workers start our runner (not a script in the workspace)
-      command = `${pythonCommand(task, `torch.distributed.run --nproc_per_node=${opts.gpus ?? 0} --standalone`)}`
+      // torchrun's own module, so its workers start our runner (not a script in the workspace); one process where
+      // there is no GPU (MLGym passes its GPU count, 0 on a CPU machine, where torchrun starts nothing)
+      command = `${pythonCommand(task, `torch.distributed.run --nproc_per_node=${Math.max(1, opts.gpus ?? 0)} --standalone`)}`
       firstBraceLine = true
       break
     case 'PythonSubmissionTasks':

@@ -1,5 +1,5 @@
 // Tasks by id: the built-in ones, task directories, and tasks imported from an MLGym checkout.
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import YAML from 'yaml'
 import { packageRoot } from '../sandbox/paths.js'
@@ -225,6 +225,28 @@ export interface ImportReport {
   errors: { file: string, reason: string }[]
 }
 
+/** Modules only the mlgym runtime has (sandbox/runtimes/mlgym.txt); numpy and the standard library are in base. */
+const MLGYM_MODULES = new Set(['torch', 'torchvision', 'transformers', 'datasets', 'jax', 'flax', 'optax', 'gymnax', 'gymnasium',
+  'pandas', 'sklearn', 'scipy', 'matplotlib', 'tensorflow_probability', 'dotmap', 'nltk', 'pycocotools', 'PIL', 'pyarrow', 'fastparquet'])
+
+function pythonFiles (p: string): string[] {
+  if (!existsSync(p)) return []
+  if (statSync(p).isFile()) return p.endsWith('.py') ? [p] : []
+  return readdirSync(p).flatMap(n => pythonFiles(join(p, n)))
+}
+
+/**
+ * MLGym runs every task in its own environment (the generic conda env, or the task's requirements): here the mlgym
+ * runtime, for each task whose code imports what only that runtime has. The rest (the games, 3SAT: numpy and the
+ * standard library) run in base, so they need no runtime build.
+ */
+function mlgymRuntimeOf (spec: TaskSpec, root: string): 'base' | 'mlgym' {
+  if (spec.use_generic_conda === false) return 'mlgym'
+  const files = (spec.starter_code ?? []).flatMap(p => pythonFiles(resolve(root, p)))
+  const imported = files.flatMap(f => [...readFileSync(f, 'utf8').matchAll(/^\s*(?:from|import)\s+([A-Za-z_]\w*)/gm)].map(m => m[1]!))
+  return imported.some(m => MLGYM_MODULES.has(m)) ? 'mlgym' : 'base'
+}
+
 /**
  * MLGym's layout: configs/tasks/*.yaml with dataset_configs relative to configs/ and every other path relative
  * to the checkout. A broken config is reported by name with its reason; the rest still load.
@@ -259,7 +281,8 @@ export function importMlgym (checkout: string): ImportReport {
       }
       byId.set(spec.id, name)
       const metric = full.metric ?? MLGYM_METRICS[full.id]
-      report.tasks.push({ spec: normalise(metric ? { ...full, metric } : full), root, source: `mlgym:${root}` })
+      const withRuntime = { ...full, runtime: full.runtime ?? mlgymRuntimeOf(full, root) }
+      report.tasks.push({ spec: normalise(metric ? { ...withRuntime, metric } : withRuntime), root, source: `mlgym:${root}` })
     } catch (e) {
       report.errors.push({ file: name, reason: e instanceof TaskLoadError ? e.reason : (e as Error).message })
     }

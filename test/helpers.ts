@@ -1,7 +1,7 @@
 // Shared test setup: throwaway temp dirs, a real server on loopback with its own data dir, and what this machine has
 // installed (so that a test asserts the behaviour of the path in use: bubblewrap or its fallback, flake8 or not).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -137,3 +137,14 @@ export async function waitFor (what: string, check: () => boolean | Promise<bool
     await new Promise(resolve => setTimeout(resolve, 20))
   }
 }
+
+/**
+ * An MLGym checkout (facebookresearch/MLGym at 9d40c1b) for the MLGym-Bench tests, or null: MLGym's code is not
+ * part of this repository. $SYNTHGYM_MLGYM_CHECKOUT (.ci/mlgym-checkout prepares one from a local git copy).
+ */
+export function mlgymCheckout (): string | null {
+  const dir = process.env.SYNTHGYM_MLGYM_CHECKOUT
+  return dir && existsSync(join(dir, 'configs', 'tasks')) ? dir : null
+}
+export const NO_MLGYM_CHECKOUT = 'no MLGym checkout: set SYNTHGYM_MLGYM_CHECKOUT to a checkout of facebookresearch/MLGym ' +
+  '(commit 9d40c1b; `git clone https://github.com/facebookresearch/MLGym`), or let .ci/mlgym-checkout export one'

@@ -114,12 +114,12 @@ export function retryingFetch (s: HubSettings, service: Service, timeoutMs: numb
 
 // ---- the viewer's API ----
 
-interface ViewerAnswer { ok: boolean, status: number, errorCode: string | null, body: any }
+export interface ViewerAnswer { ok: boolean, status: number, errorCode: string | null, body: any }
 
 /** One viewer request. A 5xx that names an error of the dataset (X-Error-Code: FeaturesError, DatasetGenerationError...)
  * is the viewer's verdict on the dataset and comes back for a rejection; a rate limit or a 5xx without one (after the
  * retries) is the viewer failing. */
-async function viewerGet (s: HubSettings, f: typeof fetch, path: string, query: Record<string, string>): Promise<ViewerAnswer> {
+export async function viewerGet (s: HubSettings, f: typeof fetch, path: string, query: Record<string, string>): Promise<ViewerAnswer> {
   const url = `${s.datasetsServerUrl}${path}?${new URLSearchParams(query).toString()}`
   const res = await f(url, { headers: { accept: 'application/json', ...(s.hfToken ? { authorization: `Bearer ${s.hfToken}` } : {}) } })
   const errorCode = res.headers.get('x-error-code')

@@ -59,9 +59,13 @@ export interface Fault {
   times: number
 }
 
+/** A model repository: its files by path (config.json, model.safetensors, vocab.txt...). */
+export interface FakeModel { id: string, files: Record<string, Buffer> }
+
 export interface FakeHubOptions {
   /** default: fixtureDatasets() */
   datasets?: FakeDataset[]
+  models?: FakeModel[]
   /** tokens that see private datasets */
   tokens?: string[]
   faults?: Fault[]
@@ -179,7 +183,8 @@ function readTable (file: string): Array<Record<string, string>> {
 }
 
 /** An 8-bit grayscale PNG. */
-export function png (width: number, height: number, pixels: Uint8Array): Buffer {
+/** An 8-bit PNG: grayscale (channels 1) or RGB (channels 3, pixels interleaved). */
+export function png (width: number, height: number, pixels: Uint8Array, channels: 1 | 3 = 1): Buffer {
   const chunk = (type: string, data: Buffer) => {
     const len = Buffer.alloc(4); len.writeUInt32BE(data.length)
     const td = Buffer.concat([Buffer.from(type, 'latin1'), data])
@@ -188,11 +193,12 @@ export function png (width: number, height: number, pixels: Uint8Array): Buffer 
   }
   const ihdr = Buffer.alloc(13)
   ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4)
-  ihdr[8] = 8; ihdr[9] = 0; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0
-  const raw = Buffer.alloc((width + 1) * height)
+  ihdr[8] = 8; ihdr[9] = channels === 3 ? 2 : 0; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0
+  const row = width * channels + 1
+  const raw = Buffer.alloc(row * height)
   for (let y = 0; y < height; y++) {
-    raw[y * (width + 1)] = 0
-    for (let x = 0; x < width; x++) raw[y * (width + 1) + 1 + x] = pixels[y * width + x]
+    raw[y * row] = 0
+    for (let x = 0; x < width * channels; x++) raw[y * row + 1 + x] = pixels[y * width * channels + x]
   }
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))])
 }
@@ -291,6 +297,21 @@ export function fixture (id: string, over: Partial<FakeDataset> = {}): FakeDatas
 
 // ---- the servers ----
 
+/** A file's bytes as the Hub and its CDN serve them: whole, or the byte range asked for (206, Content-Range). */
+function serveBytes (req: IncomingMessage, res: ServerResponse, bytes: Buffer, extra: Record<string, string>): void {
+  const headers = { ...extra, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' }
+  const range = typeof req.headers.range === 'string' ? req.headers.range.match(/^bytes=(\d+)-(\d*)$/) : null
+  if (range) {
+    const start = Number(range[1])
+    const end = Math.min(range[2] === '' ? bytes.length - 1 : Number(range[2]), bytes.length - 1)
+    if (start > end) { res.writeHead(416, { 'content-range': `bytes */${bytes.length}` }); return void res.end() }
+    res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${bytes.length}`, 'content-length': String(end - start + 1) })
+    return void res.end(req.method === 'HEAD' ? undefined : bytes.subarray(start, end + 1))
+  }
+  res.writeHead(200, { ...headers, 'content-length': String(bytes.length) })
+  res.end(req.method === 'HEAD' ? undefined : bytes)
+}
+
 const builtCache = new WeakMap<FakeDataset, BuiltDataset>()
 
 export async function startFakeHub (opts: FakeHubOptions = {}): Promise<FakeHub> {
@@ -302,6 +323,7 @@ export async function startFakeHub (opts: FakeHubOptions = {}): Promise<FakeHub>
     datasets.set(d.id.toLowerCase(), b)
     for (const a of d.aliases ?? []) renamed.set(a.toLowerCase(), d.id)
   }
+  const models = new Map((opts.models ?? []).map(mo => [mo.id.toLowerCase(), { spec: mo, sha: sha1(JSON.stringify(Object.keys(mo.files)) + mo.id) }]))
   const tokens = new Set(opts.tokens ?? [])
   const faults = [...(opts.faults ?? [])].map(f => ({ ...f }))
   const requests: FakeRequest[] = []
@@ -421,18 +443,25 @@ export async function startFakeHub (opts: FakeHubOptions = {}): Promise<FakeHub>
     if ((m = url.pathname.match(/^\/cdn\/([0-9a-f]{64})$/))) {
       const hit = cdn.get(m[1])
       if (!hit) return send(res, 404, { error: 'no such object' })
-      const bytes = hit.file.bytes
-      const headers = { etag: `"${hit.file.etag}"`, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream', 'x-repo-commit': hit.commit }
-      const range = typeof req.headers.range === 'string' ? req.headers.range.match(/^bytes=(\d+)-(\d*)$/) : null
-      if (range) {
-        const start = Number(range[1])
-        const end = Math.min(range[2] === '' ? bytes.length - 1 : Number(range[2]), bytes.length - 1)
-        if (start > end) { res.writeHead(416, { 'content-range': `bytes */${bytes.length}` }); return void res.end() }
-        res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${bytes.length}`, 'content-length': String(end - start + 1) })
-        return void res.end(req.method === 'HEAD' ? undefined : bytes.subarray(start, end + 1))
-      }
-      res.writeHead(200, { ...headers, 'content-length': String(bytes.length) })
-      return void res.end(req.method === 'HEAD' ? undefined : bytes)
+      return serveBytes(req, res, hit.file.bytes, { etag: `"${hit.file.etag}"`, 'x-repo-commit': hit.commit })
+    }
+    // -- model repositories: info, tree, and resolve (small files answer directly, as the Hub does for non-LFS files)
+    if ((m = url.pathname.match(/^\/api\/models\/(.+?)\/(revision|tree)\/([^/]+)$/))) {
+      const mo = models.get(decodeURIComponent(m[1]).toLowerCase())
+      if (!mo) return repoNotFound(res, authorized(req) ? 404 : 401)
+      const rev = decodeURIComponent(m[3])
+      if (rev !== 'main' && rev !== 'HEAD' && rev !== mo.sha) return send(res, 404, { error: `Invalid rev id: ${rev}` }, { 'x-error-code': 'RevisionNotFound' })
+      const files = Object.entries(mo.spec.files).map(([path, b]) => ({ type: 'file', path, size: b.length, oid: sha1(b) }))
+      if (m[2] === 'tree') return send(res, 200, files)
+      return send(res, 200, { _id: sha1(mo.spec.id).slice(0, 24), id: mo.spec.id, modelId: mo.spec.id, sha: mo.sha, private: false, gated: false, disabled: false, downloads: 0, likes: 0, tags: [], siblings: files.map(f => ({ rfilename: f.path })) })
+    }
+    if ((m = url.pathname.match(/^\/(.+?)\/resolve\/([^/]+)\/(.+)$/)) && models.has(decodeURIComponent(m[1]).toLowerCase())) {
+      const mo = models.get(decodeURIComponent(m[1]).toLowerCase())!
+      const rev = decodeURIComponent(m[2])
+      if (rev !== 'main' && rev !== mo.sha) return send(res, 404, { error: 'Invalid rev id' }, { 'x-error-code': 'RevisionNotFound' })
+      const bytes = mo.spec.files[decodeURIComponent(m[3])]
+      if (!bytes) return send(res, 404, { error: 'Entry not found' }, { 'x-error-code': 'EntryNotFound' })
+      return serveBytes(req, res, bytes, { etag: `"${sha1(bytes)}"`, 'x-repo-commit': mo.sha })
     }
     send(res, 404, { error: `Sorry, we can't find the page you are looking for: ${url.pathname}` })
   }
@@ -533,4 +562,75 @@ export async function startFakeHub (opts: FakeHubOptions = {}): Promise<FakeHub>
     dataset: id => datasets.get(id.toLowerCase()),
     close: async () => { await Promise.all([close(hubServer), close(viewerServer)]) }
   }
+}
+
+// ---- MLGym's Hub datasets, small, in their real schemas ----
+
+/** A deterministic generator, so every run serves the same bytes. */
+function lcg (seed: number): () => number {
+  let x = seed >>> 0
+  return () => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return x / 2 ** 32 }
+}
+
+/** An image of class k: its own mean colour per channel plus noise, so a small CNN learns something. */
+function classImage (k: number, size: number, channels: 1 | 3, rand: () => number): Buffer {
+  const px = new Uint8Array(size * size * channels)
+  for (let i = 0; i < size * size; i++) {
+    for (let c = 0; c < channels; c++) {
+      const mean = 40 + ((k * (c + 3) * 37) % 180)
+      const stripe = (Math.floor(i / size) + k) % 4 === 0 ? 30 : 0
+      px[i * channels + c] = Math.max(0, Math.min(255, Math.round(mean + stripe + (rand() - 0.5) * 60)))
+    }
+  }
+  return png(size, size, px, channels)
+}
+
+const CIFAR_NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
+const FMNIST_NAMES = ['T - shirt / top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
+const NLI_NAMES = ['entailment', 'neutral', 'contradiction']
+
+function nliRows (n: number, seed: number): Array<{ premise: string, hypothesis: string, label: number }> {
+  const rand = lcg(seed)
+  const subjects = ['the cat', 'a man', 'the children', 'my neighbour', 'the team', 'a woman']
+  const verbs = ['is running', 'is sleeping', 'is eating', 'is singing', 'is reading', 'is working']
+  return Array.from({ length: n }, (_, i) => {
+    const s = subjects[Math.floor(rand() * subjects.length)]!
+    const v = verbs[Math.floor(rand() * verbs.length)]!
+    const label = i % 3
+    const other = verbs[(verbs.indexOf(v) + 1) % verbs.length]!
+    const hypothesis = label === 0 ? `${s} ${v}.` : label === 1 ? `${s} ${v} outside today.` : `${s} is not ${v.replace(/^is /, '')}; ${s} ${other}.`
+    return { premise: `${s[0]!.toUpperCase()}${s.slice(1)} ${v} in the park.`, hypothesis, label }
+  })
+}
+
+/**
+ * MLGym's Hub datasets, small: uoft-cs/cifar10 (plain_text: img, label), zalando-datasets/fashion_mnist
+ * (fashion_mnist: image, label), nyu-mll/multi_nli (also served as multi_nli, the name MLGym's evaluate.py uses;
+ * premise, hypothesis, label) and SetFit/mnli (text1, text2, label, idx, label_text; MLGym's baseline).
+ */
+export function mlgymDatasets (rows: { train: number, test: number } = { train: 300, test: 100 }): FakeDataset[] {
+  const images = (names: string[], size: number, channels: 1 | 3, n: number, seed: number, column: string) => {
+    const rand = lcg(seed)
+    return Array.from({ length: n }, (_, i) => ({ [column]: { bytes: classImage(i % names.length, size, channels, rand), path: null }, label: i % names.length }))
+  }
+  const str = { _type: 'Value', dtype: 'string' }
+  const setfit = (n: number, seed: number) => nliRows(n, seed).map((r, i) => ({ text1: r.premise, text2: r.hypothesis, label: r.label, idx: i, label_text: NLI_NAMES[r.label]! }))
+  return [
+    {
+      id: 'uoft-cs/cifar10', license: 'unknown', rowsPerFile: 1000,
+      configs: [{ name: 'plain_text', features: { img: { _type: 'Image' }, label: labels(CIFAR_NAMES) }, splits: { train: images(CIFAR_NAMES, 32, 3, rows.train, 1, 'img'), test: images(CIFAR_NAMES, 32, 3, rows.test, 2, 'img') } }]
+    },
+    {
+      id: 'zalando-datasets/fashion_mnist', license: 'mit', rowsPerFile: 1000,
+      configs: [{ name: 'fashion_mnist', features: { image: { _type: 'Image' }, label: labels(FMNIST_NAMES) }, splits: { train: images(FMNIST_NAMES, 28, 1, rows.train, 3, 'image'), test: images(FMNIST_NAMES, 28, 1, rows.test, 4, 'image') } }]
+    },
+    {
+      id: 'nyu-mll/multi_nli', aliases: ['multi_nli'], license: 'cc-by-3.0',
+      configs: [{ name: 'default', features: { premise: str, hypothesis: str, label: labels(NLI_NAMES) }, splits: { train: nliRows(rows.train, 5), validation_matched: nliRows(rows.test, 6), validation_mismatched: nliRows(rows.test, 7) } }]
+    },
+    {
+      id: 'SetFit/mnli', license: null,
+      configs: [{ name: 'default', features: { text1: str, text2: str, label: int, idx: int, label_text: str }, splits: { train: setfit(rows.train, 8), validation: setfit(rows.test, 6), test: setfit(rows.test, 9) } }]
+    }
+  ]
 }
