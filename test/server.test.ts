@@ -65,7 +65,8 @@ t.test('REST: health, tasks, tools, a whole episode, trajectory in MLGym shape',
   t.doesNotThrow(() => validateMlgymResults(traj.body.results, 'results'), 'results.json matches MLGym\'s schema')
   t.throws(() => validateMlgymTraj({ ...traj.body.traj, trajectory: [{ action: 1 }] }, 'traj'), /traj\.trajectory\.0/)
   t.equal(traj.body.traj.trajectory.length, 3)
-  t.same(Object.keys(traj.body.traj.trajectory[0]).sort(), ['action', 'execution_time', 'observation', 'response', 'state', 'thought'])
+  // MLGym's fields, and our exit code beside them (MLGym's readers ignore it)
+  t.same(Object.keys(traj.body.traj.trajectory[0]).sort(), ['action', 'execution_time', 'exit_code', 'observation', 'response', 'state', 'thought'])
   t.same(JSON.parse(traj.body.traj.trajectory[0].state), { open_file: 'n/a', working_dir: '/home/agent/workspace' })
   t.equal(traj.body.traj.info.exit_status, 'submitted')
   t.equal(traj.body.traj.info.score.length, 2)
@@ -127,8 +128,8 @@ t.test('bad input: 400 naming the field, 404, 409, 413', async t => {
   t.equal(big.body.error.code, 'PAYLOAD_TOO_LARGE')
   const huge = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'x'.repeat(3 * 1024 * 1024) })
   t.equal(huge.status, 413)
-  const first = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'true' })
-  t.equal(first.body.info.current_step, 1, 'refused steps use up no step')
+  const firstStep = await http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'true' })
+  t.equal(firstStep.body.info.current_step, 1, 'refused steps use up no step')
 
   // two steps at once on one env: the second is refused, the first completes
   const first = http(s.url, 'POST', `/v1/envs/${env}/step`, { action: 'sleep 1; echo first' })

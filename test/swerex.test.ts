@@ -297,7 +297,9 @@ t.test('docker backend: sessions are `docker exec` shells in the agent\'s contai
   t.strictSame((await rex('/run_in_session', bash('cat /tmp/shared; whoami', { session: 'a' }))).body, obs('from-agent\nagent\n', 0))
   // session a's sleep outlives a timeout in session b and one in the agent's shell (each kills only its own jobs)
   const order: string[] = []
-  const long = rex('/run_in_session', bash('sleep 4; echo done', { session: 'a' })).then(r => { order.push('a'); return r })
+  // session a waits for a file the test writes once the other two timed out: the order holds however slow the machine
+  const long = rex('/run_in_session', bash('until [ -e /tmp/go ]; do sleep 0.1; done; echo done', { session: 'a', timeout: 120 }))
+    .then(r => { order.push('a'); return r })
   await new Promise(resolve => setTimeout(resolve, 300))
   const bt = await rex('/run_in_session', bash('echo b-partial; sleep 30', { session: 'b', timeout: 1 }))
   order.push('b')
@@ -306,6 +308,7 @@ t.test('docker backend: sessions are `docker exec` shells in the agent\'s contai
   const step = await post(`/v1/envs/${env.body.env_id}/step`, { action: 'sleep 30' })
   order.push('step')
   t.equal(step.status, 200)
+  await rex('/execute', command(['touch', '/tmp/go']))
   const a = await long
   t.strictSame(order, ['b', 'step', 'a'])
   t.strictSame(a.body, obs('done\n', 0), 'session a was not touched by the other interrupts')
