@@ -559,7 +559,13 @@ export class LocalSandbox implements Sandbox {
     if (!max || this.closed) return 0
     const init = this.initPid(this.main)
     // the pids cgroup counts every shell of the sandbox; without cgroups, the agent's shell's tree
-    const held = pidsCurrent(this.cgroup) ?? (init ? descendants(init).length + 1 : 0)
+    const count = () => pidsCurrent(this.cgroup) ?? (init ? descendants(init).length + 1 : 0)
+    let held = count()
+    // a bomb's count wavers (its processes die and are replaced): past half the limit, look a few more times
+    for (let i = 0; i < 5 && held >= max / 2 && held < max - SANDBOX_DEFAULTS.pidsSlack; i++) {
+      await new Promise(resolve => setTimeout(resolve, 20))
+      held = Math.max(held, count())
+    }
     if (held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
     // stopped first, until no new one appears: a process killed frees a slot that a bomb still running takes at once
     if (init) {
@@ -571,6 +577,12 @@ export class LocalSandbox implements Sandbox {
       }
     }
     await this.killJobs(this.main, () => true)
+    // killed processes hold their pids until they are reaped (bwrap's pid 1 reaps them a moment later): the next
+    // command could not fork yet, so wait until the count is back under the limit (at most 5 s)
+    for (let i = 0; i < 100 && count() >= max - SANDBOX_DEFAULTS.pidsSlack; i++) {
+      if (init) for (const p of descendants(init)) if (p !== this.main.shellPid) try { process.kill(p, 'SIGKILL') } catch {}
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
     return held
   }
 
