@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { chmod, chown, cp, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, posix, resolve } from 'node:path'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import type { Writable } from 'node:stream'
 import { localRuntime } from './runtime.js'
 import { PersistentShell, type ShellProcess } from './shell.js'
@@ -99,6 +99,7 @@ function mountPlan (root: string, mounts: Mount[], o: { evaluation: boolean, gpu
   for (const f of HIDDEN_ETC) if (existsSync(f)) ops.push({ op: 'bind', src: '/dev/null', dst: f, ro: true })
   ops.push({ op: 'bind', src: join(root, 'etc/passwd'), dst: '/etc/passwd', ro: true })
   ops.push({ op: 'bind', src: join(root, 'etc/group'), dst: '/etc/group', ro: true })
+  ops.push({ op: 'bind', src: join(root, 'etc/hosts'), dst: '/etc/hosts', ro: true })
   for (const p of localBackendInfo().pythonPaths) ops.push({ op: 'bind', src: p, dst: p, ro: true })
   ops.push({ op: 'bind', src: join(root, 'bin'), dst: SYNTHGYM_BIN, ro: true })
   // the agent's scratch space is the agent's to write (sticky, as on any host), /home is not
@@ -413,6 +414,9 @@ export class LocalSandbox implements Sandbox {
     await mkdir(join(this.root, 'bin'), { recursive: true })
     await writeFile(join(this.root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\nagent:x:1000:1000:agent:/home/agent:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n')
     await writeFile(join(this.root, 'etc/group'), 'root:x:0:\nmlgym:x:1000:agent\nnogroup:x:65534:\n')
+    // the sandbox's own name resolves without a network (torchrun --standalone connects to it): bubblewrap names it
+    // `sandbox`, the unshare fallback keeps the host's
+    await writeFile(join(this.root, 'etc/hosts'), `127.0.0.1\tlocalhost sandbox ${hostname()}\n::1\tlocalhost ip6-localhost ip6-loopback\n`)
     const { python } = localBackendInfo()
     if (python) {
       // `python` and `python3` both name the server's python, as in MLGym's conda env.
