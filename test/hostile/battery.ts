@@ -139,7 +139,9 @@ export function battery (t: Test, mode: Mode, only?: (a: Attack) => boolean): vo
         if (f.containerId) {
           const id = f.containerId
           t.ok(await eventually(async () => (await docker.listContainers({ all: true, filters: { label: [`synthgym.sandbox=${f.id}`] } })).length === 0 &&
-            (await docker.listContainers({ all: true, filters: { label: [`synthgym.sandbox=${f.id}-run`] } })).length === 0), `no container of ${f.id} left`)
+            (await docker.listContainers({ all: true, filters: { label: [`synthgym.sandbox=${f.id}-run`] } })).length === 0,
+          // a loaded engine takes its time to remove a container (and its disk quota's mounts): wait, within reason
+          60_000), `no container of ${f.id} left`)
           t.ok(await eventually(() => !hostProcesses().some(p => p.cgroup.includes(id))), `no process of container ${id.slice(0, 12)} left`)
         } else {
           t.ok(await eventually(() => !hostProcesses().some(p => p.cgroup.includes(`/${f.id}\n`))), `no process in ${f.id}'s cgroups left`)
