@@ -65,7 +65,7 @@ export interface ServerProcess {
    * What it printed so far, once that matches `re` (stdout and stderr are two pipes: a line written to stderr before
    * the serving line on stdout may be read after it); rejects if the process exits first.
    */
-  printed: (re: RegExp) => Promise<string>
+  printed: (re: RegExp, ms?: number) => Promise<string>
 }
 
 /**
@@ -85,9 +85,12 @@ export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], 
   const waits = new Set<() => void>()
   proc.stdout!.on('data', () => { for (const w of [...waits]) w() })
   proc.stderr!.on('data', () => { for (const w of [...waits]) w() })
-  const printed = (re: RegExp) => new Promise<string>((resolve, reject) => {
+  // bounded, so a server that never prints it fails with what it did print instead of hanging the file
+  const printed = (re: RegExp, ms = 120_000) => new Promise<string>((resolve, reject) => {
+    const guard = setTimeout(() => { waits.delete(look); reject(new Error(`no ${re} within ${ms / 1000} s; the server printed:\n${out}`)) }, ms)
     const look = () => {
-      if (re.test(out)) { waits.delete(look); resolve(out) } else if (proc.exitCode !== null || proc.signalCode !== null) {
+      if (re.test(out)) { clearTimeout(guard); waits.delete(look); resolve(out) } else if (proc.exitCode !== null || proc.signalCode !== null) {
+        clearTimeout(guard)
         waits.delete(look)
         reject(new Error(`the server exited without printing ${re}:\n${out}`))
       }
