@@ -151,3 +151,17 @@ export function mlgymCheckout (): string | null {
 }
 export const NO_MLGYM_CHECKOUT = 'no MLGym checkout: set SYNTHGYM_MLGYM_CHECKOUT to a checkout of facebookresearch/MLGym ' +
   '(commit 9d40c1b; `git clone https://github.com/facebookresearch/MLGym`), or let .ci/mlgym-checkout export one'
+
+/** A command from the repository root, asynchronously (a server under test answers from this same process): its
+ * exit code and its stdout and stderr together. */
+export function runProcess (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null, out: string }> {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+  return new Promise((resolvePromise, reject) => {
+    const p = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    p.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    p.on('error', reject)
+    p.on('close', code => resolvePromise({ code, out }))
+  })
+}

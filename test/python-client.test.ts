@@ -1,25 +1,14 @@
 // The Python client (clients/python) against a live server: its unittest suite, run by python3.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { testServer } from './helpers.js'
+import { testServer, runProcess } from './helpers.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const PY = join(ROOT, 'clients', 'python')
 const SUITE = join(PY, 'tests', 'test_client.py')
 
-function run (cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null, out: string }> {
-  return new Promise((resolve, reject) => {
-    // async: the server under test answers from this same process
-    const p = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    p.on('error', reject)
-    p.on('close', code => resolve({ code, out }))
-  })
-}
+const run = runProcess
 
 // the system's python3 (stdlib only: Gymnasium's tests skip), and the trainer venv's, which has gymnasium
 const VENV_PY = join(ROOT, '.venv-trl', 'bin', 'python')

@@ -5,11 +5,10 @@
 // clients/python's environment factory on this server. Each pytest case (source:mode:record and check) is one tap
 // assertion, so a failure names the record and the check. Without the venv the Python part skips, unless CI=true.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { tempDir, testServer } from './helpers.js'
+import { tempDir, testServer, runProcess } from './helpers.js'
 import { startFakeOpenAI, type ScriptedReply } from './fakes/openai.js'
 
 const ROOT = join(import.meta.dirname, '..')
@@ -29,17 +28,7 @@ const SCRIPTS: Record<string, ScriptedReply[]> = {
     call('submit', {}, 'It beats the baseline.')]
 }
 
-function run (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null, out: string }> {
-  return new Promise((resolve, reject) => {
-    // async: the server under test answers from this same process
-    const p = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    p.on('error', reject)
-    p.on('close', code => resolve({ code, out }))
-  })
-}
+const run = runProcess
 const synthgym = (...args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, 'server', 'cli.ts'), ...args],
   { ...process.env, OPENAI_API_KEY: 'sk-test' })
 
