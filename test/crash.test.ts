@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { validateErrorBody } from '../env-spec/messages.js'
 import { validateTrajectory } from '../env-spec/episode.js'
-import { http, serverProcess, tempDir, testServer, type ServerProcess } from './helpers.js'
+import { http, serverProcess, tempDir, testServer, within, type ServerProcess } from './helpers.js'
 
 t.setTimeout(12 * 60_000)
 
@@ -193,15 +193,17 @@ t.test('SIGTERM with a step that outlasts --drain-timeout: it is cut (ENV_CLOSED
 t.test('kill -9 during steps (docker): a running container is re-attached, one whose shell is stuck is removed', async t => {
   const skip = skipOrFail(t, dockerProblem)
   if (skip) { t.skip(skip); return }
+  // each stage is bounded and named: a hang here once ate the file's 10 minutes without saying where
+  const stage = <T>(what: string, p: Promise<T>, ms = 90_000) => within(p, ms, what)
   const dataDir = tempDir(t, 'sg-crash-docker-')
   const args = ['--data-dir', dataDir, '--backend', 'docker', '--warm-pool', '0']
   const s = await serverProcess(t, args)
   const id = serverIdOf(dataDir)
   const ours = () => shared.listContainers({ all: true, filters: { label: ['synthgym.managed=1', `synthgym.server=${id}`] } })
   t.teardown(async () => { for (const c of await ours().catch(() => [])) await shared.getContainer(c.Id).remove({ force: true }).catch(() => {}) })
-  const kept = await newEnv(s.url)
-  const stuck = await newEnv(s.url)
-  t.equal((await step(s.url, kept.env, 'echo precious > precious.txt; echo ok')).body.observation, 'ok')
+  const kept = await stage('opening the first env', newEnv(s.url))
+  const stuck = await stage('opening the second env', newEnv(s.url))
+  t.equal((await stage('the first step', step(s.url, kept.env, 'echo precious > precious.txt; echo ok'))).body.observation, 'ok')
   const containerOf = async (env: string) => (await ours()).find(c => c.Labels['synthgym.env'] === env)!
   const keptId = (await containerOf(kept.env)).Id
   const stuckId = (await containerOf(stuck.env)).Id
@@ -211,37 +213,42 @@ t.test('kill -9 during steps (docker): a running container is re-attached, one w
   await until('the long command to run', async () => processesWith('sleep 6104').length > 0)
   await new Promise(resolve => setTimeout(resolve, 500)) // the loop's step is sent too
   s.proc.kill('SIGKILL')
-  await s.exited
-  await a; await b
+  await stage('the killed server to exit', s.exited)
+  await stage('the steps in flight to fail', Promise.all([a, b]))
   t.equal((await shared.getContainer(keptId).inspect()).State.Running, true, 'the container outlived its server')
 
   const again = await serverProcess(t, args)
   t.match(await again.printed(/marked \d+ episode/), /marked 2 episode\(s\) interrupted/)
   t.match(await again.printed(/re-attached/), new RegExp(`re-attached the running container\\(s\\) of 1 environment\\(s\\): ${kept.env}`))
   t.match(await again.printed(/could not be re-attached/), new RegExp(`environment ${stuck.env}: its container could not be re-attached \\(.*its shell did not answer within 10 s\\); it was removed`))
-  const state = await http(again.url, 'GET', `/v1/envs/${kept.env}`)
+  const state = await stage('GET the re-attached env', http(again.url, 'GET', `/v1/envs/${kept.env}`))
   t.equal(state.status, 200, 'the environment is back under its id')
   t.match(state.body, { episode_id: kept.episode, done: true, exit_status: 'interrupted', current_step: 1 })
-  const traj = await http(again.url, 'GET', `/v1/envs/${kept.env}/trajectory`)
+  const traj = await stage('GET its trajectory', http(again.url, 'GET', `/v1/envs/${kept.env}/trajectory`))
   t.match(traj.body.episode, { status: 'interrupted', steps: 1 })
   t.strictSame(traj.body.steps.map((x: any) => x.action), ['echo precious > precious.txt; echo ok'], 'its trajectory intact')
   t.equal((await containerOf(kept.env)).Id, keptId, 'the same container')
   t.strictSame(processesWith('sleep 6104'), [], 'the command in flight at the crash was killed')
   const inside = await shared.getContainer(keptId).exec({ Cmd: ['cat', '/home/agent/workspace/precious.txt'], AttachStdout: true, AttachStderr: true })
-  const stream = await inside.start({ hijack: true, stdin: false })
+  const stream = await stage('docker exec cat to start', inside.start({ hijack: true, stdin: false }))
   let text = ''
-  await new Promise(resolve => { stream.on('data', (d: Buffer) => { text += d.toString() }); stream.on('end', resolve) })
+  // a hijacked stream may close without an 'end'
+  await stage('docker exec cat to finish', new Promise(resolve => {
+    stream.on('data', (d: Buffer) => { text += d.toString() })
+    stream.on('end', resolve)
+    stream.on('close', resolve)
+  }), 30_000).finally(() => stream.destroy())
   t.match(text, /precious/, 'its workspace is the one the agent wrote')
-  const ev = await http(again.url, 'POST', `/v1/envs/${kept.env}/evaluate`)
+  const ev = await stage('evaluating the re-attached env', http(again.url, 'POST', `/v1/envs/${kept.env}/evaluate`), 180_000)
   t.equal(ev.status, 200)
   t.ok(ev.body.metrics?.Score !== undefined, 'the re-attached workspace evaluates')
-  t.match(await step(again.url, kept.env, 'echo more'), { status: 409, body: { error: { code: 'EPISODE_FINISHED' } } })
-  t.equal((await http(again.url, 'GET', `/v1/envs/${stuck.env}`)).status, 404)
+  t.match(await stage('a step on the finished episode', step(again.url, kept.env, 'echo more')), { status: 409, body: { error: { code: 'EPISODE_FINISHED' } } })
+  t.equal((await stage('GET the removed env', http(again.url, 'GET', `/v1/envs/${stuck.env}`))).status, 404)
   await t.rejects(shared.getContainer(stuckId).inspect(), 'the stuck one was removed')
-  const r = await http(again.url, 'POST', `/v1/envs/${kept.env}/reset`)
+  const r = await stage('reset', http(again.url, 'POST', `/v1/envs/${kept.env}/reset`), 180_000)
   t.equal(r.status, 200, 'a reset starts a new episode')
-  t.equal((await step(again.url, kept.env, 'cat precious.txt 2>&1 | head -1')).body.observation, 'cat: precious.txt: No such file or directory', 'in a fresh sandbox')
-  t.equal(await stopped(again, 'SIGTERM'), 0)
+  t.equal((await stage('a step after the reset', step(again.url, kept.env, 'cat precious.txt 2>&1 | head -1'))).body.observation, 'cat: precious.txt: No such file or directory', 'in a fresh sandbox')
+  t.equal(await stage('the server to stop on SIGTERM', stopped(again, 'SIGTERM'), 120_000), 0)
   t.strictSame(await ours(), [], 'no container of the server left')
 })
 

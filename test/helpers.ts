@@ -54,6 +54,15 @@ export async function http (url: string, method: string, path: string, body?: un
   return { status: res.status, body: await res.json() }
 }
 
+/** `p`, or a rejection naming `what` once `ms` passed: a guard against hanging that says where, not a measurement. */
+export function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let guard: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    guard = setTimeout(() => reject(new Error(`${what}: nothing within ${ms / 1000} s`)), ms)
+  })
+  return Promise.race([p, late]).finally(() => clearTimeout(guard))
+}
+
 export interface ServerProcess {
   proc: ChildProcess
   url: string
