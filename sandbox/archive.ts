@@ -11,7 +11,8 @@ type Pack = ReturnType<typeof tar.pack>
 
 function mode (m: number, o: Owner, dir: boolean): number {
   if (o.groupRead) return dir ? 0o550 : 0o440
-  return o.readOnly ? m & ~0o222 : m
+  // a read-only copy is root's, read by the agent's uid: what the agent kept to itself (0600) must stay readable
+  return o.readOnly ? (m & ~0o222) | (dir ? 0o555 : 0o444) : m
 }
 
 /** Adds a host file or directory (recursively) under `name` (a path without leading slash). */

@@ -198,8 +198,8 @@ export class DockerSandbox implements Sandbox {
       AttachStdout: true,
       AttachStderr: true,
       Tty: false,
-      // one meaning on every backend: the opt-in shares the host's network, else there is none
-      NetworkDisabled: o.network !== true,
+      // one meaning on every backend: the opt-in shares the host's network, else there is none (NetworkMode none: a
+      // loopback only; NetworkDisabled would also leave /etc/hosts without localhost, and torchrun's rendezvous fails)
       HostConfig: {
         NetworkMode: o.network === true ? 'host' : 'none',
         ...(o.network === true ? {} : { ExtraHosts: ['sandbox:127.0.0.1'] }),

@@ -453,7 +453,8 @@ async function dockerTests (): Promise<void> {
     await reset(s, env)
     const look = await step(s, env, 'ls -a /home/agent; find / -xdev \\( -name "answers*" -o -name secret \\) -not -path "/proc/*" 2>/dev/null; ls /home/agent/secret; echo end')
     t.equal(look.observation, ".\n..\n.bash_logout\n.bashrc\n.profile\ncommands\nworkspace\nls: cannot access '/home/agent/secret': No such file or directory\nend", 'no secret directory, no answers file anywhere')
-    await step(s, env, 'python baseline.py')
+    // a submission the agent kept to itself (0600) is still read by the evaluation, which runs as the agent's uid
+    await step(s, env, 'python baseline.py && chmod 600 submission.csv')
     const replace = await step(s, env, 'rm -f evaluate.py && echo \'print("{\\"accuracy\\": 1.0}")\' > evaluate.py && python evaluate.py')
     t.equal(replace.observation, '{"accuracy": 1.0}', 'the agent did replace evaluate.py in its workspace')
     const v = await step(s, env, 'validate')
