@@ -561,9 +561,11 @@ export class LocalSandbox implements Sandbox {
   async reapAtProcessLimit (): Promise<number> {
     const max = this.opts.limits?.pids
     if (!max || this.closed) return 0
-    const init = this.initPid(this.main)
+    // found only when needed: walking /proc on every step cost more than the step's own round trip
+    let found: number | undefined
+    const initOf = () => (found ??= this.initPid(this.main))
     // the pids cgroup counts every shell of the sandbox; without cgroups, the agent's shell's tree
-    const count = () => pidsCurrent(this.cgroup) ?? (init ? descendants(init).length + 1 : 0)
+    const count = () => pidsCurrent(this.cgroup) ?? (initOf() ? descendants(initOf()).length + 1 : 0)
     let held = count()
     // a bomb's count wavers (its processes die and are replaced): past half the limit, look a few more times
     for (let i = 0; i < 5 && held >= max / 2 && held < max - SANDBOX_DEFAULTS.pidsSlack; i++) {
@@ -571,6 +573,7 @@ export class LocalSandbox implements Sandbox {
       held = Math.max(held, count())
     }
     if (held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
+    const init = initOf()
     // stopped first, until no new one appears: a process killed frees a slot that a bomb still running takes at once
     if (init) {
       const stopped = new Set<number>([this.main.shellPid])

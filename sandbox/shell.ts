@@ -76,10 +76,15 @@ export function surelyParses (command: string): boolean {
 }
 
 /**
- * Bytes over which a command is handed to bash in one block (`head -c`) instead of on its command line: bash
- * reads a script from a pipe one byte per read(2), which takes seconds for an action near the 1 MiB limit.
+ * Shell source that reads the next `bytes` bytes of the shell's input into `name`, followed by those bytes: data,
+ * never parsed as source. bash reads its own script from a pipe one byte per read(2) (it must not take what a child
+ * should get), 3 ms per 10 kB here; `read -N` takes a known length in a few calls. LC_ALL=C: -N counts characters.
  */
-const BIG_COMMAND = 64 * 1024
+function asData (name: string, value: Buffer): Buffer {
+  if (value.length === 0) return Buffer.from(`${name}=\n`)
+  return Buffer.concat([Buffer.from(`LC_ALL=C read -r -N ${value.length} ${name}\n`), value, Buffer.from('\n')])
+}
+
 export const NUL_REFUSED = 'bash: the command contains a NUL byte (\\0), which bash cannot take; it was not run'
 
 /**
@@ -211,20 +216,17 @@ export class PersistentShell {
       arm()
       ;(p as Pending & { arm?: () => void }).arm = arm
       // Separate lines: if the command replaces the shell (`exec bash`), the new shell still prints the marker.
-      const epilogue = opts.epilogue ? `${opts.epilogue} >/dev/null 2>&1; ` : ''
-      const bytes = Buffer.from(command)
-      const big = bytes.length > BIG_COMMAND
+      const exports = Object.entries(opts.exports ?? {})
+      const names = exports.map((_, i) => `__sg_x${i}`)
+      const exported = exports.map(([k], i) => `{ export ${k}="$${names[i]}"; } 2>/dev/null; ${names[i]}=; `).join('')
       const run = check ? checkedRun(marker) : 'eval "$__sg_cmd" </dev/null'
       const trailer = opts.trailer ? `printf '\\n%s:T\\n' ${marker}; { ${opts.trailer}\n} 2>&1; ` : ''
-      const exit = `${epilogue}${trailer}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"`
+      const exit = `${exported}${trailer}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"`
       const done = `__sg_rc=$?; __sg_cmd=; ${check ? `[[ $__sg_syn ]] || { ${exit}; }` : exit}\n`
-      const start = `printf '%s\\n' ${p.start}\n__sg_syn=; `
       this.proc!.resume?.()
-      if (big) {
-        // head reads exactly the command's bytes off the shell's stdin; bash goes on reading after them
-        this.proc!.write(Buffer.concat([Buffer.from(`${start}__sg_cmd=$(/usr/bin/head -c ${bytes.length}; printf x)\n`), bytes,
-          Buffer.from(`__sg_cmd=\${__sg_cmd%x}; ${run}\n${done}`)]))
-      } else this.proc!.write(`${start}__sg_cmd=${ansiQuote(command)}; ${run}\n${done}`)
+      this.proc!.write(Buffer.concat([Buffer.from(`printf '%s\\n' ${p.start}\n__sg_syn=\n`),
+        asData('__sg_cmd', Buffer.from(command)), ...exports.map(([, v], i) => asData(names[i]!, Buffer.from(v))),
+        Buffer.from(`${run}\n${done}`)]))
     })
     clearTimeout(timer); clearTimeout(quietTimer)
     const p = this.pending!

@@ -9,12 +9,15 @@ export interface ExecOptions {
   noOutputTimeout?: number
   /** raw output as it arrives (stderr merged) */
   onOutput?: (chunk: string) => void
-  /** bash run silently after the command, before its exit code is reported (e.g. `export LAST_ACTION=...`) */
-  epilogue?: string
+  /**
+   * variables exported after the command ran, before its exit code is reported (MLGym's `LAST_ACTION`); their values
+   * travel as the command does, as bytes the shell reads in one go, never as shell source
+   */
+  exports?: Record<string, string>
   /** the server's own command, known to parse: skip the syntax check (a fork of the shell) */
   trusted?: boolean
   /**
-   * bash run after the command and the epilogue, its output returned apart as `trailer`: the state query the
+   * bash run after the command and the exports, its output returned apart as `trailer`: the state query the
    * environment needs after every step, in the step's own round trip instead of one more
    */
   trailer?: string

@@ -3,7 +3,6 @@ import { basename, join } from 'node:path'
 import { existsSync } from 'node:fs'
 import type { Sandbox, SandboxOptions, Mount, FileEntry } from '../sandbox/types.js'
 import { WORKSPACE, COMMANDS_DIR } from '../sandbox/types.js'
-import { ansiQuote } from '../sandbox/shell.js'
 import { BusyError, ShellClosedError } from '../sandbox/errors.js'
 import { postprocess } from '../sandbox/output.js'
 import { toolDefinitions, toolsDir, toolsInitScript, type ToolProfile } from '../sandbox/tools.js'
@@ -311,7 +310,7 @@ export class Environment {
     let r
     try {
       r = await sandbox.exec(guardMultilineInput(action, this.opts.toolProfile), {
-        timeout, noOutputTimeout: t.noOutput, onOutput, epilogue: `export LAST_ACTION=${ansiQuote(action)}`, trailer: this.stateQuery()
+        timeout, noOutputTimeout: t.noOutput, onOutput, exports: { LAST_ACTION: action }, trailer: this.stateQuery()
       })
     } catch (err) {
       if (err instanceof ShellClosedError) return lost()

@@ -65,11 +65,16 @@ t.test('syntax errors do not run anything; unterminated heredocs do not hang the
   t.equal(bad.output, "bash: line 2: syntax error: unexpected end of file\n", 'invalid bash gets bash -n\'s message')
 })
 
-t.test('a trailer runs after the command and the epilogue, its output apart, the exit code kept', async t => {
+t.test('a trailer runs after the command and the exports, its output apart, the exit code kept', async t => {
   const sb = await make()
   t.teardown(() => sb.close())
-  const r = await sb.exec('cd /tmp; printf out; false', { epilogue: 'X=from_epilogue', trailer: 'printf \'%s|%s\' "$PWD" "$X"' })
-  t.same({ output: r.output, exitCode: r.exitCode, trailer: r.trailer }, { output: 'out', exitCode: 1, trailer: '/tmp|from_epilogue' })
+  const r = await sb.exec('cd /tmp; printf out; false', { exports: { X: 'from_exports' }, trailer: 'printf \'%s|%s\' "$PWD" "$X"' })
+  t.same({ output: r.output, exitCode: r.exitCode, trailer: r.trailer }, { output: 'out', exitCode: 1, trailer: '/tmp|from_exports' })
+  // exported values are data: quotes, `$`, backticks, newlines, UTF-8 and a trailing newline arrive unchanged
+  const value = 'edit 1:2\nit\'s "quoted" $HOME `date` \\n ✓ é\nend_of_edit\n'
+  await sb.exec('readonly RO=1; true', { exports: { LAST_ACTION: value, RO: 'x' } })
+  const back = await sb.exec('printf %s "$LAST_ACTION"; env | grep -c ^LAST_ACTION=')
+  t.equal(back.output, value + '1\n', 'exported as it was given; a readonly name is left alone, silently')
   const multi = await sb.exec('echo "a\nb"', { trailer: 'echo one; echo two >&2' })
   t.same({ output: multi.output, trailer: multi.trailer }, { output: 'a\nb\n', trailer: 'one\ntwo\n' }, 'stderr too; output untouched')
   const bad = await sb.exec('echo (', { trailer: 'echo state' })

@@ -91,7 +91,7 @@ t.test('hand-picked cases: multi-line, heredoc warnings before an error, a big c
   t.teardown(() => sb.close())
   const cases = [
     'echo a\necho b\necho )', 'echo $(cat <<EOF\nabc)\n', 'echo a\n\n\nif true; then\necho "x"', 'f() {\n  echo (\n}',
-    `echo start\n${'echo filler\n'.repeat(9000)}echo (`, // over 64 KiB: the block path
+    `echo start\n${'echo filler\n'.repeat(9000)}echo (`, // over 64 KiB, read as data in one go
     'echo @(a|b)' // a parse error for a fresh bash -n, even with extglob on in the shell (next)
   ]
   await sb.exec('shopt -s extglob expand_aliases; alias echo=false; set -x', { timeout: 10 })
