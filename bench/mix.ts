@@ -5,9 +5,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { SynthgymClient, type WsClient } from '../clients/client.js'
+import { localBackendInfo } from '../sandbox/local.js'
 import { toolsDir, toolsInitScript } from '../sandbox/tools.js'
 import { guardMultilineInput } from '../tasks/environment.js'
 import type { BenchContext } from './context.js'
@@ -46,7 +47,10 @@ export class RawShell {
   private readonly marker = `__BENCH_${randomBytes(6).toString('hex')}__`
 
   constructor (cwd: string) {
-    this.p = spawn('bash', ['--noprofile', '--norc', '-s'], { cwd, stdio: ['pipe', 'pipe', 'pipe'] })
+    // `python` is the interpreter the sandbox runs (not a version manager's shim, 50 ms slower per start)
+    const python = localBackendInfo().python
+    const PATH = python ? `${dirname(python)}:${process.env.PATH}` : process.env.PATH
+    this.p = spawn('bash', ['--noprofile', '--norc', '-s'], { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH } })
     this.p.stdout!.setEncoding('utf8')
     this.p.stdout!.on('data', (d: string) => {
       this.buf += d

@@ -102,13 +102,25 @@ function gone (sandbox: Sandbox): string {
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
+const patternCache = new Map<ToolProfile, RegExp[]>()
+function multilinePatterns (profile: ToolProfile): RegExp[] {
+  let p = patternCache.get(profile)
+  if (!p) {
+    p = toolDefinitions(profile).filter(d => d.end_name)
+      .map(d => new RegExp(`^\\s*(${escapeRe(d.name)})\\s*(.*?)^(${escapeRe(d.end_name!)})\\s*$`, 'ms'))
+    patternCache.set(profile, p)
+  }
+  return p
+}
+
 /**
  * MLGym's guard_multiline_input: a multi-line command (`edit 3:5` ... `end_of_edit`) becomes a heredoc by adding
  * ` << 'end_of_edit'` to its first line, unless the agent already wrote it.
  */
 export function guardMultilineInput (action: string, profile: ToolProfile = 'mlgym'): string {
-  const patterns = toolDefinitions(profile).filter(d => d.end_name)
-    .map(d => new RegExp(`^\\s*(${escapeRe(d.name)})\\s*(.*?)^(${escapeRe(d.end_name!)})\\s*$`, 'ms'))
+  // one line (no line break the regexes' ^ sees): nothing to guard, and no regex per step
+  if (!/[\n\r\u2028\u2029]/.test(action)) return action.trim() ? action : ''
+  const patterns = multilinePatterns(profile)
   const parts: string[] = []
   let rest = action
   while (rest.trim()) {
