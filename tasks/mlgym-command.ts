@@ -1,7 +1,7 @@
 // `synthgym mlgym status|fetch|prepare|baseline`: MLGym-Bench on this machine. What it needs of the server layer
 // (the imports the server serves, its data dir, a local sandbox maker) comes in MlgymContext: tasks/ never imports server/.
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
@@ -89,10 +89,17 @@ export async function mlgymCommand (args: string[], ctx: MlgymContext): Promise<
       if (!r) { console.error(`no imported checkout has data/${id}/_helpers/_generate_split.py`); return 1 }
       const recipe = cachedRecipe('mlgym')
       if (!builtRuntime(recipe)) { console.error('run `synthgym runtime build mlgym` first (the script needs pandas and scikit-learn)'); return 1 }
+      const out = join(r.checkout, 'data', id, 'data')
+      const had = existsSync(out)
       // MLGym's own script, run where it expects to be: in _helpers, writing ../data
       const res = spawnSync(runtimePython(recipe), ['_generate_split.py'], { cwd: join(r.checkout, 'data', id, '_helpers'), stdio: 'inherit' })
-      if (res.status !== 0) return 1
-      console.log(`wrote ${join(r.checkout, 'data', id, 'data')}; the server loads ${id} from its next start`)
+      if (res.status !== 0) {
+        // it makes ../data before it splits: a failed run would leave a data dir that makes the task load
+        if (!had) rmSync(out, { recursive: true, force: true })
+        console.error(`_generate_split.py failed (exit ${res.status ?? res.signal}); ${had ? `${out} was there before: left as it is` : 'nothing written'}`)
+        return 1
+      }
+      console.log(`wrote ${out}; the server loads ${id} from its next start`)
       return 0
     }
     case 'baseline': {

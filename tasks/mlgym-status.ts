@@ -1,8 +1,8 @@
 // Whether each MLGym-Bench task can run here, and if not, exactly why: its local data is missing (and where it comes
 // from), its Hub data is not fetched, its runtime is not built or lacks packages, it needs a GPU. `synthgym mlgym
 // status`, GET /v1/tasks/:id and `synthgym run --suite mlgym` all read this one answer.
-import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import YAML from 'yaml'
 import { MLGYM_METRICS, type MlgymStatus, type MlgymReason } from '../env-spec/task.js'
 import { builtRuntime, cachedRecipe, parseRequirements, requirementName, type RuntimeManifest } from '../sandbox/runtime.js'
@@ -21,6 +21,25 @@ export const MLGYM_DATA_SOURCES: Record<string, string> = {
   imageCaptioningCOCO: 'needs data/imageCaptioningCOCO/data/{train_images.parquet,val_images.parquet,train/,val/} built from COCO captions (https://cocodataset.org/#download); MLGym has not published how (issue #24); its baseline also downloads NLTK punkt and torchvision resnet50 weights at run time',
   languageModelingFineWeb: 'needs data/languageModelingFineWeb/data/fineweb10B/fineweb_{train,val}_*.bin: modded-nanogpt GPT-2 token shards from the Hub dataset kjj0/fineweb10B-gpt2 (KellerJordan/modded-nanogpt data/cached_fineweb10B.py; MLGym used about 24 train shards)',
   regressionKaggleHousePrice: 'needs data/regressionKaggleHousePrice/data/{train,validation,test,answer}.csv: run `synthgym mlgym prepare regressionKaggleHousePrice` (MLGym\'s own _helpers/_generate_split.py on its committed Kaggle train.csv)'
+}
+
+/**
+ * The files of MLGYM_DATA_SOURCES that the task's code reads, under the checkout (`*` in a name: at least one match).
+ * A task loads once its data dir exists, and an empty one (a preparation that failed half way) is not runnable.
+ */
+export const MLGYM_DATA_FILES: Record<string, string[]> = {
+  '3SATTime': ['data/3SATTime/data/dataset.pkl'],
+  imageCaptioningCOCO: ['train_images.parquet', 'val_images.parquet'].map(f => `data/imageCaptioningCOCO/data/${f}`),
+  languageModelingFineWeb: ['train', 'val'].map(s => `data/languageModelingFineWeb/data/fineweb10B/fineweb_${s}_*.bin`),
+  regressionKaggleHousePrice: ['train', 'validation', 'test', 'answer'].map(f => `data/regressionKaggleHousePrice/data/${f}.csv`)
+}
+
+/** Whether a file of MLGYM_DATA_FILES is there (the last part of `file` may hold `*`). */
+function dataPresent (file: string): boolean {
+  const name = basename(file)
+  if (!name.includes('*')) return existsSync(file)
+  const re = new RegExp('^' + name.split('*').map(p => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$')
+  return existsSync(dirname(file)) && readdirSync(dirname(file)).some(n => re.test(n))
 }
 
 export interface StatusContext {
@@ -75,6 +94,8 @@ export function taskStatus (task: Task, ctx: StatusContext, manifest?: RuntimeMa
       if (lacking.length) reasons.push({ code: 'MISSING_PACKAGES', message: `the package index (${m.sources.indexUrl}) has no ${lacking.join(', ')}; install them from PyPI (pip config set global.index-url https://pypi.org/simple, then synthgym runtime build ${runtime} --force)` })
     }
   }
+  const absent = (MLGYM_DATA_FILES[task.spec.id] ?? []).filter(f => !dataPresent(hostPath(task, f)))
+  if (absent.length) reasons.push({ code: 'MISSING_DATA', message: MLGYM_DATA_SOURCES[task.spec.id]! })
   const hub = missingHubData(task, ctx.hf)
   if (hub.datasets.length || hub.models.length) {
     reasons.push({ code: 'HUB_DATA_NOT_FETCHED', message: `not fetched yet: ${[...hub.datasets.map(d => `dataset ${d}`), ...hub.models.map(x => `model ${x}`)].join(', ')}: run \`synthgym mlgym fetch ${task.spec.id}\` (needs the Hub; sandboxes stay offline)` })

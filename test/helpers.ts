@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import type { startServer, RunningServer } from '../server/server.js'
 import type { ServerConfig } from '../server/config.js'
+import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
+import type { Task } from '../tasks/registry.js'
 
 /** A new directory under the temp dir, removed when `t` ends, passed or failed. */
 export function tempDir (t: Pick<Test, 'teardown'>, prefix: string): string {
@@ -173,4 +175,67 @@ export function runProcess (cmd: string, args: string[], env: NodeJS.ProcessEnv 
     p.on('error', reject)
     p.on('close', code => resolvePromise({ code, out }))
   })
+}
+
+/**
+ * The mlgym runtime's recipe, for a file whose tests run MLGym's code in it. Not built: the file is skipped (and
+ * ends here), unless CI=true, where that is an error (.ci/run builds it).
+ */
+export async function mlgymRuntimeOrSkip (t: Pick<Test, 'skip'>): Promise<import('../sandbox/runtime.js').RuntimeRecipe> {
+  // loaded here: a file that only needs tempDir does not load the runtime module
+  const { builtRuntime, cachedRecipe } = await import('../sandbox/runtime.js')
+  const recipe = cachedRecipe('mlgym')
+  if (builtRuntime(recipe)) return recipe
+  if (process.env.CI === 'true') {
+    throw new Error('CI=true but the mlgym runtime is not built: .ci/run builds it (synthgym runtime build mlgym)')
+  }
+  t.skip(`the mlgym runtime is not built (${recipe.dir}): synthgym runtime build mlgym`, () => {})
+  process.exit(0)
+}
+
+/**
+ * Docker sandboxes in the mlgym runtime's image (synthgym runtime build mlgym --docker), labelled `serverId`, and
+ * the skip option for the tests that need them: the image is not built (an error when CI=true).
+ */
+export async function mlgymDocker (serverId: string): Promise<{
+  make: (o: SandboxOptions) => Promise<Sandbox>, skip: string | false
+}> {
+  const { runtimeImage } = await import('../sandbox/runtime-image.js')
+  const { DockerEngine } = await import('../sandbox/docker-engine.js')
+  const { DockerSandbox } = await import('../sandbox/docker.js')
+  const image = await runtimeImage('mlgym').catch(() => null)
+  const missing = 'the mlgym runtime image is not built: synthgym runtime build mlgym --docker'
+  if (!image && process.env.CI === 'true') throw new Error(`CI=true but ${missing}`)
+  const engine = new DockerEngine({ name: 'default', socketPath: '/var/run/docker.sock' })
+  const make = async (o: SandboxOptions) => await DockerSandbox.create(engine, { ...o, image: image!, serverId })
+  return { make, skip: image ? false : missing }
+}
+
+/**
+ * An imported MLGym task as an agent would run it: no network in the sandbox, `python baseline.py` (its time is
+ * printed), validate, submit. Asserts that `metric` is a number and returns the submitted scores.
+ */
+export async function runMlgymTask (t: Test, task: Task, metric: string,
+  o: { make: (o: SandboxOptions) => Promise<Sandbox>, hf?: string }): Promise<Record<string, number>> {
+  const { Environment } = await import('../tasks/environment.js')
+  const id = task.spec.id
+  const env = new Environment(task, {
+    makeSandbox: o.make, baseline: async () => task.spec.baseline_scores?.[0] ?? null, maxSteps: 10, hfCache: o.hf
+  })
+  await env.reset()
+  t.teardown(() => env.close())
+  const net = await env.step('python -c "import socket; socket.create_connection((\'huggingface.co\', 443), timeout=3)" 2>&1 | tail -1')
+  t.match(net.observation, /Error|error/, 'no network in the sandbox')
+  const started = Date.now()
+  const b = await env.step('python baseline.py')
+  t.comment(`${id}: baseline.py took ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  t.notMatch(b.observation, /Traceback|OfflineModeIsEnabled|ConnectionError/, `baseline.py ran: ${b.observation.slice(-1500)}`)
+  const v = await env.step('validate')
+  t.match(v.observation, new RegExp(`Your code produced a valid submission[\\s\\S]*${metric}`), `validate: ${v.observation.slice(-1500)}`)
+  const s = await env.step('submit')
+  t.equal(s.terminated, true)
+  const score = s.info.score.at(-1) as Record<string, number>
+  t.type(score[metric], 'number', `${metric} = ${score[metric]}`)
+  t.comment(`${id}: submitted ${JSON.stringify(score)}`)
+  return score
 }

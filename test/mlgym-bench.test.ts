@@ -3,23 +3,19 @@
 // runtime, reading Hub data that trusted code fetched from the loopback Hub (small real-schema datasets and a tiny
 // random BERT under bert-base-uncased) into the offline cache; then validate and submit as an agent would.
 // Needs the mlgym runtime (`synthgym runtime build mlgym`): skipped without it, unless CI=true.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { builtRuntime, cachedRecipe, runtimePython } from '../sandbox/runtime.js'
+import { runtimePython } from '../sandbox/runtime.js'
 import { LocalSandbox } from '../sandbox/local.js'
-import { DockerSandbox } from '../sandbox/docker.js'
-import { DockerEngine } from '../sandbox/docker-engine.js'
-import { runtimeImage } from '../sandbox/runtime-image.js'
-import type { SandboxOptions } from '../sandbox/types.js'
+import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
 import { importMlgym, type Task } from '../tasks/registry.js'
-import { Environment } from '../tasks/environment.js'
 import { hubLoads, missingHubData, prefetchHubData } from '../tasks/hubdata.js'
 import { hubSettings } from '../tasks/generate/hub.js'
 import { mlgymStatus } from '../tasks/mlgym-status.js'
 import { startFakeHub, mlgymDatasets, type FakeModel } from './fakes/hub.js'
-import { mlgymCheckout, NO_MLGYM_CHECKOUT, tempDir } from './helpers.js'
+import { mlgymCheckout, mlgymDocker, mlgymRuntimeOrSkip, NO_MLGYM_CHECKOUT, runMlgymTask, tempDir } from './helpers.js'
 
 const checkout = mlgymCheckout()
 if (!checkout) {
@@ -28,13 +24,7 @@ if (!checkout) {
 }
 export const MLGYM_CHECKOUT: string = checkout
 
-const recipe = cachedRecipe('mlgym')
-const built = builtRuntime(recipe)
-if (!built && process.env.CI !== 'true') {
-  t.skip(`the mlgym runtime is not built (${recipe.dir}): synthgym runtime build mlgym`)
-  process.exit(0)
-}
-if (!built) throw new Error(`CI=true but the mlgym runtime is not built: .ci/run builds it (synthgym runtime build mlgym)`)
+const recipe = await mlgymRuntimeOrSkip(t)
 
 const dir = tempDir(t, 'sg-mlgym-bench-')
 
@@ -71,7 +61,7 @@ const byId = (id: string): Task => {
   if (!task) throw new Error(`${id} did not load: ${JSON.stringify(report.errors)}`)
   return task
 }
-const makeSandbox = (o: SandboxOptions) => LocalSandbox.create({ ...o, baseDir: join(dir, 'sandboxes') })
+const makeSandbox = async (o: SandboxOptions): Promise<Sandbox> => await LocalSandbox.create({ ...o, baseDir: join(dir, 'sandboxes') })
 
 t.test('the Hub loads are found in MLGym\'s files; imported tasks name the mlgym runtime', async t => {
   t.same(hubLoads(byId('imageClassificationCifar10')), { datasets: ['uoft-cs/cifar10'], models: [] })
@@ -102,23 +92,8 @@ t.test('prefetch: each name once, into the offline cache; a local from_pretraine
   t.equal(hub.requests.length, before, 'cached: the Hub is not asked again')
 })
 
-async function runTask (t: typeof import("tap").default, id: string, metric: string, make = makeSandbox): Promise<void> {
-  const task = byId(id)
-  const env = new Environment(task, { makeSandbox: make, baseline: async () => task.spec.baseline_scores?.[0] ?? null, maxSteps: 10, hfCache: hf })
-  await env.reset()
-  t.teardown(() => env.close())
-  const net = await env.step('python -c "import socket; socket.create_connection((\'huggingface.co\', 443), timeout=3)" 2>&1 | tail -1')
-  t.match(net.observation, /Error|error/, 'no network in the sandbox')
-  const started = Date.now()
-  const b = await env.step('python baseline.py')
-  t.comment(`${id}: baseline.py took ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  t.notMatch(b.observation, /Traceback|OfflineModeIsEnabled|ConnectionError/, `baseline.py ran: ${b.observation.slice(-1500)}`)
-  const v = await env.step('validate')
-  t.match(v.observation, new RegExp(`Your code produced a valid submission[\\s\\S]*${metric}`), `validate: ${v.observation.slice(-1500)}`)
-  const s = await env.step('submit')
-  t.equal(s.terminated, true)
-  const score = s.info.score.at(-1) as Record<string, number>
-  t.type(score[metric], 'number', `${metric} = ${score[metric]}`)
+const runTask = async (t: Test, id: string, metric: string, make = makeSandbox) => {
+  await runMlgymTask(t, byId(id), metric, { make, hf })
 }
 
 t.test('imageClassificationCifar10: MLGym\'s baseline.py and evaluate.py, offline, validate and submit', async t => {
@@ -145,11 +120,8 @@ t.test('status names every MLGym-Bench task: runnable ones, and each other one w
 })
 
 // the same on the docker backend, in the mlgym runtime's image profile (synthgym runtime build mlgym --docker)
-const image = await runtimeImage('mlgym').catch(() => null)
-if (!image && process.env.CI === 'true') throw new Error('CI=true but the mlgym runtime image is not built: synthgym runtime build mlgym --docker')
-const engine = new DockerEngine({ name: 'default', socketPath: '/var/run/docker.sock' })
-const makeDocker = async (o: SandboxOptions) => await DockerSandbox.create(engine, { ...o, image: image!, serverId: 'sg-test-mlgym-bench' })
-const docker = { skip: image ? false : 'the mlgym runtime image is not built: synthgym runtime build mlgym --docker' }
+const { make: makeDocker, skip } = await mlgymDocker('sg-test-mlgym-bench')
+const docker = { skip }
 t.test('docker: imageClassificationCifar10', docker, async t => { await runTask(t, 'imageClassificationCifar10', 'accuracy', makeDocker) })
 t.test('docker: imageClassificationFMnist', docker, async t => { await runTask(t, 'imageClassificationFMnist', 'accuracy', makeDocker) })
 // torchrun's rendezvous resolves localhost: the container needs its /etc/hosts (NetworkMode none, not NetworkDisabled)
