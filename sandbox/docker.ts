@@ -11,11 +11,12 @@ import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
 import { LABEL, dockerMessage, within, type DockerEngine } from './docker-engine.js'
 import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
+import { pidsCurrent, processCgroups } from './cgroups.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type InterruptOptions, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
-import { EVALUATION_ENV, SANDBOX_DEFAULTS, runArgv, sandboxEnv } from './policy.js'
+import { EVALUATION_ENV, SANDBOX_DEFAULTS, pidsNearLimit, runArgv, sandboxEnv } from './policy.js'
 import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTree, treeBytes, watchDiskAlways } from './disk.js'
 
 const AGENT = { uid: 1000, gid: 1000 }
@@ -62,6 +63,8 @@ export class DockerSandbox implements Sandbox {
   private mounts: Mount[]
   /** the container's overlay upper dir on this host (null: the engine is elsewhere); found at the first ask */
   private upperDir: string | null | undefined
+  /** the container's cgroups on the host ([] where they cannot be read here); found on first use */
+  private hostCgroups: string[] | undefined
   /**
    * the host folder of the sandbox's disk quota: a file system (fs/) of the limit's size whose home/ and tmp/ are
    * the container's /home/agent, /tmp and /var/tmp (null: no quota, the engine is elsewhere or we are not root)
@@ -458,12 +461,25 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
   async reapAtProcessLimit (): Promise<number> {
     const max = this.opts.limits?.pids
     if (!max || this.closed) return 0
-    // one-shot: the engine answers at once instead of sampling for a second (API 1.41)
-    const stats = await within(this.container.stats({ stream: false, 'one-shot': true } as { stream: false }), 'stats').catch(() => null)
-    const held = (stats as { pids_stats?: { current?: number } } | null)?.pids_stats?.current ?? 0
+    const held = await pidsNearLimit(() => this.pidsHeld(), max)
     if (held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
     for (let round = 0; round < 3; round++) await this.shell.exec(REAP_WITH_BUILTINS, { trusted: true, timeout: 10 }).catch(() => {})
     return held
+  }
+
+  /**
+   * Processes in the container now: from its pids cgroup on the host when the engine runs here (this is asked twice
+   * a step), else from the engine's stats (one-shot still takes up to a second on Docker 20.10).
+   */
+  private async pidsHeld (): Promise<number> {
+    if (this.hostCgroups === undefined) {
+      const pid = (await within(this.container.inspect(), 'inspect').catch(() => null))?.State?.Pid
+      this.hostCgroups = pid ? processCgroups(pid) : []
+    }
+    const here = pidsCurrent(this.hostCgroups)
+    if (here !== null) return here
+    const stats = await within(this.container.stats({ stream: false, 'one-shot': true } as { stream: false }), 'stats').catch(() => null)
+    return (stats as { pids_stats?: { current?: number } } | null)?.pids_stats?.current ?? 0
   }
 
   async oomKills (): Promise<number> {

@@ -14,8 +14,8 @@ import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTr
 import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, pidsCurrent, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
-  SANDBOX_DEFAULTS, SYNTHGYM_BIN, PATH, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, rlimitScript, runArgv,
-  sandboxEnv
+  SANDBOX_DEFAULTS, SYNTHGYM_BIN, PATH, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, pidsNearLimit, rlimitScript,
+  runArgv, sandboxEnv
 } from './policy.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type InterruptOptions, type FileEntry, type Mount, type RunOptions, type RunResult,
@@ -566,12 +566,7 @@ export class LocalSandbox implements Sandbox {
     const initOf = () => (found ??= this.initPid(this.main))
     // the pids cgroup counts every shell of the sandbox; without cgroups, the agent's shell's tree
     const count = () => pidsCurrent(this.cgroup) ?? (initOf() ? descendants(initOf()).length + 1 : 0)
-    let held = count()
-    // a bomb's count wavers (its processes die and are replaced): past half the limit, look a few more times
-    for (let i = 0; i < 5 && held >= max / 2 && held < max - SANDBOX_DEFAULTS.pidsSlack; i++) {
-      await new Promise(resolve => setTimeout(resolve, 20))
-      held = Math.max(held, count())
-    }
+    const held = await pidsNearLimit(count, max)
     if (held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
     const init = initOf()
     // stopped first, until no new one appears: a process killed frees a slot that a bomb still running takes at once
