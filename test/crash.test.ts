@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import Docker from 'dockerode'
 import Database from 'better-sqlite3'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, closeSync, writeSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, closeSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { validateErrorBody } from '../env-spec/messages.js'
@@ -21,6 +21,8 @@ t.setTimeout(12 * 60_000)
 const TASK = 'prisonersDilemma'
 const ci = process.env.CI === 'true'
 const root = process.geteuid?.() === 0
+// in the markers of the commands looked for among the host's processes: a run beside this one has its own
+const TAG = String(process.pid).padStart(7, '0') // fixed width: no run's marker is part of another's
 const SOCK = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice(7) : '/var/run/docker.sock'
 const IMAGE = 'synthgym/sandbox:latest'
 const shared = new Docker({ socketPath: SOCK })
@@ -102,7 +104,7 @@ t.test('kill -9 during steps (local): every answered step is stored, episodes in
   const busy = await newEnv(s.url)
   t.equal((await step(s.url, slow.env, 'echo first > first.txt; echo ok')).body.observation, 'ok')
   // one environment runs a long command (with a daemon of its own), the other steps as fast as it can
-  const longStep = step(s.url, slow.env, 'nohup sleep 6101 >/dev/null 2>&1 & sleep 6102').catch(e => e)
+  const longStep = step(s.url, slow.env, `nohup sleep 6101.${TAG} >/dev/null 2>&1 & sleep 6102.${TAG}`).catch(e => e)
   const answered: string[] = []
   let stop = false
   const burst = (async () => {
@@ -112,7 +114,7 @@ t.test('kill -9 during steps (local): every answered step is stored, episodes in
       if (r.status === 200) answered.push(`echo burst-${i}`)
     }
   })()
-  await until('the long command to run', async () => processesWith('sleep 6102').length > 0)
+  await until('the long command to run', async () => processesWith(`sleep 6102.${TAG}`).length > 0)
   await until('some answered steps', async () => answered.length >= 5)
   s.proc.kill('SIGKILL')
   t.equal(await s.exited, null, 'killed')
@@ -133,8 +135,8 @@ t.test('kill -9 during steps (local): every answered step is stored, episodes in
     t.ok(stored.length <= expect.length + 1, 'at most the one step in flight besides')
   }
   t.equal((await http(again.url, 'GET', `/v1/envs/${slow.env}`)).status, 404, 'a local environment does not outlive its server')
-  t.strictSame(processesWith('sleep 6102'), [], 'the command in flight is gone')
-  t.strictSame(processesWith('sleep 6101'), [], 'and the daemon it started')
+  t.strictSame(processesWith(`sleep 6102.${TAG}`), [], 'the command in flight is gone')
+  t.strictSame(processesWith(`sleep 6101.${TAG}`), [], 'and the daemon it started')
   t.strictSame(leftovers(dataDir, id), [], 'no sandbox folder or cgroup left')
   const fresh = await newEnv(again.url)
   t.equal((await step(again.url, fresh.env, 'echo new')).body.observation, 'new', 'the restarted server serves')
@@ -147,8 +149,8 @@ t.test('SIGTERM: running steps finish and are recorded, new requests get SHUTTIN
   const s = await serverProcess(t, ['--data-dir', dataDir, '--drain-timeout', '60'])
   const a = await newEnv(s.url)
   const b = await newEnv(s.url)
-  const running = step(s.url, a.env, 'sleep 3.0117; echo drained')
-  await until('the step to run', async () => processesWith('sleep 3.0117').length > 0)
+  const running = step(s.url, a.env, `sleep 3.0117${TAG}; echo drained`)
+  await until('the step to run', async () => processesWith(`sleep 3.0117${TAG}`).length > 0)
   s.proc.kill('SIGTERM')
   const refused = await until('a refusal', async () => {
     const r = await http(s.url, 'GET', '/v1/tasks').catch(() => null)
@@ -165,7 +167,7 @@ t.test('SIGTERM: running steps finish and are recorded, new requests get SHUTTIN
   t.equal(await s.exited, 0, 'then the server exited')
   const db = new Database(join(dataDir, 'episodes.db'), { readonly: true })
   t.teardown(() => db.close())
-  t.strictSame(db.prepare('SELECT action FROM steps WHERE episode_id = ? ORDER BY idx').all(a.episode).map((x: any) => x.action), ['sleep 3.0117; echo drained'], 'the drained step is recorded')
+  t.strictSame(db.prepare('SELECT action FROM steps WHERE episode_id = ? ORDER BY idx').all(a.episode).map((x: any) => x.action), [`sleep 3.0117${TAG}; echo drained`], 'the drained step is recorded')
   t.strictSame(db.prepare('SELECT count(*) AS n FROM steps WHERE episode_id = ?').get(b.episode), { n: 0 }, 'the refused one is not')
   t.strictSame(db.prepare('SELECT id, status FROM episodes ORDER BY seq').all(), [{ id: a.episode, status: 'interrupted' }, { id: b.episode, status: 'interrupted' }], 'the stop interrupted both episodes')
   t.strictSame(leftovers(dataDir, serverIdOf(dataDir)), [])
@@ -176,14 +178,14 @@ t.test('SIGTERM with a step that outlasts --drain-timeout: it is cut (ENV_CLOSED
   const s = await serverProcess(t, ['--data-dir', dataDir, '--drain-timeout', '1'])
   const a = await newEnv(s.url)
   await step(s.url, a.env, 'echo kept')
-  const running = step(s.url, a.env, 'sleep 6103')
-  await until('the step to run', async () => processesWith('sleep 6103').length > 0)
+  const running = step(s.url, a.env, `sleep 6103.${TAG}`)
+  await until('the step to run', async () => processesWith(`sleep 6103.${TAG}`).length > 0)
   s.proc.kill('SIGTERM')
   const r = await running
   t.equal(r.status, 410)
   t.equal(r.body.error.code, 'ENV_CLOSED')
   t.equal(await s.exited, 0)
-  t.strictSame(processesWith('sleep 6103'), [], 'the cut command is gone')
+  t.strictSame(processesWith(`sleep 6103.${TAG}`), [], 'the cut command is gone')
   const db = new Database(join(dataDir, 'episodes.db'), { readonly: true })
   t.teardown(() => db.close())
   t.strictSame(db.prepare('SELECT action FROM steps WHERE episode_id = ? ORDER BY idx').all(a.episode).map((x: any) => x.action), ['echo kept'])
@@ -208,9 +210,9 @@ t.test('kill -9 during steps (docker): a running container is re-attached, one w
   const keptId = (await containerOf(kept.env)).Id
   const stuckId = (await containerOf(stuck.env)).Id
   // in flight at the kill: a long command in one, a loop of the shell itself (nothing to kill but the shell) in the other
-  const a = step(s.url, kept.env, 'sleep 6104').catch(e => e)
+  const a = step(s.url, kept.env, `sleep 6104.${TAG}`).catch(e => e)
   const b = step(s.url, stuck.env, 'while :; do :; done').catch(e => e)
-  await until('the long command to run', async () => processesWith('sleep 6104').length > 0)
+  await until('the long command to run', async () => processesWith(`sleep 6104.${TAG}`).length > 0)
   await new Promise(resolve => setTimeout(resolve, 500)) // the loop's step is sent too
   s.proc.kill('SIGKILL')
   await stage('the killed server to exit', s.exited)
@@ -228,7 +230,7 @@ t.test('kill -9 during steps (docker): a running container is re-attached, one w
   t.match(traj.body.episode, { status: 'interrupted', steps: 1 })
   t.strictSame(traj.body.steps.map((x: any) => x.action), ['echo precious > precious.txt; echo ok'], 'its trajectory intact')
   t.equal((await containerOf(kept.env)).Id, keptId, 'the same container')
-  t.strictSame(processesWith('sleep 6104'), [], 'the command in flight at the crash was killed')
+  t.strictSame(processesWith(`sleep 6104.${TAG}`), [], 'the command in flight at the crash was killed')
   const inside = await shared.getContainer(keptId).exec({ Cmd: ['cat', '/home/agent/workspace/precious.txt'], AttachStdout: true, AttachStderr: true })
   const stream = await stage('docker exec cat to start', inside.start({ hijack: true, stdin: false }))
   let text = ''
@@ -305,14 +307,39 @@ t.test('the data dir\'s disk full: STORE_FULL, nothing runs until space is freed
 })
 
 /**
+ * The data root kept between runs (so the image is loaded once), while no other run uses it: a lock folder holds the
+ * holder's pid. A run beside it (two `npm test` at once) gets a data root of its own, removed after: two dockerds
+ * on one data root break each other.
+ */
+function claimDataRoot (): { dir: string, release: () => void } {
+  const kept = join(tmpdir(), 'synthgym-test-dockerd-root')
+  const lock = kept + '.lock'
+  const take = () => {
+    try { mkdirSync(lock) } catch { return false }
+    writeFileSync(join(lock, 'pid'), String(process.pid))
+    return true
+  }
+  let mine = take()
+  if (!mine) {
+    let holder = 0
+    try { holder = Number(readFileSync(join(lock, 'pid'), 'utf8')) } catch {} // being written: taken as alive
+    const alive = !holder || (() => { try { process.kill(holder, 0); return true } catch { return false } })()
+    if (!alive) { rmSync(lock, { recursive: true, force: true }); mine = take() }
+  }
+  if (mine) return { dir: kept, release: () => rmSync(lock, { recursive: true, force: true }) }
+  const own = mkdtempSync(join(tmpdir(), 'synthgym-test-dockerd-root-'))
+  return { dir: own, release: () => rmSync(own, { recursive: true, force: true }) }
+}
+
+/**
  * A dockerd of this test's own (never the shared engines): its own socket, exec root and pid file in a temp dir, no
- * bridge or iptables. Its data root is kept between runs (synthgym-test-dockerd-root under the temp dir) so that the
- * sandbox image, copied in from the shared engine with `docker save | docker load`, is loaded once.
+ * bridge or iptables; the image is copied in from the shared engine with `docker save | docker load`.
  */
 class OwnDockerd {
   readonly dir = mkdtempSync(join(tmpdir(), 'sgdk-'))
   readonly sock = join(this.dir, 'docker.sock')
-  readonly dataRoot = join(tmpdir(), 'synthgym-test-dockerd-root')
+  private readonly root = claimDataRoot()
+  readonly dataRoot = this.root.dir
   readonly docker = new Docker({ socketPath: this.sock })
   private proc: ChildProcess | null = null
   private log = join(this.dir, 'dockerd.log')
@@ -353,6 +380,7 @@ class OwnDockerd {
   async remove (): Promise<void> {
     await this.stop()
     rmSync(this.dir, { recursive: true, force: true })
+    this.root.release()
   }
 }
 
