@@ -693,14 +693,14 @@ for args in [(socket.AF_PACKET, socket.SOCK_RAW), (socket.AF_INET, socket.SOCK_R
   {
     id: 'shell-shadow-builtins',
     area: 'the shell',
-    tries: 'functions named printf and eval (what the shell protocol runs after each command)',
+    tries: 'functions named printf, eval and read (what the shell protocol runs for each command)',
     outcome: 'the end marker never comes: the step times out and the shell is replaced, functions gone',
     create: { timeouts: { short: 3 } },
     async run (c) {
-      const r = await c.step('printf() { :; }; eval() { :; }')
+      const r = await c.step('printf() { :; }; eval() { :; }; read() { :; }')
       c.t.match(r.observation, /RESTARTING PROCESS/)
       c.t.equal((await c.step('echo shown')).observation, 'shown')
-      c.t.equal((await c.step('type -t printf eval')).observation, 'builtin\nbuiltin', 'the new shell has the builtins')
+      c.t.equal((await c.step('type -t printf eval read')).observation, 'builtin\nbuiltin\nbuiltin', 'the new shell has the builtins')
     }
   },
   {
