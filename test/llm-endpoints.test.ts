@@ -3,12 +3,11 @@
 // refused field dropped once and recorded; a refusal that ends every episode (exit non-zero, the endpoint's message
 // on stderr, in the .traj and error.txt); Qwen3 thinking in its content and vLLM's reasoning fields.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
-import { tempDir, testServer } from './helpers.js'
+import { runProcess, tempDir, testServer } from './helpers.js'
 import { startFakeOpenAI, type ChatRequest, type FakeOpenAIOptions, type Script } from './fakes/openai.js'
 import { LlmClient, type LlmSettings } from '../clients/llm/client.js'
 import { ApiFailedError, ContextLimitError } from '../clients/llm/errors.js'
@@ -109,18 +108,8 @@ t.test('vLLM: /v1/models max_model_len sizes the completion to what the prompt l
 // ---- the agent harness on the strict fakes ----
 
 
-function cli (args: string[]): Promise<{ code: number | null, out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server', 'cli.ts'), 'run', ...args], {
-      cwd: ROOT, env: { ...process.env, OPENAI_API_KEY: 'sk-test' }, stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let out = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    p.on('error', reject)
-    p.on('close', code => resolve({ code, out }))
-  })
-}
+const cli = (args: string[]) =>
+  runProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'server', 'cli.ts'), 'run', ...args], { ...process.env, OPENAI_API_KEY: 'sk-test' })
 
 function validateThenSubmit (req: ChatRequest) {
   const answered = req.messages.filter(m => m.role === 'assistant').length

@@ -3,11 +3,10 @@
 // mlgym_status: runtime not built, Hub data not fetched, packages missing, data missing), --strict fails instead,
 // and the run dirs it writes are what synthgym aup reads. No runtime is built in this test's runtimes dir.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { mlgymCheckout, NO_MLGYM_CHECKOUT, tempDir, testServer } from './helpers.js'
+import { mlgymCheckout, NO_MLGYM_CHECKOUT, runProcess, tempDir, testServer } from './helpers.js'
 import { startFakeOpenAI, type ChatRequest } from './fakes/openai.js'
 import { SynthgymClient } from '../clients/client.js'
 import { resolveTasks } from '../clients/runs.js'
@@ -23,18 +22,8 @@ const CHECKOUT: string = found
 // an empty runtimes dir: the mlgym runtime is "not built" here whatever this machine has
 process.env.SYNTHGYM_RUNTIME_DIR = tempDir(t, 'sg-runtimes-')
 
-function cli (cmd: string, args: string[]): Promise<{ code: number | null, out: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server', 'cli.ts'), cmd, ...args], {
-      cwd: ROOT, env: { ...process.env, OPENAI_API_KEY: 'sk-test' }, stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let out = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    p.on('error', reject)
-    p.on('close', code => resolvePromise({ code, out }))
-  })
-}
+const cli = (cmd: string, args: string[]) =>
+  runProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'server', 'cli.ts'), cmd, ...args], { ...process.env, OPENAI_API_KEY: 'sk-test' })
 
 const server = await testServer({}, { mlgym: [CHECKOUT] })
 t.teardown(() => server.close())
