@@ -115,6 +115,17 @@ export function processCgroups (pid: number): string[] {
   return files
 }
 
+/** Forks the sandbox's pids limit refused so far (pids.events `max`, v1 and v2); null without a pids cgroup. */
+export function pidsLimitHits (procsFiles: string[]): number | null {
+  for (const f of procsFiles) {
+    try {
+      const m = /^max (\d+)$/m.exec(readFileSync(join(f.replace(/\/cgroup\.procs$/, ''), 'pids.events'), 'utf8'))
+      if (m) return Number(m[1])
+    } catch {}
+  }
+  return null
+}
+
 /** Kills every process in the sandbox's cgroups until none is left (or 5 s have passed). */
 export async function killCgroup (procsFiles: string[]): Promise<void> {
   for (let i = 0; i < 200; i++) {

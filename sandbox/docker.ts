@@ -11,7 +11,7 @@ import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
 import { LABEL, dockerMessage, within, type DockerEngine } from './docker-engine.js'
 import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
-import { pidsCurrent, processCgroups } from './cgroups.js'
+import { pidsCurrent, pidsLimitHits, processCgroups } from './cgroups.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type InterruptOptions, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions, type ShellHandle
@@ -65,6 +65,8 @@ export class DockerSandbox implements Sandbox {
   private upperDir: string | null | undefined
   /** the container's cgroups on the host ([] where they cannot be read here); found on first use */
   private hostCgroups: string[] | undefined
+  /** forks the pids limit had refused when the reaper last looked (pids.events) */
+  private limitHits = 0
   /**
    * the host folder of the sandbox's disk quota: a file system (fs/) of the limit's size whose home/ and tmp/ are
    * the container's /home/agent, /tmp and /var/tmp (null: no quota, the engine is elsewhere or we are not root)
@@ -462,9 +464,13 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
     const max = this.opts.limits?.pids
     if (!max || this.closed) return 0
     const held = await pidsNearLimit(() => this.pidsHeld(), max)
-    if (held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
+    // the kernel counts the forks the limit refused: a bomb that hit it is seen even when its count wavers now
+    const hits = pidsLimitHits(this.hostCgroups ?? [])
+    const hit = hits !== null && hits > this.limitHits
+    if (!hit && held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
     for (let round = 0; round < 3; round++) await this.shell.exec(REAP_WITH_BUILTINS, { trusted: true, timeout: 10 }).catch(() => {})
-    return held
+    this.limitHits = pidsLimitHits(this.hostCgroups ?? []) ?? 0
+    return hit ? Math.max(held, max) : held
   }
 
   /**

@@ -11,7 +11,7 @@ import { localRuntime } from './runtime.js'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
 import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTree, watchDiskAlways } from './disk.js'
-import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, pidsCurrent, sweepCgroups, killCgroup } from './cgroups.js'
+import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, pidsCurrent, pidsLimitHits, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
   SANDBOX_DEFAULTS, SYNTHGYM_BIN, PATH, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, pidsNearLimit, rlimitScript,
@@ -326,6 +326,8 @@ export class LocalSandbox implements Sandbox {
   private cgroup: string[] = []
   private env: Record<string, string>
   private closed = false
+  /** forks the pids limit had refused when the reaper last looked (pids.events) */
+  private limitHits = 0
   private runs = new Set<ChildProcess>()
 
   private constructor (private opts: LocalSandboxOptions) {
@@ -567,7 +569,10 @@ export class LocalSandbox implements Sandbox {
     // the pids cgroup counts every shell of the sandbox; without cgroups, the agent's shell's tree
     const count = () => pidsCurrent(this.cgroup) ?? (initOf() ? descendants(initOf()).length + 1 : 0)
     const held = await pidsNearLimit(count, max)
-    if (held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
+    // the kernel counts the forks the limit refused: a bomb that hit it is seen even when its count wavers now
+    const hits = pidsLimitHits(this.cgroup)
+    const hit = hits !== null && hits > this.limitHits
+    if (!hit && held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
     const init = initOf()
     // stopped first, until no new one appears: a process killed frees a slot that a bomb still running takes at once
     if (init) {
@@ -585,7 +590,9 @@ export class LocalSandbox implements Sandbox {
       if (init) for (const p of descendants(init)) if (p !== this.main.shellPid) try { process.kill(p, 'SIGKILL') } catch {}
       await new Promise(resolve => setTimeout(resolve, 50))
     }
-    return held
+    // what the limit refused while the bomb was being killed was the bomb's
+    this.limitHits = pidsLimitHits(this.cgroup) ?? 0
+    return hit ? Math.max(held, max) : held
   }
 
   /** Host path for a path under /home/agent; anything else is outside what the host can reach directly. */

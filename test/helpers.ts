@@ -94,8 +94,10 @@ export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], 
   const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
   let out = ''
   const waits = new Set<() => void>()
-  proc.stdout!.on('data', () => { for (const w of [...waits]) w() })
-  proc.stderr!.on('data', () => { for (const w of [...waits]) w() })
+  // the text first, then whoever waits for it (a waiter that looked before the text was added missed it for good)
+  const take = (d: Buffer) => { out += d; for (const w of [...waits]) w() }
+  proc.stdout!.on('data', take)
+  proc.stderr!.on('data', take)
   // bounded, so a server that never prints it fails with what it did print instead of hanging the file
   const printed = (re: RegExp, ms = 120_000) => new Promise<string>((resolve, reject) => {
     const guard = setTimeout(() => { waits.delete(look); reject(new Error(`no ${re} within ${ms / 1000} s; the server printed:\n${out}`)) }, ms)
@@ -112,13 +114,11 @@ export async function serverProcess (t: Pick<Test, 'teardown'>, args: string[], 
   })
   const url = await new Promise<string>((resolve, reject) => {
     const guard = setTimeout(() => reject(new Error(`the server did not start within 60 s:\n${out}`)), 60_000)
-    const look = (d: Buffer) => {
-      out += d
+    const look = () => {
       const m = / on (http:\/\/\S+) \(data in/.exec(out)
-      if (m) { clearTimeout(guard); resolve(m[1]!) }
+      if (m) { clearTimeout(guard); waits.delete(look); resolve(m[1]!) }
     }
-    proc.stdout!.on('data', look)
-    proc.stderr!.on('data', look)
+    waits.add(look)
     proc.once('exit', code => { clearTimeout(guard); reject(new Error(`the server exited (${code}) before serving:\n${out}`)) })
   })
   return { proc, url, exited, output: () => out, printed }
