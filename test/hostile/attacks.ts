@@ -149,6 +149,9 @@ async function stopServer (s: ServerProcess & { dataDir: string }): Promise<void
   rmSync(s.dataDir, { recursive: true, force: true })
 }
 
+/** Where the attacks below put their fixtures (mkdtemp): another test run's are there too while it runs beside this. */
+const FIXTURE_ROOT = /^\/(?:opt|usr\/local)\/sg-hostile-[^/]+/
+
 /** An environment of `task` on an attack's own server, with room for a search of the whole sandbox. */
 const openEnvOn = (s: { url: string }, task: string) => openEnv(s, { task, timeouts: { short: 60, long: 120 } })
 
@@ -161,8 +164,12 @@ async function leakCheck (c: Ctx, args: string[], task: string, answers: string,
   const s = await ownServer(c, args, cli)
   try {
     const env = await openEnvOn(s, task)
-    const r = await stepOk(s, env, `find / \\( -name answers.csv -o -name eval_seed.txt \\) 2>/dev/null | grep -v '^/proc' | wc -l; cat ${q(answers)} 2>&1 | head -c 300`)
-    c.t.equal(lines(r.observation)[0], '0', 'no answers file is listed')
+    const r = await stepOk(s, env, `find / \\( -name answers.csv -o -name eval_seed.txt \\) 2>/dev/null | grep -v '^/proc'; echo found; cat ${q(answers)} 2>&1 | head -c 300`)
+    // what another run's attack of this kind (a test run beside this one) leaves readable for a moment is its own
+    const rootOf = (f: string) => FIXTURE_ROOT.exec(f)?.[0]
+    const found = r.observation.slice(0, r.observation.indexOf('found\n')).split('\n').filter(Boolean)
+      .filter(f => rootOf(f) === undefined || rootOf(f) === rootOf(answers))
+    c.t.strictSame(found, [], 'no answers file is listed')
     c.t.match(r.observation, c.local ? `cat: ${answers}: Permission denied` : `cat: ${answers}: No such file or directory`)
     c.t.notMatch(r.observation, content, 'nothing of the answers')
     await stepOk(s, env, 'cp sample_submission.csv submission.csv')
