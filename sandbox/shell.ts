@@ -75,16 +75,6 @@ export function surelyParses (command: string): boolean {
   return words > 0 || op === ';' // a trailing `;` ends the last command; `a |` or `a &&` wants one more
 }
 
-/**
- * Shell source that reads the next `bytes` bytes of the shell's input into `name`, followed by those bytes: data,
- * never parsed as source. bash reads its own script from a pipe one byte per read(2) (it must not take what a child
- * should get), 3 ms per 10 kB here; `read -N` takes a known length in a few calls. LC_ALL=C: -N counts characters.
- */
-function asData (name: string, value: Buffer): Buffer {
-  if (value.length === 0) return Buffer.from(`${name}=\n`)
-  return Buffer.concat([Buffer.from(`LC_ALL=C read -r -N ${value.length} ${name}\n`), value, Buffer.from('\n')])
-}
-
 export const NUL_REFUSED = 'bash: the command contains a NUL byte (\\0), which bash cannot take; it was not run'
 
 /**
@@ -101,16 +91,51 @@ const PARSE = '{ POSIXLY_CORRECT=1; unset -f set eval trap shopt echo unset; uns
   "eval 'echo \"$LINENO\"'$'\\n''set -n'$'\\n'\"$__sg_cmd\"$'\\n' 2>&1"
 
 /**
- * Shell source that checks `$__sg_cmd` and runs it only when it parses. A failed check prints the parse message
- * framed by the marker (`:S` … `:E`) and sets __sg_syn, which skips the epilogue and the exit-code line. A check
- * with no message (its fork failed) runs the command, as the host check's pass did. One known difference from the
- * host `bash -n`: a malformed `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run), where `bash -n`
- * printed the message but exited 0, so the command used to run up to that point.
+ * The protocol's two halves, defined once per shell start: bash reads its script from a pipe one byte per read(2)
+ * (it must leave the rest to a child), so what a step sends as source is kept to two short calls around the
+ * command's `eval`, which stays at the top level (`declare`, `local`, `return` and `$1` mean what they mean there).
+ *
+ * `__sg_begin TOKEN CHECK CMD_BYTES TRAILER_BYTES [NAME BYTES]…` prints the start line, then reads the command, the
+ * trailer and the exported values as data, never parsed as source: `read -N` takes a known length in a few calls
+ * (LC_ALL=C: -N counts characters). With CHECK 1 it checks the command's syntax first: a failed check prints the
+ * parse message framed by the marker (`:S` … `:E`), empties the command and sets __sg_syn, which keeps `__sg_end`
+ * quiet. A check with no message (its fork failed) lets the command run, as the host check's pass did. One known
+ * difference from the host `bash -n`: a malformed `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run),
+ * where `bash -n` printed the message but exited 0, so the command used to run up to that point.
+ *
+ * `__sg_end STATUS` exports the values (after the command, which must not see them), runs the trailer with its
+ * output after a `:T` line, and prints the exit-code line. They call no helper function (an agent's FUNCNEST=1
+ * would break the call) and, of what an agent may shadow with a function, only what the protocol always called:
+ * printf, read, export, eval (an agent's `set` or `shift` is never run by them).
  */
-export function checkedRun (marker: string): string {
-  return `if __sg_err=$(${PARSE}) || [[ $__sg_err != *$'\\n'* ]]; then eval "$__sg_cmd" </dev/null; ` +
-    `else __sg_syn=1; printf '\\n%s:S\\n%s\\n%s:E\\n' ${marker} "$__sg_err" ${marker}; fi`
+export const PROTOCOL = `__sg_begin () {
+  printf '\\n%s\\n' "__SYNTHGYM_START_\${1}__"
+  __sg_tok=$1 __sg_syn= __sg_xn=() __sg_xv=()
+  LC_ALL=C read -r -N "$3" __sg_cmd; LC_ALL=C read -r -N "$4" __sg_tr
+  for (( __sg_i = 5; __sg_i < $#; __sg_i += 2 )); do
+    __sg_n=$(( __sg_i + 1 )); __sg_xn+=("\${!__sg_i}"); LC_ALL=C read -r -N "\${!__sg_n}" __sg_v; __sg_xv+=("$__sg_v")
+  done
+  if [[ $2 == 1 ]] && ! __sg_err=$(${PARSE}) && [[ $__sg_err == *$'\\n'* ]]; then
+    __sg_syn=1 __sg_cmd=
+    printf '\\n%s:S\\n%s\\n%s:E\\n' "__SYNTHGYM_DONE_\${__sg_tok}__" "$__sg_err" "__SYNTHGYM_DONE_\${__sg_tok}__"
+  fi
 }
+__sg_end () {
+  __sg_rc=$1 __sg_cmd=
+  for (( __sg_i = 0; __sg_i < \${#__sg_xn[@]}; __sg_i++ )); do
+    { export "\${__sg_xn[__sg_i]}=\${__sg_xv[__sg_i]}"; } 2>/dev/null
+  done
+  __sg_xv=() __sg_v=
+  if [[ -z $__sg_syn ]]; then
+    if [[ $__sg_tr ]]; then
+      printf '\\n%s:T\\n' "__SYNTHGYM_DONE_\${__sg_tok}__"
+      { eval "$__sg_tr"
+      } 2>&1
+    fi
+    printf '\\n%s:%s\\n' "__SYNTHGYM_DONE_\${__sg_tok}__" "$__sg_rc"
+  fi
+}
+`
 
 /**
  * The check's output as `bash -n` prints it: `bash: line N: …`, N counted from the command's first line (the eval
@@ -134,7 +159,10 @@ export function ansiQuote (s: string): string {
 
 interface Pending {
   marker: string
-  /** the line the shell prints before the command runs: what came before it is stale (a background job's) */
+  /**
+   * the line the shell prints before the command runs, after a newline of its own (a traced `printf` of it, with
+   * xtrace on, is not it): what came before it is stale (a background job's)
+   */
   start: string
   started: boolean
   decoder: StringDecoder
@@ -174,7 +202,7 @@ export class PersistentShell {
       this.proc = null
       this.pending?.done(null)
     })
-    proc.write('exec 2>&1\n')
+    proc.write('exec 2>&1\n' + PROTOCOL)
     const attached = this.attached
     this.attached = false
     if (this.opts.init && !attached) {
@@ -193,12 +221,22 @@ export class PersistentShell {
     const check = !opts.trusted && !PLAIN.test(command) && !surelyParses(command)
     if (!this.proc) { await this.start(); result.restarted = true }
 
-    const marker = `__SYNTHGYM_DONE_${randomBytes(8).toString('hex')}__`
+    const token = randomBytes(8).toString('hex')
+    // The eval and the end on lines of their own: bash reads the begin line whole before it runs it, and
+    // the data after it must be left to `read`. A missing __sg_begin (an agent's `unset -f`) ends the shell at
+    // once, instead of running the data as source.
+    const data = [Buffer.from(command), Buffer.from(opts.trailer ?? ''),
+    ...Object.values(opts.exports ?? {}).map(v => Buffer.from(v))]
+    const sizes = data.map(d => d.length)
+    const names = Object.keys(opts.exports ?? {})
+    for (const k of names) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
+    const args = [token, check ? 1 : 0, sizes[0], sizes[1], ...names.flatMap((k, i) => [k, sizes[i + 2]])].join(' ')
+    const marker = `__SYNTHGYM_DONE_${token}__`
     let timer: NodeJS.Timeout | undefined
     let quietTimer: NodeJS.Timeout | undefined
     const exitCode = await new Promise<number | null>(resolve => {
       const p: Pending = {
-        marker, start: marker.replace('DONE', 'START'), started: false, decoder: new StringDecoder('utf8'), buf: '', kept: '', dropped: 0, opts, done: resolve
+        marker, start: '\n' + marker.replace('DONE', 'START'), started: false, decoder: new StringDecoder('utf8'), buf: '', kept: '', dropped: 0, opts, done: resolve
       }
       this.pending = p
       const fire = (why: 'timeout' | 'no_output') => {
@@ -215,18 +253,9 @@ export class PersistentShell {
       }
       arm()
       ;(p as Pending & { arm?: () => void }).arm = arm
-      // Separate lines: if the command replaces the shell (`exec bash`), the new shell still prints the marker.
-      const exports = Object.entries(opts.exports ?? {})
-      const names = exports.map((_, i) => `__sg_x${i}`)
-      const exported = exports.map(([k], i) => `{ export ${k}="$${names[i]}"; } 2>/dev/null; ${names[i]}=; `).join('')
-      const run = check ? checkedRun(marker) : 'eval "$__sg_cmd" </dev/null'
-      const trailer = opts.trailer ? `printf '\\n%s:T\\n' ${marker}; { ${opts.trailer}\n} 2>&1; ` : ''
-      const exit = `${exported}${trailer}printf '\\n%s:%s\\n' ${marker} "$__sg_rc"`
-      const done = `__sg_rc=$?; __sg_cmd=; ${check ? `[[ $__sg_syn ]] || { ${exit}; }` : exit}\n`
       this.proc!.resume?.()
-      this.proc!.write(Buffer.concat([Buffer.from(`printf '%s\\n' ${p.start}\n__sg_syn=\n`),
-        asData('__sg_cmd', Buffer.from(command)), ...exports.map(([, v], i) => asData(names[i]!, Buffer.from(v))),
-        Buffer.from(`${run}\n${done}`)]))
+      this.proc!.write(Buffer.concat([Buffer.from(`__sg_begin ${args} || exit 97\n`), ...data,
+        Buffer.from('eval "$__sg_cmd" </dev/null\n__sg_end $? || exit 97\n')]))
     })
     clearTimeout(timer); clearTimeout(quietTimer)
     const p = this.pending!

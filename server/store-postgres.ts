@@ -7,7 +7,7 @@ import type { Episode, EpisodeBriefPage, EpisodePage, TrajectoryStep } from '../
 import type { EpisodeQuery } from '../env-spec/messages.js'
 import {
   MIGRATIONS, POSTGRES_DIALECT as D, SCHEMA_VERSION, SQL, baseSchema, envArgs, episodeArgs, newerSchemaError, pageQuery,
-  replicaInUse, replicaInUseError, rowToEnv, rowToEpisode, rowToLocation, rowToStep, stepArgs, toPage, totalsArgs,
+  replicaInUse, replicaInUseError, rowToEnv, rowToEpisode, rowToLocation, rowToStep, stepArgs, toPage, episodeUpdate,
   type EnvLocation, type EpisodeStore, type NewEpisode, type Replica, type StepTotals, type StoredEnv
 } from './store.js'
 import { StoreFullError, StoreUnavailableError } from './errors.js'
@@ -131,7 +131,8 @@ export class PostgresStore implements EpisodeStore {
     await this.tx(async q => {
       if (ep.done) await q('SELECT pg_advisory_xact_lock(?)', [ORDER_LOCK])
       await q(SQL.insertStep, stepArgs(episodeId, idx, step, now))
-      await q(SQL.updateEpisode, totalsArgs(episodeId, idx, step, ep, now))
+      const update = episodeUpdate(episodeId, idx, step, ep, now)
+      await q(SQL[update.sql], update.args)
       if (ep.notify) await this.notify(q)
     })
   }

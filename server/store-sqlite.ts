@@ -7,7 +7,7 @@ import type { Episode, EpisodeBriefPage, EpisodePage, TrajectoryStep } from '../
 import type { EpisodeQuery } from '../env-spec/messages.js'
 import {
   MIGRATIONS, SCHEMA_VERSION, addedColumn, SQL, SQLITE_DIALECT as D, baseSchema, envArgs, episodeArgs, newerSchemaError, pageQuery,
-  replicaInUse, replicaInUseError, rowToEnv, rowToEpisode, rowToLocation, rowToStep, stepArgs, toPage, totalsArgs,
+  replicaInUse, replicaInUseError, rowToEnv, rowToEpisode, rowToLocation, rowToStep, stepArgs, toPage, episodeUpdate,
   type EnvLocation, type EpisodeStore, type NewEpisode, type Replica, type StepTotals, type StoredEnv
 } from './store.js'
 import { StoreFullError, StoreUnavailableError } from './errors.js'
@@ -17,6 +17,8 @@ export class SqliteStore implements EpisodeStore {
   readonly where: string
   private db: Database.Database
   private stmts
+  /** a step and its episode's update, in one transaction (made once: better-sqlite3 builds a wrapper per call) */
+  private appendTx: (step: unknown[], update: Database.Statement, args: unknown[]) => void
 
   constructor (file: string, opts: { synchronous?: 'NORMAL' | 'FULL' } = {}) {
     this.where = file
@@ -32,6 +34,7 @@ export class SqliteStore implements EpisodeStore {
       insertEpisode: p(SQL.insertEpisode),
       insertStep: p(SQL.insertStep),
       updateEpisode: p(SQL.updateEpisode),
+      updateRunning: p(SQL.updateRunning),
       end: p(SQL.end),
       runningOf: p(SQL.runningOf),
       getEpisode: p(SQL.getEpisode),
@@ -48,6 +51,10 @@ export class SqliteStore implements EpisodeStore {
       envsOf: p(SQL.envsOf),
       locateEnv: p(SQL.locateEnv(D))
     }
+    this.appendTx = this.db.transaction((step: unknown[], update: Database.Statement, args: unknown[]) => {
+      this.stmts.insertStep.run(...step)
+      update.run(...args)
+    })
   }
 
   /** Schema versions in PRAGMA user_version: a file an older server wrote is upgraded in place. */
@@ -82,10 +89,8 @@ export class SqliteStore implements EpisodeStore {
 
   appendStep (episodeId: string, idx: number, step: TrajectoryStep, ep: StepTotals): Promise<void> {
     const now = new Date().toISOString()
-    return this.run(() => this.db.transaction(() => {
-      this.stmts.insertStep.run(...stepArgs(episodeId, idx, step, now))
-      this.stmts.updateEpisode.run(...totalsArgs(episodeId, idx, step, ep, now))
-    })())
+    const update = episodeUpdate(episodeId, idx, step, ep, now)
+    return this.run(() => this.appendTx(stepArgs(episodeId, idx, step, now), this.stmts[update.sql], update.args))
   }
 
   private end (episodeId: string, status: 'abandoned' | 'interrupted'): boolean {

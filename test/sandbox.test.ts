@@ -25,6 +25,33 @@ t.test('one persistent shell: cwd, variables and functions persist; exit codes c
   t.equal((await sb.exec('echo err >&2')).output, 'err\n', 'stderr is merged')
 })
 
+t.test('the command runs at the shell\'s top level, around the protocol\'s functions', async t => {
+  const sb = await make()
+  t.teardown(() => sb.close())
+  // not inside a function: declare makes globals, $1 and $# are the shell's, return is refused
+  await sb.exec('declare -a arr=(a b); declare n=5')
+  const r = await sb.exec('echo "${arr[1]} $n [$1] $#"; return 3')
+  t.match(r.output, /^b 5 \[\] 0\nbash: line \d+: return: can only `return' from a function or sourced script\n$/)
+  t.equal(r.exitCode, 2)
+  // with xtrace on, the trace of the protocol's own lines is output (as a shell would show it), no marker line
+  const traced = await sb.exec('set -x; echo hi', { trailer: 'echo state' })
+  const next = await sb.exec('echo again', { trailer: 'echo state' })
+  await sb.exec('set +x', { trusted: true })
+  for (const x of [traced, next]) t.notMatch(x.output, /^__SYNTHGYM_/m, 'no marker line in the output')
+  t.match(next.output, /^\+ eval 'echo again'\n\+\+ echo again\nagain\n/m)
+  t.match(next.trailer, /(^|\n)state\n/)
+  // an agent that removes the protocol's functions loses its shell, not its workspace; nothing of what follows
+  // the call (the command, as data) is run as source
+  for (const fn of ['__sg_begin', '__sg_end']) {
+    await sb.exec('rm -f ran; cd /tmp')
+    const gone = await sb.exec(`unset -f ${fn}`)
+    const after = await sb.exec('touch ran; pwd')
+    const restarted = fn === '__sg_end' ? gone.restarted : after.restarted
+    t.equal(restarted, true, `without ${fn}, a fresh shell`)
+    t.equal((await sb.exec('pwd; ls ran 2>/dev/null | wc -l')).output, `/home/agent/workspace\n${fn === '__sg_end' ? 1 : 0}\n`)
+  }
+})
+
 t.test('the sandbox: agent user, private workspace, no network, host hidden', async t => {
   const sb = await make()
   t.teardown(() => sb.close())
