@@ -11,7 +11,7 @@ import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
 import { LABEL, dockerMessage, within, type DockerEngine } from './docker-engine.js'
 import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
-import { pidsCurrent, pidsLimitHits, processCgroups } from './cgroups.js'
+import { forgetCounters, pidsCurrent, pidsLimitHits, processCgroups } from './cgroups.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type InterruptOptions, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions, type ShellHandle
@@ -568,6 +568,7 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
     this.extra.clear()
     await Promise.all(extra.map(s => s.close()))
     await this.container?.remove({ force: true }).catch(() => {})
+    forgetCounters(this.hostCgroups ?? [])
     if (this.quotaDir) await removeTree(this.quotaDir)
     this.engine.sandboxes.delete(this)
     this.opts.onClose?.()

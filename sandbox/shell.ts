@@ -91,36 +91,45 @@ const PARSE = '{ POSIXLY_CORRECT=1; unset -f set eval trap shopt echo unset; uns
   "eval 'echo \"$LINENO\"'$'\\n''set -n'$'\\n'\"$__sg_cmd\"$'\\n' 2>&1"
 
 /**
- * The protocol's two halves, defined once per shell start: bash reads its script from a pipe one byte per read(2)
- * (it must leave the rest to a child), so what a step sends as source is kept to two short calls around the
- * command's `eval`, which stays at the top level (`declare`, `local`, `return` and `$1` mean what they mean there).
+ * The protocol's parts, defined once per shell start. bash reads its script from a pipe one byte per read(2) (it
+ * must leave the rest to a child), and a step's source is one short line:
  *
- * `__sg_begin TOKEN CHECK CMD_BYTES TRAILER_BYTES [NAME BYTES]…` prints the start line, then reads the command, the
- * trailer and the exported values as data, never parsed as source: `read -N` takes a known length in a few calls
- * (LC_ALL=C: -N counts characters). With CHECK 1 it checks the command's syntax first: a failed check prints the
- * parse message framed by the marker (`:S` … `:E`), empties the command and sets __sg_syn, which keeps `__sg_end`
- * quiet. A check with no message (its fork failed) lets the command run, as the host check's pass did. One known
- * difference from the host `bash -n`: a malformed `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run),
- * where `bash -n` printed the message but exited 0, so the command used to run up to that point.
+ *   __sg_b HEADER_BYTES||exit 97;[__sg_k||exit 97;]eval "$__sg_cmd"</dev/null;__sg_e $?||exit 97
  *
- * `__sg_end STATUS` exports the values (after the command, which must not see them), runs the trailer with its
- * output after a `:T` line, and prints the exit-code line. They call no helper function (an agent's FUNCNEST=1
- * would break the call) and, of what an agent may shadow with a function, only what the protocol always called:
- * printf, read, export, eval (an agent's `set` or `shift` is never run by them).
+ * then the header and the data, which `read -N` takes in one call each (LC_ALL=C: -N counts characters). The
+ * command's `eval` stays at the top level: `declare`, `local`, `return` and `$1` mean what they mean there.
+ *
+ * `__sg_b` reads the header (`__sg_tok=… __sg_len=(…) __sg_xn=(…)`: the step's token, the sizes of the command, the
+ * trailer and each exported value, the exported names; the server's own text), prints the start line, then reads the
+ * data. `__sg_k`, sent only for a command that needs it, checks its syntax: a failed check prints the parse message
+ * framed by the marker (`:S` … `:E`), empties the command and sets __sg_syn, which keeps `__sg_e` quiet. A check
+ * with no message (its fork failed) lets the command run, as the host check's pass did. One known difference from
+ * the host `bash -n`: a malformed `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run), where `bash -n`
+ * printed the message but exited 0, so the command used to run up to that point. `__sg_e STATUS` exports the values
+ * (after the command, which must not see them), runs the trailer with its output after a `:T` line, and prints the
+ * exit-code line.
+ *
+ * A missing part (an agent's `unset -f`) or a failed last printf (a closed stdout) ends the shell at once, never
+ * letting the data run as source. The parts call no function (an agent's FUNCNEST=1 would break the call), and of
+ * what an agent may shadow with a function only printf, read, local, export and eval (never its `set` or `shift`).
  */
-export const PROTOCOL = `__sg_begin () {
-  printf '\\n%s\\n' "__SYNTHGYM_START_\${1}__"
-  __sg_tok=$1 __sg_syn= __sg_xn=() __sg_xv=()
-  LC_ALL=C read -r -N "$3" __sg_cmd; LC_ALL=C read -r -N "$4" __sg_tr
-  for (( __sg_i = 5; __sg_i < $#; __sg_i += 2 )); do
-    __sg_n=$(( __sg_i + 1 )); __sg_xn+=("\${!__sg_i}"); LC_ALL=C read -r -N "\${!__sg_n}" __sg_v; __sg_xv+=("$__sg_v")
+export const PROTOCOL = `__sg_b () {
+  local LC_ALL=C
+  read -r -N "$1" __sg_h; eval "$__sg_h"
+  printf '\\n%s\\n' "__SYNTHGYM_START_\${__sg_tok}__"
+  read -r -N "\${__sg_len[0]}" __sg_cmd; read -r -N "\${__sg_len[1]}" __sg_tr
+  __sg_syn= __sg_xv=()
+  for (( __sg_i = 2; __sg_i < \${#__sg_len[@]}; __sg_i++ )); do
+    read -r -N "\${__sg_len[__sg_i]}" __sg_v; __sg_xv+=("$__sg_v")
   done
-  if [[ $2 == 1 ]] && ! __sg_err=$(${PARSE}) && [[ $__sg_err == *$'\\n'* ]]; then
+}
+__sg_k () {
+  if ! __sg_err=$(${PARSE}) && [[ $__sg_err == *$'\\n'* ]]; then
     __sg_syn=1 __sg_cmd=
     printf '\\n%s:S\\n%s\\n%s:E\\n' "__SYNTHGYM_DONE_\${__sg_tok}__" "$__sg_err" "__SYNTHGYM_DONE_\${__sg_tok}__"
   fi
 }
-__sg_end () {
+__sg_e () {
   __sg_rc=$1 __sg_cmd=
   for (( __sg_i = 0; __sg_i < \${#__sg_xn[@]}; __sg_i++ )); do
     { export "\${__sg_xn[__sg_i]}=\${__sg_xv[__sg_i]}"; } 2>/dev/null
@@ -136,6 +145,17 @@ __sg_end () {
   fi
 }
 `
+
+/** A step's source line and its header, then its data: see PROTOCOL. */
+export function stepInput (token: string, check: boolean, command: string, trailer: string,
+  exports: Record<string, string>): Buffer {
+  const names = Object.keys(exports)
+  for (const k of names) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
+  const data = [command, trailer, ...Object.values(exports)].map(d => Buffer.from(d))
+  const header = Buffer.from(`__sg_tok=${token} __sg_len=(${data.map(d => d.length).join(' ')}) __sg_xn=(${names.join(' ')})`)
+  const line = `__sg_b ${header.length}||exit 97;${check ? '__sg_k||exit 97;' : ''}eval "$__sg_cmd"</dev/null;__sg_e $?||exit 97\n`
+  return Buffer.concat([Buffer.from(line), header, ...data])
+}
 
 /**
  * The check's output as `bash -n` prints it: `bash: line N: …`, N counted from the command's first line (the eval
@@ -222,15 +242,7 @@ export class PersistentShell {
     if (!this.proc) { await this.start(); result.restarted = true }
 
     const token = randomBytes(8).toString('hex')
-    // The eval and the end on lines of their own: bash reads the begin line whole before it runs it, and
-    // the data after it must be left to `read`. A missing __sg_begin (an agent's `unset -f`) ends the shell at
-    // once, instead of running the data as source.
-    const data = [Buffer.from(command), Buffer.from(opts.trailer ?? ''),
-    ...Object.values(opts.exports ?? {}).map(v => Buffer.from(v))]
-    const sizes = data.map(d => d.length)
-    const names = Object.keys(opts.exports ?? {})
-    for (const k of names) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
-    const args = [token, check ? 1 : 0, sizes[0], sizes[1], ...names.flatMap((k, i) => [k, sizes[i + 2]])].join(' ')
+    const input = stepInput(token, check, command, opts.trailer ?? '', opts.exports ?? {})
     const marker = `__SYNTHGYM_DONE_${token}__`
     let timer: NodeJS.Timeout | undefined
     let quietTimer: NodeJS.Timeout | undefined
@@ -254,8 +266,7 @@ export class PersistentShell {
       arm()
       ;(p as Pending & { arm?: () => void }).arm = arm
       this.proc!.resume?.()
-      this.proc!.write(Buffer.concat([Buffer.from(`__sg_begin ${args} || exit 97\n`), ...data,
-        Buffer.from('eval "$__sg_cmd" </dev/null\n__sg_end $? || exit 97\n')]))
+      this.proc!.write(input)
     })
     clearTimeout(timer); clearTimeout(quietTimer)
     const p = this.pending!
