@@ -222,7 +222,7 @@ function wsSession (m: EnvManager, socket: WebSocket, auth: Auth, access: Access
       if (e instanceof UnauthorizedError) socket.close(1008, 'API key revoked')
       return
     }
-    runAs(as, () => handle(m, msg, watch, follow, hold)).then(
+    runAs(as, () => handle(m, msg, { watch, listener }, follow, hold)).then(
       result => send({ id: msg.id, ok: true, result }),
       e => send({ id: msg.id, ok: false, error: toApiError(e).body.error })
     )
@@ -239,8 +239,16 @@ interface Follow {
   unwatch: (envId: string) => UnwatchResult
 }
 
-/** One op, one manager call; `watch` subscribes the session to the environment first (but for watch and unwatch). */
-async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => void, follow: Follow, hold: Hold): Promise<unknown> {
+interface Session {
+  /** subscribes the session to an environment it touches */
+  watch: (envId: string) => void
+  /** where its frames go: a step's own result comes as its answer, not twice */
+  listener: EnvListener
+}
+
+/** One op, one manager call; the session is subscribed to the environment first (but for watch and unwatch). */
+async function handle (m: EnvManager, msg: WsRequest, session: Session, follow: Follow, hold: Hold): Promise<unknown> {
+  const { watch } = session
   switch (msg.op) {
     case 'ping': return { pong: true }
     case 'watch': return follow.watch(msg.env_id, msg.id)
@@ -258,7 +266,7 @@ async function handle (m: EnvManager, msg: WsRequest, watch: (envId: string) => 
       await m.whereIs(msg.env_id, '/v1/ws')
       watch(msg.env_id)
       return m.step(msg.env_id, { action: msg.action, response: msg.response, thought: msg.thought, model: msg.model },
-        { streamId: msg.stream === false ? undefined : msg.id })
+        { streamId: msg.stream === false ? undefined : msg.id, origin: session.listener })
     }
     default: break
   }

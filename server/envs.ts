@@ -565,9 +565,10 @@ export class EnvManager {
   /**
    * Runs the step, records it, then answers: a step that returned is durable. With `streamId`, its output goes to
    * the attached sessions as frames carrying that id. A step cut short by a close is not recorded. A step the store
-   * refuses (disk full) answers STORE_FULL and is recorded before the environment's next step or reset.
+   * refuses (disk full) answers STORE_FULL and is recorded before the environment's next step or reset. The session
+   * that asked (`origin`) gets the result as its answer only, not also as a `step_result` frame.
    */
-  async step (id: string, body: StepBody, opts: { streamId?: string | number } = {}): Promise<StepResult> {
+  async step (id: string, body: StepBody, opts: { streamId?: string | number, origin?: EnvListener } = {}): Promise<StepResult> {
     const live = this.live(id)
     return this.track((async () => {
       await this.ready(live)
@@ -613,7 +614,7 @@ export class EnvManager {
       live.log.debug({ episode_id: episodeId, step: steps.length - 1, seconds: steps.at(-1)!.execution_time, done: env.done }, 'step')
       if (env.done) live.log.info({ episode_id: episodeId, exit_status: env.info.exit_status }, 'episode finished')
       live.lastUsed = Date.now()
-      for (const l of live.listeners) l({ type: 'step_result', env_id: id, result: r })
+      for (const l of live.listeners) if (l !== opts.origin) l({ type: 'step_result', env_id: id, result: r })
       for (const w of live.watchers) w({ result: r })
       return r
     })())

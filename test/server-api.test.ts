@@ -80,6 +80,37 @@ t.test('closing over the WebSocket while another socket steps: ENV_CLOSED frame'
   t.equal((await http(s.url, 'GET', `/v1/episodes/${episode}`)).body.episode.status, 'abandoned')
 })
 
+t.test('a socket\'s own step comes back once, as its answer; another socket on the environment gets step_result', async t => {
+  const s = await testServer()
+  t.teardown(() => s.close())
+  const open = async () => {
+    const ws = new WebSocket(s.url.replace('http', 'ws') + '/v1/ws')
+    await new Promise(resolve => ws.once('open', resolve))
+    const frames: any[] = []
+    ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString())))
+    const ask = async (msg: object & { id: string }) => {
+      ws.send(JSON.stringify(msg))
+      while (!frames.some(f => f.id === msg.id && 'ok' in f)) await sleep(20)
+      return frames.find(f => f.id === msg.id && 'ok' in f)
+    }
+    return { ws, frames, ask }
+  }
+  const a = await open()
+  const b = await open()
+  t.teardown(() => { a.ws.close(); b.ws.close() })
+  const env = (await a.ask({ id: 'c', op: 'create', task: TASK })).result.env_id
+  await a.ask({ id: 'r', op: 'reset', env_id: env })
+  await b.ask({ id: 'bs', op: 'state', env_id: env }) // b touches the environment: it follows its steps
+  a.frames.length = 0
+  b.frames.length = 0
+  const answer = await a.ask({ id: 's', op: 'step', env_id: env, action: 'echo hi', stream: false })
+  t.equal(answer.result.observation, 'hi')
+  await waitFor('b to get the result', () => b.frames.length > 0)
+  t.same(b.frames, [{ type: 'step_result', env_id: env, result: answer.result }], 'b: the result as a frame')
+  await b.ask({ id: 'bp', op: 'ping' }) // a frame sent after the step's would have come by now
+  t.same(a.frames, [answer], 'a: the answer only, not a step_result frame too')
+})
+
 t.test('the idle reaper leaves an environment alone while its step runs', async t => {
   const s = await testServer({ idleTimeout: 1 })
   t.teardown(() => s.close())
