@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { PassThrough } from 'node:stream'
 import Docker from 'dockerode'
-import { SynthgymClient, type WsClient } from '../clients/client.js'
+import { SynthgymClient } from '../clients/client.js'
 import { dockerMessage } from '../sandbox/docker-engine.js'
 import { DEFAULTS, dockerEngines } from '../server/config.js'
 import type { ServerConfig } from '../server/config.js'
@@ -84,11 +84,12 @@ export async function waitPool (client: SynthgymClient, want: number, limitMs = 
 
 /** The container of an environment: by its `synthgym.env` label, else (a sandbox taken from the warm pool, labelled
  * before it had an env) by the container id Docker writes into the container's /etc/hostname. */
-export async function envContainer (docker: Docker, ws: WsClient, envId: string, serverId: string):
+export async function envContainer (docker: Docker, client: { step: (envId: string, action: string) => Promise<{ observation: string }> },
+  envId: string, serverId: string):
 Promise<{ id: string, foundBy: string }> {
   const byLabel = await docker.listContainers({ filters: { label: [`synthgym.env=${envId}`] } })
   if (byLabel.length === 1) return { id: byLabel[0]!.Id, foundBy: 'label synthgym.env' }
-  const host = (await ws.step(envId, 'cat /etc/hostname')).observation.trim()
+  const host = (await client.step(envId, 'cat /etc/hostname')).observation.trim()
   const mine = await docker.listContainers({ filters: { label: [`synthgym.server=${serverId}`] } })
   const c = mine.filter(c => host.length >= 12 && c.Id.startsWith(host))
   if (c.length !== 1) {

@@ -25,16 +25,20 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
   const S = 'docker step overhead'
   const ws = await client.ws()
   try {
+    // WS and HTTP steps on two environments: a socket that touched an environment gets every other client's step on
+    // it as a frame, which an HTTP client's step would pay for here. `docker exec` runs in the HTTP one's container.
     const env = await ws.create({ task: 'prisonersDilemma', backend: 'docker', max_steps: 100_000 })
-    await withTimeout(ws.reset(env.env_id), 120_000, 'reset for the docker step benchmark')
-    const c = await envContainer(docker, ws, env.env_id, serverId)
+    const httpEnv = await client.createEnv({ task: 'prisonersDilemma', backend: 'docker', max_steps: 100_000 })
+    await withTimeout(Promise.all([ws.reset(env.env_id), client.reset(httpEnv.env_id)]), 120_000,
+      'reset for the docker step benchmark')
+    const c = await envContainer(docker, client, httpEnv.env_id, serverId)
     progress(`docker step: container ${c.id.slice(0, 12)} (found by ${c.foundBy})`)
     const container = docker.getContainer(c.id)
     const check = (r: { terminated: boolean, truncated: boolean }) => {
       if (r.terminated || r.truncated) throw new Error('the docker step environment ended early')
     }
     const wsStep = (a: string) => async () => { check(await withTimeout(ws.step(env.env_id, a), 30_000, 'ws step')) }
-    const httpStep = (a: string) => async () => { check(await withTimeout(client.step(env.env_id, a), 30_000, 'http step')) }
+    const httpStep = (a: string) => async () => { check(await withTimeout(client.step(httpEnv.env_id, a), 30_000, 'http step')) }
     const cli = (argv: string[]) => async () => { await command('docker', [...H, 'exec', c.id, ...argv], 30_000) }
     const kinds: [string, () => Promise<void>][] = [
       ['ws_true', wsStep('true')],
@@ -53,23 +57,26 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
     const steps = Math.ceil(o.dockerSteps / rounds)
     const execs = Math.ceil(o.dockerExecs / rounds)
     const ms: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]))
-    const before = (await client.trajectory(env.env_id)).steps.length
+    const before = {
+      ws: (await client.trajectory(env.env_id)).steps.length, http: (await client.trajectory(httpEnv.env_id)).steps.length
+    }
     for (let r = 0; r < rounds; r++) {
       progress(`docker step: round ${r + 1}/${rounds}: ${steps} steps each of \`true\` and the realistic action over ` +
         `WS and HTTP, ${execs} each of \`docker exec\` (CLI) of both, ${execs} dockerode execs`)
       for (const [k, f] of kinds) ms[k]!.push(...await timeLoop(k.startsWith('ws') || k.startsWith('http') ? steps : execs, 0, f))
     }
-    // the env's own time of each timed step, in the order they ran: WS true, HTTP true, WS real, HTTP real per round
-    const timed = (await client.trajectory(env.env_id)).steps.slice(before).map(s => s.execution_time * 1000)
-    const stepKinds = kinds.map(([k]) => k).filter(k => k.startsWith('ws') || k.startsWith('http'))
-    const inEnv: Record<string, number[]> = Object.fromEntries(stepKinds.map(k => [k, []]))
-    for (let r = 0; r < rounds; r++) {
-      for (const [i, k] of stepKinds.entries()) {
-        const at = (r * stepKinds.length + i) * steps
-        inEnv[k]!.push(...timed.slice(at, at + steps))
+    // the env's own time of each timed step, in the order each env ran them, per round: its kinds in `kinds` order
+    const inEnv: Record<string, number[]> = {}
+    for (const [prefix, id] of [['ws', env.env_id], ['http', httpEnv.env_id]] as const) {
+      const timed = (await client.trajectory(id)).steps.slice(before[prefix]).map(s => s.execution_time * 1000)
+      const mine = kinds.map(([k]) => k).filter(k => k.startsWith(prefix))
+      for (const k of mine) inEnv[k] = []
+      for (let r = 0; r < rounds; r++) {
+        for (const [i, k] of mine.entries()) inEnv[k]!.push(...timed.slice((r * mine.length + i) * steps, (r * mine.length + i + 1) * steps))
       }
     }
     await ws.closeEnv(env.env_id)
+    await client.closeEnv(httpEnv.env_id)
     const s: Record<string, Summary> = Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, summarize(v)]))
     const e: Record<string, Summary> = Object.fromEntries(Object.entries(inEnv).map(([k, v]) => [k, summarize(v)]))
     const target = (cliP50: number) => Number.isFinite(cliP50) ? { below: cliP50 / 50 } : null

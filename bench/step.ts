@@ -76,12 +76,15 @@ export async function stepOverhead (ctx: BenchContext, url: string): Promise<Rec
   const raw = summarize(await rawBash(o.iterations, o.warmup))
   const { sbTrue, sbState, sbChecked, syntax } = await sandboxBreakdown(ctx)
 
+  // HTTP steps go to an environment of their own, made over HTTP: a socket that touched an environment gets every
+  // other client's step on it as a frame, which an HTTP client's step would pay for here
   const client = new SynthgymClient(url)
   const ws = await client.ws()
   let wsStep: Summary, httpStep: Summary
   try {
     const env = await ws.create({ task: o.stepTask, max_steps: 100_000 })
-    await withTimeout(ws.reset(env.env_id), 300_000, 'reset for the step benchmark')
+    const httpEnv = await client.createEnv({ task: o.stepTask, max_steps: 100_000 })
+    await withTimeout(Promise.all([ws.reset(env.env_id), client.reset(httpEnv.env_id)]), 300_000, 'reset for the step benchmark')
     progress(`WebSocket step: ${o.warmup} + ${o.iterations} round trips of \`true\` (${o.stepTask})`)
     wsStep = summarize(await timeLoop(o.iterations, o.warmup, async () => {
       const r = await withTimeout(ws.step(env.env_id, 'true'), 30_000, 'ws step')
@@ -89,10 +92,11 @@ export async function stepOverhead (ctx: BenchContext, url: string): Promise<Rec
     }))
     progress(`HTTP step: ${o.warmup} + ${o.iterations} round trips of \`true\``)
     httpStep = summarize(await timeLoop(o.iterations, o.warmup, async () => {
-      const r = await withTimeout(client.step(env.env_id, 'true'), 30_000, 'http step')
+      const r = await withTimeout(client.step(httpEnv.env_id, 'true'), 30_000, 'http step')
       if (r.terminated || r.truncated) throw new Error('the step environment ended early')
     }))
     await ws.closeEnv(env.env_id)
+    await client.closeEnv(httpEnv.env_id)
   } finally { ws.close() }
 
   // overhead: each percentile of the step minus the raw bash p50

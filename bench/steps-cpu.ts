@@ -18,15 +18,22 @@ const dataDir = mkdtempSync(join(tmpdir(), 'synthgym-steps-cpu-'))
 const server = await startServer({ ...DEFAULTS, port: 0, dataDir }, { logger: false })
 try {
   const client = new SynthgymClient(server.url)
-  const ws = await client.ws()
-  const env = await ws.create({ task: 'prisonersDilemma', max_steps: 100_000 })
-  await ws.reset(env.env_id)
-  await ws.step(env.env_id, MIX_SETUP)
-  for (let r = 0; r < rounds; r++) {
-    for (const a of list) await (transport === 'http' ? client.step(env.env_id, a) : ws.step(env.env_id, a))
+  // HTTP steps on an environment no socket has touched (a socket would get each of them as a frame)
+  if (transport === 'http') {
+    const env = await client.createEnv({ task: 'prisonersDilemma', max_steps: 100_000 })
+    await client.reset(env.env_id)
+    await client.step(env.env_id, MIX_SETUP)
+    for (let r = 0; r < rounds; r++) for (const a of list) await client.step(env.env_id, a)
+    await client.closeEnv(env.env_id)
+  } else {
+    const ws = await client.ws()
+    const env = await ws.create({ task: 'prisonersDilemma', max_steps: 100_000 })
+    await ws.reset(env.env_id)
+    await ws.step(env.env_id, MIX_SETUP)
+    for (let r = 0; r < rounds; r++) for (const a of list) await ws.step(env.env_id, a)
+    await ws.closeEnv(env.env_id)
+    ws.close()
   }
-  await ws.closeEnv(env.env_id)
-  ws.close()
 } finally {
   await server.close()
   rmSync(dataDir, { recursive: true, force: true })
