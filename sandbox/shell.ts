@@ -43,36 +43,129 @@ const PLAIN = /^[\w\s./=:,+@%-]*$/
 // Words that bash may take as grammar (reserved words, wherever they stand: the test is kept simple, not exact).
 const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'case', 'esac', 'for', 'select', 'while', 'until', 'do',
   'done', 'in', 'function', 'time', 'coproc', '[[', ']]', '{', '}', '!'])
-// One line of simple commands joined by ; | && ||, whose words are plain characters, '…' strings, "…" strings and
-// $NAME / ${…} without quotes, $( or backslashes inside: each alternative is a complete token, so a match cannot
-// leave a quote or a brace open. No `[` (`x[` first in a command opens an array subscript), no newline.
-const PARAM = String.raw`\$(?:[A-Za-z0-9_?#@*!$-]|\{[A-Za-z0-9_?#@*!$%:/^,.=+~ -]*\})`
-const WORD = String.raw`(?:[\w./=:,+@%^~*?-]|'[^']*'|"(?:[^"\\$\`]|${PARAM})*"|${PARAM})+`
-const TOKEN = new RegExp(String.raw`[ \t]+|&&|\|\||;|\||${WORD}`, 'y')
+// The pieces of a word: plain characters (no `[`: `x[` first in a command opens an array subscript), '…' strings,
+// $NAME and ${…} without quotes or nesting inside. "…" strings and $(…) are read by `word` and `list` below.
+const PLAIN_CHARS = /[\w./=:,+@%^~*?-]+/y
+const SINGLE = /'[^']*'/y
+const PARAM = /\$(?:[A-Za-z0-9_?#@*!$-]|\{[A-Za-z0-9_?#@*!$%:/^,.=+~ -]*\})/y
+const BLANKS = /[ \t]*/y
+const CONTROL = /&&|\|\||;|\|/y
+// a here-document: `<<` or `<<-`, its delimiter quoted (a literal body) or a bare name, then a token's end
+const HEREDOC = /<<(?!<)(-?)[ \t]*(?:'([^'\n]+)'|"([^"\\$`\n]+)"|([A-Za-z_]\w*))(?=[ \t\n;&|<>)]|$)/y
+// other redirections, each followed by a word (`2>&1`, `> out`, `<<< "$x"`, `&>> log`)
+const REDIRECT = /&>>|&>|[0-9]*(?:<<<|>>|>&|<&|>|<)/y
+
+function at (re: RegExp, s: string, i: number): string | null {
+  re.lastIndex = i
+  return re.exec(s)?.[0] ?? null
+}
+
+/** The end of the word at `i` (-1: none there, or one that bash could read otherwise). */
+function word (s: string, i: number): number {
+  const start = i
+  for (;;) {
+    const piece = at(PLAIN_CHARS, s, i) ?? at(SINGLE, s, i) ?? at(PARAM, s, i)
+    if (piece) { i += piece.length; continue }
+    if (s.startsWith('$(', i)) {
+      if (s[i + 2] === '(') return -1 // $(( … )): arithmetic
+      const end = list(s, i + 2, true)
+      if (end < 0) return -1
+      i = end + 1
+      continue
+    }
+    if (s[i] !== '"') break
+    for (i++; s[i] !== '"'; ) {
+      if (i >= s.length || s[i] === '`' || s[i] === '\n') return -1
+      if (s[i] === '\\') { i += 2; continue }
+      if (s[i] === '$') {
+        const p = at(PARAM, s, i)
+        if (p) { i += p.length; continue }
+        if (s[i + 1] === '(') {
+          if (s[i + 2] === '(') return -1
+          const end = list(s, i + 2, true)
+          if (end < 0) return -1
+          i = end + 1
+          continue
+        }
+        if (s[i + 1] === '{') return -1
+      }
+      i++
+    }
+    i++
+  }
+  return i > start ? i : -1
+}
 
 /**
- * True when the command surely parses: one line of simple commands made of such words, joined by ; | && ||, none of
- * them empty, no reserved word. Such a command skips the check's fork; anything else goes to bash's parser (the
+ * A list of simple commands from `i`: words and redirections, joined by ; | && ||, none of them empty, no reserved
+ * word. Inside $(…) (`nested`) it ends at its `)` (the index returned); at the top it ends with the input, or with
+ * a newline when here-documents were opened on that line: their bodies and end lines must then close the input.
+ */
+function list (s: string, i: number, nested: boolean): number {
+  let items = 0
+  let op = ''
+  const bodies: { delim: string, tabs: boolean, literal: boolean }[] = []
+  for (;;) {
+    i += at(BLANKS, s, i)!.length
+    if (i >= s.length || s[i] === '\n' || (nested && s[i] === ')')) break
+    const control = at(CONTROL, s, i)
+    if (control) {
+      if (items === 0) return -1 // `; a`, `a ||| b`, `a;;`
+      items = 0
+      op = control
+      i += control.length
+      continue
+    }
+    const heredoc = nested ? null : (HEREDOC.lastIndex = i, HEREDOC.exec(s))
+    if (heredoc) {
+      bodies.push({ delim: heredoc[2] ?? heredoc[3] ?? heredoc[4]!, tabs: heredoc[1] === '-', literal: heredoc[4] === undefined })
+      items++
+      i += heredoc[0].length
+      continue
+    }
+    const redirect = at(REDIRECT, s, i)
+    if (redirect) {
+      i += redirect.length
+      i += at(BLANKS, s, i)!.length
+      if (s.startsWith('<<', i)) return -1
+      const end = word(s, i)
+      // digits before < or > are the next redirection's fd (`> 2>&1`): this one has no word
+      if (end < 0 || (/^[0-9]+$/.test(s.slice(i, end)) && (s[end] === '<' || s[end] === '>'))) return -1
+      i = end
+      items++
+      continue
+    }
+    const end = word(s, i)
+    if (end < 0 || RESERVED.has(s.slice(i, end))) return -1
+    items++
+    i = end
+  }
+  if (!(items > 0 || op === ';')) return -1 // a trailing `;` ends the last command; `a |` or `a &&` wants one more
+  if (nested) return s[i] === ')' ? i : -1
+  if (i >= s.length) return bodies.length ? -1 : i
+  if (!bodies.length) return -1 // a newline without here-documents: a second line
+  // the bodies, in order, each up to its end line; a bare delimiter's body is expanded, so it must hold no $ ` \
+  for (const b of bodies) {
+    for (;;) {
+      if (i >= s.length) return -1 // not closed: bash warns, and runs it; its own parser says so
+      const next = s.indexOf('\n', i + 1)
+      const line = s.slice(i + 1, next < 0 ? s.length : next)
+      i = next < 0 ? s.length : next
+      if ((b.tabs ? line.replace(/^\t+/, '') : line) === b.delim) break
+      if (!b.literal && /[$`\\]/.test(line)) return -1
+    }
+  }
+  return i >= s.length - 1 ? s.length : -1 // nothing after the last end line but its newline
+}
+
+/**
+ * True when the command surely parses: one line of simple commands made of plain words, quotes, parameters, $(…)
+ * of the same, and redirections, joined by ; | && ||, none of them empty, no reserved word; here-documents on that
+ * line with their bodies closed. Such a command skips the check's fork; anything else goes to bash's parser (the
  * tests hold this to `bash -n`: whatever this accepts, `bash -n` accepts).
  */
 export function surelyParses (command: string): boolean {
-  let words = 0
-  let op = ''
-  for (let at = 0; at < command.length;) {
-    TOKEN.lastIndex = at
-    const m = TOKEN.exec(command)
-    if (!m) return false
-    const t = m[0]
-    at += t.length
-    if (t[0] === ' ' || t[0] === '\t') continue
-    if (t === ';' || t === '&&' || t === '||' || t === '|') {
-      if (words === 0) return false // `; a`, `a ||| b`, `a;;`
-      words = 0
-      op = t
-    } else if (RESERVED.has(t)) return false
-    else words++
-  }
-  return words > 0 || op === ';' // a trailing `;` ends the last command; `a |` or `a &&` wants one more
+  return list(command, 0, false) === command.length
 }
 
 export const NUL_REFUSED = 'bash: the command contains a NUL byte (\\0), which bash cannot take; it was not run'

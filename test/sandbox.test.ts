@@ -42,11 +42,11 @@ t.test('the command runs at the shell\'s top level, around the protocol\'s funct
   t.match(next.trailer, /(^|\n)state\n/)
   // an agent that removes the protocol's functions loses its shell, not its workspace; nothing of what follows
   // the call (the command, as data) is run as source
-  // __sg_k: the check, run for a command with a `$(`
+  // __sg_k: the check, run for a command with a reserved word
   for (const [fn, when] of [['__sg_b', 'next'], ['__sg_k', 'next'], ['__sg_e', 'now']] as const) {
     await sb.exec('rm -f ran; cd /tmp')
     const gone = await sb.exec(`unset -f ${fn}`)
-    const after = await sb.exec('touch ran; echo $(pwd)')
+    const after = await sb.exec('touch ran; if true; then pwd; fi')
     t.equal((when === 'now' ? gone : after).restarted, true, `without ${fn}, a fresh shell`)
     t.equal((await sb.exec('pwd; ls ran 2>/dev/null | wc -l')).output, `/home/agent/workspace\n${when === 'now' ? 1 : 0}\n`)
   }

@@ -63,13 +63,21 @@ t.test('the check in the shell gives bash -n\'s verdict and message, and a rejec
 })
 
 // Near the line that surelyParses draws: simple words, quotes and parameters that may not close, reserved words,
-// operators that may dangle.
+// operators that may dangle, redirections with or without their word, $(…) that may not close or hold a keyword,
+// and here-documents whose bodies may not end, hold expansions or be followed by more.
 const near = fc.array(fc.oneof(
   fc.constantFrom('echo', 'ls', '-la', 'x=1', 'a.txt', '*.py', '[a-z]', 'x[1]=2', '%1', '~/x', '--', 'X=', 'a=b=c', '@', '^'),
   fc.constantFrom(' ', ' ', '\t', ';', '; ', ' | ', ' && ', ' || ', '|', '&', '\n', ';;'),
   fc.constantFrom("'a b'", "'it'\"'\"'s'", '"$N in $PWD"', '"${X^^}"', '${X:-a b}', '${#X}', '$?', '$$', '"a \\" b"',
-    "'", '"', '${', '${X', '"$(', '"`x`"', '$(x)', "$'x'", '$"x"', '"!"', '"a$"'),
-  fc.constantFrom('if', 'fi', 'then', 'do', 'done', 'in', 'time', '!', '{', '}', '[[', ']]', '#', '(', ')', '<', '>')
+    "'", '"', '${', '${X', '"$(', '"`x`"', '$(x)', "$'x'", '$"x"', '"!"', '"a$"', '"a\\', '"\\n"'),
+  fc.constantFrom('if', 'fi', 'then', 'do', 'done', 'in', 'time', '!', '{', '}', '[[', ']]', '#', '(', ')', '<', '>'),
+  fc.constantFrom(' > out', '>', ' 2>&1', '2>', ' >> log', ' < a.txt', '<', ' &> all', '&>', ' >&2', '<<<', ' <<< "$x"',
+    ' <&-', ' >|', '>(', '<(', ' 3>&', '1>'),
+  fc.constantFrom('$(ls | wc -l)', '"$(echo "in" $x)"', '$(', '$(ls', '$()', '$(if)', '$((1))', '$(a;)', '$(a >f)',
+    '"$(a "b)"', '$(a\nb)', ')', '$($(x))', '$(echo \')\')'),
+  fc.constantFrom(" <<'EOF'\na $x `b`\nEOF", ' <<EOF\nplain\nEOF', ' <<EOF\n$x\nEOF', ' << \'E Z\'\nz\nE Z\n',
+    ' <<-"T"\n\tx\n\tT', " <<'EOF'\nno end", ' <<EOF', " <<'A' <<'B'\na\nA\nb\nB", ' <<EOF\nx\nEOF\necho more',
+    " <<'EOF'x\nEOF", ' <<EOF-\nEOF-', "\nEOF", '\n')
 ), { minLength: 1, maxLength: 10 }).map(ps => ps.join(''))
 
 t.test('surelyParses accepts only what bash -n accepts', async t => {
@@ -80,10 +88,16 @@ t.test('surelyParses accepts only what bash -n accepts', async t => {
     t.equal(await bashN(c), null, `bash -n accepts ${JSON.stringify(c)}`)
   }), { numRuns: 1500 })
   t.ok(accepted > 60, `enough commands took the fast path (${accepted})`)
-  for (const c of ['echo a |', 'a ;; b', '; a', 'fi', 'echo "a', "echo 'a", 'echo ${a', 'echo $(a)', 'a & b', 'a\nb']) {
+  for (const c of ['echo a |', 'a ;; b', '; a', 'fi', 'echo "a', "echo 'a", 'echo ${a', 'a & b', 'a\nb', 'echo a >',
+    'echo $((1+2))', 'echo $(a', 'echo $()', 'cat <<EOF\nabc', 'cat <<EOF\n$x\nEOF', 'cat <<E\nx\nE\necho more', 'a 2>&', 'a > 2>&1', '<2>x']) {
     t.equal(surelyParses(c), false, `left to bash: ${JSON.stringify(c)}`)
   }
   t.equal(surelyParses('N=3; X="n=$N in $PWD"; echo "${X^^}" \'it\'"\'"\'s\' | tr a-z A-Z && ls -la;'), true)
+  // what agents send most: here-documents with a quoted end word (MLGym's `edit` becomes one), $(…), redirections
+  for (const c of ["cat > train.py << 'EOF'\nimport os\nprint(f\"{os.getcwd()} $HOME `x`\")\nEOF", "edit 2:3 << 'end_of_edit'\nit's\nend_of_edit",
+    'echo "lines: $(wc -l < notes.txt), files: $(ls | wc -l)"', 'python train.py 2>&1 | tail -5', 'x=$(ls) && echo "$x" > out.txt']) {
+    t.equal(surelyParses(c), true, `the fast path: ${JSON.stringify(c)}`)
+  }
 })
 
 t.test('hand-picked cases: multi-line, heredoc warnings before an error, a big command, state of the shell', async t => {
