@@ -97,17 +97,47 @@ function word (s: string, i: number): number {
 }
 
 /**
- * A list of simple commands from `i`: words and redirections, joined by ; | && ||, none of them empty, no reserved
- * word. Inside $(…) (`nested`) it ends at its `)` (the index returned); at the top it ends with the input, or with
- * a newline when here-documents were opened on that line: their bodies and end lines must then close the input.
+ * Past the bodies of the here-documents a line opened, from the newline that ends it: the newline after the last
+ * end line (or the input's end); -1 when one is not closed (bash warns and runs it: its own parser says so) or a
+ * bare delimiter's body, which is expanded, holds a $ ` or \.
+ */
+function pastBodies (s: string, i: number, bodies: { delim: string, tabs: boolean, literal: boolean }[]): number {
+  for (const b of bodies) {
+    for (;;) {
+      if (i >= s.length) return -1
+      const next = s.indexOf('\n', i + 1)
+      const line = s.slice(i + 1, next < 0 ? s.length : next)
+      i = next < 0 ? s.length : next
+      if ((b.tabs ? line.replace(/^\t+/, '') : line) === b.delim) break
+      if (!b.literal && /[$`\\]/.test(line)) return -1
+    }
+  }
+  return i
+}
+
+/**
+ * A list of simple commands from `i`: words and redirections, joined by ; | && || and (at the top) newlines, none of
+ * them empty, no reserved word; a line's here-documents have their bodies after it. Inside $(…) (`nested`: one
+ * line, no here-document) it ends at its `)`, whose index is returned; at the top, at the input's end.
  */
 function list (s: string, i: number, nested: boolean): number {
   let items = 0
-  let op = ''
+  let op = '' // the operator before the command being read; '\n' after a newline
   const bodies: { delim: string, tabs: boolean, literal: boolean }[] = []
   for (;;) {
     i += at(BLANKS, s, i)!.length
-    if (i >= s.length || s[i] === '\n' || (nested && s[i] === ')')) break
+    if (i >= s.length || (nested && s[i] === ')')) break
+    if (s[i] === '\n') {
+      // `a |` or `a &&` then a newline: bash reads on, this leaves it to bash
+      if (nested || (items === 0 && (op === '|' || op === '&&' || op === '||'))) return -1
+      i = pastBodies(s, i, bodies)
+      if (i < 0) return -1
+      bodies.length = 0
+      items = 0
+      op = '\n'
+      i = Math.min(i + 1, s.length)
+      continue
+    }
     const control = at(CONTROL, s, i)
     if (control) {
       if (items === 0) return -1 // `; a`, `a ||| b`, `a;;`
@@ -140,28 +170,16 @@ function list (s: string, i: number, nested: boolean): number {
     items++
     i = end
   }
-  if (!(items > 0 || op === ';')) return -1 // a trailing `;` ends the last command; `a |` or `a &&` wants one more
+  // a trailing `;` or newline ends the last command; `a |` or `a &&` wants one more; a here-document wants its body
+  if (bodies.length || !(items > 0 || op === ';' || op === '\n')) return -1
   if (nested) return s[i] === ')' ? i : -1
-  if (i >= s.length) return bodies.length ? -1 : i
-  if (!bodies.length) return -1 // a newline without here-documents: a second line
-  // the bodies, in order, each up to its end line; a bare delimiter's body is expanded, so it must hold no $ ` \
-  for (const b of bodies) {
-    for (;;) {
-      if (i >= s.length) return -1 // not closed: bash warns, and runs it; its own parser says so
-      const next = s.indexOf('\n', i + 1)
-      const line = s.slice(i + 1, next < 0 ? s.length : next)
-      i = next < 0 ? s.length : next
-      if ((b.tabs ? line.replace(/^\t+/, '') : line) === b.delim) break
-      if (!b.literal && /[$`\\]/.test(line)) return -1
-    }
-  }
-  return i >= s.length - 1 ? s.length : -1 // nothing after the last end line but its newline
+  return i
 }
 
 /**
- * True when the command surely parses: one line of simple commands made of plain words, quotes, parameters, $(…)
- * of the same, and redirections, joined by ; | && ||, none of them empty, no reserved word; here-documents on that
- * line with their bodies closed. Such a command skips the check's fork; anything else goes to bash's parser (the
+ * True when the command surely parses: lines of simple commands made of plain words, quotes, parameters, $(…) of
+ * the same, and redirections, joined by ; | && ||, none of them empty, no reserved word; here-documents with their
+ * bodies closed. Such a command skips the check's fork; anything else goes to bash's parser (the
  * tests hold this to `bash -n`: whatever this accepts, `bash -n` accepts).
  */
 export function surelyParses (command: string): boolean {

@@ -88,14 +88,15 @@ t.test('surelyParses accepts only what bash -n accepts', async t => {
     t.equal(await bashN(c), null, `bash -n accepts ${JSON.stringify(c)}`)
   }), { numRuns: 1500 })
   t.ok(accepted > 60, `enough commands took the fast path (${accepted})`)
-  for (const c of ['echo a |', 'a ;; b', '; a', 'fi', 'echo "a', "echo 'a", 'echo ${a', 'a & b', 'a\nb', 'echo a >',
-    'echo $((1+2))', 'echo $(a', 'echo $()', 'cat <<EOF\nabc', 'cat <<EOF\n$x\nEOF', 'cat <<E\nx\nE\necho more', 'a 2>&', 'a > 2>&1', '<2>x']) {
+  for (const c of ['echo a |', 'a ;; b', '; a', 'fi', 'echo "a', "echo 'a", 'echo ${a', 'a & b', 'a |\nb', 'echo a >',
+    'echo $((1+2))', 'echo $(a', 'echo $()', 'cat <<EOF\nabc', 'cat <<EOF\n$x\nEOF', 'a 2>&', 'a > 2>&1', '<2>x']) {
     t.equal(surelyParses(c), false, `left to bash: ${JSON.stringify(c)}`)
   }
   t.equal(surelyParses('N=3; X="n=$N in $PWD"; echo "${X^^}" \'it\'"\'"\'s\' | tr a-z A-Z && ls -la;'), true)
   // what agents send most: here-documents with a quoted end word (MLGym's `edit` becomes one), $(…), redirections
   for (const c of ["cat > train.py << 'EOF'\nimport os\nprint(f\"{os.getcwd()} $HOME `x`\")\nEOF", "edit 2:3 << 'end_of_edit'\nit's\nend_of_edit",
-    'echo "lines: $(wc -l < notes.txt), files: $(ls | wc -l)"', 'python train.py 2>&1 | tail -5', 'x=$(ls) && echo "$x" > out.txt']) {
+    'echo "lines: $(wc -l < notes.txt), files: $(ls | wc -l)"', 'python train.py 2>&1 | tail -5', 'x=$(ls) && echo "$x" > out.txt',
+    'cd data\nls -la\n\nwc -l train.csv', "cat > f <<'EOF'\nx\nEOF\nwc -l < f"]) {
     t.equal(surelyParses(c), true, `the fast path: ${JSON.stringify(c)}`)
   }
 })
