@@ -84,8 +84,8 @@ export async function waitPool (client: SynthgymClient, want: number, limitMs = 
 
 /** The container of an environment: by its `synthgym.env` label, else (a sandbox taken from the warm pool, labelled
  * before it had an env) by the container id Docker writes into the container's /etc/hostname. */
-export async function envContainer (docker: Docker, client: { step: (envId: string, action: string) => Promise<{ observation: string }> },
-  envId: string, serverId: string):
+export async function envContainer (docker: Docker,
+  client: { step: (envId: string, action: string) => Promise<{ observation: string }> }, envId: string, serverId: string):
 Promise<{ id: string, foundBy: string }> {
   const byLabel = await docker.listContainers({ filters: { label: [`synthgym.env=${envId}`] } })
   if (byLabel.length === 1) return { id: byLabel[0]!.Id, foundBy: 'label synthgym.env' }

@@ -72,7 +72,10 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
       const mine = kinds.map(([k]) => k).filter(k => k.startsWith(prefix))
       for (const k of mine) inEnv[k] = []
       for (let r = 0; r < rounds; r++) {
-        for (const [i, k] of mine.entries()) inEnv[k]!.push(...timed.slice((r * mine.length + i) * steps, (r * mine.length + i + 1) * steps))
+        for (const [i, k] of mine.entries()) {
+          const from = (r * mine.length + i) * steps
+          inEnv[k]!.push(...timed.slice(from, from + steps))
+        }
       }
     }
     await ws.closeEnv(env.env_id)

@@ -84,7 +84,8 @@ export async function stepOverhead (ctx: BenchContext, url: string): Promise<Rec
   try {
     const env = await ws.create({ task: o.stepTask, max_steps: 100_000 })
     const httpEnv = await client.createEnv({ task: o.stepTask, max_steps: 100_000 })
-    await withTimeout(Promise.all([ws.reset(env.env_id), client.reset(httpEnv.env_id)]), 300_000, 'reset for the step benchmark')
+    await withTimeout(Promise.all([ws.reset(env.env_id), client.reset(httpEnv.env_id)]), 300_000,
+      'reset for the step benchmark')
     progress(`WebSocket step: ${o.warmup} + ${o.iterations} round trips of \`true\` (${o.stepTask})`)
     wsStep = summarize(await timeLoop(o.iterations, o.warmup, async () => {
       const r = await withTimeout(ws.step(env.env_id, 'true'), 30_000, 'ws step')

@@ -148,7 +148,8 @@ function list (s: string, i: number, nested: boolean): number {
     }
     const heredoc = nested ? null : (HEREDOC.lastIndex = i, HEREDOC.exec(s))
     if (heredoc) {
-      bodies.push({ delim: heredoc[2] ?? heredoc[3] ?? heredoc[4]!, tabs: heredoc[1] === '-', literal: heredoc[4] === undefined })
+      const [, dash, single, double, bare] = heredoc
+      bodies.push({ delim: single ?? double ?? bare!, tabs: dash === '-', literal: bare === undefined })
       items++
       i += heredoc[0].length
       continue
@@ -263,8 +264,10 @@ export function stepInput (token: string, check: boolean, command: string, trail
   const names = Object.keys(exports)
   for (const k of names) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
   const data = [command, trailer, ...Object.values(exports)].map(d => Buffer.from(d))
-  const header = Buffer.from(`__sg_tok=${token} __sg_len=(${data.map(d => d.length).join(' ')}) __sg_xn=(${names.join(' ')})`)
-  const line = `__sg_b ${header.length}||exit 97;${check ? '__sg_k||exit 97;' : ''}eval "$__sg_cmd"</dev/null;__sg_e $?||exit 97\n`
+  const sizes = data.map(d => d.length).join(' ')
+  const header = Buffer.from(`__sg_tok=${token} __sg_len=(${sizes}) __sg_xn=(${names.join(' ')})`)
+  const checked = check ? '__sg_k||exit 97;' : ''
+  const line = `__sg_b ${header.length}||exit 97;${checked}eval "$__sg_cmd"</dev/null;__sg_e $?||exit 97\n`
   return Buffer.concat([Buffer.from(line), header, ...data])
 }
 

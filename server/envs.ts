@@ -568,7 +568,8 @@ export class EnvManager {
    * refuses (disk full) answers STORE_FULL and is recorded before the environment's next step or reset. The session
    * that asked (`origin`) gets the result as its answer only, not also as a `step_result` frame.
    */
-  async step (id: string, body: StepBody, opts: { streamId?: string | number, origin?: EnvListener } = {}): Promise<StepResult> {
+  async step (id: string, body: StepBody, opts: { streamId?: string | number, origin?: EnvListener } = {}):
+  Promise<StepResult> {
     const live = this.live(id)
     return this.track((async () => {
       await this.ready(live)

@@ -261,7 +261,8 @@ export function episodeUpdate (episodeId: string, idx: number, step: TrajectoryS
   if (!ep.done) return { sql: 'updateRunning', args: [...totals, ep.improved ? 1 : 0, model, episodeId] }
   return {
     sql: 'updateEpisode',
-    args: [...totals, 'finished', now, ep.improved ? 1 : 0, model, 1, episodeOutcome({ ...ep, status: 'finished' }), episodeId]
+    args: [...totals, 'finished', now, ep.improved ? 1 : 0, model, 1, episodeOutcome({ ...ep, status: 'finished' }),
+      episodeId]
   }
 }
 
