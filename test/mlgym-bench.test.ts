@@ -19,7 +19,7 @@ import { mlgymCheckout, mlgymDocker, mlgymRuntimeOrSkip, NO_MLGYM_CHECKOUT, runM
 
 const checkout = mlgymCheckout()
 if (!checkout) {
-  t.skip(NO_MLGYM_CHECKOUT)
+  t.skip(NO_MLGYM_CHECKOUT, () => {})
   process.exit(0)
 }
 export const MLGYM_CHECKOUT: string = checkout
