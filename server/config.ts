@@ -82,49 +82,57 @@ export const DEFAULTS: ServerConfig = {
   keyBurst: 100
 }
 
-const NUMERIC = new Set(['port', 'capacity', 'idleTimeout', 'socketGrace', 'maxSteps', 'outputCap', 'warmPool', 'poolCeiling', 'gpuShare', 'gpuQueue', 'heartbeat', 'drainTimeout', 'keyMaxEnvs', 'keyRate', 'keyBurst'])
-const FLAGS: Record<string, keyof ServerConfig> = {
-  '--host': 'host', '--port': 'port', '--data-dir': 'dataDir', '--capacity': 'capacity', '--idle-timeout': 'idleTimeout',
-  '--socket-grace': 'socketGrace',
-  '--max-steps': 'maxSteps', '--output-cap': 'outputCap', '--token': 'token', '--synchronous': 'synchronous',
-  '--backend': 'backend', '--docker-engines': 'dockerEngines', '--image': 'image', '--warm-pool': 'warmPool',
-  '--pool-ceiling': 'poolCeiling', '--runtime': 'runtime', '--gpus': 'gpus', '--gpu-share': 'gpuShare', '--gpu-queue': 'gpuQueue',
-  '--store': 'store', '--public-url': 'publicUrl', '--replica-id': 'replicaId', '--heartbeat': 'heartbeat', '--drain-timeout': 'drainTimeout',
-  '--key-max-envs': 'keyMaxEnvs', '--key-rate': 'keyRate', '--key-burst': 'keyBurst'
-}
-const ENV: Record<string, keyof ServerConfig> = {
-  SYNTHGYM_HOST: 'host', SYNTHGYM_PORT: 'port', SYNTHGYM_DATA_DIR: 'dataDir', SYNTHGYM_CAPACITY: 'capacity',
-  SYNTHGYM_IDLE_TIMEOUT: 'idleTimeout', SYNTHGYM_SOCKET_GRACE: 'socketGrace', SYNTHGYM_MAX_STEPS: 'maxSteps', SYNTHGYM_OUTPUT_CAP: 'outputCap', SYNTHGYM_TOKEN: 'token',
-  SYNTHGYM_BACKEND: 'backend', SYNTHGYM_DOCKER_ENGINES: 'dockerEngines', SYNTHGYM_IMAGE: 'image', SYNTHGYM_WARM_POOL: 'warmPool',
-  SYNTHGYM_RUNTIME: 'runtime', SYNTHGYM_GPUS: 'gpus', SYNTHGYM_STORE: 'store', SYNTHGYM_PUBLIC_URL: 'publicUrl',
-  SYNTHGYM_REPLICA_ID: 'replicaId', SYNTHGYM_DRAIN_TIMEOUT: 'drainTimeout'
-}
+// Every setting once: its flag, its environment variable (where it has one), whether it is a whole number, and what
+// it does (for `synthgym serve --help`, in this order).
+const SETTINGS: { key: keyof ServerConfig, flag: string, env?: string, numeric?: true, about: string }[] = [
+  { key: 'host', flag: '--host', env: 'SYNTHGYM_HOST', about: 'address to listen on' },
+  { key: 'port', flag: '--port', env: 'SYNTHGYM_PORT', numeric: true, about: 'port to listen on (0: any free port)' },
+  { key: 'dataDir', flag: '--data-dir', env: 'SYNTHGYM_DATA_DIR',
+    about: 'episode store, keys, baselines and imports' },
+  { key: 'capacity', flag: '--capacity', env: 'SYNTHGYM_CAPACITY', numeric: true,
+    about: 'most environments open at once' },
+  { key: 'idleTimeout', flag: '--idle-timeout', env: 'SYNTHGYM_IDLE_TIMEOUT', numeric: true,
+    about: 'seconds an unused environment stays open' },
+  { key: 'socketGrace', flag: '--socket-grace', env: 'SYNTHGYM_SOCKET_GRACE', numeric: true,
+    about: 'seconds an environment outlives the WebSocket that made it' },
+  { key: 'maxSteps', flag: '--max-steps', env: 'SYNTHGYM_MAX_STEPS', numeric: true,
+    about: 'steps per episode when a create names none' },
+  { key: 'outputCap', flag: '--output-cap', env: 'SYNTHGYM_OUTPUT_CAP', numeric: true,
+    about: 'characters of one observation kept' },
+  { key: 'token', flag: '--token', env: 'SYNTHGYM_TOKEN', about: 'one shared bearer token (or use synthgym keys)' },
+  { key: 'synchronous', flag: '--synchronous', about: 'SQLite durability: NORMAL, or FULL (fsync per step)' },
+  { key: 'backend', flag: '--backend', env: 'SYNTHGYM_BACKEND', about: 'sandbox backend: local or docker' },
+  { key: 'dockerEngines', flag: '--docker-engines', env: 'SYNTHGYM_DOCKER_ENGINES',
+    about: 'docker engines: a JSON list or a file holding one' },
+  { key: 'image', flag: '--image', env: 'SYNTHGYM_IMAGE', about: 'docker image of sandboxes' },
+  { key: 'warmPool', flag: '--warm-pool', env: 'SYNTHGYM_WARM_POOL', numeric: true,
+    about: 'started docker sandboxes kept ready per image (default 2 on docker, else 0)' },
+  { key: 'poolCeiling', flag: '--pool-ceiling', numeric: true, about: 'most warm sandboxes per image' },
+  { key: 'runtime', flag: '--runtime', env: 'SYNTHGYM_RUNTIME',
+    about: 'OCI runtime for docker sandboxes (runsc: gVisor)' },
+  { key: 'gpus', flag: '--gpus', env: 'SYNTHGYM_GPUS', about: 'auto, none, or GPU ids (0,1)' },
+  { key: 'gpuShare', flag: '--gpu-share', numeric: true, about: 'sandboxes per GPU' },
+  { key: 'gpuQueue', flag: '--gpu-queue', numeric: true, about: 'requests that may wait for a GPU' },
+  { key: 'store', flag: '--store', env: 'SYNTHGYM_STORE',
+    about: 'episode store: a SQLite file or postgres://user:pw@host/db' },
+  { key: 'publicUrl', flag: '--public-url', env: 'SYNTHGYM_PUBLIC_URL', about: 'URL other replicas send clients to' },
+  { key: 'replicaId', flag: '--replica-id', env: 'SYNTHGYM_REPLICA_ID', about: 'this replica\'s id' },
+  { key: 'heartbeat', flag: '--heartbeat', numeric: true, about: 'seconds between replica heartbeats' },
+  { key: 'drainTimeout', flag: '--drain-timeout', env: 'SYNTHGYM_DRAIN_TIMEOUT', numeric: true,
+    about: 'seconds SIGTERM waits for running steps' },
+  { key: 'keyMaxEnvs', flag: '--key-max-envs', numeric: true,
+    about: 'per key without its own limit: environments open' },
+  { key: 'keyRate', flag: '--key-rate', numeric: true, about: 'per key: requests per second' },
+  { key: 'keyBurst', flag: '--key-burst', numeric: true, about: 'per key: requests at once' }
+]
+const FLAGS = new Map(SETTINGS.map(s => [s.flag, s]))
 
-// what each setting does, for `synthgym serve --help`
-const ABOUT: Record<keyof ServerConfig, string> = {
-  host: 'address to listen on', port: 'port to listen on (0: any free port)',
-  dataDir: 'episode store, keys, baselines and imports', capacity: 'most environments open at once',
-  idleTimeout: 'seconds an unused environment stays open', maxSteps: 'steps per episode when a create names none',
-  outputCap: 'characters of one observation kept', token: 'one shared bearer token (or use synthgym keys)',
-  synchronous: 'SQLite durability: NORMAL, or FULL (fsync per step)', backend: 'sandbox backend: local or docker',
-  dockerEngines: 'docker engines: a JSON list or a file holding one', image: 'docker image of sandboxes',
-  warmPool: 'started docker sandboxes kept ready per image (default 2 on docker, else 0)', poolCeiling: 'most warm sandboxes per image',
-  runtime: 'OCI runtime for docker sandboxes (runsc: gVisor)', gpus: 'auto, none, or GPU ids (0,1)',
-  gpuShare: 'sandboxes per GPU', gpuQueue: 'requests that may wait for a GPU',
-  store: 'episode store: a SQLite file or postgres://user:pw@host/db', publicUrl: 'URL other replicas send clients to',
-  replicaId: 'this replica\'s id', heartbeat: 'seconds between replica heartbeats',
-  drainTimeout: 'seconds SIGTERM waits for running steps', keyMaxEnvs: 'per key without its own limit: environments open',
-  keyRate: 'per key: requests per second', keyBurst: 'per key: requests at once',
-  socketGrace: 'seconds an environment outlives the WebSocket that made it'
-}
-
-/** `synthgym serve --help`: every flag, its environment variable, default and meaning, from the tables above. */
+/** `synthgym serve --help`: every flag, its environment variable, default and meaning, from SETTINGS. */
 export function serveHelp (): string {
-  const envOf = Object.fromEntries(Object.entries(ENV).map(([name, key]) => [key, name]))
-  const rows = Object.entries(FLAGS).map(([flag, key]) => {
+  const rows = SETTINGS.map(({ key, flag, env, about }) => {
     const d = DEFAULTS[key]
     const shown = d === undefined || d === '' || d === -1 ? '' : ` (default ${d})`
-    return `  ${flag.padEnd(16)} ${ABOUT[key]}${shown}${envOf[key] ? `; env ${envOf[key]}` : ''}`
+    return `  ${flag.padEnd(16)} ${about}${shown}${env ? `; env ${env}` : ''}`
   })
   return ['usage: synthgym serve [flags] [--tasks-dir DIR]... [--mlgym CHECKOUT]...',
     '  --tasks-dir DIR   serve the synthgym task directories under DIR too (repeatable)',
@@ -133,7 +141,7 @@ export function serveHelp (): string {
 }
 
 function set (cfg: ServerConfig, key: keyof ServerConfig, value: string, from: string): void {
-  if (NUMERIC.has(key)) {
+  if (SETTINGS.find(s => s.key === key)?.numeric) {
     const n = Number(value)
     if (!Number.isInteger(n) || n < 0) throw new Error(`${from} must be a whole number (got ${JSON.stringify(value)})`)
     if (key === 'heartbeat' && n < 1) throw new Error(`${from} must be at least 1 (seconds)`)
@@ -154,12 +162,12 @@ function set (cfg: ServerConfig, key: keyof ServerConfig, value: string, from: s
 /** Parses the server flags out of argv; returns the config and the arguments it did not know. */
 export function loadConfig (argv: string[], env: NodeJS.ProcessEnv = process.env): { config: ServerConfig, rest: string[] } {
   const config = { ...DEFAULTS }
-  for (const [name, key] of Object.entries(ENV)) if (env[name] !== undefined && env[name] !== '') set(config, key, env[name]!, name)
+  for (const { key, env: name } of SETTINGS) if (name && env[name] !== undefined && env[name] !== '') set(config, key, env[name]!, name)
   const rest: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined]
-    const key = FLAGS[flag]
+    const key = FLAGS.get(flag)?.key
     if (!key) { rest.push(a); continue }
     const value = inline ?? argv[++i]
     if (value === undefined) throw new Error(`${flag} needs a value`)
