@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import WebSocket from 'ws'
 import type { startServer, RunningServer } from '../server/server.js'
 import type { ServerConfig } from '../server/config.js'
 import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
@@ -57,6 +58,24 @@ export async function http (url: string, method: string, path: string, body?: un
 }
 
 /** `p`, or a rejection naming `what` once `ms` passed: a guard against hanging that says where, not a measurement. */
+/** A WebSocket on the server, closed with the test: every frame kept in order; `ask` waits for a request's answer. */
+export async function wsSocket (url: string, t: Pick<Test, 'teardown'>): Promise<{
+  ws: WebSocket, frames: any[], ask: (msg: Record<string, unknown> & { id: string }) => Promise<any>
+}> {
+  const ws = new WebSocket(url.replace('http', 'ws') + '/v1/ws')
+  t.teardown(() => ws.close())
+  await new Promise(resolve => ws.once('open', resolve))
+  const frames: any[] = []
+  ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString())))
+  const answer = (id: string) => frames.find(f => f.id === id && 'ok' in f)
+  const ask = async (msg: Record<string, unknown> & { id: string }) => {
+    ws.send(JSON.stringify(msg))
+    while (!answer(msg.id)) await new Promise(resolve => setTimeout(resolve, 20))
+    return answer(msg.id)
+  }
+  return { ws, frames, ask }
+}
+
 export function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
   let guard: NodeJS.Timeout | undefined
   const late = new Promise<never>((_resolve, reject) => {

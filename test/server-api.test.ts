@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import Database from 'better-sqlite3'
-import { testServer, http, tempDir, waitFor } from './helpers.js'
+import { testServer, http, tempDir, waitFor, wsSocket } from './helpers.js'
 import { SCHEMA_VERSION } from '../server/store.js'
 import { episodeOutcome } from '../env-spec/episode.js'
 
@@ -54,21 +54,8 @@ t.test('closing an environment while a step runs: the step answers ENV_CLOSED, t
 t.test('closing over the WebSocket while another socket steps: ENV_CLOSED frame', async t => {
   const s = await testServer()
   t.teardown(() => s.close())
-  const open = async () => {
-    const ws = new WebSocket(s.url.replace('http', 'ws') + '/v1/ws')
-    await new Promise(resolve => ws.once('open', resolve))
-    const answers = new Map<unknown, any>()
-    ws.on('message', (d: Buffer) => { const f = JSON.parse(d.toString()); if (!f.type) answers.set(f.id, f) })
-    const ask = async (msg: object & { id: string }) => {
-      ws.send(JSON.stringify(msg))
-      while (!answers.has(msg.id)) await sleep(20)
-      return answers.get(msg.id)
-    }
-    return { ws, ask }
-  }
-  const a = await open()
-  const b = await open()
-  t.teardown(() => { a.ws.close(); b.ws.close() })
+  const a = await wsSocket(s.url, t)
+  const b = await wsSocket(s.url, t)
   const env = (await a.ask({ id: 'c', op: 'create', task: TASK })).result.env_id
   const episode = (await a.ask({ id: 'r', op: 'reset', env_id: env })).result.episode_id
   const step = a.ask({ id: 's', op: 'step', env_id: env, action: 'sleep 60' })
@@ -83,21 +70,8 @@ t.test('closing over the WebSocket while another socket steps: ENV_CLOSED frame'
 t.test('a socket\'s own step comes back once, as its answer; another socket on the environment gets step_result', async t => {
   const s = await testServer()
   t.teardown(() => s.close())
-  const open = async () => {
-    const ws = new WebSocket(s.url.replace('http', 'ws') + '/v1/ws')
-    await new Promise(resolve => ws.once('open', resolve))
-    const frames: any[] = []
-    ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString())))
-    const ask = async (msg: object & { id: string }) => {
-      ws.send(JSON.stringify(msg))
-      while (!frames.some(f => f.id === msg.id && 'ok' in f)) await sleep(20)
-      return frames.find(f => f.id === msg.id && 'ok' in f)
-    }
-    return { ws, frames, ask }
-  }
-  const a = await open()
-  const b = await open()
-  t.teardown(() => { a.ws.close(); b.ws.close() })
+  const a = await wsSocket(s.url, t)
+  const b = await wsSocket(s.url, t)
   const env = (await a.ask({ id: 'c', op: 'create', task: TASK })).result.env_id
   await a.ask({ id: 'r', op: 'reset', env_id: env })
   await b.ask({ id: 'bs', op: 'state', env_id: env }) // b touches the environment: it follows its steps

@@ -9,10 +9,9 @@
 import t from 'tap'
 import { existsSync, mkdirSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import WebSocket from 'ws'
 import type { Browser, Page } from 'playwright-core'
 import { pageHelpers } from './ui-page.js'
-import { testServer, http, tempDir, waitFor } from './helpers.js'
+import { testServer, http, tempDir, waitFor, wsSocket } from './helpers.js'
 import { startFakeOpenAI } from './fakes/openai.js'
 import { fixtureDatasets, startFakeHub } from './fakes/hub.js'
 import { IRIS, LANGUAGE, scriptedLlm } from './generate-llm.js'
@@ -60,30 +59,12 @@ async function generatedRun (t: Tap.Test): Promise<string> {
   return out
 }
 
-/** A WebSocket on the server with a request helper; frames kept in order. */
-async function socket (url: string, t: Tap.Test) {
-  const ws = new WebSocket(url.replace('http', 'ws') + '/v1/ws')
-  t.teardown(() => ws.close())
-  await new Promise(resolve => ws.once('open', resolve))
-  const frames: any[] = []
-  ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString())))
-  const ask = async (msg: Record<string, unknown>) => {
-    ws.send(JSON.stringify(msg))
-    for (;;) {
-      const f = frames.find(x => x.id === msg.id && 'ok' in x)
-      if (f) return f
-      await new Promise(resolve => setTimeout(resolve, 20))
-    }
-  }
-  return { ws, frames, ask }
-}
-
 t.test('WebSocket watch: the output of steps run by anyone, read-only', async t => {
   const s = await testServer()
   t.teardown(() => s.close())
   const env = (await http(s.url, 'POST', '/v1/envs', { task: TASK })).body
   const id = env.env_id
-  const watcher = await socket(s.url, t)
+  const watcher = await wsSocket(s.url, t)
   const early = await watcher.ask({ id: 'w0', op: 'watch', env_id: id })
   t.equal(early.ok, true, 'an environment not reset yet can be watched')
   t.equal(early.result.episode_id, null)
@@ -100,7 +81,7 @@ t.test('WebSocket watch: the output of steps run by anyone, read-only', async t 
     await new Promise(resolve => setTimeout(resolve, 25))
     if (watcher.frames.some(f => f.type === 'output' && f.data.includes('one'))) {
       // a second watcher that comes in now gets what the running step printed so far
-      const late = await socket(s.url, t)
+      const late = await wsSocket(s.url, t)
       during = (await late.ask({ id: 'late', op: 'watch', env_id: id })).result
     }
   }
@@ -121,7 +102,7 @@ t.test('WebSocket watch: the output of steps run by anyone, read-only', async t 
   for (const f of watcher.frames) t.doesNotThrow(() => validateWsFrame(f, 'frame'))
 
   // a streamed WebSocket step of another socket reaches it too; its stepper gets its own frames once
-  const stepper = await socket(s.url, t)
+  const stepper = await wsSocket(s.url, t)
   const r = await stepper.ask({ id: 'st', op: 'step', env_id: id, action: 'echo three' })
   t.equal(r.result.observation, 'three')
   const own = stepper.frames.filter(f => f.type === 'output')
@@ -147,7 +128,7 @@ t.test('watching is not use: the idle reaper still closes a watched environment'
   const s = await testServer({ idleTimeout: 1 })
   t.teardown(() => s.close())
   const id = (await http(s.url, 'POST', '/v1/envs', { task: TASK })).body.env_id
-  const watcher = await socket(s.url, t)
+  const watcher = await wsSocket(s.url, t)
   const started = Date.now()
   let watched = 0
   let last: any
