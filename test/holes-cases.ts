@@ -4,7 +4,7 @@
 import type { Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { createServer } from 'node:net'
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { testServer as startTestServer, http, openEnv as open, stepOk as step, tempDir } from './helpers.js'
 
@@ -200,6 +200,8 @@ export function holes (t: Test, isolation: string, backend: Backend = 'local'): 
     const child = spawn(process.execPath, ['dist/server/cli.js', 'serve', '--port', '0', '--data-dir', dataDir], {
       cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'], env: process.env
     })
+    // a failure below must not leave it running (its sandbox's mount would keep the temp dir from going)
+    t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
     const url = await new Promise<string>((resolve, reject) => {
       let out = ''
       child.stdout!.on('data', d => { out += d; const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out); if (m) resolve(m[1]!) })
@@ -225,9 +227,13 @@ export function holes (t: Test, isolation: string, backend: Backend = 'local'): 
   })
 }
 
-/** Every sandbox cgroup on this machine (v1: the pids controller's, v2: the unified tree's). */
+/**
+ * Every sandbox cgroup on this machine (v1: the pids controller's, v2: the unified tree's). Other servers' folders
+ * come and go while it looks (test runs beside this one): one gone between two reads counts as empty.
+ */
 function cgroupDirs (): string[] {
-  const roots = ['/sys/fs/cgroup/pids/synthgym', '/sys/fs/cgroup/synthgym'].filter(existsSync)
-  return roots.flatMap(r => readdirSync(r, { withFileTypes: true }).filter(e => e.isDirectory())
-    .flatMap(e => readdirSync(join(r, e.name), { withFileTypes: true }).filter(x => x.isDirectory()).map(x => join(r, e.name, x.name))))
+  const dirs = (dir: string) => {
+    try { return readdirSync(dir, { withFileTypes: true }).filter(e => e.isDirectory()).map(e => join(dir, e.name)) } catch { return [] }
+  }
+  return ['/sys/fs/cgroup/pids/synthgym', '/sys/fs/cgroup/synthgym'].flatMap(r => dirs(r).flatMap(dirs))
 }
