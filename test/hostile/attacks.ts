@@ -972,6 +972,9 @@ sys.stdout.buffer.write(b.getvalue())`], { maxBuffer: 1 << 24 }).stdout
     async run (c) {
       const r = await c.step(`bash -c 'for i in $(seq 1 30); do head -c 10M /dev/zero > bg$i; sleep 0.05; done' ${c.marker} >/dev/null 2>&1 & echo started`)
       c.t.match(r.observation, /started/)
+      // seen first: the step can answer before its background child has exec'd the marked bash (a run under load
+      // took "no marked process" for "the writer ended", then looked at an empty disk); it lives 1.5 s at least
+      if (!r.terminated) c.t.ok(await eventually(() => c.markerProcesses().length > 0, 10_000), 'the writer runs')
       c.t.ok(await eventually(() => c.markerProcesses().length === 0, 60_000), 'the writer ended (it met the quota or the watcher)')
       await heldLimit(c, 50, 300)
       // a fast writer may be over the limit already when the step that started it ends (its end checks the disk
