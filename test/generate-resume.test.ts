@@ -2,8 +2,10 @@
 // the same folder finishes the run without redoing a finished stage (no LLM request for it, its artefacts untouched).
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { startFakeOpenAI } from './fakes/openai.js'
 import { startFakeHub } from './fakes/hub.js'
 import { DIABETES, LANGUAGE, requestsOf, scriptedLlm } from './generate-llm.js'
@@ -90,6 +92,11 @@ t.test('killed mid-run, resumed without redoing finished stages', async t => {
   t.same(report.tasks.map(x => x.task_id).sort(), ['countryLanguage', 'diabetesRmse'])
   t.ok(existsSync(join(p.tasks, 'diabetesRmseMicro', 'task.yaml')))
   t.match(second.stderr(), /topics 2\/2 done/)
+  // the run's own folders went with it: its sandboxes' cgroup parents and its temp base (named by the OUT folder)
+  const owner = 'gen-' + createHash('sha256').update(resolve(out)).digest('hex').slice(0, 12)
+  const left = ['/sys/fs/cgroup/synthgym', ...['pids', 'memory', 'cpu'].map(c => `/sys/fs/cgroup/${c}/synthgym`)]
+    .map(d => join(d, owner)).concat(join(tmpdir(), 'synthgym-generate', owner)).filter(existsSync)
+  t.same(left, [], 'no cgroup or temp folder of the run is left')
 
   const again = cli(['--out', out, '--topics-file', topics, '--base-url', llm.url])
   t.equal(await again.done, 1, 'a second run into the same folder without --resume is refused')

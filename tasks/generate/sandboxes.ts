@@ -1,9 +1,11 @@
 // Where the checks' sandboxes come from: the embedded local backend, or docker (one engine, the local socket or
-// DOCKER_HOST). Sandboxes a killed run left behind are removed when the same OUT folder runs again.
+// DOCKER_HOST). Sandboxes a killed run left behind are removed when the same OUT folder runs again; a run that
+// ends removes its own cgroup and temp folders.
 import { createHash } from 'node:crypto'
+import { rmdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { LocalSandbox, sweepLocal } from '../../sandbox/local.js'
+import { LocalSandbox, releaseLocal, sweepLocal } from '../../sandbox/local.js'
 import { DockerBackend } from '../../sandbox/docker-backend.js'
 import type { Sandbox, SandboxOptions } from '../../sandbox/types.js'
 import { GENERATE_DEFAULTS } from './settings.js'
@@ -19,7 +21,9 @@ export async function sandboxFactory (out: string, backend: 'local' | 'docker', 
   if (backend === 'local') {
     const baseDir = join(tmpdir(), 'synthgym-generate', owner)
     await sweepLocal(baseDir, owner)
-    return { makeSandbox: o => LocalSandbox.create({ ...o, baseDir, owner }), close: async () => {} }
+    // at the end, the run's own cgroup folders and temp folder go too, once empty (a run left one of each behind)
+    const close = async () => { releaseLocal(owner); try { rmdirSync(baseDir) } catch {} }
+    return { makeSandbox: o => LocalSandbox.create({ ...o, baseDir, owner }), close }
   }
   const socket = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice(7) : '/var/run/docker.sock'
   const docker = new DockerBackend({ engines: [{ name: 'local', socketPath: socket, capacity: 64 }], image, serverId: owner, warmPool: 0, poolCeiling: 0 })
