@@ -60,6 +60,13 @@ function at (re: RegExp, s: string, i: number): string | null {
   return re.exec(s)?.[0] ?? null
 }
 
+/** Past the $(…) at `i`, bare or in double quotes (-1: `$((`, arithmetic, or a list this does not read). */
+function substitution (s: string, i: number): number {
+  if (s[i + 2] === '(') return -1
+  const end = list(s, i + 2, true)
+  return end < 0 ? -1 : end + 1
+}
+
 /** The end of the word at `i` (-1: none there, or one that bash could read otherwise). */
 function word (s: string, i: number): number {
   const start = i
@@ -67,10 +74,8 @@ function word (s: string, i: number): number {
     const piece = at(PLAIN_CHARS, s, i) ?? at(SINGLE, s, i) ?? at(PARAM, s, i)
     if (piece) { i += piece.length; continue }
     if (s.startsWith('$(', i)) {
-      if (s[i + 2] === '(') return -1 // $(( … )): arithmetic
-      const end = list(s, i + 2, true)
-      if (end < 0) return -1
-      i = end + 1
+      i = substitution(s, i)
+      if (i < 0) return -1
       continue
     }
     if (s[i] !== '"') break
@@ -81,10 +86,8 @@ function word (s: string, i: number): number {
         const p = at(PARAM, s, i)
         if (p) { i += p.length; continue }
         if (s[i + 1] === '(') {
-          if (s[i + 2] === '(') return -1
-          const end = list(s, i + 2, true)
-          if (end < 0) return -1
-          i = end + 1
+          i = substitution(s, i)
+          if (i < 0) return -1
           continue
         }
         if (s[i + 1] === '{') return -1
@@ -228,6 +231,7 @@ const PARSE = '{ POSIXLY_CORRECT=1; unset -f set eval trap shopt echo unset; uns
 export const PROTOCOL = `__sg_b () {
   local LC_ALL=C
   read -r -N "$1" __sg_h; eval "$__sg_h"
+  __sg_m=__SYNTHGYM_DONE_\${__sg_tok}__
   printf '\\n%s\\n' "__SYNTHGYM_START_\${__sg_tok}__"
   read -r -N "\${__sg_len[0]}" __sg_cmd; read -r -N "\${__sg_len[1]}" __sg_tr
   __sg_syn= __sg_xv=()
@@ -238,7 +242,7 @@ export const PROTOCOL = `__sg_b () {
 __sg_k () {
   if ! __sg_err=$(${PARSE}) && [[ $__sg_err == *$'\\n'* ]]; then
     __sg_syn=1 __sg_cmd=
-    printf '\\n%s:S\\n%s\\n%s:E\\n' "__SYNTHGYM_DONE_\${__sg_tok}__" "$__sg_err" "__SYNTHGYM_DONE_\${__sg_tok}__"
+    printf '\\n%s:S\\n%s\\n%s:E\\n' "$__sg_m" "$__sg_err" "$__sg_m"
   fi
 }
 __sg_e () {
@@ -249,11 +253,11 @@ __sg_e () {
   __sg_xv=() __sg_v=
   if [[ -z $__sg_syn ]]; then
     if [[ $__sg_tr ]]; then
-      printf '\\n%s:T\\n' "__SYNTHGYM_DONE_\${__sg_tok}__"
+      printf '\\n%s:T\\n' "$__sg_m"
       { eval "$__sg_tr"
       } 2>&1
     fi
-    printf '\\n%s:%s\\n' "__SYNTHGYM_DONE_\${__sg_tok}__" "$__sg_rc"
+    printf '\\n%s:%s\\n' "$__sg_m" "$__sg_rc"
   fi
 }
 `
