@@ -123,13 +123,19 @@ export function forgetCounters (procsFiles: string[]): void {
   }
 }
 
-/** Processes in the sandbox's pids cgroup now; null without one. */
-export function pidsCurrent (procsFiles: string[]): number | null {
+/** The text of the counter file `name` in the first of these cgroups that has one; null in none. */
+function firstCounter (procsFiles: string[], name: string): string | null {
   for (const f of procsFiles) {
-    const text = readCounter(join(f.replace(/\/cgroup\.procs$/, ''), 'pids.current'))
-    if (text !== null) return Number(text)
+    const text = readCounter(join(f.replace(/\/cgroup\.procs$/, ''), name))
+    if (text !== null) return text
   }
   return null
+}
+
+/** Processes in the sandbox's pids cgroup now; null without one. */
+export function pidsCurrent (procsFiles: string[]): number | null {
+  const text = firstCounter(procsFiles, 'pids.current')
+  return text === null ? null : Number(text)
 }
 
 /**
@@ -152,11 +158,8 @@ export function processCgroups (pid: number): string[] {
 
 /** Forks the sandbox's pids limit refused so far (pids.events `max`, v1 and v2); null without a pids cgroup. */
 export function pidsLimitHits (procsFiles: string[]): number | null {
-  for (const f of procsFiles) {
-    const m = /^max (\d+)$/m.exec(readCounter(join(f.replace(/\/cgroup\.procs$/, ''), 'pids.events')) ?? '')
-    if (m) return Number(m[1])
-  }
-  return null
+  const m = /^max (\d+)$/m.exec(firstCounter(procsFiles, 'pids.events') ?? '')
+  return m ? Number(m[1]) : null
 }
 
 /** Kills every process in the sandbox's cgroups until none is left (or 5 s have passed). */

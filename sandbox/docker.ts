@@ -16,7 +16,7 @@ import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type InterruptOptions, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
-import { EVALUATION_ENV, SANDBOX_DEFAULTS, pidsNearLimit, runArgv, sandboxEnv } from './policy.js'
+import { EVALUATION_ENV, SANDBOX_DEFAULTS, pidsAtLimit, runArgv, sandboxEnv } from './policy.js'
 import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTree, treeBytes, watchDiskAlways } from './disk.js'
 
 const AGENT = { uid: 1000, gid: 1000 }
@@ -463,14 +463,11 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
   async reapAtProcessLimit (): Promise<number> {
     const max = this.opts.limits?.pids
     if (!max || this.closed) return 0
-    const held = await pidsNearLimit(() => this.pidsHeld(), max)
-    // the kernel counts the forks the limit refused: a bomb that hit it is seen even when its count wavers now
-    const hits = pidsLimitHits(this.hostCgroups ?? [])
-    const hit = hits !== null && hits > this.limitHits
-    if (!hit && held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
+    const held = await pidsAtLimit(() => this.pidsHeld(), () => pidsLimitHits(this.hostCgroups ?? []), this.limitHits, max)
+    if (held === null) return 0
     for (let round = 0; round < 3; round++) await this.shell.exec(REAP_WITH_BUILTINS, { trusted: true, timeout: 10 }).catch(() => {})
     this.limitHits = pidsLimitHits(this.hostCgroups ?? []) ?? 0
-    return hit ? Math.max(held, max) : held
+    return held
   }
 
   /**

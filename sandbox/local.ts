@@ -14,7 +14,7 @@ import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTr
 import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, pidsCurrent, pidsLimitHits, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
-  SANDBOX_DEFAULTS, SYNTHGYM_BIN, PATH, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, pidsNearLimit, rlimitScript,
+  SANDBOX_DEFAULTS, SYNTHGYM_BIN, PATH, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, pidsAtLimit, rlimitScript,
   runArgv, sandboxEnv
 } from './policy.js'
 import {
@@ -568,11 +568,8 @@ export class LocalSandbox implements Sandbox {
     const initOf = () => (found ??= this.initPid(this.main))
     // the pids cgroup counts every shell of the sandbox; without cgroups, the agent's shell's tree
     const count = () => pidsCurrent(this.cgroup) ?? (initOf() ? descendants(initOf()).length + 1 : 0)
-    const held = await pidsNearLimit(count, max)
-    // the kernel counts the forks the limit refused: a bomb that hit it is seen even when its count wavers now
-    const hits = pidsLimitHits(this.cgroup)
-    const hit = hits !== null && hits > this.limitHits
-    if (!hit && held < max - SANDBOX_DEFAULTS.pidsSlack) return 0
+    const held = await pidsAtLimit(count, () => pidsLimitHits(this.cgroup), this.limitHits, max)
+    if (held === null) return 0
     const init = initOf()
     // stopped first, until no new one appears: a process killed frees a slot that a bomb still running takes at once
     if (init) {
@@ -592,7 +589,7 @@ export class LocalSandbox implements Sandbox {
     }
     // what the limit refused while the bomb was being killed was the bomb's
     this.limitHits = pidsLimitHits(this.cgroup) ?? 0
-    return hit ? Math.max(held, max) : held
+    return held
   }
 
   /** Host path for a path under /home/agent; anything else is outside what the host can reach directly. */

@@ -115,3 +115,17 @@ export async function pidsNearLimit (count: () => number | Promise<number>, max:
   }
   return held
 }
+
+/**
+ * Whether a sandbox's reaper must act now: its count near the limit (pidsNearLimit), or forks the limit refused
+ * since it last looked (`hits()` above `seen`: a bomb that hit it is seen even when its count wavers now). null
+ * when neither; else the count to report, the limit at least when forks were refused.
+ */
+export async function pidsAtLimit (count: () => number | Promise<number>, hits: () => number | null, seen: number,
+  max: number): Promise<number | null> {
+  const held = await pidsNearLimit(count, max)
+  const now = hits()
+  const hit = now !== null && now > seen
+  if (!hit && held < max - SANDBOX_DEFAULTS.pidsSlack) return null
+  return hit ? Math.max(held, max) : held
+}
