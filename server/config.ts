@@ -84,7 +84,8 @@ export const DEFAULTS: ServerConfig = {
 
 // Every setting once: its flag, its environment variable (where it has one), whether it is a whole number, and what
 // it does (for `synthgym serve --help`, in this order).
-const SETTINGS: { key: keyof ServerConfig, flag: string, env?: string, numeric?: true, about: string }[] = [
+interface Setting { key: keyof ServerConfig, flag: string, env?: string, numeric?: true, about: string }
+const SETTINGS: Setting[] = [
   { key: 'host', flag: '--host', env: 'SYNTHGYM_HOST', about: 'address to listen on' },
   { key: 'port', flag: '--port', env: 'SYNTHGYM_PORT', numeric: true, about: 'port to listen on (0: any free port)' },
   { key: 'dataDir', flag: '--data-dir', env: 'SYNTHGYM_DATA_DIR',
@@ -140,8 +141,8 @@ export function serveHelp (): string {
     'flags beat environment variables beat defaults; the API is under /v1, the dashboard at /ui'].join('\n')
 }
 
-function set (cfg: ServerConfig, key: keyof ServerConfig, value: string, from: string): void {
-  if (SETTINGS.find(s => s.key === key)?.numeric) {
+function set (cfg: ServerConfig, { key, numeric }: Setting, value: string, from: string): void {
+  if (numeric) {
     const n = Number(value)
     if (!Number.isInteger(n) || n < 0) throw new Error(`${from} must be a whole number (got ${JSON.stringify(value)})`)
     if (key === 'heartbeat' && n < 1) throw new Error(`${from} must be at least 1 (seconds)`)
@@ -162,16 +163,19 @@ function set (cfg: ServerConfig, key: keyof ServerConfig, value: string, from: s
 /** Parses the server flags out of argv; returns the config and the arguments it did not know. */
 export function loadConfig (argv: string[], env: NodeJS.ProcessEnv = process.env): { config: ServerConfig, rest: string[] } {
   const config = { ...DEFAULTS }
-  for (const { key, env: name } of SETTINGS) if (name && env[name] !== undefined && env[name] !== '') set(config, key, env[name]!, name)
+  for (const setting of SETTINGS) {
+    const name = setting.env
+    if (name && env[name] !== undefined && env[name] !== '') set(config, setting, env[name]!, name)
+  }
   const rest: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined]
-    const key = FLAGS.get(flag)?.key
-    if (!key) { rest.push(a); continue }
+    const setting = FLAGS.get(flag)
+    if (!setting) { rest.push(a); continue }
     const value = inline ?? argv[++i]
     if (value === undefined) throw new Error(`${flag} needs a value`)
-    set(config, key, value, flag)
+    set(config, setting, value, flag)
   }
   config.dataDir = resolve(config.dataDir)
   if (config.warmPool < 0) config.warmPool = config.backend === 'docker' ? 2 : 0

@@ -200,7 +200,7 @@ export function runProcess (cmd: string, args: string[], env: NodeJS.ProcessEnv 
  * The mlgym runtime's recipe, for a file whose tests run MLGym's code in it. Not built: the file is skipped (and
  * ends here), unless CI=true, where that is an error (.ci/run builds it).
  */
-export async function mlgymRuntimeOrSkip (t: Pick<Test, 'skip'>): Promise<import('../sandbox/runtime.js').RuntimeRecipe> {
+export async function mlgymRuntimeOrSkip (t: Pick<Test, 'plan'>): Promise<import('../sandbox/runtime.js').RuntimeRecipe> {
   // loaded here: a file that only needs tempDir does not load the runtime module
   const { builtRuntime, cachedRecipe } = await import('../sandbox/runtime.js')
   const recipe = cachedRecipe('mlgym')
@@ -208,7 +208,12 @@ export async function mlgymRuntimeOrSkip (t: Pick<Test, 'skip'>): Promise<import
   if (process.env.CI === 'true') {
     throw new Error('CI=true but the mlgym runtime is not built: .ci/run builds it (synthgym runtime build mlgym)')
   }
-  t.skip(`the mlgym runtime is not built (${recipe.dir}): synthgym runtime build mlgym`, () => {})
+  skipFile(t, `the mlgym runtime is not built (${recipe.dir}): synthgym runtime build mlgym`)
+}
+
+/** Skips the whole test file with its reason (tap reports the file as SKIP: a plan of no tests) and ends it here. */
+export function skipFile (t: Pick<Test, 'plan'>, reason: string): never {
+  t.plan(0, reason)
   process.exit(0)
 }
 

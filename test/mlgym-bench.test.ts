@@ -15,12 +15,11 @@ import { hubLoads, missingHubData, prefetchHubData } from '../tasks/hubdata.js'
 import { hubSettings } from '../tasks/generate/hub.js'
 import { mlgymStatus } from '../tasks/mlgym-status.js'
 import { startFakeHub, mlgymDatasets, type FakeModel } from './fakes/hub.js'
-import { mlgymCheckout, mlgymDocker, mlgymRuntimeOrSkip, NO_MLGYM_CHECKOUT, runMlgymTask, tempDir } from './helpers.js'
+import { mlgymCheckout, mlgymDocker, mlgymRuntimeOrSkip, NO_MLGYM_CHECKOUT, skipFile, runMlgymTask, tempDir } from './helpers.js'
 
 const checkout = mlgymCheckout()
 if (!checkout) {
-  t.skip(NO_MLGYM_CHECKOUT, () => {})
-  process.exit(0)
+  skipFile(t, NO_MLGYM_CHECKOUT)
 }
 export const MLGYM_CHECKOUT: string = checkout
 

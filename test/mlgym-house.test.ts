@@ -10,13 +10,12 @@ import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
 import { importMlgym, type Task } from '../tasks/registry.js'
 import { MLGYM_METRICS, type MlgymStatus } from '../env-spec/task.js'
 import {
-  mlgymCheckout, mlgymDocker, mlgymRuntimeOrSkip, NO_MLGYM_CHECKOUT, runMlgymTask, runProcess, tempDir
+  mlgymCheckout, mlgymDocker, mlgymRuntimeOrSkip, NO_MLGYM_CHECKOUT, skipFile, runMlgymTask, runProcess, tempDir
 } from './helpers.js'
 
 const checkout = mlgymCheckout()
 if (!checkout) {
-  t.skip(NO_MLGYM_CHECKOUT, () => {})
-  process.exit(0)
+  skipFile(t, NO_MLGYM_CHECKOUT)
 }
 await mlgymRuntimeOrSkip(t)
 const docker = await mlgymDocker('sg-test-mlgym-house')

@@ -6,7 +6,7 @@ import t from 'tap'
 import { existsSync, readdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { mlgymCheckout, NO_MLGYM_CHECKOUT, runProcess, tempDir, testServer } from './helpers.js'
+import { mlgymCheckout, NO_MLGYM_CHECKOUT, skipFile, runProcess, tempDir, testServer } from './helpers.js'
 import { startFakeOpenAI, type ChatRequest } from './fakes/openai.js'
 import { SynthgymClient } from '../clients/client.js'
 import { resolveTasks } from '../clients/runs.js'
@@ -15,8 +15,7 @@ import { validateTaskDetail } from '../env-spec/messages.js'
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const found = mlgymCheckout()
 if (!found) {
-  t.skip(NO_MLGYM_CHECKOUT)
-  process.exit(0)
+  skipFile(t, NO_MLGYM_CHECKOUT)
 }
 const CHECKOUT: string = found
 // an empty runtimes dir: the mlgym runtime is "not built" here whatever this machine has
