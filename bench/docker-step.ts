@@ -6,6 +6,7 @@
 import type Docker from 'dockerode'
 import type { SynthgymClient } from '../clients/client.js'
 import type { BenchContext } from './context.js'
+import { stepEnvs } from './envs.js'
 import { command, dockerodeExec, envContainer } from './docker-engine.js'
 import { round3, summarize, type Summary } from './stats.js'
 import { timeLoop, withTimeout } from './timing.js'
@@ -25,20 +26,19 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
   const S = 'docker step overhead'
   const ws = await client.ws()
   try {
-    // WS and HTTP steps on two environments: a socket that touched an environment gets every other client's step on
-    // it as a frame, which an HTTP client's step would pay for here. `docker exec` runs in the HTTP one's container.
-    const env = await ws.create({ task: 'prisonersDilemma', backend: 'docker', max_steps: 100_000 })
-    const httpEnv = await client.createEnv({ task: 'prisonersDilemma', backend: 'docker', max_steps: 100_000 })
-    await withTimeout(Promise.all([ws.reset(env.env_id), client.reset(httpEnv.env_id)]), 120_000,
+    const envs = await stepEnvs(client, ws, { task: 'prisonersDilemma', backend: 'docker', max_steps: 100_000 }, 120_000,
       'reset for the docker step benchmark')
-    const c = await envContainer(docker, client, httpEnv.env_id, serverId)
+    // `docker exec` runs in the container of the environment the HTTP steps run on
+    const c = await envContainer(docker, client, envs.http, serverId)
     progress(`docker step: container ${c.id.slice(0, 12)} (found by ${c.foundBy})`)
     const container = docker.getContainer(c.id)
     const check = (r: { terminated: boolean, truncated: boolean }) => {
       if (r.terminated || r.truncated) throw new Error('the docker step environment ended early')
     }
-    const wsStep = (a: string) => async () => { check(await withTimeout(ws.step(env.env_id, a), 30_000, 'ws step')) }
-    const httpStep = (a: string) => async () => { check(await withTimeout(client.step(httpEnv.env_id, a), 30_000, 'http step')) }
+    const wsStep = (a: string) => async () => { check(await withTimeout(ws.step(envs.ws, a), 30_000, 'ws step')) }
+    const httpStep = (a: string) => async () => {
+      check(await withTimeout(client.step(envs.http, a), 30_000, 'http step'))
+    }
     const cli = (argv: string[]) => async () => { await command('docker', [...H, 'exec', c.id, ...argv], 30_000) }
     const kinds: [string, () => Promise<void>][] = [
       ['ws_true', wsStep('true')],
@@ -58,7 +58,7 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
     const execs = Math.ceil(o.dockerExecs / rounds)
     const ms: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]))
     const before = {
-      ws: (await client.trajectory(env.env_id)).steps.length, http: (await client.trajectory(httpEnv.env_id)).steps.length
+      ws: (await client.trajectory(envs.ws)).steps.length, http: (await client.trajectory(envs.http)).steps.length
     }
     for (let r = 0; r < rounds; r++) {
       progress(`docker step: round ${r + 1}/${rounds}: ${steps} steps each of \`true\` and the realistic action over ` +
@@ -67,8 +67,8 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
     }
     // the env's own time of each timed step, in the order each env ran them, per round: its kinds in `kinds` order
     const inEnv: Record<string, number[]> = {}
-    for (const [prefix, id] of [['ws', env.env_id], ['http', httpEnv.env_id]] as const) {
-      const timed = (await client.trajectory(id)).steps.slice(before[prefix]).map(s => s.execution_time * 1000)
+    for (const prefix of ['ws', 'http'] as const) {
+      const timed = (await client.trajectory(envs[prefix])).steps.slice(before[prefix]).map(s => s.execution_time * 1000)
       const mine = kinds.map(([k]) => k).filter(k => k.startsWith(prefix))
       for (const k of mine) inEnv[k] = []
       for (let r = 0; r < rounds; r++) {
@@ -78,8 +78,8 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
         }
       }
     }
-    await ws.closeEnv(env.env_id)
-    await client.closeEnv(httpEnv.env_id)
+    await ws.closeEnv(envs.ws)
+    await client.closeEnv(envs.http)
     const s: Record<string, Summary> = Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, summarize(v)]))
     const e: Record<string, Summary> = Object.fromEntries(Object.entries(inEnv).map(([k, v]) => [k, summarize(v)]))
     const target = (cliP50: number) => Number.isFinite(cliP50) ? { below: cliP50 / 50 } : null

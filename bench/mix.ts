@@ -12,6 +12,7 @@ import { localBackendInfo } from '../sandbox/local.js'
 import { toolsDir, toolsInitScript } from '../sandbox/tools.js'
 import { guardMultilineInput } from '../tasks/environment.js'
 import type { BenchContext } from './context.js'
+import { stepEnvs } from './envs.js'
 import { round3, summarize, type Summary } from './stats.js'
 import { withTimeout } from './timing.js'
 
@@ -115,12 +116,9 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
   const ws = await client.ws()
   try {
     await raw.run(MIX_SETUP)
-    // the HTTP steps on an environment of their own, made over HTTP (as in the step section)
-    const env = await ws.create({ task: o.stepTask, max_steps: 100_000 })
-    const httpEnv = await client.createEnv({ task: o.stepTask, max_steps: 100_000 })
-    await withTimeout(Promise.all([ws.reset(env.env_id), client.reset(httpEnv.env_id)]), 300_000, 'reset for the mix')
-    await ws.step(env.env_id, MIX_SETUP)
-    await client.step(httpEnv.env_id, MIX_SETUP)
+    const envs = await stepEnvs(client, ws, { task: o.stepTask, max_steps: 100_000 }, 300_000, 'reset for the mix')
+    await ws.step(envs.ws, MIX_SETUP)
+    await client.step(envs.http, MIX_SETUP)
     const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t }
     const per = MIX.map(() => ({ raw: [] as number[], ws: [] as number[], http: [] as number[] }))
     const wsOver: number[] = []; const httpOver: number[] = []
@@ -129,17 +127,17 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
       for (const [i, [, action]] of MIX.entries()) {
         const a = await time(() => raw.run(action))
         const w = await time(async () => {
-          const s = await withTimeout(ws.step(env.env_id, action), 60_000, 'ws step')
+          const s = await withTimeout(ws.step(envs.ws, action), 60_000, 'ws step')
           if (REJECTED.test(s.observation)) throw new Error(`mix action rejected: ${s.observation}`)
         })
-        const h = await time(() => withTimeout(client.step(httpEnv.env_id, action), 60_000, 'http step'))
+        const h = await time(() => withTimeout(client.step(envs.http, action), 60_000, 'http step'))
         if (r < 0) continue
         per[i]!.raw.push(a); per[i]!.ws.push(w); per[i]!.http.push(h)
         wsOver.push(w - a); httpOver.push(h - a)
       }
     }
-    await ws.closeEnv(env.env_id)
-    await client.closeEnv(httpEnv.env_id)
+    await ws.closeEnv(envs.ws)
+    await client.closeEnv(envs.http)
     const wo = summarize(wsOver); const ho = summarize(httpOver)
     report.row(S, 'WS overhead over raw bash p50 (each step − its raw twin)', wo.p50, 'ms', { below: 0.5 })
     report.row(S, 'WS overhead over raw bash p99', wo.p99, 'ms')

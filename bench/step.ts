@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { SynthgymClient } from '../clients/client.js'
 import { LocalSandbox } from '../sandbox/local.js'
 import type { BenchContext } from './context.js'
+import { stepEnvs } from './envs.js'
 import { round3, summarize, type Summary } from './stats.js'
 import { timeLoop, withTimeout } from './timing.js'
 
@@ -76,28 +77,24 @@ export async function stepOverhead (ctx: BenchContext, url: string): Promise<Rec
   const raw = summarize(await rawBash(o.iterations, o.warmup))
   const { sbTrue, sbState, sbChecked, syntax } = await sandboxBreakdown(ctx)
 
-  // HTTP steps go to an environment of their own, made over HTTP: a socket that touched an environment gets every
-  // other client's step on it as a frame, which an HTTP client's step would pay for here
   const client = new SynthgymClient(url)
   const ws = await client.ws()
   let wsStep: Summary, httpStep: Summary
   try {
-    const env = await ws.create({ task: o.stepTask, max_steps: 100_000 })
-    const httpEnv = await client.createEnv({ task: o.stepTask, max_steps: 100_000 })
-    await withTimeout(Promise.all([ws.reset(env.env_id), client.reset(httpEnv.env_id)]), 300_000,
+    const envs = await stepEnvs(client, ws, { task: o.stepTask, max_steps: 100_000 }, 300_000,
       'reset for the step benchmark')
     progress(`WebSocket step: ${o.warmup} + ${o.iterations} round trips of \`true\` (${o.stepTask})`)
     wsStep = summarize(await timeLoop(o.iterations, o.warmup, async () => {
-      const r = await withTimeout(ws.step(env.env_id, 'true'), 30_000, 'ws step')
+      const r = await withTimeout(ws.step(envs.ws, 'true'), 30_000, 'ws step')
       if (r.terminated || r.truncated) throw new Error('the step environment ended early')
     }))
     progress(`HTTP step: ${o.warmup} + ${o.iterations} round trips of \`true\``)
     httpStep = summarize(await timeLoop(o.iterations, o.warmup, async () => {
-      const r = await withTimeout(client.step(httpEnv.env_id, 'true'), 30_000, 'http step')
+      const r = await withTimeout(client.step(envs.http, 'true'), 30_000, 'http step')
       if (r.terminated || r.truncated) throw new Error('the step environment ended early')
     }))
-    await ws.closeEnv(env.env_id)
-    await client.closeEnv(httpEnv.env_id)
+    await ws.closeEnv(envs.ws)
+    await client.closeEnv(envs.http)
   } finally { ws.close() }
 
   // overhead: each percentile of the step minus the raw bash p50
