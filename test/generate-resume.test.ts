@@ -68,8 +68,10 @@ t.test('killed mid-run, resumed without redoing finished stages', async t => {
   const slug = (topic: string) => JSON.parse(readFileSync(p.topics, 'utf8')).topics.find((x: { topic: string }) => x.topic === topic).slug
 
   const first = cli(args)
-  await until('topic A to finish and B to wait on its task code', () =>
-    existsSync(p.topics) && existsSync(p.outcome(slug(A))) && existsSync(p.materialisation(slug(B))) && requestsOf(llm.requests, B, 'codegen').length === 1)
+  // the progress line of A's end comes through the child's stderr, which may arrive after A's outcome file is seen
+  await until('topic A to finish (and say so) and B to wait on its task code', () =>
+    existsSync(p.topics) && existsSync(p.outcome(slug(A))) && existsSync(p.materialisation(slug(B))) &&
+    requestsOf(llm.requests, B, 'codegen').length === 1 && /topics 1\/2 done/.test(first.stderr()))
   first.child.kill('SIGKILL')
   t.equal(await first.done, null, 'killed')
   t.match(first.stderr(), /topics 1\/2 done/, 'progress while it ran')
