@@ -38,8 +38,6 @@ export interface ShellOptions {
   attached?: boolean
 }
 
-// A command made only of plain words cannot be a syntax error, so it skips the `bash -n` fork.
-const PLAIN = /^[\w\s./=:,+@%-]*$/
 // Words that bash may take as grammar (reserved words, wherever they stand: the test is kept simple, not exact).
 const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'case', 'esac', 'for', 'select', 'while', 'until', 'do',
   'done', 'in', 'function', 'time', 'coproc', '[[', ']]', '{', '}', '!'])
@@ -205,34 +203,61 @@ const PARSE = '{ POSIXLY_CORRECT=1; unset -f set eval trap shopt echo unset; uns
   'set +xvETu +o posix; trap - DEBUG ERR RETURN; shopt -u extglob expand_aliases; } 2>/dev/null; ' +
   "eval 'echo \"$LINENO\"'$'\\n''set -n'$'\\n'\"$__sg_cmd\"$'\\n' 2>&1"
 
+/** Opens every line of the protocol's own (start, trailer, end, check): a byte no command's output is taken for. */
+const SEP = '\x1e'
+
 /**
- * The protocol's parts, defined once per shell start. bash reads its script from a pipe one byte per read(2) (it
- * must leave the rest to a child), and a step's source is one short line:
+ * The protocol, sent once per shell start: two functions, then a loop at the top level that runs each step's command.
+ * bash reads its script from a pipe one byte per read(2) (it must leave the rest to a child), so no step sends source:
+ * the loop, parsed once, reads each step as data. A step is its header's size (8 digits), the header
+ * (`__sg_tok=… __sg_chk=… __sg_len=(…) __sg_xn=(…)`: the step's token, whether to check its syntax, the sizes of the
+ * command, the trailer and each exported value, the exported names; the server's own text) and the data, which
+ * `read -N` takes in one call each (LC_ALL=C: -N counts characters).
  *
- *   __sg_b HEADER_BYTES||exit 97;[__sg_k||exit 97;]eval "$__sg_cmd"</dev/null;__sg_e $?||exit 97
+ *   while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } && __sg_go=1; do
+ *     eval "$__sg_cmd" </dev/null; done; [[ $__sg_go ]] || exit 97; done
  *
- * then the header and the data, which `read -N` takes in one call each (LC_ALL=C: -N counts characters). The
- * command's `eval` stays at the top level: `declare`, `local`, `return` and `$1` mean what they mean there.
+ * The command's `eval` is the loop's body, at the top level: `declare`, `local`, `return` and `$1` mean what they
+ * mean there. An agent's `break` or `continue` at the top level (bash refuses those outside a loop) ends or repeats
+ * the inner loop; either way the next `__sg_n` ends the step as usual. Anything else that ends the inner loop (a
+ * missing part, the input's end or a desync, a closed stdout) exits the shell at once, never letting data run as
+ * source; a fresh shell takes over.
  *
- * `__sg_b` reads the header (`__sg_tok=… __sg_len=(…) __sg_xn=(…)`: the step's token, the sizes of the command, the
- * trailer and each exported value, the exported names; the server's own text), prints the start line, then reads the
- * data. `__sg_k`, sent only for a command that needs it, checks its syntax: a failed check prints the parse message
- * framed by the marker (`:S` … `:E`), empties the command and sets __sg_syn, which keeps `__sg_e` quiet. A check
- * with no message (its fork failed) lets the command run, as the host check's pass did. One known difference from
- * the host `bash -n`: a malformed `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run), where `bash -n`
- * printed the message but exited 0, so the command used to run up to that point. `__sg_e STATUS` exports the values
- * (after the command, which must not see them), runs the trailer with its output after a `:T` line, and prints the
- * exit-code line.
+ * `__sg_n` ends the step that ran (when one did): exports the values (after the command, which must not see them),
+ * runs the trailer with its output after a `:T` line, and prints the exit-code line. Then it reads the next step and
+ * prints its start line. `__sg_k`, run only for a command that needs it, checks its syntax: a failed check prints the
+ * parse message framed by the marker (`:S` … `:E`), empties the command and sets __sg_syn, which keeps the end of
+ * the step quiet. A check with no message (its fork failed) lets the command run, as the host check's pass did. One
+ * known difference from the host `bash -n`: a malformed `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing
+ * run), where `bash -n` printed the message but exited 0, so the command used to run up to that point.
  *
- * A missing part (an agent's `unset -f`) or a failed last printf (a closed stdout) ends the shell at once, never
- * letting the data run as source. The parts call no function (an agent's FUNCNEST=1 would break the call), and of
- * what an agent may shadow with a function only printf, read, local, export and eval (never its `set` or `shift`).
+ * Every line of the protocol's own starts with SEP (bash writes each line with a write(2) of its own: one each). The
+ * parts call no function (an agent's FUNCNEST=1 would break the call), and of what an agent may shadow with a
+ * function only printf, read, local, export and eval (never its `set` or `shift`).
  */
-export const PROTOCOL = `__sg_b () {
+export const PROTOCOL = `__sg_n () {
+  if [[ $__sg_m ]]; then
+    __sg_cmd=
+    for (( __sg_i = 0; __sg_i < \${#__sg_xn[@]}; __sg_i++ )); do
+      { export "\${__sg_xn[__sg_i]}=\${__sg_xv[__sg_i]}"; } 2>/dev/null
+    done
+    __sg_xv=() __sg_v=
+    if [[ -z $__sg_syn ]]; then
+      if [[ $__sg_tr ]]; then
+        printf '%s:T\\n' "$__sg_m"
+        { eval "$__sg_tr"
+        } 2>&1
+      fi
+      printf '%s:%s\\n' "$__sg_m" "$__sg_rc" || return 1
+    fi
+    __sg_m=
+  fi
   local LC_ALL=C
-  read -r -N "$1" __sg_h; eval "$__sg_h"
-  __sg_m=__SYNTHGYM_DONE_\${__sg_tok}__
-  printf '\\n%s\\n' "__SYNTHGYM_START_\${__sg_tok}__"
+  read -r -N 8 __sg_h && [[ $__sg_h == [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9] ]] &&
+    read -r -N "$((10#$__sg_h))" __sg_h || return 1
+  eval "$__sg_h"
+  __sg_m=$'\\x1e'__SYNTHGYM_DONE_\${__sg_tok}__
+  printf '\\x1e%s\\n' "__SYNTHGYM_START_\${__sg_tok}__"
   read -r -N "\${__sg_len[0]}" __sg_cmd; read -r -N "\${__sg_len[1]}" __sg_tr
   __sg_syn= __sg_xv=()
   for (( __sg_i = 2; __sg_i < \${#__sg_len[@]}; __sg_i++ )); do
@@ -242,37 +267,22 @@ export const PROTOCOL = `__sg_b () {
 __sg_k () {
   if ! __sg_err=$(${PARSE}) && [[ $__sg_err == *$'\\n'* ]]; then
     __sg_syn=1 __sg_cmd=
-    printf '\\n%s:S\\n%s\\n%s:E\\n' "$__sg_m" "$__sg_err" "$__sg_m"
+    printf '%s:S\\n%s\\n%s:E\\n' "$__sg_m" "$__sg_err" "$__sg_m"
   fi
 }
-__sg_e () {
-  __sg_rc=$1 __sg_cmd=
-  for (( __sg_i = 0; __sg_i < \${#__sg_xn[@]}; __sg_i++ )); do
-    { export "\${__sg_xn[__sg_i]}=\${__sg_xv[__sg_i]}"; } 2>/dev/null
-  done
-  __sg_xv=() __sg_v=
-  if [[ -z $__sg_syn ]]; then
-    if [[ $__sg_tr ]]; then
-      printf '\\n%s:T\\n' "$__sg_m"
-      { eval "$__sg_tr"
-      } 2>&1
-    fi
-    printf '\\n%s:%s\\n' "$__sg_m" "$__sg_rc"
-  fi
-}
+while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } && __sg_go=1; do
+  eval "$__sg_cmd" </dev/null; done; [[ $__sg_go ]] || exit 97; done
 `
 
-/** A step's source line and its header, then its data: see PROTOCOL. */
+/** A step: the header's size, the header, then the data (see PROTOCOL). */
 export function stepInput (token: string, check: boolean, command: string, trailer: string,
   exports: Record<string, string>): Buffer {
   const names = Object.keys(exports)
   for (const k of names) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
   const data = [command, trailer, ...Object.values(exports)].map(d => Buffer.from(d))
   const sizes = data.map(d => d.length).join(' ')
-  const header = Buffer.from(`__sg_tok=${token} __sg_len=(${sizes}) __sg_xn=(${names.join(' ')})`)
-  const checked = check ? '__sg_k||exit 97;' : ''
-  const line = `__sg_b ${header.length}||exit 97;${checked}eval "$__sg_cmd"</dev/null;__sg_e $?||exit 97\n`
-  return Buffer.concat([Buffer.from(line), header, ...data])
+  const header = Buffer.from(`__sg_tok=${token} __sg_chk=${check ? 1 : ''} __sg_len=(${sizes}) __sg_xn=(${names.join(' ')})`)
+  return Buffer.concat([Buffer.from(String(header.length).padStart(8, '0')), header, ...data])
 }
 
 /**
@@ -298,8 +308,8 @@ export function ansiQuote (s: string): string {
 interface Pending {
   marker: string
   /**
-   * the line the shell prints before the command runs, after a newline of its own (a traced `printf` of it, with
-   * xtrace on, is not it): what came before it is stale (a background job's)
+   * the line the shell prints before the command runs, from SEP (a traced `printf` of it, with xtrace on, shows
+   * SEP quoted: it is not it): what came before it is stale (a background job's)
    */
   start: string
   started: boolean
@@ -340,9 +350,10 @@ export class PersistentShell {
       this.proc = null
       this.pending?.done(null)
     })
-    proc.write('exec 2>&1\n' + PROTOCOL)
     const attached = this.attached
     this.attached = false
+    // a re-attached shell runs the protocol's loop already: it reads steps, not source
+    if (!attached) proc.write('exec 2>&1\n' + PROTOCOL)
     if (this.opts.init && !attached) {
       const r = await this.exec(this.opts.init)
       if (r.exitCode !== 0) throw new Error(`sandbox init failed (exit ${r.exitCode}): ${r.output.slice(0, 2000)}`)
@@ -355,8 +366,8 @@ export class PersistentShell {
     const result: ExecResult = { output: '', exitCode: null, timedOut: false, restarted: false, truncatedChars: 0, syntaxError: false }
     // bash would cut the command at the NUL and run what comes before it
     if (!opts.trusted && command.includes('\0')) return { ...result, output: NUL_REFUSED, exitCode: 2, syntaxError: true }
-    // plain words, or simple commands that surely parse, cannot be a syntax error: they skip the check's fork
-    const check = !opts.trusted && !PLAIN.test(command) && !surelyParses(command)
+    // nothing, or simple commands that surely parse (no reserved word), cannot be a syntax error: no check
+    const check = !opts.trusted && command.trim() !== '' && !surelyParses(command)
     if (!this.proc) { await this.start(); result.restarted = true }
 
     const token = randomUUID().replaceAll('-', '').slice(16) // 62 random bits; the pooled source (randomBytes took 2 us)
@@ -366,7 +377,7 @@ export class PersistentShell {
     let quietTimer: NodeJS.Timeout | undefined
     const exitCode = await new Promise<number | null>(resolve => {
       const p: Pending = {
-        marker, start: '\n' + marker.replace('DONE', 'START'), started: false, decoder: new StringDecoder('utf8'), buf: '', kept: '', dropped: 0, opts, done: resolve
+        marker, start: SEP + marker.replace('DONE', 'START'), started: false, decoder: new StringDecoder('utf8'), buf: '', kept: '', dropped: 0, opts, done: resolve
       }
       this.pending = p
       const fire = (why: 'timeout' | 'no_output') => {
@@ -439,7 +450,7 @@ export class PersistentShell {
       p.started = true
       p.buf = p.buf.slice(at + p.start.length + 1)
     }
-    const head = `\n${p.marker}:`
+    const head = `${SEP}${p.marker}:`
     const at = p.buf.indexOf(head)
     if (at >= 0) {
       const end = p.buf.indexOf('\n', at + head.length)
@@ -447,7 +458,7 @@ export class PersistentShell {
       const tag = p.buf.slice(at + head.length, end)
       if (tag === 'S') {
         // a failed syntax check: its message up to the closing marker, and nothing else (as when it ran on the host)
-        const close = p.buf.indexOf(`\n${p.marker}:E\n`, end + 1)
+        const close = p.buf.indexOf(`\n${SEP}${p.marker}:E\n`, end + 1)
         if (close < 0) return
         p.syntax = fromEval(p.buf.slice(end + 1, close))
         p.buf = ''
@@ -469,7 +480,7 @@ export class PersistentShell {
     }
     // Hold back only a tail that could be the start of the marker; pass the rest on at once.
     let hold = 0
-    for (let i = p.buf.indexOf('\n', Math.max(0, p.buf.length - head.length - 12)); i >= 0; i = p.buf.indexOf('\n', i + 1)) {
+    for (let i = p.buf.indexOf(SEP, Math.max(0, p.buf.length - head.length - 12)); i >= 0; i = p.buf.indexOf(SEP, i + 1)) {
       const tail = p.buf.slice(i)
       if (head.startsWith(tail) || tail.startsWith(head)) { hold = p.buf.length - i; break }
     }

@@ -33,6 +33,12 @@ t.test('the command runs at the shell\'s top level, around the protocol\'s funct
   const r = await sb.exec('echo "${arr[1]} $n [$1] $#"; return 3')
   t.match(r.output, /^b 5 \[\] 0\nbash: line \d+: return: can only `return' from a function or sourced script\n$/)
   t.equal(r.exitCode, 2)
+  // the protocol's loop is not the agent's: a top-level break or continue ends that step only, the shell goes on
+  for (const c of ['break', 'continue', 'break 1']) {
+    const s = await sb.exec(`echo before; ${c}; echo after`, { trailer: 'echo state' })
+    t.same([s.output, s.exitCode, s.restarted, s.trailer], ['before\n', 0, false, 'state\n'], c)
+    t.equal((await sb.exec('echo "${arr[0]} $n"')).output, 'a 5\n', `the shell's state is kept after ${c}`)
+  }
   // with xtrace on, the trace of the protocol's own lines is output (as a shell would show it), no marker line
   const traced = await sb.exec('set -x; echo hi', { trailer: 'echo state' })
   const next = await sb.exec('echo again', { trailer: 'echo state' })
@@ -42,8 +48,8 @@ t.test('the command runs at the shell\'s top level, around the protocol\'s funct
   t.match(next.trailer, /(^|\n)state\n/)
   // an agent that removes the protocol's functions loses its shell, not its workspace; nothing of what follows
   // the call (the command, as data) is run as source
-  // __sg_k: the check, run for a command with a reserved word
-  for (const [fn, when] of [['__sg_b', 'next'], ['__sg_k', 'next'], ['__sg_e', 'now']] as const) {
+  // __sg_n ends each step and reads the next; __sg_k, the check, runs for a command with a reserved word
+  for (const [fn, when] of [['__sg_n', 'now'], ['__sg_k', 'next']] as const) {
     await sb.exec('rm -f ran; cd /tmp')
     const gone = await sb.exec(`unset -f ${fn}`)
     const after = await sb.exec('touch ran; if true; then pwd; fi')
