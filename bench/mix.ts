@@ -1,12 +1,16 @@
 // The realistic action mix (issue 18): what agents send, not `true`. MLGym's tools with real arguments, shell lines
 // with pipes, `$VAR`, `$(…)` and both quotes, a `python -c` one-liner and a 200-line heredoc; each timed through the
-// server (WS and HTTP) and in a raw persistent bash with the same tools sourced, interleaved action by action.
+// server (WS and HTTP), in a raw persistent bash with the same tools sourced, and through the floor relay (a bare
+// WebSocket relay to such a bash: bench/floor.ts), interleaved action by action.
 // Then `--mix-envs` environments step through the mix at once: steps per CPU-second, the server's and the shells'.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import WebSocket from 'ws'
 import { SynthgymClient, type WsClient } from '../clients/client.js'
 import { localBackendInfo } from '../sandbox/local.js'
 import { toolsDir, toolsInitScript } from '../sandbox/tools.js'
@@ -40,6 +44,12 @@ export const MIX: [string, string][] = [
 /** bash's syntax-check messages: a mix action that shows one was not run */
 const REJECTED = /syntax error|unexpected EOF/
 
+/** PATH for a bash outside the sandbox: `python` is the interpreter the sandbox runs (not a version manager's shim, 50 ms slower per start). */
+function rawPath (): string {
+  const python = localBackendInfo().python
+  return python ? `${dirname(python)}:${process.env.PATH}` : process.env.PATH ?? ''
+}
+
 /** A raw persistent bash with MLGym's tools sourced, in a directory set up like the env's: the floor of each action. */
 export class RawShell {
   private p: ChildProcess
@@ -48,10 +58,7 @@ export class RawShell {
   private readonly marker = `__BENCH_${randomBytes(6).toString('hex')}__`
 
   constructor (cwd: string) {
-    // `python` is the interpreter the sandbox runs (not a version manager's shim, 50 ms slower per start)
-    const python = localBackendInfo().python
-    const PATH = python ? `${dirname(python)}:${process.env.PATH}` : process.env.PATH
-    this.p = spawn('bash', ['--noprofile', '--norc', '-s'], { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH } })
+    this.p = spawn('bash', ['--noprofile', '--norc', '-s'], { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH: rawPath() } })
     this.p.stdout!.setEncoding('utf8')
     this.p.stdout!.on('data', (d: string) => {
       this.buf += d
@@ -74,6 +81,44 @@ export class RawShell {
   }
 
   close (): void { this.p.stdin!.end() }
+}
+
+/** The floor relay (bench/floor.ts) in a child process, and a WebSocket to it: `run` times like a step. */
+export class FloorRelay {
+  private next = 0
+  private readonly waiting = new Map<number, (out: string) => void>()
+  private constructor (private readonly child: ChildProcess, private readonly socket: WebSocket) {
+    socket.on('message', (m: Buffer) => {
+      const f = JSON.parse(m.toString()) as { id: number, observation: string }
+      this.waiting.get(f.id)?.(f.observation)
+      this.waiting.delete(f.id)
+    })
+  }
+
+  static async start (cwd: string): Promise<FloorRelay> {
+    const script = fileURLToPath(new URL('./floor.js', import.meta.url))
+    const child = spawn(process.execPath, [script, cwd, rawPath()], { stdio: ['pipe', 'pipe', 'inherit'] })
+    try {
+      const port = await withTimeout(new Promise<number>((resolve, reject) => {
+        createInterface({ input: child.stdout! }).once('line', l => resolve((JSON.parse(l) as { port: number }).port))
+        child.once('exit', code => reject(new Error(`the floor relay exited with code ${code} before it listened`)))
+      }), 30_000, 'starting the floor relay')
+      const socket = new WebSocket(`ws://127.0.0.1:${port}`)
+      await withTimeout(new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) }),
+        30_000, 'connecting to the floor relay')
+      return new FloorRelay(child, socket)
+    } catch (e) { child.kill(); throw e }
+  }
+
+  run (action: string): Promise<string> {
+    const id = ++this.next
+    return withTimeout(new Promise<string>(resolve => {
+      this.waiting.set(id, resolve)
+      this.socket.send(JSON.stringify({ id, action }))
+    }), 60_000, 'floor relay')
+  }
+
+  close (): void { this.socket.close(); this.child.stdin!.end() }
 }
 
 /** CPU seconds (user + system, with the waited-for children) of a process and its descendants now alive. */
@@ -112,46 +157,51 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
   const dir = join(ctx.dataDir, 'raw-mix')
   mkdirSync(dir, { recursive: true })
   const raw = new RawShell(dir)
+  mkdirSync(join(dir, 'floor'), { recursive: true })
+  const floor = await FloorRelay.start(join(dir, 'floor'))
   const client = new SynthgymClient(url)
   const ws = await client.ws()
   try {
     await raw.run(MIX_SETUP)
+    await floor.run(MIX_SETUP)
     const envs = await stepEnvs(client, ws, { task: o.stepTask, max_steps: 100_000 }, 300_000, 'reset for the mix')
     await ws.step(envs.ws, MIX_SETUP)
     await client.step(envs.http, MIX_SETUP)
     const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t }
-    const per = MIX.map(() => ({ raw: [] as number[], ws: [] as number[], http: [] as number[] }))
-    const wsOver: number[] = []; const httpOver: number[] = []
-    progress(`${S}: ${MIX.length} actions × ${o.mixRounds} rounds, each raw, WS, HTTP in turn (+ 3 warm-up rounds)`)
+    const per = MIX.map(() => ({ raw: [] as number[], floor: [] as number[], ws: [] as number[], http: [] as number[] }))
+    const wsOver: number[] = []; const httpOver: number[] = []; const floorOver: number[] = []
+    progress(`${S}: ${MIX.length} actions × ${o.mixRounds} rounds, each raw, floor relay, WS, HTTP in turn (+ 3 warm-up rounds)`)
     for (let r = -3; r < o.mixRounds; r++) {
       for (const [i, [, action]] of MIX.entries()) {
         const a = await time(() => raw.run(action))
+        const f = await time(() => floor.run(action))
         const w = await time(async () => {
           const s = await withTimeout(ws.step(envs.ws, action), 60_000, 'ws step')
           if (REJECTED.test(s.observation)) throw new Error(`mix action rejected: ${s.observation}`)
         })
         const h = await time(() => withTimeout(client.step(envs.http, action), 60_000, 'http step'))
         if (r < 0) continue
-        per[i]!.raw.push(a); per[i]!.ws.push(w); per[i]!.http.push(h)
-        wsOver.push(w - a); httpOver.push(h - a)
+        per[i]!.raw.push(a); per[i]!.floor.push(f); per[i]!.ws.push(w); per[i]!.http.push(h)
+        wsOver.push(w - a); httpOver.push(h - a); floorOver.push(f - a)
       }
     }
     await ws.closeEnv(envs.ws)
     await client.closeEnv(envs.http)
-    const wo = summarize(wsOver); const ho = summarize(httpOver)
+    const wo = summarize(wsOver); const ho = summarize(httpOver); const fo = summarize(floorOver)
     report.row(S, 'WS overhead over raw bash p50 (each step − its raw twin)', wo.p50, 'ms', { below: 0.5 })
     report.row(S, 'WS overhead over raw bash p99', wo.p99, 'ms')
     report.row(S, 'HTTP overhead over raw bash p50', ho.p50, 'ms', { below: 1.0 })
     report.row(S, 'HTTP overhead over raw bash p99', ho.p99, 'ms')
-    const actions: Record<string, { raw: Summary, ws: Summary, http: Summary }> = {}
+    report.row(S, 'floor: a bare WS relay to a bare bash (bench/floor.ts), overhead over raw bash p50', fo.p50, 'ms')
+    const actions: Record<string, { raw: Summary, floor: Summary, ws: Summary, http: Summary }> = {}
     for (const [i, [name]] of MIX.entries()) {
-      const x = { raw: summarize(per[i]!.raw), ws: summarize(per[i]!.ws), http: summarize(per[i]!.http) }
+      const x = { raw: summarize(per[i]!.raw), floor: summarize(per[i]!.floor), ws: summarize(per[i]!.ws), http: summarize(per[i]!.http) }
       actions[name] = x
       report.row(S, `${name}: raw p50 ${x.raw.p50.toFixed(2)} ms; WS − raw p50`, round3(x.ws.p50 - x.raw.p50), 'ms', null,
-        `HTTP − raw p50 ${round3(x.http.p50 - x.raw.p50)} ms`)
+        `HTTP − raw p50 ${round3(x.http.p50 - x.raw.p50)} ms; floor − raw p50 ${round3(x.floor.p50 - x.raw.p50)} ms`)
     }
-    return { rounds: o.mixRounds, ws_overhead: wo, http_overhead: ho, actions }
-  } finally { ws.close(); raw.close() }
+    return { rounds: o.mixRounds, ws_overhead: wo, http_overhead: ho, floor_overhead: fo, actions }
+  } finally { ws.close(); raw.close(); floor.close() }
 }
 
 /**

@@ -35,6 +35,7 @@ export class SqliteStore implements EpisodeStore {
       insertStep: p(SQL.insertStep),
       updateEpisode: p(SQL.updateEpisode),
       updateRunning: p(SQL.updateRunning),
+      updateRunningModel: p(SQL.updateRunningModel),
       end: p(SQL.end),
       runningOf: p(SQL.runningOf),
       getEpisode: p(SQL.getEpisode),

@@ -211,10 +211,11 @@ export const SQL = {
   owner: 'SELECT key_id FROM episodes WHERE id = ?',
   insertStep: `INSERT INTO steps (episode_id, idx, action, observation, response, thought, state, execution_time,
     reward, terminated, truncated, created_at, model, exit_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  // the first step with model data names the episode's model when its environment did not
-  /** after a step that leaves the episode running: none of the indexed columns but the model's (SQLite rewrites
-   * an index entry even for an unchanged value: status alone is in three, 15 µs of a 70 µs append) */
-  updateRunning: `UPDATE episodes SET steps = ?, score = ?, exit_status = ?, submission = ?, improved = ?,
+  /** after a step that leaves the episode running: none of the indexed columns (SQLite rewrites an index entry
+   * even for an unchanged value: status alone is in three, 15 µs of a 70 µs append) */
+  updateRunning: `UPDATE episodes SET steps = ?, score = ?, exit_status = ?, submission = ?, improved = ? WHERE id = ?`,
+  /** the same after a step with model data: it names the episode's model when its environment did not */
+  updateRunningModel: `UPDATE episodes SET steps = ?, score = ?, exit_status = ?, submission = ?, improved = ?,
     model = COALESCE(model, ?) WHERE id = ?`,
   /** after the step that ends it: its status, outcome and place in the order episodes ended too */
   updateEpisode: `UPDATE episodes SET steps = ?, score = ?, exit_status = ?, submission = ?, status = ?, finished_at = ?,
@@ -255,10 +256,11 @@ export function stepArgs (episodeId: string, idx: number, step: TrajectoryStep, 
 
 /** The episode's update after step `idx`: the statement (SQL's key) and its arguments. */
 export function episodeUpdate (episodeId: string, idx: number, step: TrajectoryStep, ep: StepTotals, now: string):
-  { sql: 'updateRunning' | 'updateEpisode', args: unknown[] } {
+  { sql: 'updateRunning' | 'updateRunningModel' | 'updateEpisode', args: unknown[] } {
   const model = step.model?.model ?? null
   const totals = [idx + 1, JSON.stringify(ep.score), ep.exit_status, ep.submission]
-  if (!ep.done) return { sql: 'updateRunning', args: [...totals, ep.improved ? 1 : 0, model, episodeId] }
+  if (!ep.done && model === null) return { sql: 'updateRunning', args: [...totals, ep.improved ? 1 : 0, episodeId] }
+  if (!ep.done) return { sql: 'updateRunningModel', args: [...totals, ep.improved ? 1 : 0, model, episodeId] }
   return {
     sql: 'updateEpisode',
     args: [...totals, 'finished', now, ep.improved ? 1 : 0, model, 1, episodeOutcome({ ...ep, status: 'finished' }),
