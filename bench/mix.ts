@@ -169,7 +169,7 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     await client.step(envs.http, MIX_SETUP)
     const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t }
     const per = MIX.map(() => ({ raw: [] as number[], floor: [] as number[], ws: [] as number[], http: [] as number[] }))
-    const wsOver: number[] = []; const httpOver: number[] = []; const floorOver: number[] = []
+    const wsOver: number[] = []; const httpOver: number[] = []; const floorOver: number[] = []; const overFloor: number[] = []
     progress(`${S}: ${MIX.length} actions × ${o.mixRounds} rounds, each raw, floor relay, WS, HTTP in turn (+ 3 warm-up rounds)`)
     for (let r = -3; r < o.mixRounds; r++) {
       for (const [i, [, action]] of MIX.entries()) {
@@ -182,7 +182,7 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
         const h = await time(() => withTimeout(client.step(envs.http, action), 60_000, 'http step'))
         if (r < 0) continue
         per[i]!.raw.push(a); per[i]!.floor.push(f); per[i]!.ws.push(w); per[i]!.http.push(h)
-        wsOver.push(w - a); httpOver.push(h - a); floorOver.push(f - a)
+        wsOver.push(w - a); httpOver.push(h - a); floorOver.push(f - a); overFloor.push(w - f)
       }
     }
     await ws.closeEnv(envs.ws)
@@ -193,6 +193,8 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     report.row(S, 'HTTP overhead over raw bash p50', ho.p50, 'ms', { below: 1.0 })
     report.row(S, 'HTTP overhead over raw bash p99', ho.p99, 'ms')
     report.row(S, 'floor: a bare WS relay to a bare bash (bench/floor.ts), overhead over raw bash p50', fo.p50, 'ms')
+    // what the server, the sandbox and the protocol add to the least any relay costs here (each step − its floor twin)
+    report.row(S, 'WS step over the floor relay p50 (the server, sandbox and protocol)', summarize(overFloor).p50, 'ms')
     const actions: Record<string, { raw: Summary, floor: Summary, ws: Summary, http: Summary }> = {}
     for (const [i, [name]] of MIX.entries()) {
       const x = { raw: summarize(per[i]!.raw), floor: summarize(per[i]!.floor), ws: summarize(per[i]!.ws), http: summarize(per[i]!.http) }
@@ -200,7 +202,7 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
       report.row(S, `${name}: raw p50 ${x.raw.p50.toFixed(2)} ms; WS − raw p50`, round3(x.ws.p50 - x.raw.p50), 'ms', null,
         `HTTP − raw p50 ${round3(x.http.p50 - x.raw.p50)} ms; floor − raw p50 ${round3(x.floor.p50 - x.raw.p50)} ms`)
     }
-    return { rounds: o.mixRounds, ws_overhead: wo, http_overhead: ho, floor_overhead: fo, actions }
+    return { rounds: o.mixRounds, ws_overhead: wo, http_overhead: ho, floor_overhead: fo, ws_over_floor: summarize(overFloor), actions }
   } finally { ws.close(); raw.close(); floor.close() }
 }
 
