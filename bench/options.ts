@@ -45,7 +45,7 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --json FILE          write the results as JSON to FILE (default: one JSON line at the end of stdout)
   --strict             exit 1 when a target is missed (default: report MISSED, exit 0)
   --iterations N       timed step round trips per measurement (500)
-  --warmup N           untimed round trips before each measurement (50)
+  --warmup N           untimed round trips before each measurement (1000: V8 has optimized the step path by then)
   --resets N           timed resets per task (20)
   --reset-tasks A,B    built-in tasks whose reset is timed (digitsClassification,diabetesRegression)
   --step-task ID       task of the step-overhead environment (digitsClassification)
@@ -82,7 +82,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
     json: null,
     strict: false,
     iterations: 500,
-    warmup: 50,
+    warmup: 1000,
     resets: 20,
     resetTasks: ['digitsClassification', 'diabetesRegression'],
     stepTask: 'digitsClassification',
