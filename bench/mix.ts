@@ -44,12 +44,6 @@ export const MIX: [string, string][] = [
 /** bash's syntax-check messages: a mix action that shows one was not run */
 const REJECTED = /syntax error|unexpected EOF/
 
-/** PATH for a bash outside the sandbox: `python` is the interpreter the sandbox runs (not a version manager's shim, 50 ms slower per start). */
-function rawPath (): string {
-  const python = localBackendInfo().python
-  return python ? `${dirname(python)}:${process.env.PATH}` : process.env.PATH ?? ''
-}
-
 /** A raw persistent bash with MLGym's tools sourced, in a directory set up like the env's: the floor of each action. */
 export class RawShell {
   private p: ChildProcess
@@ -58,7 +52,10 @@ export class RawShell {
   private readonly marker = `__BENCH_${randomBytes(6).toString('hex')}__`
 
   constructor (cwd: string) {
-    this.p = spawn('bash', ['--noprofile', '--norc', '-s'], { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH: rawPath() } })
+    // `python` is the interpreter the sandbox runs (not a version manager's shim, 50 ms slower per start)
+    const python = localBackendInfo().python
+    const PATH = python ? `${dirname(python)}:${process.env.PATH}` : process.env.PATH
+    this.p = spawn('bash', ['--noprofile', '--norc', '-s'], { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH } })
     this.p.stdout!.setEncoding('utf8')
     this.p.stdout!.on('data', (d: string) => {
       this.buf += d
@@ -97,7 +94,7 @@ export class FloorRelay {
 
   static async start (cwd: string): Promise<FloorRelay> {
     const script = fileURLToPath(new URL('./floor.js', import.meta.url))
-    const child = spawn(process.execPath, [script, cwd, rawPath()], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [script, cwd], { stdio: ['pipe', 'pipe', 'inherit'] })
     try {
       const port = await withTimeout(new Promise<number>((resolve, reject) => {
         createInterface({ input: child.stdout! }).once('line', l => resolve((JSON.parse(l) as { port: number }).port))
