@@ -1,7 +1,7 @@
 // The realistic action mix (issue 18): what agents send, not `true`. MLGym's tools with real arguments, shell lines
 // with pipes, `$VAR`, `$(…)` and both quotes, a `python -c` one-liner and a 200-line heredoc; each timed through the
-// server (WS and HTTP), in a raw persistent bash with the same tools sourced, and through the floor relay (a bare
-// WebSocket relay to such a bash: bench/floor.ts), interleaved action by action.
+// server (WS and HTTP), in a raw persistent bash with the same tools sourced, and through the two floor relays (a bare
+// WebSocket relay to such a bash, and one to our sandbox's shell: bench/floor.ts), interleaved action by action.
 // Then `--mix-envs` environments step through the mix at once: steps per CPU-second, the server's and the shells'.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { SynthgymClient, type WsClient } from '../clients/client.js'
 import { localBackendInfo } from '../sandbox/local.js'
+import { ansiQuote } from '../sandbox/shell.js'
 import { toolsDir, toolsInitScript } from '../sandbox/tools.js'
 import { guardMultilineInput } from '../tasks/environment.js'
 import type { BenchContext } from './context.js'
@@ -24,7 +25,7 @@ const NOTES = Array.from({ length: 20 }, (_, i) => `line ${i + 1}: some "quoted"
 const HEREDOC = Array.from({ length: 200 }, (_, i) => `row ${i}\t"value" $NOT_EXPANDED \`not run\` it's ${i * 7}`).join('\n')
 
 /** The files the mix works on, under bench_mix/ of the working directory (the same in the env and in raw bash). */
-export const MIX_SETUP = `mkdir -p bench_mix && printf '%s' ${JSON.stringify(NOTES)} > bench_mix/notes.txt && ` +
+export const MIX_SETUP = `mkdir -p bench_mix && printf '%s' ${ansiQuote(NOTES)} > bench_mix/notes.txt && ` +
   "printf 'def f(x):\\n    return x + 1\\n' > bench_mix/model.py"
 
 /** [name, action]: the mix, in the order it is sent. */
@@ -92,9 +93,9 @@ export class FloorRelay {
     })
   }
 
-  static async start (cwd: string): Promise<FloorRelay> {
+  static async start (cwd: string, to: 'raw' | 'sandbox'): Promise<FloorRelay> {
     const script = fileURLToPath(new URL('./floor.js', import.meta.url))
-    const child = spawn(process.execPath, [script, cwd], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [script, cwd, to], { stdio: ['pipe', 'pipe', 'inherit'] })
     try {
       const port = await withTimeout(new Promise<number>((resolve, reject) => {
         createInterface({ input: child.stdout! }).once('line', l => resolve((JSON.parse(l) as { port: number }).port))
@@ -155,31 +156,36 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
   mkdirSync(dir, { recursive: true })
   const raw = new RawShell(dir)
   mkdirSync(join(dir, 'floor'), { recursive: true })
-  const floor = await FloorRelay.start(join(dir, 'floor'))
+  const floor = await FloorRelay.start(join(dir, 'floor'), 'raw')
+  const sfloor = await FloorRelay.start(join(dir, 'floor'), 'sandbox').catch(e => { floor.close(); raw.close(); throw e })
   const client = new SynthgymClient(url)
   const ws = await client.ws()
   try {
     await raw.run(MIX_SETUP)
     await floor.run(MIX_SETUP)
+    await sfloor.run(MIX_SETUP)
     const envs = await stepEnvs(client, ws, { task: o.stepTask, max_steps: 100_000 }, 300_000, 'reset for the mix')
     await ws.step(envs.ws, MIX_SETUP)
     await client.step(envs.http, MIX_SETUP)
     const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t }
-    const per = MIX.map(() => ({ raw: [] as number[], floor: [] as number[], ws: [] as number[], http: [] as number[] }))
+    const per = MIX.map(() => ({ raw: [] as number[], floor: [] as number[], sfloor: [] as number[], ws: [] as number[], http: [] as number[] }))
     const wsOver: number[] = []; const httpOver: number[] = []; const floorOver: number[] = []; const overFloor: number[] = []
-    progress(`${S}: ${MIX.length} actions × ${o.mixRounds} rounds, each raw, floor relay, WS, HTTP in turn (+ 3 warm-up rounds)`)
+    const sfloorOver: number[] = []; const overSfloor: number[] = []
+    progress(`${S}: ${MIX.length} actions × ${o.mixRounds} rounds, each raw, two floor relays, WS, HTTP in turn (+ 3 warm-up rounds)`)
     for (let r = -3; r < o.mixRounds; r++) {
       for (const [i, [, action]] of MIX.entries()) {
         const a = await time(() => raw.run(action))
         const f = await time(() => floor.run(action))
+        const sf = await time(() => sfloor.run(action))
         const w = await time(async () => {
           const s = await withTimeout(ws.step(envs.ws, action), 60_000, 'ws step')
           if (REJECTED.test(s.observation)) throw new Error(`mix action rejected: ${s.observation}`)
         })
         const h = await time(() => withTimeout(client.step(envs.http, action), 60_000, 'http step'))
         if (r < 0) continue
-        per[i]!.raw.push(a); per[i]!.floor.push(f); per[i]!.ws.push(w); per[i]!.http.push(h)
+        per[i]!.raw.push(a); per[i]!.floor.push(f); per[i]!.sfloor.push(sf); per[i]!.ws.push(w); per[i]!.http.push(h)
         wsOver.push(w - a); httpOver.push(h - a); floorOver.push(f - a); overFloor.push(w - f)
+        sfloorOver.push(sf - a); overSfloor.push(w - sf)
       }
     }
     await ws.closeEnv(envs.ws)
@@ -192,15 +198,27 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     report.row(S, 'floor: a bare WS relay to a bare bash (bench/floor.ts), overhead over raw bash p50', fo.p50, 'ms')
     // what the server, the sandbox and the protocol add to the least any relay costs here (each step − its floor twin)
     report.row(S, 'WS step over the floor relay p50 (the server, sandbox and protocol)', summarize(overFloor).p50, 'ms')
-    const actions: Record<string, { raw: Summary, floor: Summary, ws: Summary, http: Summary }> = {}
+    const so = summarize(sfloorOver)
+    report.row(S, 'sandboxed floor: the bare relay to our sandbox\'s shell, run as the env runs it, overhead over raw bash p50',
+      so.p50, 'ms')
+    // the server's own layers: validation, the environment, the reaper's looks, the store, metrics, the answer
+    report.row(S, 'WS step over the sandboxed floor p50 (the server\'s own layers)', summarize(overSfloor).p50, 'ms')
+    const actions: Record<string, { raw: Summary, floor: Summary, sfloor: Summary, ws: Summary, http: Summary }> = {}
     for (const [i, [name]] of MIX.entries()) {
-      const x = { raw: summarize(per[i]!.raw), floor: summarize(per[i]!.floor), ws: summarize(per[i]!.ws), http: summarize(per[i]!.http) }
+      const x = {
+        raw: summarize(per[i]!.raw), floor: summarize(per[i]!.floor), sfloor: summarize(per[i]!.sfloor),
+        ws: summarize(per[i]!.ws), http: summarize(per[i]!.http)
+      }
       actions[name] = x
       report.row(S, `${name}: raw p50 ${x.raw.p50.toFixed(2)} ms; WS − raw p50`, round3(x.ws.p50 - x.raw.p50), 'ms', null,
-        `HTTP − raw p50 ${round3(x.http.p50 - x.raw.p50)} ms; floor − raw p50 ${round3(x.floor.p50 - x.raw.p50)} ms`)
+        `HTTP − raw p50 ${round3(x.http.p50 - x.raw.p50)} ms; floor − raw p50 ${round3(x.floor.p50 - x.raw.p50)} ms; ` +
+        `sandboxed floor − raw p50 ${round3(x.sfloor.p50 - x.raw.p50)} ms`)
     }
-    return { rounds: o.mixRounds, ws_overhead: wo, http_overhead: ho, floor_overhead: fo, ws_over_floor: summarize(overFloor), actions }
-  } finally { ws.close(); raw.close(); floor.close() }
+    return {
+      rounds: o.mixRounds, ws_overhead: wo, http_overhead: ho, floor_overhead: fo, ws_over_floor: summarize(overFloor),
+      sandboxed_floor_overhead: so, ws_over_sandboxed_floor: summarize(overSfloor), actions
+    }
+  } finally { ws.close(); raw.close(); floor.close(); sfloor.close() }
 }
 
 /**

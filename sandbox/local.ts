@@ -3,7 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
-import { chmod, chown, cp, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, chown, cp, lstat, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join, posix, resolve } from 'node:path'
 import { hostname, tmpdir } from 'node:os'
 import type { Writable } from 'node:stream'
@@ -28,7 +28,10 @@ function onPath (cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0
 }
 
-interface HostInfo { isolation: Isolation | null, python: string | null, pythonPrefix: string | null, pythonPaths: string[] }
+/** `pythonVenv`: the python is a venv's, which finds its packages only when run by its own path (not through a link) */
+interface HostInfo {
+  isolation: Isolation | null, python: string | null, pythonPrefix: string | null, pythonVenv: boolean, pythonPaths: string[]
+}
 let hostInfo: HostInfo | undefined
 /** What this machine offers the local backend (cached). */
 export function localBackendInfo (): HostInfo & { limits: string } {
@@ -49,7 +52,7 @@ export function localBackendInfo (): HostInfo & { limits: string } {
       .filter(p => !SYSTEM_DIRS.some(d => p === d || p.startsWith(d + '/')))
       .sort()
     const pythonPaths = outside.filter((p, i) => !outside.slice(0, i).some(q => p === q || p.startsWith(q + '/')))
-    hostInfo = { isolation, python, pythonPrefix, pythonPaths }
+    hostInfo = { isolation, python, pythonPrefix, pythonVenv: !!pythonPrefix && paths[0] !== pythonPrefix, pythonPaths }
   }
   return { ...hostInfo, limits: cgroupMode() }
 }
@@ -419,12 +422,16 @@ export class LocalSandbox implements Sandbox {
     // the sandbox's own name resolves without a network (torchrun --standalone connects to it): bubblewrap names it
     // `sandbox`, the unshare fallback keeps the host's
     await writeFile(join(this.root, 'etc/hosts'), `127.0.0.1\tlocalhost sandbox ${hostname()}\n::1\tlocalhost ip6-localhost ip6-loopback\n`)
-    const { python } = localBackendInfo()
+    const { python, pythonVenv } = localBackendInfo()
     if (python) {
-      // `python` and `python3` both name the server's python, as in MLGym's conda env.
+      // `python` and `python3` both name the server's python, as in MLGym's conda env: a link (a script through
+      // /bin/sh cost every python call one more exec, ~1 ms), but for a venv's python, which a link would run
+      // without its packages
       for (const name of ['python', 'python3']) {
-        await writeFile(join(this.root, 'bin', name), `#!/bin/sh\nexec ${python} "$@"\n`)
-        await chmod(join(this.root, 'bin', name), 0o755)
+        const at = join(this.root, 'bin', name)
+        if (!pythonVenv) { await symlink(python, at); continue }
+        await writeFile(at, `#!/bin/sh\nexec ${python} "$@"\n`)
+        await chmod(at, 0o755)
       }
     }
     await giveToAgent(join(this.root, 'home'))

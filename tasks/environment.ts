@@ -139,7 +139,7 @@ export function guardMultilineInput (action: string, profile: ToolProfile = 'mlg
 }
 
 /** MLGym's state command: the open file and the working directory */
-const STATE_QUERY = `printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`
+export const STATE_QUERY = `printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`
 const TRAIN_COMMANDS = ['torchrun', 'python', 'python3', 'accelerate', 'deepspeed']
 const EDIT_PATTERN = /^edit\s+(\d+):(\d+)/
 const EXIT_ACTIONS = new Set(['exit_context', 'exit_cost', 'exit_error', 'exit_format', 'exit_api'])

@@ -3,6 +3,7 @@
 import t from 'tap'
 import { chmodSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
 import { LocalSandbox, localBackendInfo } from '../sandbox/local.js'
 import fc from 'fast-check'
 import { isProgressBar, postprocess } from '../sandbox/output.js'
@@ -166,6 +167,17 @@ t.test('limits: a fork storm stays inside the sandbox and can be stopped', async
   await sb.interrupt()
   t.equal((await sb.exec('echo ok', { timeout: 10 })).output, 'ok\n')
   t.equal((await sb.exec('ps -e -o pid= | wc -l')).output.trim(), '4', 'only init, the shell, ps and wc are left')
+})
+
+t.test('`python` is the server\'s python itself, no shell in between, with its packages', async t => {
+  const host = execFileSync(process.env.SYNTHGYM_PYTHON ?? 'python3', ['-c', 'import sys; print(sys.prefix)'], { encoding: 'utf8' })
+  const sb = await make()
+  t.teardown(() => sb.close())
+  for (const name of ['python', 'python3']) {
+    const r = await sb.exec(`${name} -c 'import sys; print(sys.executable); print(sys.prefix)'`)
+    // a /bin/sh script that exec'd the host's path (one more exec per call) showed that path here
+    t.equal(r.output, `/synthgym/bin/${name}\n${host}`, name)
+  }
 })
 
 t.test('limits: a memory hog is killed and the shell survives', async t => {
