@@ -93,9 +93,9 @@ export class FloorRelay {
     })
   }
 
-  static async start (cwd: string, to: 'raw' | 'sandbox'): Promise<FloorRelay> {
+  static async start (cwd: string, to: 'raw' | 'sandbox', task: string): Promise<FloorRelay> {
     const script = fileURLToPath(new URL('./floor.js', import.meta.url))
-    const child = spawn(process.execPath, [script, cwd, to], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [script, cwd, to, task], { stdio: ['pipe', 'pipe', 'inherit'] })
     try {
       const port = await withTimeout(new Promise<number>((resolve, reject) => {
         createInterface({ input: child.stdout! }).once('line', l => resolve((JSON.parse(l) as { port: number }).port))
@@ -156,8 +156,8 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
   mkdirSync(dir, { recursive: true })
   const raw = new RawShell(dir)
   mkdirSync(join(dir, 'floor'), { recursive: true })
-  const floor = await FloorRelay.start(join(dir, 'floor'), 'raw')
-  const sfloor = await FloorRelay.start(join(dir, 'floor'), 'sandbox').catch(e => { floor.close(); raw.close(); throw e })
+  const floor = await FloorRelay.start(join(dir, 'floor'), 'raw', o.stepTask)
+  const sfloor = await FloorRelay.start(join(dir, 'floor'), 'sandbox', o.stepTask).catch(e => { floor.close(); raw.close(); throw e })
   const client = new SynthgymClient(url)
   const ws = await client.ws()
   try {
