@@ -52,7 +52,7 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
       ['api_true', async () => { await withTimeout(dockerodeExec(container, ['true']), 30_000, 'dockerode exec') }]
     ]
     // warm-up, then rounds that alternate them all so that other load on the machine falls on all of them alike
-    for (const [k, f] of kinds) await timeLoop(0, k.startsWith('ws') || k.startsWith('http') ? Math.min(o.warmup, 30) : 3, f)
+    for (const [k, f] of kinds) await timeLoop(0, k.startsWith('ws') || k.startsWith('http') ? o.warmup : 3, f)
     const rounds = 3
     const steps = Math.ceil(o.dockerSteps / rounds)
     const execs = Math.ceil(o.dockerExecs / rounds)
