@@ -10,9 +10,7 @@
 import { join } from 'node:path'
 import { WebSocketServer } from 'ws'
 import { LocalSandbox } from '../sandbox/local.js'
-import { toolsInitScript } from '../sandbox/tools.js'
-import { COMMANDS_DIR } from '../sandbox/types.js'
-import { STATE_QUERY, guardMultilineInput, taskSandbox } from '../tasks/environment.js'
+import { actionExec, envSandboxOptions } from '../tasks/environment.js'
 import { loadTaskDir, BUILTIN_DIR } from '../tasks/registry.js'
 import { sandboxSettings } from '../tasks/settings.js'
 import { RawShell } from './mix.js'
@@ -23,26 +21,24 @@ Promise<{ run: (action: string) => Promise<string>, close: () => Promise<void> }
     const bash = new RawShell(cwd)
     return { run: a => bash.run(a), close: async () => { bash.close() } }
   }
-  // the task's sandbox as its environment makes it (mounts, limits, tools), without its starter files
+  // the task's sandbox as its environment makes it, without its starter files
   let task
   try { task = loadTaskDir(join(BUILTIN_DIR, taskId)) } catch (e) {
     throw new Error(`the sandboxed floor makes a built-in task's sandbox; ${taskId}: ${(e as Error).message}`)
   }
   const settings = sandboxSettings(task)
-  const sb = await LocalSandbox.create({
-    ...taskSandbox(task), limits: settings.limits, baseDir: join(cwd, 'sandboxes'), init: toolsInitScript('mlgym', COMMANDS_DIR)
-  })
-  const t = settings.timeouts
+  const sb = await LocalSandbox.create({ ...envSandboxOptions(task, settings), baseDir: join(cwd, 'sandboxes') })
   return {
-    run: async a => (await sb.exec(guardMultilineInput(a), {
-      timeout: t.short, noOutputTimeout: t.noOutput, exports: { LAST_ACTION: a }, trailer: STATE_QUERY
-    })).output,
+    run: async a => {
+      const { command, opts } = actionExec(a, settings.timeouts)
+      return (await sb.exec(command, opts)).output
+    },
     close: () => sb.close()
   }
 }
 
-const [cwd, mode, taskId] = process.argv.slice(2) as [string, string | undefined, string | undefined]
-const relay = await relayTo(cwd, mode ?? 'raw', taskId ?? 'digitsClassification')
+const [cwd, mode, taskId] = process.argv.slice(2) as [string, string, string]
+const relay = await relayTo(cwd, mode, taskId)
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 }, () => {
   process.stdout.write(JSON.stringify({ port: (wss.address() as { port: number }).port }) + '\n')
 })

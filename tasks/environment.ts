@@ -1,7 +1,7 @@
 // A task made live in a sandbox: reset / step / evaluate with MLGym's semantics and Gymnasium's five return values.
 import { basename, join } from 'node:path'
 import { existsSync } from 'node:fs'
-import type { Sandbox, SandboxOptions, Mount, FileEntry } from '../sandbox/types.js'
+import type { ExecOptions, Sandbox, SandboxOptions, Mount, FileEntry } from '../sandbox/types.js'
 import { WORKSPACE, COMMANDS_DIR } from '../sandbox/types.js'
 import { BusyError, ShellClosedError } from '../sandbox/errors.js'
 import { postprocess } from '../sandbox/output.js'
@@ -139,12 +139,33 @@ export function guardMultilineInput (action: string, profile: ToolProfile = 'mlg
 }
 
 /** MLGym's state command: the open file and the working directory */
-export const STATE_QUERY = `printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`
+const STATE_QUERY = `printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`
 const TRAIN_COMMANDS = ['torchrun', 'python', 'python3', 'accelerate', 'deepspeed']
 const EDIT_PATTERN = /^edit\s+(\d+):(\d+)/
 const EXIT_ACTIONS = new Set(['exit_context', 'exit_cost', 'exit_error', 'exit_format', 'exit_api'])
 const VALIDATION = /<<VALIDATION\|\|(.*?)\|\|VALIDATION>>/s
 const SUBMISSION = /<<SUBMISSION\|\|(.*?)\|\|SUBMISSION>>/s
+/** What every sandbox of a task's environment starts with (but the starter files, which only a reset copies in). */
+export function envSandboxOptions (task: Task, settings: Settings, profile: ToolProfile = 'mlgym', hf?: string):
+SandboxOptions {
+  return {
+    ...taskSandbox(task, hf), limits: settings.limits, network: settings.network, init: toolsInitScript(profile, COMMANDS_DIR)
+  }
+}
+
+/** The shell's state after a step: MLGym's open file and cwd, or SWE-agent's state.json (its state command). */
+function stateQuery (profile?: ToolProfile): string { return profile === 'sweagent' ? sweagentStateScript : STATE_QUERY }
+
+/** How an environment runs an agent's action in its shell: the command and its exec options (but its output's sink). */
+export function actionExec (action: string, t: Settings['timeouts'], profile?: ToolProfile):
+{ command: string, opts: ExecOptions } {
+  const timeout = TRAIN_COMMANDS.some(c => action.includes(c)) ? t.long : t.short
+  return {
+    command: guardMultilineInput(action, profile),
+    opts: { timeout, noOutputTimeout: t.noOutput, exports: { LAST_ACTION: action }, trailer: stateQuery(profile) }
+  }
+}
+
 // pip's refusal in a sandbox (PEP 668, or no network to download from): say what the agent can do instead
 const PIP_REFUSED = /externally-managed-environment|Could not find a version that satisfies|Failed to establish a new connection|No matching distribution found/
 const PIP_HINT = '\n(This sandbox has no network: pip cannot download packages here. Use the packages already ' +
@@ -229,12 +250,7 @@ export class Environment {
 
   /** What every sandbox of this environment starts with (but the starter files, which only a reset copies in). */
   sandboxOptions (): SandboxOptions {
-    return {
-      ...taskSandbox(this.task, this.opts.hfCache),
-      limits: this.settings.limits,
-      network: this.settings.network,
-      init: toolsInitScript(this.opts.toolProfile ?? 'mlgym', COMMANDS_DIR)
-    }
+    return envSandboxOptions(this.task, this.settings, this.opts.toolProfile, this.opts.hfCache)
   }
 
   /**
@@ -276,10 +292,6 @@ export class Environment {
     } finally { this.busy = false }
   }
 
-  /** The shell's state after a step: MLGym's open file and cwd, or SWE-agent's state.json (its state command). */
-  private stateQuery (): string {
-    return this.opts.toolProfile === 'sweagent' ? sweagentStateScript : STATE_QUERY
-  }
 
   private parseState (output: string): { open_file: string, working_dir: string } {
     if (this.opts.toolProfile === 'sweagent') return parseSweagentState(output)
@@ -292,7 +304,7 @@ export class Environment {
     const fallback = { open_file: 'n/a', working_dir: WORKSPACE }
     if (!this.sandbox?.alive) return fallback
     try {
-      return this.parseState((await this.sandbox.exec(this.stateQuery(), { timeout: 5, trusted: true })).output)
+      return this.parseState((await this.sandbox.exec(stateQuery(this.opts.toolProfile), { timeout: 5, trusted: true })).output)
     } catch { return fallback }
   }
 
@@ -308,8 +320,6 @@ export class Environment {
     if (EDIT_PATTERN.test(action) && !action.includes('end_of_edit')) {
       return end('Malformed edit command. Please ensure you use the `end_of_edit` keyword to mark the end of your edit.', false)
     }
-    const t = this.timeouts
-    const timeout = TRAIN_COMMANDS.some(c => action.includes(c)) ? t.long : t.short
     const lost = () => {
       this.info.exit_status = 'early_exit'
       return end(gone(sandbox), true)
@@ -319,11 +329,10 @@ export class Environment {
     const disk = diskMb && sandbox.diskUsageMb ? watchDisk(sandbox, diskMb) : null
     // a job an earlier step left (a fork bomb that filled the limit after that step answered) goes before this one runs
     const heldBefore = await sandbox.reapAtProcessLimit?.().catch(() => 0) ?? 0
+    const run = actionExec(action, this.timeouts, this.opts.toolProfile)
     let r
     try {
-      r = await sandbox.exec(guardMultilineInput(action, this.opts.toolProfile), {
-        timeout, noOutputTimeout: t.noOutput, onOutput, exports: { LAST_ACTION: action }, trailer: this.stateQuery()
-      })
+      r = await sandbox.exec(run.command, { ...run.opts, onOutput })
     } catch (err) {
       if (err instanceof ShellClosedError) return lost()
       throw err
@@ -341,8 +350,8 @@ export class Environment {
       else {
         observation += '\nEXECUTION TIMED OUT'
         observation += r.timedOut === 'no_output'
-          ? ` BECAUSE NO OUTPUT WAS PRODUCED FOR MORE THAN ${t.noOutput} SECONDS.\nPLEASE REFINE YOUR RUNNING COMMAND SO IT WILL PRODUCE OUTPUT IN THE SPECIFIED TIME FRAME.`
-          : ` BECAUSE THE COMMAND WAS RUNNING FOR MORE THAN ${timeout} SECONDS.`
+          ? ` BECAUSE NO OUTPUT WAS PRODUCED FOR MORE THAN ${run.opts.noOutputTimeout} SECONDS.\nPLEASE REFINE YOUR RUNNING COMMAND SO IT WILL PRODUCE OUTPUT IN THE SPECIFIED TIME FRAME.`
+          : ` BECAUSE THE COMMAND WAS RUNNING FOR MORE THAN ${run.opts.timeout} SECONDS.`
       }
     } else if (r.restarted) {
       observation += '\nCOMMAND FAILED TO EXECUTE. RESTARTING PROCESS.'
