@@ -13,8 +13,8 @@ import type { Sandbox, SandboxOptions } from '../sandbox/types.js'
 import type { Task } from '../tasks/registry.js'
 
 /** A new directory under the temp dir, removed when `t` ends, passed or failed. */
-export function tempDir (t: Pick<Test, 'teardown'>, prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix))
+export function tempDir (t: Pick<Test, 'teardown'>, prefix: string, parent = tmpdir()): string {
+  const d = mkdtempSync(join(parent, prefix))
   t.teardown(() => rmSync(d, { recursive: true, force: true }))
   return d
 }

@@ -2,14 +2,11 @@
 // (a venv's python run through a link would take its base's).
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { tempDir } from './helpers.js'
 
 // not under /tmp: the sandbox has a /tmp of its own over it
-const dir = mkdtempSync('/var/tmp/sg-venv-')
-t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-const venv = join(dir, 'venv')
+const venv = join(tempDir(t, 'sg-venv-', '/var/tmp'), 'venv')
 execFileSync('python3', ['-m', 'venv', '--without-pip', venv])
 process.env.SYNTHGYM_PYTHON = join(venv, 'bin', 'python')
 const { LocalSandbox, localBackendInfo } = await import('../sandbox/local.js')
