@@ -42,6 +42,13 @@ export const MIX: [string, string][] = [
   ['200-line heredoc', `cat > bench_mix/big.txt <<'EOF'\n${HEREDOC}\nEOF\nwc -l < bench_mix/big.txt`]
 ]
 
+/**
+ * The control: `true`, sent through every layer in the same rounds, after the mix's actions, and kept out of the
+ * mix's figures. The issue compared the mix with `true` "in the same kind of run" (6.9× its overhead over HTTP when
+ * filed); the mix over the control says what an action's content costs beyond any step's, in the same conditions.
+ */
+export const CONTROL: [string, string] = ['`true` (the control)', 'true']
+
 /** bash's syntax-check messages: a mix action that shows one was not run */
 const REJECTED = /syntax error|unexpected EOF/
 
@@ -168,12 +175,14 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     await ws.step(envs.ws, MIX_SETUP)
     await client.step(envs.http, MIX_SETUP)
     const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t }
-    const per = MIX.map(() => ({ raw: [] as number[], floor: [] as number[], sfloor: [] as number[], ws: [] as number[], http: [] as number[] }))
+    const sent = [...MIX, CONTROL]
+    const per = sent.map(() => ({ raw: [] as number[], floor: [] as number[], sfloor: [] as number[], ws: [] as number[], http: [] as number[] }))
     const wsOver: number[] = []; const httpOver: number[] = []; const floorOver: number[] = []; const overFloor: number[] = []
     const sfloorOver: number[] = []; const overSfloor: number[] = []
-    progress(`${S}: ${MIX.length} actions × ${o.mixRounds} rounds, each raw, two floor relays, WS, HTTP in turn (+ 3 warm-up rounds)`)
+    const control = { ws: [] as number[], http: [] as number[] }
+    progress(`${S}: ${MIX.length} actions and the control × ${o.mixRounds} rounds, each raw, two floor relays, WS, HTTP in turn (+ 3 warm-up rounds)`)
     for (let r = -3; r < o.mixRounds; r++) {
-      for (const [i, [, action]] of MIX.entries()) {
+      for (const [i, [, action]] of sent.entries()) {
         const a = await time(() => raw.run(action))
         const f = await time(() => floor.run(action))
         const sf = await time(() => sfloor.run(action))
@@ -184,6 +193,7 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
         const h = await time(() => withTimeout(client.step(envs.http, action), 60_000, 'http step'))
         if (r < 0) continue
         per[i]!.raw.push(a); per[i]!.floor.push(f); per[i]!.sfloor.push(sf); per[i]!.ws.push(w); per[i]!.http.push(h)
+        if (i === MIX.length) { control.ws.push(w - a); control.http.push(h - a); continue }
         wsOver.push(w - a); httpOver.push(h - a); floorOver.push(f - a); overFloor.push(w - f)
         sfloorOver.push(sf - a); overSfloor.push(w - sf)
       }
@@ -203,6 +213,11 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
       so.p50, 'ms')
     // the server's own layers: validation, the environment, the reaper's looks, the store, metrics, the answer
     report.row(S, 'WS step over the sandboxed floor p50 (the server\'s own layers)', summarize(overSfloor).p50, 'ms')
+    const cw = summarize(control.ws); const ch = summarize(control.http)
+    report.row(S, `${CONTROL[0]}, sent in the same rounds: WS overhead over raw bash p50`, cw.p50, 'ms', null,
+      `HTTP ${ch.p50} ms`)
+    report.row(S, 'mix overhead p50 / the control\'s, WS (issue 18 as filed: 6.9, HTTP)', round3(wo.p50 / cw.p50), 'x', null,
+      `HTTP ${round3(ho.p50 / ch.p50)}`)
     const actions: Record<string, { raw: Summary, floor: Summary, sfloor: Summary, ws: Summary, http: Summary }> = {}
     for (const [i, [name]] of MIX.entries()) {
       const x = {
@@ -216,7 +231,8 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     }
     return {
       rounds: o.mixRounds, ws_overhead: wo, http_overhead: ho, floor_overhead: fo, ws_over_floor: summarize(overFloor),
-      sandboxed_floor_overhead: so, ws_over_sandboxed_floor: summarize(overSfloor), actions
+      sandboxed_floor_overhead: so, ws_over_sandboxed_floor: summarize(overSfloor), actions,
+      control: { ws_overhead: cw, http_overhead: ch }
     }
   } finally { ws.close(); raw.close(); floor.close(); sfloor.close() }
 }
