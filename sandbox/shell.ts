@@ -211,8 +211,8 @@ const SEP = '\x1e'
  * bash reads its script from a pipe one byte per read(2) (it must leave the rest to a child), so no step sends source:
  * the loop, parsed once, reads each step as data. A step is its header's size (8 digits), the header
  * (`__sg_tok=… __sg_chk=… __sg_len=(…) __sg_xn=(…)`: the step's token, whether to check its syntax, the sizes of the
- * command, the trailer and each exported value, the exported names; the server's own text) and the data, which
- * `read -N` takes in one call each (LC_ALL=C: -N counts characters).
+ * command, the trailer and each exported value (-1: the command's own text, not sent again), the exported names; the
+ * server's own text) and the data, which `read -N` takes in one call each (LC_ALL=C: -N counts characters).
  *
  *   while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } && __sg_go=1; do
  *     eval "$__sg_cmd" </dev/null; done; [[ $__sg_go ]] || exit 97; done
@@ -261,7 +261,8 @@ export const PROTOCOL = `__sg_n () {
   read -r -N "\${__sg_len[0]}" __sg_cmd; read -r -N "\${__sg_len[1]}" __sg_tr
   __sg_syn= __sg_xv=()
   for (( __sg_i = 2; __sg_i < \${#__sg_len[@]}; __sg_i++ )); do
-    read -r -N "\${__sg_len[__sg_i]}" __sg_v; __sg_xv+=("$__sg_v")
+    if (( __sg_len[__sg_i] < 0 )); then __sg_v=$__sg_cmd; else read -r -N "\${__sg_len[__sg_i]}" __sg_v; fi
+    __sg_xv+=("$__sg_v")
   done
 }
 __sg_k () {
@@ -279,8 +280,10 @@ export function stepInput (token: string, check: boolean, command: string, trail
   exports: Record<string, string>): Buffer {
   const names = Object.keys(exports)
   for (const k of names) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
-  const data = [command, trailer, ...Object.values(exports)].map(d => Buffer.from(d))
-  const sizes = data.map(d => d.length).join(' ')
+  // a value that is the command itself (MLGym's LAST_ACTION, as a rule) is not sent twice: its size is -1
+  const values = Object.values(exports)
+  const data = [command, trailer, ...values.filter(v => v !== command)].map(d => Buffer.from(d))
+  const sizes = [data[0]!.length, data[1]!.length, ...values.map(v => v === command ? -1 : Buffer.byteLength(v))].join(' ')
   const header = Buffer.from(`__sg_tok=${token} __sg_chk=${check ? 1 : ''} __sg_len=(${sizes}) __sg_xn=(${names.join(' ')})`)
   return Buffer.concat([Buffer.from(String(header.length).padStart(8, '0')), header, ...data])
 }

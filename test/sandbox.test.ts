@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { LocalSandbox, localBackendInfo } from '../sandbox/local.js'
 import fc from 'fast-check'
 import { isProgressBar, postprocess } from '../sandbox/output.js'
-import { ansiQuote } from '../sandbox/shell.js'
+import { ansiQuote, stepInput } from '../sandbox/shell.js'
 import { isolationHere, tempDir } from './helpers.js'
 
 const base = tempDir(t, 'sg-sbx-test-')
@@ -109,6 +109,13 @@ t.test('a trailer runs after the command and the exports, its output apart, the 
   await sb.exec('readonly RO=1; true', { exports: { LAST_ACTION: value, RO: 'x' } })
   const back = await sb.exec('printf %s "$LAST_ACTION"; env | grep -c ^LAST_ACTION=')
   t.equal(back.output, value + '1\n', 'exported as it was given; a readonly name is left alone, silently')
+  // a value that is the command itself crosses the pipe once, and is the command as sent, whatever the command does
+  const command = 'printf ran; __sg_cmd=tampered __sg_v=tampered\necho "it\'s $((1 + 1))" | tr 2 3'
+  t.equal(stepInput('t', false, command, '', { LAST_ACTION: command, X: 'x' }).toString().split(command).length, 2,
+    'sent once')
+  t.equal((await sb.exec(command, { exports: { LAST_ACTION: command, X: command + ' ' } })).output, 'ranit\'s 3\n')
+  const same = await sb.exec('printf %s "$LAST_ACTION"; printf "|%s" "$X"')
+  t.equal(same.output, `${command}|${command} `, 'exported whole, beside one that is not the command')
   const multi = await sb.exec('echo "a\nb"', { trailer: 'echo one; echo two >&2' })
   t.same({ output: multi.output, trailer: multi.trailer }, { output: 'a\nb\n', trailer: 'one\ntwo\n' }, 'stderr too; output untouched')
   const bad = await sb.exec('echo (', { trailer: 'echo state' })
