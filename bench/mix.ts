@@ -49,6 +49,20 @@ export const MIX: [string, string][] = [
  */
 export const CONTROL: [string, string] = ['`true` (the control)', 'true']
 
+/** What each action goes through, in this order, each round. */
+const LAYERS = ['raw', 'floor', 'sfloor', 'ws', 'http'] as const
+type Layer = typeof LAYERS[number]
+/** What the mix reports: each step minus its twin of the same round, [layer, minus layer]. */
+const DIFFS = {
+  ws_overhead: ['ws', 'raw'],
+  http_overhead: ['http', 'raw'],
+  floor_overhead: ['floor', 'raw'],
+  ws_over_floor: ['ws', 'floor'],
+  sandboxed_floor_overhead: ['sfloor', 'raw'],
+  ws_over_sandboxed_floor: ['ws', 'sfloor']
+} as const
+type Diff = keyof typeof DIFFS
+
 /** bash's syntax-check messages: a mix action that shows one was not run */
 const REJECTED = /syntax error|unexpected EOF/
 
@@ -155,7 +169,8 @@ function processCpu (pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100
 }
 
-/** One env and a raw bash, each action of the mix in turn: raw, WS, HTTP; overhead is each step minus its raw twin. */
+/** One env (WS and HTTP), a raw bash and the two floors; each round, each action and the control through each layer in
+ * turn (LAYERS); DIFFS are each step minus its twin of the same round. */
 export async function mixOverhead (ctx: BenchContext, url: string): Promise<Record<string, unknown>> {
   const { opts: o, report, progress } = ctx
   const S = 'realistic mix'
@@ -176,64 +191,58 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     await client.step(envs.http, MIX_SETUP)
     const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t }
     const sent = [...MIX, CONTROL]
-    const per = sent.map(() => ({ raw: [] as number[], floor: [] as number[], sfloor: [] as number[], ws: [] as number[], http: [] as number[] }))
-    const wsOver: number[] = []; const httpOver: number[] = []; const floorOver: number[] = []; const overFloor: number[] = []
-    const sfloorOver: number[] = []; const overSfloor: number[] = []
-    const control = { ws: [] as number[], http: [] as number[] }
+    const per = sent.map(() => ({ raw: [], floor: [], sfloor: [], ws: [], http: [] } as Record<Layer, number[]>))
+    const blank = () => Object.fromEntries(Object.keys(DIFFS).map(k => [k, [] as number[]])) as Record<Diff, number[]>
+    const mix = blank()
+    const control = blank()
     progress(`${S}: ${MIX.length} actions and the control × ${o.mixRounds} rounds, each raw, two floor relays, WS, HTTP in turn (+ 3 warm-up rounds)`)
     for (let r = -3; r < o.mixRounds; r++) {
       for (const [i, [, action]] of sent.entries()) {
-        const a = await time(() => raw.run(action))
-        const f = await time(() => floor.run(action))
-        const sf = await time(() => sfloor.run(action))
-        const w = await time(async () => {
-          const s = await withTimeout(ws.step(envs.ws, action), 60_000, 'ws step')
-          if (REJECTED.test(s.observation)) throw new Error(`mix action rejected: ${s.observation}`)
-        })
-        const h = await time(() => withTimeout(client.step(envs.http, action), 60_000, 'http step'))
+        const t = {
+          raw: await time(() => raw.run(action)),
+          floor: await time(() => floor.run(action)),
+          sfloor: await time(() => sfloor.run(action)),
+          ws: await time(async () => {
+            const s = await withTimeout(ws.step(envs.ws, action), 60_000, 'ws step')
+            if (REJECTED.test(s.observation)) throw new Error(`mix action rejected: ${s.observation}`)
+          }),
+          http: await time(() => withTimeout(client.step(envs.http, action), 60_000, 'http step'))
+        }
         if (r < 0) continue
-        per[i]!.raw.push(a); per[i]!.floor.push(f); per[i]!.sfloor.push(sf); per[i]!.ws.push(w); per[i]!.http.push(h)
-        if (i === MIX.length) { control.ws.push(w - a); control.http.push(h - a); continue }
-        wsOver.push(w - a); httpOver.push(h - a); floorOver.push(f - a); overFloor.push(w - f)
-        sfloorOver.push(sf - a); overSfloor.push(w - sf)
+        for (const layer of LAYERS) per[i]![layer].push(t[layer])
+        const into = i === MIX.length ? control : mix
+        for (const [k, [a, b]] of Object.entries(DIFFS) as [Diff, [Layer, Layer]][]) into[k].push(t[a] - t[b])
       }
     }
     await ws.closeEnv(envs.ws)
     await client.closeEnv(envs.http)
-    const wo = summarize(wsOver); const ho = summarize(httpOver); const fo = summarize(floorOver)
+    const m = Object.fromEntries(Object.entries(mix).map(([k, v]) => [k, summarize(v)])) as Record<Diff, Summary>
+    const c = Object.fromEntries(Object.entries(control).map(([k, v]) => [k, summarize(v)])) as Record<Diff, Summary>
+    const wo = m.ws_overhead; const ho = m.http_overhead
     report.row(S, 'WS overhead over raw bash p50 (each step − its raw twin)', wo.p50, 'ms', { below: 0.5 })
     report.row(S, 'WS overhead over raw bash p99', wo.p99, 'ms')
     report.row(S, 'HTTP overhead over raw bash p50', ho.p50, 'ms', { below: 1.0 })
     report.row(S, 'HTTP overhead over raw bash p99', ho.p99, 'ms')
-    report.row(S, 'floor: a bare WS relay to a bare bash (bench/floor.ts), overhead over raw bash p50', fo.p50, 'ms')
+    report.row(S, 'floor: a bare WS relay to a bare bash (bench/floor.ts), overhead over raw bash p50', m.floor_overhead.p50, 'ms')
     // what the server, the sandbox and the protocol add to the least any relay costs here (each step − its floor twin)
-    report.row(S, 'WS step over the floor relay p50 (the server, sandbox and protocol)', summarize(overFloor).p50, 'ms')
-    const so = summarize(sfloorOver)
+    report.row(S, 'WS step over the floor relay p50 (the server, sandbox and protocol)', m.ws_over_floor.p50, 'ms')
     report.row(S, 'sandboxed floor: the bare relay to our sandbox\'s shell, run as the env runs it, overhead over raw bash p50',
-      so.p50, 'ms')
+      m.sandboxed_floor_overhead.p50, 'ms')
     // the server's own layers: validation, the environment, the reaper's looks, the store, metrics, the answer
-    report.row(S, 'WS step over the sandboxed floor p50 (the server\'s own layers)', summarize(overSfloor).p50, 'ms')
-    const cw = summarize(control.ws); const ch = summarize(control.http)
-    report.row(S, `${CONTROL[0]}, sent in the same rounds: WS overhead over raw bash p50`, cw.p50, 'ms', null,
-      `HTTP ${ch.p50} ms`)
-    report.row(S, 'mix overhead p50 / the control\'s, WS (issue 18 as filed: 6.9, HTTP)', round3(wo.p50 / cw.p50), 'x', null,
-      `HTTP ${round3(ho.p50 / ch.p50)}`)
-    const actions: Record<string, { raw: Summary, floor: Summary, sfloor: Summary, ws: Summary, http: Summary }> = {}
+    report.row(S, 'WS step over the sandboxed floor p50 (the server\'s own layers)', m.ws_over_sandboxed_floor.p50, 'ms')
+    report.row(S, `${CONTROL[0]}, sent in the same rounds: WS overhead over raw bash p50`, c.ws_overhead.p50, 'ms', null,
+      `HTTP ${c.http_overhead.p50} ms`)
+    report.row(S, 'mix overhead p50 / the control\'s, WS (issue 18 as filed: 6.9, HTTP)', round3(wo.p50 / c.ws_overhead.p50), 'x',
+      null, `HTTP ${round3(ho.p50 / c.http_overhead.p50)}`)
+    const actions: Record<string, Record<Layer, Summary>> = {}
     for (const [i, [name]] of MIX.entries()) {
-      const x = {
-        raw: summarize(per[i]!.raw), floor: summarize(per[i]!.floor), sfloor: summarize(per[i]!.sfloor),
-        ws: summarize(per[i]!.ws), http: summarize(per[i]!.http)
-      }
+      const x = Object.fromEntries(LAYERS.map(l => [l, summarize(per[i]![l])])) as Record<Layer, Summary>
       actions[name] = x
       report.row(S, `${name}: raw p50 ${x.raw.p50.toFixed(2)} ms; WS − raw p50`, round3(x.ws.p50 - x.raw.p50), 'ms', null,
         `HTTP − raw p50 ${round3(x.http.p50 - x.raw.p50)} ms; floor − raw p50 ${round3(x.floor.p50 - x.raw.p50)} ms; ` +
         `sandboxed floor − raw p50 ${round3(x.sfloor.p50 - x.raw.p50)} ms`)
     }
-    return {
-      rounds: o.mixRounds, ws_overhead: wo, http_overhead: ho, floor_overhead: fo, ws_over_floor: summarize(overFloor),
-      sandboxed_floor_overhead: so, ws_over_sandboxed_floor: summarize(overSfloor), actions,
-      control: { ws_overhead: cw, http_overhead: ch }
-    }
+    return { rounds: o.mixRounds, ...m, actions, control: c }
   } finally { ws.close(); raw.close(); floor.close(); sfloor.close() }
 }
 
