@@ -49,7 +49,8 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --resets N           timed resets per task (20)
   --reset-tasks A,B    built-in tasks whose reset is timed (digitsClassification,diabetesRegression)
   --step-task ID       task of the step-overhead environment (digitsClassification)
-  --mix-rounds N       rounds of the realistic action mix on one env, each action raw, WS and HTTP (30)
+  --mix-rounds N       rounds of the realistic action mix and its control (true), each action raw, through
+                       both floor relays, WS and HTTP (30)
   --mix-envs N         envs stepping through the mix at once (256)
   --envs N             environments open at once (256)
   --concurrency N      environments opened at a time, one WebSocket each (16)
