@@ -216,8 +216,10 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     }
     await ws.closeEnv(envs.ws)
     await client.closeEnv(envs.http)
-    const m = Object.fromEntries(Object.entries(mix).map(([k, v]) => [k, summarize(v)])) as Record<Diff, Summary>
-    const c = Object.fromEntries(Object.entries(control).map(([k, v]) => [k, summarize(v)])) as Record<Diff, Summary>
+    const summaries = (d: Record<Diff, number[]>) =>
+      Object.fromEntries(Object.entries(d).map(([k, v]) => [k, summarize(v)])) as Record<Diff, Summary>
+    const m = summaries(mix)
+    const c = summaries(control)
     const wo = m.ws_overhead; const ho = m.http_overhead
     report.row(S, 'WS overhead over raw bash p50 (each step − its raw twin)', wo.p50, 'ms', { below: 0.5 })
     report.row(S, 'WS overhead over raw bash p99', wo.p99, 'ms')

@@ -280,11 +280,16 @@ export function stepInput (token: string, check: boolean, command: string, trail
   exports: Record<string, string>): Buffer {
   const names = Object.keys(exports)
   for (const k of names) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
-  // a value that is the command itself (MLGym's LAST_ACTION, as a rule) is not sent twice: its size is -1
-  const values = Object.values(exports)
-  const data = [command, trailer, ...values.filter(v => v !== command)].map(d => Buffer.from(d))
-  const sizes = [data[0]!.length, data[1]!.length, ...values.map(v => v === command ? -1 : Buffer.byteLength(v))].join(' ')
-  const header = Buffer.from(`__sg_tok=${token} __sg_chk=${check ? 1 : ''} __sg_len=(${sizes}) __sg_xn=(${names.join(' ')})`)
+  const data = [Buffer.from(command), Buffer.from(trailer)]
+  const sizes = data.map(d => d.length)
+  for (const v of Object.values(exports)) {
+    // a value that is the command itself (MLGym's LAST_ACTION, as a rule) is not sent twice: its size is -1
+    if (v === command) { sizes.push(-1); continue }
+    data.push(Buffer.from(v))
+    sizes.push(data.at(-1)!.length)
+  }
+  const header = Buffer.from(
+    `__sg_tok=${token} __sg_chk=${check ? 1 : ''} __sg_len=(${sizes.join(' ')}) __sg_xn=(${names.join(' ')})`)
   return Buffer.concat([Buffer.from(String(header.length).padStart(8, '0')), header, ...data])
 }
 

@@ -292,7 +292,6 @@ export class Environment {
     } finally { this.busy = false }
   }
 
-
   private parseState (output: string): { open_file: string, working_dir: string } {
     if (this.opts.toolProfile === 'sweagent') return parseSweagentState(output)
     const [open_file, working_dir] = output.split('\n')
