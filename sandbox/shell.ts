@@ -209,11 +209,14 @@ const SEP = '\x1e'
 /**
  * The protocol, sent once per shell start: two functions, then a loop at the top level that runs each step's command.
  * bash reads its script from a pipe one byte per read(2) (it must leave the rest to a child), so no step sends source:
- * the loop, parsed once, reads each step as data. A step is its header's size (8 digits), the header
- * (`__sg_tok=… __sg_chk=… __sg_len=(…) __sg_xn=(…)`: the step's token, whether to check its syntax, the sizes of the
- * command, the trailer and each exported value (-1: the command's own text, not sent again), the exported names; the
- * server's own text) and the data, which `read -N` takes in one call each (LC_ALL=C: -N counts characters).
- *
+ * the loop, parsed once, reads each step as data. A step is its header's size (8 digits), then the header, the
+ * server's own text in ASCII only (so that `read -N`, which counts characters, counts its bytes in any locale):
+ * `__sg_tok=… __sg_chk=… __sg_cmd=… __sg_tr=… __sg_x=…`, the step's token, whether to check its syntax, the command,
+ * the trailer and the exports' statement (`export NAME="$__sg_c" …`: `$__sg_c` is the command's own text, not sent
+ * again; another value is `$__sg_vN`, set in the header too). Each value is ANSI-C quoted (`ansiQuote`) in the
+ * header, which the shell evals: one read and one eval per step. A value over INLINE_MAX bytes is left empty there
+ * and follows the header as data: the header names it and its size in bytes (`__sg_dn=(…) __sg_dl=(…)`), and
+ * `read -N` takes each in one call under LC_ALL=C (bash's parser takes longer over a long quoted value than a read).
  *   while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } && __sg_go=1; do
  *     eval "$__sg_cmd" </dev/null; done; [[ $__sg_go ]] || exit 97; done
  *
@@ -223,8 +226,8 @@ const SEP = '\x1e'
  * missing part, the input's end or a desync, a closed stdout) exits the shell at once, never letting data run as
  * source; a fresh shell takes over.
  *
- * `__sg_n` ends the step that ran (when one did): exports the values (after the command, which must not see them),
- * runs the trailer with its output after a `:T` line, and prints the exit-code line. Then it reads the next step and
+ * `__sg_n` ends the step that ran (when one did): runs the exports' statement (after the command, which must not see
+ * them; a readonly name is left alone, silently), runs the trailer with its output after a `:T` line, and prints the exit-code line. Then it reads the next step and
  * prints its start line. `__sg_k`, run only for a command that needs it, checks its syntax: a failed check prints the
  * parse message framed by the marker (`:S` … `:E`), empties the command and sets __sg_syn, which keeps the end of
  * the step quiet. A check with no message (its fork failed) lets the command run, as the host check's pass did. One
@@ -238,10 +241,8 @@ const SEP = '\x1e'
 export const PROTOCOL = `__sg_n () {
   if [[ $__sg_m ]]; then
     __sg_cmd=
-    for (( __sg_i = 0; __sg_i < \${#__sg_xn[@]}; __sg_i++ )); do
-      { export "\${__sg_xn[__sg_i]}=\${__sg_xv[__sg_i]}"; } 2>/dev/null
-    done
-    __sg_xv=() __sg_v=
+    [[ -z $__sg_x ]] || { eval "$__sg_x"; } 2>/dev/null
+    __sg_c=
     if [[ -z $__sg_syn ]]; then
       if [[ $__sg_tr ]]; then
         printf '%s:T\\n' "$__sg_m"
@@ -252,18 +253,18 @@ export const PROTOCOL = `__sg_n () {
     fi
     __sg_m=
   fi
-  local LC_ALL=C
   read -r -N 8 __sg_h && [[ $__sg_h == [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9] ]] &&
     read -r -N "$((10#$__sg_h))" __sg_h || return 1
+  __sg_syn= __sg_dl=()
   eval "$__sg_h"
-  __sg_m=$'\\x1e'__SYNTHGYM_DONE_\${__sg_tok}__
+  if (( \${#__sg_dl[@]} )); then
+    local LC_ALL=C
+    for (( __sg_i = 0; __sg_i < \${#__sg_dl[@]}; __sg_i++ )); do
+      read -r -N "\${__sg_dl[__sg_i]}" "\${__sg_dn[__sg_i]}" || return 1
+    done
+  fi
+  __sg_c=$__sg_cmd __sg_m=$'\\x1e'__SYNTHGYM_DONE_\${__sg_tok}__
   printf '\\x1e%s\\n' "__SYNTHGYM_START_\${__sg_tok}__"
-  read -r -N "\${__sg_len[0]}" __sg_cmd; read -r -N "\${__sg_len[1]}" __sg_tr
-  __sg_syn= __sg_xv=()
-  for (( __sg_i = 2; __sg_i < \${#__sg_len[@]}; __sg_i++ )); do
-    if (( __sg_len[__sg_i] < 0 )); then __sg_v=$__sg_cmd; else read -r -N "\${__sg_len[__sg_i]}" __sg_v; fi
-    __sg_xv+=("$__sg_v")
-  done
 }
 __sg_k () {
   if ! __sg_err=$(${PARSE}) && [[ $__sg_err == *$'\\n'* ]]; then
@@ -275,22 +276,37 @@ while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k;
   eval "$__sg_cmd" </dev/null; done; [[ $__sg_go ]] || exit 97; done
 `
 
+/** Values longer than this (bytes) follow the header as data instead of being quoted in it (see PROTOCOL). */
+export const INLINE_MAX = 1024
+
 /** A step: the header's size, the header, then the data (see PROTOCOL). */
 export function stepInput (token: string, check: boolean, command: string, trailer: string,
   exports: Record<string, string>): Buffer {
-  const names = Object.keys(exports)
-  for (const k of names) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
-  const data = [Buffer.from(command), Buffer.from(trailer)]
-  const sizes = data.map(d => d.length)
-  for (const v of Object.values(exports)) {
-    // a value that is the command itself (MLGym's LAST_ACTION, as a rule) is not sent twice: its size is -1
-    if (v === command) { sizes.push(-1); continue }
+  const data: Buffer[] = []
+  const sizes: number[] = []
+  const names: string[] = []
+  // `name=value` for the header: quoted there, or empty there and sent after it
+  const value = (name: string, v: string): string => {
+    const bytes = Buffer.byteLength(v)
+    if (bytes <= INLINE_MAX) return `${name}=${ansiQuote(v)}`
+    names.push(name)
+    sizes.push(bytes)
     data.push(Buffer.from(v))
-    sizes.push(data.at(-1)!.length)
+    return `${name}=`
   }
-  const header = Buffer.from(
-    `__sg_tok=${token} __sg_chk=${check ? 1 : ''} __sg_len=(${sizes.join(' ')}) __sg_xn=(${names.join(' ')})`)
-  return Buffer.concat([Buffer.from(String(header.length).padStart(8, '0')), header, ...data])
+  const parts = [`__sg_tok=${token}`, `__sg_chk=${check ? 1 : ''}`, value('__sg_cmd', command), value('__sg_tr', trailer)]
+  const assigned: string[] = []
+  for (const [k, v] of Object.entries(exports)) {
+    if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
+    // a value that is the command itself (MLGym's LAST_ACTION, as a rule) is not sent twice
+    if (v === command) { assigned.push(`${k}="$__sg_c"`); continue }
+    parts.push(value(`__sg_v${assigned.length}`, v))
+    assigned.push(`${k}="$__sg_v${assigned.length}"`)
+  }
+  parts.push(`__sg_x=${assigned.length ? ansiQuote('export ' + assigned.join(' ')) : ''}`)
+  if (names.length) parts.push(`__sg_dn=(${names.join(' ')}) __sg_dl=(${sizes.join(' ')})`)
+  const header = parts.join(' ')
+  return Buffer.concat([Buffer.from(String(header.length).padStart(8, '0') + header), ...data])
 }
 
 /**
@@ -305,12 +321,13 @@ export function fromEval (text: string): string {
       `bash: line ${Number(n) - base}: ${w ? `warning: here-document at line ${Number(h) - base} ` : ''}`) + '\n'
 }
 
-/** bash ANSI-C quoting: one line, any bytes, no expansion. */
+// how ansiQuote writes these; any other byte outside printable ASCII is \xHH
+const ESCAPED: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', "'": "\\'", '\\': '\\\\' }
+
+/** bash ANSI-C quoting: one line of printable ASCII for any text (UTF-8 bytes as \xHH), no expansion. */
 export function ansiQuote (s: string): string {
-  return "$'" + s.replace(/[\\']/g, c => '\\' + c).replace(/[\x00-\x1f\x7f]/g, c => {
-    const map: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r' }
-    return map[c] ?? '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')
-  }) + "'"
+  return "$'" + s.replace(/[^ -&(-[\]-~]/gu, c =>
+    ESCAPED[c] ?? [...Buffer.from(c)].map(b => '\\x' + b.toString(16).padStart(2, '0')).join('')) + "'"
 }
 
 interface Pending {
@@ -325,6 +342,8 @@ interface Pending {
   buf: string
   kept: string
   dropped: number
+  /** performance.now() of the last output (the no-output timeout counts from it) */
+  lastOutput: number
   opts: ExecOptions
   /** bash's message when the command failed the syntax check (and did not run) */
   syntax?: string
@@ -382,30 +401,27 @@ export class PersistentShell {
     const input = stepInput(token, check, command, opts.trailer ?? '', opts.exports ?? {})
     const marker = `__SYNTHGYM_DONE_${token}__`
     let timer: NodeJS.Timeout | undefined
-    let quietTimer: NodeJS.Timeout | undefined
     const exitCode = await new Promise<number | null>(resolve => {
+      const now = performance.now()
       const p: Pending = {
-        marker, start: SEP + marker.replace('DONE', 'START'), started: false, decoder: new StringDecoder('utf8'), buf: '', kept: '', dropped: 0, opts, done: resolve
+        marker, start: SEP + marker.replace('DONE', 'START'), started: false, decoder: new StringDecoder('utf8'), buf: '', kept: '', dropped: 0, lastOutput: now, opts, done: resolve
       }
       this.pending = p
-      const fire = (why: 'timeout' | 'no_output') => {
-        if (result.timedOut) return
+      // one timer for both limits, set again when it fires before either is reached: none set per output chunk
+      const end = now + (opts.timeout ? opts.timeout * 1000 : Infinity)
+      const quiet = opts.noOutputTimeout ? opts.noOutputTimeout * 1000 : Infinity
+      const expire = () => {
+        const t = performance.now()
+        const why = t >= end ? 'timeout' : t >= p.lastOutput + quiet ? 'no_output' : null
+        if (!why) { timer = setTimeout(expire, Math.min(end, p.lastOutput + quiet) - t); return }
         result.timedOut = why
-        clearTimeout(timer); clearTimeout(quietTimer)
         void this.interruptOrRestart(p)
       }
-      if (opts.timeout) timer = setTimeout(() => fire('timeout'), opts.timeout * 1000)
-      const arm = () => {
-        if (!opts.noOutputTimeout || result.timedOut) return
-        clearTimeout(quietTimer)
-        quietTimer = setTimeout(() => fire('no_output'), opts.noOutputTimeout * 1000)
-      }
-      arm()
-      ;(p as Pending & { arm?: () => void }).arm = arm
+      if (Math.min(end, now + quiet) < Infinity) timer = setTimeout(expire, Math.min(end, now + quiet) - now)
       this.proc!.resume?.()
       this.proc!.write(input)
     })
-    clearTimeout(timer); clearTimeout(quietTimer)
+    clearTimeout(timer)
     const p = this.pending!
     this.pending = null
     this.proc?.pause?.()
@@ -446,7 +462,7 @@ export class PersistentShell {
   private feed (chunk: Buffer): void {
     const p = this.pending
     if (!p) return // output after a finished command (a background job) is dropped until the next command
-    ;(p as Pending & { arm?: () => void }).arm?.()
+    p.lastOutput = performance.now()
     p.buf += p.decoder.write(chunk)
     if (!p.started) {
       const at = p.buf.indexOf(p.start + '\n')

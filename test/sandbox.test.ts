@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { LocalSandbox, localBackendInfo } from '../sandbox/local.js'
 import fc from 'fast-check'
 import { isProgressBar, postprocess } from '../sandbox/output.js'
-import { ansiQuote, stepInput } from '../sandbox/shell.js'
+import { ansiQuote, INLINE_MAX, stepInput } from '../sandbox/shell.js'
 import { isolationHere, tempDir } from './helpers.js'
 
 const base = tempDir(t, 'sg-sbx-test-')
@@ -110,9 +110,20 @@ t.test('a trailer runs after the command and the exports, its output apart, the 
   const back = await sb.exec('printf %s "$LAST_ACTION"; env | grep -c ^LAST_ACTION=')
   t.equal(back.output, value + '1\n', 'exported as it was given; a readonly name is left alone, silently')
   // a value that is the command itself crosses the pipe once, and is the command as sent, whatever the command does
-  const command = 'printf ran; __sg_cmd=tampered __sg_v=tampered\necho "it\'s $((1 + 1))" | tr 2 3'
-  t.equal(stepInput('t', false, command, '', { LAST_ACTION: command, X: 'x' }).toString().split(command).length, 2,
-    'sent once')
+  const command = 'printf ran; __sg_cmd=tampered\necho "it\'s $((1 + 1))" | tr 2 3'
+  const sent = (c: string, x: Record<string, string>) => stepInput('t', false, c, '', x).toString()
+  t.equal(sent(command, { LAST_ACTION: command, X: 'x' }).split(ansiQuote(command)).length, 2, 'sent once')
+  const body = 'it\'s "é" $x\n'.repeat(200)
+  const long = `cat > f <<'EOF'\n${body}EOF`
+  t.ok(Buffer.byteLength(long) > INLINE_MAX)
+  t.equal(sent(long, { LAST_ACTION: long }).split(long).length, 2, 'a long one too, as data after the header')
+  t.match(sent(long, {}), /^\d{8}[ -~]*__sg_cmd= /, 'the header is ASCII; the long command is not quoted in it')
+  // in a UTF-8 locale (`read -N` counts characters there), long values arrive whole: command and exports
+  await sb.exec('export LC_ALL=C.UTF-8')
+  const wrote = long + '\nwc -c < f'
+  const y = 'é'.repeat(600)
+  t.equal((await sb.exec(wrote, { exports: { LAST_ACTION: wrote, Y: y } })).output, `${Buffer.byteLength(body)}\n`)
+  t.equal((await sb.exec('printf %s "$LAST_ACTION|$Y"; unset LC_ALL')).output, `${wrote}|${y}`)
   t.equal((await sb.exec(command, { exports: { LAST_ACTION: command, X: command + ' ' } })).output, 'ranit\'s 3\n')
   const same = await sb.exec('printf %s "$LAST_ACTION"; printf "|%s" "$X"')
   t.equal(same.output, `${command}|${command} `, 'exported whole, beside one that is not the command')
@@ -137,6 +148,11 @@ t.test('timeout interrupts the foreground job and keeps the output so far', asyn
   t.equal((await sb.exec('echo alive')).output, 'alive\n')
   const q = await sb.exec('echo a; sleep 30', { timeout: 20, noOutputTimeout: 1 })
   t.equal(q.timedOut, 'no_output')
+  // output now and then keeps it off, however long the command runs
+  const ticking = await sb.exec('for i in 1 2 3 4; do echo $i; sleep 0.4; done', { timeout: 20, noOutputTimeout: 1 })
+  t.same([ticking.timedOut, ticking.output], [false, '1\n2\n3\n4\n'], 'output resets the no-output timeout')
+  const both = await sb.exec('while :; do echo x; sleep 0.2; done', { timeout: 2, noOutputTimeout: 1 })
+  t.equal(both.timedOut, 'timeout', 'the timeout still comes to a command that keeps printing')
 })
 
 t.test('a stuck shell (builtin loop), exit and exec bash: the shell is replaced, the workspace kept', async t => {
@@ -237,6 +253,7 @@ t.test('output post-processing as MLGym', async t => {
   t.equal(capped.truncated, true)
   t.match(capped.text, /^x{10}\n\[output truncated: 40 more characters/)
   t.equal(ansiQuote("it's\n"), "$'it\\'s\\n'")
+  t.equal(ansiQuote('é\\ ✓\x7f'), "$'\\xc3\\xa9\\\\ \\xe2\\x9c\\x93\\x7f'", 'ASCII only: UTF-8 bytes escaped')
 })
 
 t.test('progress-bar lines are the ones MLGym\'s regex finds, in one pass over a long line', async t => {
