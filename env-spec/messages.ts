@@ -28,6 +28,12 @@ export class JsonTooDeepError extends ValidationError {}
 
 /** A JsonTooDeepError when `text` nests objects and arrays deeper than MAX_JSON_DEPTH (one pass, no parse). */
 export function checkJsonDepth (text: string, field = 'body'): void {
+  // no deeper than it has opening brackets, in strings or not: most messages are told apart by indexOf alone
+  let opens = 0
+  for (const b of ['{', '[']) {
+    for (let i = text.indexOf(b); i >= 0 && opens <= MAX_JSON_DEPTH; i = text.indexOf(b, i + 1)) opens++
+  }
+  if (opens <= MAX_JSON_DEPTH) return
   let depth = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
