@@ -14,7 +14,8 @@ export interface ShellProcess {
   kill (): void
   /**
    * Stop reading the shell's output between commands, where the backend can, so that a background job that floods
-   * it (`yes &`) blocks on a full pipe instead of keeping the server busy reading what is dropped anyway
+   * it (`yes &`) blocks on a full pipe instead of keeping the server busy reading what is dropped anyway; called once
+   * output comes between commands, so a step whose shell printed nothing after it pays for neither call
    */
   pause? (): void
   resume? (): void
@@ -355,6 +356,8 @@ interface Pending {
 export class PersistentShell {
   private proc: ShellProcess | null = null
   private pending: Pending | null = null
+  /** the backend stopped reading the shell's output (some came between commands) */
+  private paused = false
   private closed = false
   private readonly cap: number
 
@@ -371,7 +374,14 @@ export class PersistentShell {
   async start (): Promise<void> {
     const proc = await this.backend.start()
     this.proc = proc
-    proc.onData(chunk => { if (this.proc === proc) this.feed(chunk) })
+    this.paused = false
+    proc.onData(chunk => {
+      if (this.proc !== proc) return
+      if (this.pending) { this.feed(this.pending, chunk); return }
+      // output after a finished command (a background job) is dropped, and no more is read until the next command
+      proc.pause?.()
+      this.paused = true
+    })
     proc.onExit(() => {
       if (this.proc !== proc) return
       this.proc = null
@@ -418,13 +428,12 @@ export class PersistentShell {
         void this.interruptOrRestart(p)
       }
       if (Math.min(end, now + quiet) < Infinity) timer = setTimeout(expire, Math.min(end, now + quiet) - now)
-      this.proc!.resume?.()
+      if (this.paused) { this.paused = false; this.proc!.resume?.() }
       this.proc!.write(input)
     })
     clearTimeout(timer)
     const p = this.pending!
     this.pending = null
-    this.proc?.pause?.()
     if (p.syntax !== undefined) return { ...result, output: p.syntax, exitCode: 2, syntaxError: true }
     result.output = p.kept
     result.truncatedChars = p.dropped
@@ -459,9 +468,7 @@ export class PersistentShell {
     }
   }
 
-  private feed (chunk: Buffer): void {
-    const p = this.pending
-    if (!p) return // output after a finished command (a background job) is dropped until the next command
+  private feed (p: Pending, chunk: Buffer): void {
     p.lastOutput = performance.now()
     p.buf += p.decoder.write(chunk)
     if (!p.started) {
@@ -494,7 +501,7 @@ export class PersistentShell {
         // the command's output ends here; the trailer's runs up to the exit-code line
         p.trailer = ''
         p.buf = p.buf.slice(end + 1)
-        this.feed(Buffer.alloc(0))
+        this.feed(p, Buffer.alloc(0))
         return
       }
       const code = Number(tag)
