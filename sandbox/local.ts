@@ -14,8 +14,8 @@ import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTr
 import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, pidsCurrent, pidsLimitHits, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
-  SANDBOX_DEFAULTS, SYNTHGYM_BIN, PATH, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, pidsAtLimit, rlimitScript,
-  runArgv, sandboxEnv
+  SANDBOX_DEFAULTS, SYNTHGYM_BIN, PATH, HOST_SPAWN_ENV, EVALUATION_ENV, SHELL_ARGV, agentHostIds, pidsAtLimit,
+  pidsClearlyUnder, rlimitScript, runArgv, sandboxEnv
 } from './policy.js'
 import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type InterruptOptions, type FileEntry, type Mount, type RunOptions, type RunResult,
@@ -570,6 +570,8 @@ export class LocalSandbox implements Sandbox {
   async reapAtProcessLimit (): Promise<number> {
     const max = this.opts.limits?.pids
     if (!max || this.closed) return 0
+    // the common case, twice a step: two counter reads and no await
+    if (pidsClearlyUnder(pidsCurrent(this.cgroup), pidsLimitHits(this.cgroup), this.limitHits, max)) return 0
     // found only when needed: walking /proc on every step cost more than the step's own round trip
     let found: number | undefined
     const initOf = () => (found ??= this.initPid(this.main))

@@ -104,6 +104,15 @@ export function agentHostIds (): { uid: number, gid: number } | null {
 }
 
 /**
+ * Whether a sandbox's reaper can stop at one look: its count under half the limit (pidsNearLimit looks no more) and
+ * no fork refused since it last looked (`hits` not above `seen`): pidsAtLimit would answer null. A null count (no
+ * pids cgroup) is not clear.
+ */
+export function pidsClearlyUnder (count: number | null, hits: number | null, seen: number, max: number): boolean {
+  return count !== null && count < max / 2 && (hits === null || hits <= seen)
+}
+
+/**
  * Processes a sandbox holds, as its reaper sees them: a fork bomb's count wavers (its processes die and are replaced),
  * so past half the limit it is looked at a few more times and the highest count is taken.
  */
