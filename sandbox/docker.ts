@@ -17,7 +17,7 @@ import {
   type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
 import { EVALUATION_ENV, SANDBOX_DEFAULTS, pidsAtLimit, runArgv, sandboxEnv } from './policy.js'
-import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTree, treeBytes, watchDiskAlways } from './disk.js'
+import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, quotaUsageMb, removeTree, treeBytes, watchDiskAlways } from './disk.js'
 
 const AGENT = { uid: 1000, gid: 1000 }
 const ROOT_RO = { uid: 0, gid: 0, readOnly: true }
@@ -438,7 +438,7 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
       const dir = (info?.GraphDriver?.Data as Record<string, string> | undefined)?.UpperDir
       this.upperDir = dir && existsSync(dir) ? dir : null
     }
-    const quota = this.quotaDir ? await hostDiskUsageMb(join(this.quotaDir, 'fs')) : 0
+    const quota = this.quotaDir ? await quotaUsageMb(join(this.quotaDir, 'disk.img'), join(this.quotaDir, 'fs')) : 0
     if (this.upperDir) return quota + await hostDiskUsageMb(this.upperDir)
     const out = await this.shortExec('du -skx /home/agent /tmp 2>/dev/null')
     return out.split('\n').reduce((kb, l) => kb + (Number(l.split(/\s+/)[0]) || 0), 0) / 1024

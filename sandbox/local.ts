@@ -10,7 +10,9 @@ import type { Writable } from 'node:stream'
 import { localRuntime } from './runtime.js'
 import { PersistentShell, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
-import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, removeTree, watchDiskAlways } from './disk.js'
+import {
+  diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, quotaUsageMb, removeTree, watchDiskAlways
+} from './disk.js'
 import { createCgroup, removeCgroup, removeOwnerCgroups, cgroupMode, oomKills, pidsCurrent, pidsLimitHits, sweepCgroups, killCgroup } from './cgroups.js'
 import { copyUnder, makeDirUnder, readUnder, splitRelative, writeUnder } from './homefs.js'
 import {
@@ -560,8 +562,11 @@ export class LocalSandbox implements Sandbox {
     await Promise.all([this.shell, ...this.extra.keys()].map(s => s.interrupt({ grace: 0 }).catch(() => {})))
   }
 
-  /** MiB written under the agent's home (/tmp is a tmpfs, counted as memory; its quota's file system, if any). */
-  diskUsageMb (): Promise<number> { return hostDiskUsageMb(join(this.root, 'home')) }
+  /** MiB written under the agent's home (/tmp is a tmpfs, counted as memory): its quota's file system, if any. */
+  diskUsageMb (): Promise<number> {
+    const home = join(this.root, 'home')
+    return this.diskQuota ? quotaUsageMb(join(this.root, 'home.img'), home) : hostDiskUsageMb(home)
+  }
 
   /** Processes of this sandbox the kernel killed for lack of memory so far. */
   oomKills (): number { return oomKills(this.cgroup) }

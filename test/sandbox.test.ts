@@ -1,13 +1,14 @@
 // The local sandbox and the persistent-shell protocol, on a real bash in a real bubblewrap sandbox, or in the
 // `unshare` fallback where bubblewrap is not installed (.ci/run runs this file both ways): the same behaviour.
 import t from 'tap'
-import { chmodSync, writeFileSync, existsSync } from 'node:fs'
+import { chmodSync, writeFileSync, existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { LocalSandbox, localBackendInfo } from '../sandbox/local.js'
 import fc from 'fast-check'
 import { isProgressBar, postprocess } from '../sandbox/output.js'
 import { ansiQuote, INLINE_MAX, stepInput } from '../sandbox/shell.js'
+import { diskQuotaAvailable, hostDiskUsageMb } from '../sandbox/disk.js'
 import { isolationHere, tempDir } from './helpers.js'
 
 const base = tempDir(t, 'sg-sbx-test-')
@@ -236,6 +237,26 @@ t.test('files in and out; one-shot runs see extra mounts the shell does not', as
   const r = await sb.run('cat /home/agent/secret/answers.csv', { mounts: [{ hostPath: host, path: '/home/agent/secret' }] })
   t.equal(r.output, '42')
   t.not((await sb.exec('cat /home/agent/secret/answers.csv')).exitCode, 0, 'the shell never sees it')
+})
+
+t.test('a disk quota\'s use is read off its file system (no process): what du counts, deleted open files too', async t => {
+  if (!diskQuotaAvailable()) { t.skip('no quota file system here (it takes root, loop devices and mkfs.ext4)'); return }
+  const sb = await make({ limits: { diskMb: 50 } })
+  t.teardown(() => sb.close())
+  const du = () => hostDiskUsageMb(join(sb.root, 'home'))
+  t.ok(await sb.diskUsageMb() < 0.1, 'an empty home takes next to nothing')
+  await sb.exec('head -c 12M /dev/zero > f; mkdir d; for i in $(seq 50); do echo $i > d/$i; done')
+  const [used, counted] = [await sb.diskUsageMb(), await du()]
+  t.ok(used >= 12 && Math.abs(used - counted) < 0.1, `${used} MiB, du says ${counted}`)
+  // held open by a job and deleted: du no longer sees it, but it takes the space still
+  await sb.exec('sleep 30 < f & rm f')
+  t.ok(await sb.diskUsageMb() >= 12, 'a deleted file held open')
+  await sb.exec('kill %1; wait; rm -r d')
+  t.ok(await sb.diskUsageMb() < 0.1, 'all gone')
+  // a file system made before the note beside its image (an older server's): du
+  rmSync(join(sb.root, 'home.img.empty'))
+  await sb.exec('head -c 3M /dev/zero > g')
+  t.equal(await sb.diskUsageMb(), await du())
 })
 
 t.test('close removes the sandbox folder', async t => {
