@@ -1,6 +1,6 @@
-// How much a sandbox has written, measured on the host: `du` of its writable tree (one file system only); the
-// quota that holds it at all times where the host allows one (a loop-mounted file system of the limit's size);
-// and the removal of such a tree, however the agent shaped it.
+// How much a sandbox has written, measured on the host: `du` of its writable tree (one file system only), or statfs
+// of the quota that holds it at all times where the host allows one (a loop-mounted file system of the limit's
+// size); and the removal of such a tree, however the agent shaped it.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, lstatSync, readdirSync, readFileSync, statfsSync } from 'node:fs'
 import { mkdir, rm, rmdir, truncate, writeFile } from 'node:fs/promises'

@@ -17,7 +17,9 @@ import {
   type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
 import { EVALUATION_ENV, SANDBOX_DEFAULTS, pidsAtLimit, runArgv, sandboxEnv } from './policy.js'
-import { diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, quotaUsageMb, removeTree, treeBytes, watchDiskAlways } from './disk.js'
+import {
+  diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, quotaUsageMb, removeTree, treeBytes, watchDiskAlways
+} from './disk.js'
 
 const AGENT = { uid: 1000, gid: 1000 }
 const ROOT_RO = { uid: 0, gid: 0, readOnly: true }

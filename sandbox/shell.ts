@@ -218,6 +218,7 @@ const SEP = '\x1e'
  * header, which the shell evals: one read and one eval per step. A value over INLINE_MAX bytes is left empty there
  * and follows the header as data: the header names it and its size in bytes (`__sg_dn=(…) __sg_dl=(…)`), and
  * `read -N` takes each in one call under LC_ALL=C (bash's parser takes longer over a long quoted value than a read).
+ *
  *   while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } && __sg_go=1; do
  *     eval "$__sg_cmd" </dev/null; done; [[ $__sg_go ]] || exit 97; done
  *
@@ -228,12 +229,13 @@ const SEP = '\x1e'
  * source; a fresh shell takes over.
  *
  * `__sg_n` ends the step that ran (when one did): runs the exports' statement (after the command, which must not see
- * them; a readonly name is left alone, silently), runs the trailer with its output after a `:T` line, and prints the exit-code line. Then it reads the next step and
- * prints its start line. `__sg_k`, run only for a command that needs it, checks its syntax: a failed check prints the
- * parse message framed by the marker (`:S` … `:E`), empties the command and sets __sg_syn, which keeps the end of
- * the step quiet. A check with no message (its fork failed) lets the command run, as the host check's pass did. One
- * known difference from the host `bash -n`: a malformed `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing
- * run), where `bash -n` printed the message but exited 0, so the command used to run up to that point.
+ * them; a readonly name is left alone, silently), runs the trailer with its output after a `:T` line, and prints the
+ * exit-code line. Then it reads the next step and prints its start line. `__sg_k`, run only for a command that
+ * needs it, checks its syntax: a failed check prints the parse message framed by the marker (`:S` … `:E`), empties
+ * the command and sets __sg_syn, which keeps the end of the step quiet. A check with no message (its fork failed)
+ * lets the command run, as the host check's pass did. One known difference from the host `bash -n`: a malformed
+ * `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run), where `bash -n` printed the message but exited 0,
+ * so the command used to run up to that point.
  *
  * Every line of the protocol's own starts with SEP (bash writes each line with a write(2) of its own: one each). The
  * parts call no function (an agent's FUNCNEST=1 would break the call), and of what an agent may shadow with a
@@ -295,7 +297,8 @@ export function stepInput (token: string, check: boolean, command: string, trail
     data.push(Buffer.from(v))
     return `${name}=`
   }
-  const parts = [`__sg_tok=${token}`, `__sg_chk=${check ? 1 : ''}`, value('__sg_cmd', command), value('__sg_tr', trailer)]
+  const parts = [`__sg_tok=${token}`, `__sg_chk=${check ? 1 : ''}`,
+    value('__sg_cmd', command), value('__sg_tr', trailer)]
   const assigned: string[] = []
   for (const [k, v] of Object.entries(exports)) {
     if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
@@ -414,7 +417,8 @@ export class PersistentShell {
     const exitCode = await new Promise<number | null>(resolve => {
       const now = performance.now()
       const p: Pending = {
-        marker, start: SEP + marker.replace('DONE', 'START'), started: false, decoder: new StringDecoder('utf8'), buf: '', kept: '', dropped: 0, lastOutput: now, opts, done: resolve
+        marker, start: SEP + marker.replace('DONE', 'START'), started: false, decoder: new StringDecoder('utf8'),
+        buf: '', kept: '', dropped: 0, lastOutput: now, opts, done: resolve
       }
       this.pending = p
       // one timer for both limits, set again when it fires before either is reached: none set per output chunk
