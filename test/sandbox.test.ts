@@ -128,6 +128,14 @@ t.test('a trailer runs after the command and the exports, its output apart, the 
   t.equal((await sb.exec(command, { exports: { LAST_ACTION: command, X: command + ' ' } })).output, 'ranit\'s 3\n')
   const same = await sb.exec('printf %s "$LAST_ACTION"; printf "|%s" "$X"')
   t.equal(same.output, `${command}|${command} `, 'exported whole, beside one that is not the command')
+  // any text, quoted in the header or sent after it as data: the command (exported as itself) and another value
+  const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ maxLength: 40 }).map(x => x.repeat(60)))
+    .map(x => x.replace(/\0/g, ''))
+  await fc.assert(fc.asyncProperty(text, text, async (a, b) => {
+    const cmd = '#' + a.replace(/\n/g, ' ')
+    await sb.exec(cmd, { exports: { LAST_ACTION: cmd, B: b } })
+    return (await sb.exec('printf %s "$LAST_ACTION|$B"')).output === `${cmd}|${b}`
+  }), { numRuns: 60 })
   const multi = await sb.exec('echo "a\nb"', { trailer: 'echo one; echo two >&2' })
   t.same({ output: multi.output, trailer: multi.trailer }, { output: 'a\nb\n', trailer: 'one\ntwo\n' }, 'stderr too; output untouched')
   const bad = await sb.exec('echo (', { trailer: 'echo state' })
