@@ -22,7 +22,8 @@ export interface DockerBackendConfig {
 }
 
 /** A running container of an earlier server with this id, found at start: its engine, id and sandbox id. */
-export interface KeptContainer { engine: string, id: string, sandbox?: string }
+/** A container that outlived its server; `protocol`: its shell's (PROTOCOL_ID of the server that made it) */
+export interface KeptContainer { engine: string, id: string, sandbox?: string, protocol?: string }
 
 export interface DockerCreateOptions extends SandboxOptions {
   image?: string
@@ -57,7 +58,9 @@ export class DockerBackend {
       try {
         for (const c of await containersOf(e, this.config.serverId)) {
           const env = envOfContainer(c)
-          if (c.State === 'running' && env && keep.has(env) && !kept.has(env)) kept.set(env, { engine: e.name, id: c.Id, sandbox: c.Labels['synthgym.sandbox'] })
+          if (c.State === 'running' && env && keep.has(env) && !kept.has(env)) kept.set(env, {
+            engine: e.name, id: c.Id, sandbox: c.Labels['synthgym.sandbox'], protocol: c.Labels['synthgym.protocol']
+          })
         }
         swept += await sweepOrphans(e, this.config.serverId, new Set([...kept.values()].filter(k => k.engine === e.name).map(k => k.id)))
       } catch (err) { e.healthy = false; e.error = dockerMessage(err) }
@@ -73,7 +76,7 @@ export class DockerBackend {
   async reattach (k: KeptContainer, opts: DockerCreateOptions): Promise<DockerSandbox> {
     const engine = this.engineNamed(k.engine)
     const o = { ...opts, image: opts.image ?? this.config.image, runtime: opts.runtime ?? this.config.runtime, serverId: this.config.serverId }
-    return DockerSandbox.reattach(engine, k.id, o, k.sandbox)
+    return DockerSandbox.reattach(engine, k.id, o, k.sandbox, k.protocol)
   }
 
   /** Removes a container found at start (one not re-attached). */

@@ -7,7 +7,7 @@ import { chmod, chown, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { PassThrough, type Duplex, type Readable } from 'node:stream'
 import { join, posix } from 'node:path'
-import { PersistentShell, type ShellProcess } from './shell.js'
+import { PersistentShell, PROTOCOL_ID, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
 import { LABEL, dockerMessage, within, type DockerEngine } from './docker-engine.js'
 import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
@@ -78,13 +78,17 @@ export class DockerSandbox implements Sandbox {
   /** extra shells (openShell): attached `docker exec` bashes in the same container */
   private extra = new Set<PersistentShell>()
 
-  /** set by reattach: the first shell is the running container's (set up already), attached to, not started */
+  /**
+   * set by reattach: the first shell is the running container's (set up already), attached to, not started; not
+   * where that shell runs another protocol than this server's (an older server's): the container is restarted then
+   */
   private attachOnly: boolean
 
-  private constructor (readonly engine: DockerEngine, private opts: DockerSandboxOptions, reattach?: { id?: string }) {
+  private constructor (readonly engine: DockerEngine, private opts: DockerSandboxOptions,
+    reattach?: { id?: string, protocol?: string }) {
     this.id = reattach?.id ?? 'sbx-' + randomBytes(6).toString('hex')
     this.mounts = [...(opts.mounts ?? [])]
-    this.attachOnly = reattach !== undefined
+    this.attachOnly = reattach !== undefined && reattach.protocol === PROTOCOL_ID
     // only an engine of this machine (a unix socket) sees our mounts
     const d = join(diskBase(opts.serverId), this.id)
     if (opts.limits?.diskMb && diskQuotaAvailable() && !engine.config.host) this.quotaDir = reattach ? (existsSync(join(d, 'fs')) ? d : null) : d
@@ -150,10 +154,12 @@ export class DockerSandbox implements Sandbox {
    * The running container of a server that died, as a sandbox again. Its shell outlives the attach stream (stdin is
    * kept open: OpenStdin without StdinOnce), so it is attached to afresh: what the dead server's last command left
    * running is killed first, then the shell must answer a command within 10 s, else the container is removed and
-   * this throws SandboxStartError saying why.
+   * this throws SandboxStartError saying why. A shell of another protocol (`protocol`, the container's label: an
+   * older server's) is not attached to: the container restarts with a fresh shell, its files kept.
    */
-  static async reattach (engine: DockerEngine, containerId: string, opts: DockerSandboxOptions, id?: string): Promise<DockerSandbox> {
-    const sb = new DockerSandbox(engine, opts, { id })
+  static async reattach (engine: DockerEngine, containerId: string, opts: DockerSandboxOptions, id?: string,
+    protocol?: string): Promise<DockerSandbox> {
+    const sb = new DockerSandbox(engine, opts, { id, protocol })
     sb.container = engine.docker.getContainer(containerId)
     engine.sandboxes.add(sb)
     try {
@@ -198,7 +204,10 @@ export class DockerSandbox implements Sandbox {
       // as the local backend's; without a network the name must still resolve (torchrun --standalone connects to it)
       Hostname: 'sandbox',
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      Labels: { [LABEL]: '1', 'synthgym.server': o.serverId, 'synthgym.sandbox': this.id, ...o.labels },
+      Labels: {
+        [LABEL]: '1', 'synthgym.server': o.serverId, 'synthgym.sandbox': this.id, 'synthgym.protocol': PROTOCOL_ID,
+        ...o.labels
+      },
       OpenStdin: interactive,
       StdinOnce: false,
       AttachStdin: interactive,

@@ -1,7 +1,7 @@
 // The persistent-shell protocol, written once for every backend. A backend supplies a started bash process
 // (stdin in, stdout+stderr merged out) and a way to kill the foreground job; this file does the rest:
 // syntax check in the shell itself, unique end marker carrying the exit code, timeouts, output cap, restart after a dead shell.
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
 import type { ExecOptions, ExecResult, InterruptOptions } from './types.js'
 import { SANDBOX_DEFAULTS } from './policy.js'
@@ -278,6 +278,12 @@ __sg_k () {
 while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } && __sg_go=1; do
   eval "$__sg_cmd" </dev/null; done; [[ $__sg_go ]] || exit 97; done
 `
+
+/**
+ * The protocol's fingerprint: a shell that outlived its server (a docker container's) runs the protocol of the server
+ * that started it, and one that runs another is started afresh rather than attached to (DockerSandbox.reattach).
+ */
+export const PROTOCOL_ID = createHash('sha256').update(PROTOCOL).digest('hex').slice(0, 16)
 
 /** Values longer than this (bytes) follow the header as data instead of being quoted in it (see PROTOCOL). */
 export const INLINE_MAX = 1024

@@ -18,7 +18,9 @@ import YAML from 'yaml'
 import { SynthgymClient } from '../clients/client.js'
 import { DEFAULTS } from '../server/config.js'
 import { startServer, type RunningServer } from '../server/server.js'
-import { diskBase } from '../sandbox/docker.js'
+import { DockerSandbox, diskBase } from '../sandbox/docker.js'
+import { DockerEngine } from '../sandbox/docker-engine.js'
+import { PROTOCOL_ID } from '../sandbox/shell.js'
 import type { ServerConfig } from '../server/config.js'
 import { onPath, testServer, http } from './helpers.js'
 
@@ -529,6 +531,30 @@ async function dockerTests (): Promise<void> {
     third.proc.kill('SIGTERM')
     t.equal(await third.exited, 0, 'SIGTERM: a clean exit')
     t.same(await containersOf(docker, sid), [], 'SIGTERM removed the containers')
+  })
+
+  t.test('a container whose shell runs another protocol (an older server\'s) is re-attached with a fresh shell, its files kept', async t => {
+    const engine = new DockerEngine({ name: 'default', socketPath: SOCK })
+    const serverId = 'sg-protocol-' + Date.now()
+    const opts = { image: IMAGE, serverId }
+    const made = async (protocol: string) => {
+      const sb = await DockerSandbox.create(engine, { ...opts, labels: { 'synthgym.protocol': protocol } })
+      t.teardown(() => docker.getContainer(sb.container.id).remove({ force: true }).catch(() => {}))
+      t.equal((await sb.exec('echo kept > f.txt; export V=from-the-old-shell')).exitCode, 0)
+      t.equal((await sb.container.inspect()).Config.Labels['synthgym.protocol'], protocol)
+      return sb
+    }
+    // the label of a container made now is this server's protocol, and its shell is attached to as it is
+    const same = await made(PROTOCOL_ID)
+    const attached = await DockerSandbox.reattach(engine, same.container.id, opts, same.id, PROTOCOL_ID)
+    t.equal((await attached.exec('cat f.txt; echo "[$V]"')).output, 'kept\n[from-the-old-shell]\n', 'attached: its state kept')
+    // another protocol: the container restarts with a shell of this one (the old one would read its steps wrongly)
+    const older = await made('an-older-one')
+    const fresh = await DockerSandbox.reattach(engine, older.container.id, opts, older.id, 'an-older-one')
+    t.equal((await fresh.exec('cat f.txt; echo "[$V]"')).output, 'kept\n[]\n', 'a fresh shell, the files kept')
+    const long = `cat > g <<'EOF'\n${'é "x" $y\n'.repeat(300)}EOF\nwc -l < g`
+    t.equal((await fresh.exec(long, { exports: { LAST_ACTION: long } })).output, '300\n', 'and it speaks this protocol')
+    t.equal((await fresh.exec('printf %s "$LAST_ACTION"')).output, long)
   })
 
   t.test('dockerd down at start: health says why, docker envs get 503 BACKEND_UNAVAILABLE, local envs work', async t => {
