@@ -163,6 +163,16 @@ function treeCpu (root: number): number {
   return sum
 }
 
+/** The episode store's step appends so far, from the server's /metrics: seconds in all and how many (null: none). */
+async function storeAppends (url: string): Promise<{ seconds: number, count: number } | null> {
+  const text = await fetch(`${url}/metrics`).then(r => r.text()).catch(() => '')
+  const metric = 'synthgym_store_write_duration_seconds'
+  const read = (suffix: string) =>
+    Number(new RegExp(`^${metric}_${suffix}\\{op="append_step"\\} (\\S+)$`, 'm').exec(text)?.[1])
+  const [seconds, count] = [read('sum'), read('count')]
+  return Number.isFinite(seconds) && Number.isFinite(count) ? { seconds, count } : null
+}
+
 function processCpu (pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -196,7 +206,9 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     const mix = blank()
     const control = blank()
     progress(`${S}: ${MIX.length} actions and the control × ${o.mixRounds} rounds, each raw, two floor relays, WS, HTTP in turn (+ 3 warm-up rounds)`)
+    let appends: Awaited<ReturnType<typeof storeAppends>> = null
     for (let r = -3; r < o.mixRounds; r++) {
+      if (r === 0) appends = await storeAppends(url)
       for (const [i, [, action]] of sent.entries()) {
         const t = {
           raw: await time(() => raw.run(action)),
@@ -214,6 +226,7 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
         for (const [k, [a, b]] of Object.entries(DIFFS) as [Diff, [Layer, Layer]][]) into[k].push(t[a] - t[b])
       }
     }
+    const after = await storeAppends(url)
     await ws.closeEnv(envs.ws)
     await client.closeEnv(envs.http)
     const summaries = (d: Record<Diff, number[]>) =>
@@ -232,6 +245,12 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
       m.sandboxed_floor_overhead.p50, 'ms')
     // the server's own layers: validation, the environment, the reaper's looks, the store, metrics, the answer
     report.row(S, 'WS step over the sandboxed floor p50 (the server\'s own layers)', m.ws_over_sandboxed_floor.p50, 'ms')
+    // the largest of those layers: each step is recorded before it is answered (its time from the server's /metrics)
+    const append = appends && after && after.count > appends.count
+      ? round3((after.seconds - appends.seconds) / (after.count - appends.count) * 1000) : null
+    if (append !== null) {
+      report.row(S, 'of those, the episode store\'s append of the step, mean (the server\'s /metrics)', append, 'ms')
+    }
     report.row(S, `${CONTROL[0]}, sent in the same rounds: WS overhead over raw bash p50`, c.ws_overhead.p50, 'ms', null,
       `HTTP ${c.http_overhead.p50} ms`)
     report.row(S, 'mix overhead p50 / the control\'s, WS (issue 18 as filed: 6.9, HTTP)', round3(wo.p50 / c.ws_overhead.p50), 'x',
@@ -244,7 +263,7 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
         `HTTP − raw p50 ${round3(x.http.p50 - x.raw.p50)} ms; floor − raw p50 ${round3(x.floor.p50 - x.raw.p50)} ms; ` +
         `sandboxed floor − raw p50 ${round3(x.sfloor.p50 - x.raw.p50)} ms`)
     }
-    return { rounds: o.mixRounds, ...m, actions, control: c }
+    return { rounds: o.mixRounds, ...m, actions, control: c, store_append_mean_ms: append }
   } finally { ws.close(); raw.close(); floor.close(); sfloor.close() }
 }
 
