@@ -21,8 +21,10 @@ export interface DockerBackendConfig {
   checkInterval?: number
 }
 
-/** A running container of an earlier server with this id, found at start: its engine, id and sandbox id. */
-/** A container that outlived its server; `protocol`: its shell's (PROTOCOL_ID of the server that made it) */
+/**
+ * A running container of an earlier server with this id, found at start: its engine, id, sandbox id, and the protocol
+ * its shell runs (PROTOCOL_ID of the server that made it).
+ */
 export interface KeptContainer { engine: string, id: string, sandbox?: string, protocol?: string }
 
 export interface DockerCreateOptions extends SandboxOptions {
