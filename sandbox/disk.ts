@@ -76,8 +76,8 @@ export async function mountQuotaFs (image: string, mountPoint: string, limitMb: 
   await run(['mkfs.ext4', '-q', '-F', '-b', '4096', '-i', '16384', '-m', '0', '-O', '^has_journal,^resize_inode', ...root, image])
   await run(['mount', '-o', 'loop,nosuid,nodev,noatime', image, mountPoint])
   await rmdir(`${mountPoint}/lost+found`).catch(() => {})
-  // what the empty file system uses itself, for quotaUsageMb
-  await writeFile(`${image}.empty`, String(fsUsedBytes(mountPoint)))
+  // what the empty file system uses itself, for quotaUsageMb (beside the mount point: outside what a sandbox sees)
+  await writeFile(`${mountPoint}.empty`, String(fsUsedBytes(mountPoint)))
 }
 
 function fsUsedBytes (mountPoint: string): number {
@@ -87,12 +87,12 @@ function fsUsedBytes (mountPoint: string): number {
 
 /**
  * MiB written to a quota's file system (mountQuotaFs) at `mountPoint`: what statfs counts used (one system call, no
- * process, no walk) less what the empty file system used, noted beside its image; `du` where there is no such note
- * (an older server's). Files deleted but still open count, as they take the space.
+ * process, no walk) less what the empty file system used, noted beside the mount point; `du` where there is no such
+ * note (an older server's). Files deleted but still open count, as they take the space.
  */
-export function quotaUsageMb (image: string, mountPoint: string): Promise<number> {
+export function quotaUsageMb (mountPoint: string): Promise<number> {
   let empty = NaN
-  try { empty = Number(readFileSync(`${image}.empty`, 'utf8')) } catch {}
+  try { empty = Number(readFileSync(`${mountPoint}.empty`, 'utf8')) } catch {}
   if (!Number.isFinite(empty)) return hostDiskUsageMb(mountPoint)
   return Promise.resolve(Math.max(0, fsUsedBytes(mountPoint) - empty) / 2 ** 20)
 }

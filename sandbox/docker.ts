@@ -449,7 +449,7 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
       const dir = (info?.GraphDriver?.Data as Record<string, string> | undefined)?.UpperDir
       this.upperDir = dir && existsSync(dir) ? dir : null
     }
-    const quota = this.quotaDir ? await quotaUsageMb(join(this.quotaDir, 'disk.img'), join(this.quotaDir, 'fs')) : 0
+    const quota = this.quotaDir ? await quotaUsageMb(join(this.quotaDir, 'fs')) : 0
     if (this.upperDir) return quota + await hostDiskUsageMb(this.upperDir)
     const out = await this.shortExec('du -skx /home/agent /tmp 2>/dev/null')
     return out.split('\n').reduce((kb, l) => kb + (Number(l.split(/\s+/)[0]) || 0), 0) / 1024

@@ -565,7 +565,7 @@ export class LocalSandbox implements Sandbox {
   /** MiB written under the agent's home (/tmp is a tmpfs, counted as memory): its quota's file system, if any. */
   diskUsageMb (): Promise<number> {
     const home = join(this.root, 'home')
-    return this.diskQuota ? quotaUsageMb(join(this.root, 'home.img'), home) : hostDiskUsageMb(home)
+    return this.diskQuota ? quotaUsageMb(home) : hostDiskUsageMb(home)
   }
 
   /** Processes of this sandbox the kernel killed for lack of memory so far. */

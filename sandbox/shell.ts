@@ -291,16 +291,12 @@ export const INLINE_MAX = 1024
 /** A step: the header's size, the header, then the data (see PROTOCOL). */
 export function stepInput (token: string, check: boolean, command: string, trailer: string,
   exports: Record<string, string>): Buffer {
-  const data: Buffer[] = []
-  const sizes: number[] = []
-  const names: string[] = []
+  const data: { name: string, bytes: Buffer }[] = []
   // `name=value` for the header: quoted there, or empty there and sent after it
   const value = (name: string, v: string): string => {
-    const bytes = Buffer.byteLength(v)
-    if (bytes <= INLINE_MAX) return `${name}=${ansiQuote(v)}`
-    names.push(name)
-    sizes.push(bytes)
-    data.push(Buffer.from(v))
+    const bytes = Buffer.from(v)
+    if (bytes.length <= INLINE_MAX) return `${name}=${ansiQuote(v)}`
+    data.push({ name, bytes })
     return `${name}=`
   }
   const parts = [`__sg_tok=${token}`, `__sg_chk=${check ? 1 : ''}`,
@@ -314,9 +310,11 @@ export function stepInput (token: string, check: boolean, command: string, trail
     assigned.push(`${k}="$__sg_v${assigned.length}"`)
   }
   parts.push(`__sg_x=${assigned.length ? ansiQuote('export ' + assigned.join(' ')) : ''}`)
-  if (names.length) parts.push(`__sg_dn=(${names.join(' ')}) __sg_dl=(${sizes.join(' ')})`)
+  if (data.length) {
+    parts.push(`__sg_dn=(${data.map(d => d.name).join(' ')}) __sg_dl=(${data.map(d => d.bytes.length).join(' ')})`)
+  }
   const header = parts.join(' ')
-  return Buffer.concat([Buffer.from(String(header.length).padStart(8, '0') + header), ...data])
+  return Buffer.concat([Buffer.from(String(header.length).padStart(8, '0') + header), ...data.map(d => d.bytes)])
 }
 
 /**
@@ -437,7 +435,8 @@ export class PersistentShell {
         result.timedOut = why
         void this.interruptOrRestart(p)
       }
-      if (Math.min(end, now + quiet) < Infinity) timer = setTimeout(expire, Math.min(end, now + quiet) - now)
+      const first = Math.min(end, now + quiet)
+      if (first < Infinity) timer = setTimeout(expire, first - now)
       if (this.paused) { this.paused = false; this.proc!.resume?.() }
       this.proc!.write(input)
     })
