@@ -6,7 +6,7 @@
 import type Docker from 'dockerode'
 import type { SynthgymClient } from '../clients/client.js'
 import type { BenchContext } from './context.js'
-import { stepEnvs } from './envs.js'
+import { DISK_LIMIT_MB, stepEnvs } from './envs.js'
 import { command, dockerodeExec, envContainer } from './docker-engine.js'
 import { round3, summarize, type Summary } from './stats.js'
 import { timeLoop, withTimeout } from './timing.js'
@@ -28,6 +28,9 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
   try {
     const envs = await stepEnvs(client, ws, { task: 'prisonersDilemma', backend: 'docker', max_steps: 100_000 }, 120_000,
       'reset for the docker step benchmark')
+    // a disk limit: after every step the env measures its use (statfs of its quota, its container's writable layer)
+    const limited = await ws.create({ task: 'prisonersDilemma', backend: 'docker', max_steps: 100_000, limits: { disk_mb: DISK_LIMIT_MB } })
+    await withTimeout(ws.reset(limited.env_id), 120_000, 'reset of the docker env with a disk limit')
     // `docker exec` runs in the container of the environment the HTTP steps run on
     const c = await envContainer(docker, client, envs.http, serverId)
     progress(`docker step: container ${c.id.slice(0, 12)} (found by ${c.foundBy})`)
@@ -42,6 +45,7 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
     const cli = (argv: string[]) => async () => { await command('docker', [...H, 'exec', c.id, ...argv], 30_000) }
     const kinds: [string, () => Promise<void>][] = [
       ['ws_true', wsStep('true')],
+      ['disk_true', async () => { check(await withTimeout(ws.step(limited.env_id, 'true'), 30_000, 'ws step under a disk limit')) }],
       ['http_true', httpStep('true')],
       ['ws_real', wsStep(DOCKER_REALISTIC)],
       ['http_real', httpStep(DOCKER_REALISTIC)],
@@ -52,7 +56,8 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
       ['api_true', async () => { await withTimeout(dockerodeExec(container, ['true']), 30_000, 'dockerode exec') }]
     ]
     // warm-up, then rounds that alternate them all so that other load on the machine falls on all of them alike
-    for (const [k, f] of kinds) await timeLoop(0, k.startsWith('ws') || k.startsWith('http') ? o.warmup : 3, f)
+    const isStep = (k: string) => /^(ws|http|disk)_/.test(k)
+    for (const [k, f] of kinds) await timeLoop(0, isStep(k) ? o.warmup : 3, f)
     const rounds = 3
     const steps = Math.ceil(o.dockerSteps / rounds)
     const execs = Math.ceil(o.dockerExecs / rounds)
@@ -63,7 +68,7 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
     for (let r = 0; r < rounds; r++) {
       progress(`docker step: round ${r + 1}/${rounds}: ${steps} steps each of \`true\` and the realistic action over ` +
         `WS and HTTP, ${execs} each of \`docker exec\` (CLI) of both, ${execs} dockerode execs`)
-      for (const [k, f] of kinds) ms[k]!.push(...await timeLoop(k.startsWith('ws') || k.startsWith('http') ? steps : execs, 0, f))
+      for (const [k, f] of kinds) ms[k]!.push(...await timeLoop(isStep(k) ? steps : execs, 0, f))
     }
     // the env's own time of each timed step, in the order each env ran them, per round: its kinds in `kinds` order
     const inEnv: Record<string, number[]> = {}
@@ -78,6 +83,7 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
         }
       }
     }
+    await ws.closeEnv(limited.env_id)
     await ws.closeEnv(envs.ws)
     await client.closeEnv(envs.http)
     const s: Record<string, Summary> = Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, summarize(v)]))
@@ -93,6 +99,8 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
       report.row(S, `${name}: in the env (shell round trip + state) p50; the rest is client, ${k.startsWith('ws') ? 'WS' : 'HTTP'}, server, store`,
         e[k]!.p50, 'ms', null, `rest p50 ≈ ${round3(s[k]!.p50 - e[k]!.p50)} ms`)
     }
+    report.row(S, `WS step \`true\` under a ${DISK_LIMIT_MB} MiB disk limit p50 (its use measured after each step)`, s.disk_true!.p50, 'ms',
+      null, `that − the WS step p50: ${round3(s.disk_true!.p50 - s.ws_true!.p50)} ms`)
     report.row(S, 'HTTP step, the action with a pipe into `tr` p50 (no target: a program starts)', s.http_pipe!.p50, 'ms', null,
       `in the env p50 ${e.http_pipe!.p50} ms; \`docker exec ID bash -c\` of it p50 ${s.cli_pipe!.p50} ms`)
     report.row(S, '`docker exec ID true` (CLI) p50', s.cli_true!.p50, 'ms')
@@ -105,7 +113,7 @@ export async function dockerStep (ctx: BenchContext, client: SynthgymClient, doc
     return {
       container: c.id, container_found_by: c.foundBy, realistic_action: DOCKER_REALISTIC, pipe_action: DOCKER_PIPE,
       http_step_pipe: s.http_pipe, docker_exec_cli_pipe: s.cli_pipe,
-      ws_step: s.ws_true, http_step: s.http_true, ws_step_realistic: s.ws_real, http_step_realistic: s.http_real,
+      ws_step: s.ws_true, ws_step_disk_limit: s.disk_true, http_step: s.http_true, ws_step_realistic: s.ws_real, http_step_realistic: s.http_real,
       in_env: e, docker_exec_cli: s.cli_true, docker_exec_cli_realistic: s.cli_real, dockerode_exec: s.api_true
     }
   } finally { ws.close() }

@@ -5,6 +5,9 @@ import type { SynthgymClient, WsClient } from '../clients/client.js'
 import type { CreateEnvBody } from '../env-spec/messages.js'
 import { withTimeout } from './timing.js'
 
+/** The disk limit of the envs that time a step under one (MiB). */
+export const DISK_LIMIT_MB = 1000
+
 /** Both made and reset (within `ms`, named `what` when they are not); their ids. */
 export async function stepEnvs (client: SynthgymClient, ws: WsClient, body: CreateEnvBody, ms: number, what: string):
 Promise<{ ws: string, http: string }> {

@@ -6,12 +6,9 @@ import { SynthgymClient } from '../clients/client.js'
 import { diskQuotaAvailable } from '../sandbox/disk.js'
 import { LocalSandbox } from '../sandbox/local.js'
 import type { BenchContext } from './context.js'
-import { stepEnvs } from './envs.js'
+import { DISK_LIMIT_MB, stepEnvs } from './envs.js'
 import { round3, summarize, type Summary } from './stats.js'
 import { timeLoop, withTimeout } from './timing.js'
-
-/** The disk limit of the env that times a step under one (MiB). */
-const DISK_LIMIT_MB = 1000
 
 /** `true` round trips through a persistent bash child over a pipe: the floor any shell-backed step stands on. */
 export async function rawBash (n: number, warmup: number): Promise<number[]> {
@@ -100,7 +97,7 @@ export async function stepOverhead (ctx: BenchContext, url: string): Promise<Rec
     await ws.closeEnv(envs.ws)
     await client.closeEnv(envs.http)
     // after every step the env measures what a disk limit counts: statfs of the quota's file system where there is
-    // one (root, loop devices), a host `du` where not
+    // one (root, loop devices), a walk of its tree where not (`du` past diskWalkEntries)
     const limited = await ws.create({ task: o.stepTask, max_steps: 100_000, limits: { disk_mb: DISK_LIMIT_MB } })
     await withTimeout(ws.reset(limited.env_id), 300_000, 'reset of the env with a disk limit')
     progress(`WebSocket step under a ${DISK_LIMIT_MB} MiB disk limit: ${o.warmup} + ${o.iterations} round trips of \`true\``)
@@ -129,7 +126,7 @@ export async function stepOverhead (ctx: BenchContext, url: string): Promise<Rec
   report.row(S, 'HTTP step round trip p50', httpStep.p50, 'ms')
   report.row(S, 'HTTP step round trip p90', httpStep.p90, 'ms')
   report.row(S, 'HTTP step round trip p99', httpStep.p99, 'ms')
-  const measured = diskQuotaAvailable() ? 'statfs of its quota file system' : 'a host `du`: no quota file system here'
+  const measured = diskQuotaAvailable() ? 'statfs of its quota file system' : 'its tree walked by the server: no quota file system here'
   report.row(S, `WS step round trip p50 under a disk limit (${measured})`, diskStep.p50, 'ms')
   report.row(S, 'the disk limit\'s cost per step (that p50 − WS step p50)', round3(diskStep.p50 - wsStep.p50), 'ms')
   report.row(S, 'raw bash pipe round trip p50', raw.p50, 'ms')

@@ -2,12 +2,32 @@
 // of the quota that holds it at all times where the host allows one (a loop-mounted file system of the limit's
 // size); and the removal of such a tree, however the agent shaped it.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, lstatSync, readdirSync, readFileSync, statfsSync } from 'node:fs'
+import {
+  closeSync, constants, existsSync, fstatSync, lstatSync, openSync, opendirSync, readdirSync, readFileSync, statfsSync
+} from 'node:fs'
 import { mkdir, rm, rmdir, truncate, writeFile } from 'node:fs/promises'
 import { HOST_SPAWN_ENV, SANDBOX_DEFAULTS } from './policy.js'
 import type { FileEntry } from './types.js'
 
+/**
+ * MiB under `dir` on its file system, as `du -skx` counts them: a tree of at most diskWalkEntries entries is walked
+ * here (no process: a `du` costs a fork and an exec each step), a larger one by `du`, for diskWalkRetrySeconds.
+ */
 export function hostDiskUsageMb (dir: string): Promise<number> {
+  const now = Date.now()
+  if ((largeTrees.get(dir) ?? 0) <= now) {
+    largeTrees.delete(dir)
+    const kb = walkUsageKb(dir, SANDBOX_DEFAULTS.diskWalkEntries)
+    if (kb !== null) return Promise.resolve(kb / 1024)
+    largeTrees.set(dir, now + SANDBOX_DEFAULTS.diskWalkRetrySeconds * 1000)
+  }
+  return duMb(dir)
+}
+
+/** trees too large to walk here: until when `du` measures them */
+const largeTrees = new Map<string, number>()
+
+function duMb (dir: string): Promise<number> {
   return new Promise(resolve => {
     const p = spawn('du', ['-skx', dir], { stdio: ['ignore', 'pipe', 'ignore'] })
     let out = ''
@@ -15,6 +35,58 @@ export function hostDiskUsageMb (dir: string): Promise<number> {
     p.on('error', () => resolve(0))
     p.on('close', () => resolve((Number(out.split(/\s+/)[0]) || 0) / 1024))
   })
+}
+
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
+
+/**
+ * KiB under `dir` as `du -skx` counts them (allocated blocks, each hard-linked file once, nothing on another file
+ * system), or null when it holds more than `max` entries or cannot be opened. The tree is the agent's and may change
+ * under the walk: each directory is opened without following a symlink and read through its descriptor
+ * (/proc/self/fd), never by a path the agent could swap for a link out of it.
+ */
+export function walkUsageKb (dir: string, max: number): number | null {
+  let top: number
+  try { top = openSync(dir, DIR_FLAGS) } catch { return null }
+  const seen = new Set<number>()
+  let entries = 0
+  let blocks = 0
+  // false once over `max` entries
+  const visit = (fd: number): boolean => {
+    const base = `/proc/self/fd/${fd}/`
+    const d = opendirSync(base)
+    try {
+      for (let e = d.readSync(); e; e = d.readSync()) {
+        if (++entries > max) return false
+        const path = base + e.name
+        let s
+        try { s = lstatSync(path) } catch { continue } // gone since it was listed
+        if (s.dev !== dev) continue
+        if (!s.isDirectory()) {
+          if (s.nlink > 1) { if (seen.has(s.ino)) continue; seen.add(s.ino) }
+          blocks += s.blocks
+          continue
+        }
+        let child: number
+        // unreadable (du counts the directory itself), or no longer a directory
+        try { child = openSync(path, DIR_FLAGS) } catch { blocks += s.blocks; continue }
+        try {
+          const c = fstatSync(child)
+          if (c.dev !== dev) continue
+          blocks += c.blocks
+          if (!visit(child)) return false
+        } finally { closeSync(child) }
+      }
+    } finally { d.closeSync() }
+    return true
+  }
+  let dev = 0
+  try {
+    const t = fstatSync(top)
+    dev = t.dev
+    blocks = t.blocks
+    return visit(top) ? Math.ceil(blocks / 2) : null
+  } catch { return null } finally { closeSync(top) }
 }
 
 /**

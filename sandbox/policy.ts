@@ -34,6 +34,10 @@ export const SANDBOX_DEFAULTS = {
   pidsSlack: 2,
   /** seconds between disk-usage checks while a command runs under a disk limit (always, where no quota holds it) */
   diskPollSeconds: 0.2,
+  /** entries of a sandbox's tree its disk use is walked in this process up to; a larger tree is measured by `du` */
+  diskWalkEntries: 256,
+  /** seconds a tree found larger than that is left to `du` before a walk is tried again */
+  diskWalkRetrySeconds: 30,
   /**
    * MiB a disk quota's file system holds beyond the disk limit: going over the limit must stay possible (it ends
    * the episode, as the watcher's check does), and this is all it can go over by

@@ -1,14 +1,15 @@
 // The local sandbox and the persistent-shell protocol, on a real bash in a real bubblewrap sandbox, or in the
 // `unshare` fallback where bubblewrap is not installed (.ci/run runs this file both ways): the same behaviour.
 import t from 'tap'
-import { chmodSync, writeFileSync, existsSync, rmSync } from 'node:fs'
+import { chmodSync, writeFileSync, existsSync, linkSync, mkdirSync, rmSync, symlinkSync, truncateSync } from 'node:fs'
 import { join } from 'node:path'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { LocalSandbox, localBackendInfo } from '../sandbox/local.js'
 import fc from 'fast-check'
 import { isProgressBar, postprocess } from '../sandbox/output.js'
 import { ansiQuote, INLINE_MAX, stepInput } from '../sandbox/shell.js'
-import { diskQuotaAvailable, hostDiskUsageMb } from '../sandbox/disk.js'
+import { diskQuotaAvailable, hostDiskUsageMb, walkUsageKb } from '../sandbox/disk.js'
+import { SANDBOX_DEFAULTS } from '../sandbox/policy.js'
 import { isolationHere, tempDir } from './helpers.js'
 
 const base = tempDir(t, 'sg-sbx-test-')
@@ -273,6 +274,55 @@ t.test('a disk limit\'s use: a quota\'s read off its file system (what du counts
   rmSync(join(sb.root, 'home.empty'))
   await sb.exec('head -c 3M /dev/zero > g')
   t.equal(await sb.diskUsageMb(), await du())
+})
+
+const duKb = (dir: string) => Number(execFileSync('du', ['-skx', dir]).toString().split(/\s+/)[0])
+
+t.test('a tree\'s disk use is walked in this process as du counts it, and by du past the walk\'s size', async t => {
+  const dir = tempDir(t, 'sg-walk-')
+  const outside = tempDir(t, 'sg-walk-out-')
+  writeFileSync(join(outside, 'big'), Buffer.alloc(2 ** 20, 1))
+  mkdirSync(join(dir, 'a/b/c'), { recursive: true })
+  mkdirSync(join(dir, 'empty'))
+  writeFileSync(join(dir, 'a/f'), Buffer.alloc(300_000, 1))
+  writeFileSync(join(dir, 'a/b/c/g'), 'x')
+  linkSync(join(dir, 'a/f'), join(dir, 'a/b/f-again')) // a hard link: counted once
+  symlinkSync(outside, join(dir, 'out')) // a link out of the tree: its own size only
+  writeFileSync(join(dir, 'sparse'), '')
+  truncateSync(join(dir, 'sparse'), 50 * 2 ** 20) // allocated blocks, not its length
+  t.equal(walkUsageKb(dir, 100), duKb(dir))
+  t.equal(await hostDiskUsageMb(dir), duKb(dir) / 1024)
+  for (let i = 0; i < SANDBOX_DEFAULTS.diskWalkEntries; i++) writeFileSync(join(dir, `n${i}`), 'y'.repeat(i))
+  t.equal(walkUsageKb(dir, SANDBOX_DEFAULTS.diskWalkEntries), null, 'too many entries to walk here')
+  t.equal(await hostDiskUsageMb(dir), duKb(dir) / 1024, 'du measures it')
+  t.equal(walkUsageKb(join(dir, 'nothing-here'), 10), null)
+})
+
+t.test('attack: a directory swapped for a link out of the tree while its use is walked is not followed', async t => {
+  const dir = tempDir(t, 'sg-walk-')
+  const outside = tempDir(t, 'sg-walk-out-')
+  writeFileSync(join(outside, 'secret-sized'), Buffer.alloc(8 * 2 ** 20, 1))
+  mkdirSync(join(dir, 'd'))
+  writeFileSync(join(dir, 'd/x'), 'x')
+  symlinkSync(outside, join(dir, 'link'))
+  // the agent's side: `d` and `link` exchanged (renameat2's RENAME_EXCHANGE, one system call) as fast as it goes
+  const swap = spawn('python3', ['-c', `import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+os.chdir(${JSON.stringify(dir)})
+while True:
+    libc.renameat2(-100, b'd', -100, b'link', 2)`], { stdio: 'ignore' })
+  t.teardown(() => { swap.kill('SIGKILL') })
+  await new Promise(resolve => setTimeout(resolve, 200))
+  let most = 0
+  let walked = 0
+  for (let i = 0; i < 3000; i++) {
+    const kb = walkUsageKb(dir, 1000)
+    if (kb === null) continue
+    walked++
+    most = Math.max(most, kb)
+  }
+  t.ok(walked > 1000, `${walked} walks`)
+  t.ok(most < 1024, `at most ${most} KiB counted: never the 8 MiB outside`)
 })
 
 t.test('close removes the sandbox folder', async t => {
