@@ -288,33 +288,48 @@ export const PROTOCOL_ID = createHash('sha256').update(PROTOCOL).digest('hex').s
 /** Values longer than this (bytes) follow the header as data instead of being quoted in it (see PROTOCOL). */
 export const INLINE_MAX = 1024
 
+/**
+ * The header's end for a trailer and exports that repeat step after step (an environment's: its state query, and
+ * MLGym's LAST_ACTION, which is the command), quoted once.
+ */
+const headerEnds = new Map<string, string>()
+
 /** A step: the header's size, the header, then the data (see PROTOCOL). */
 export function stepInput (token: string, check: boolean, command: string, trailer: string,
-  exports: Record<string, string>): Buffer {
+  exports: Record<string, string>): string | Buffer {
   const data: { name: string, bytes: Buffer }[] = []
   // `name=value` for the header: quoted there, or empty there and sent after it
   const value = (name: string, v: string): string => {
-    const bytes = Buffer.from(v)
-    if (bytes.length <= INLINE_MAX) return `${name}=${ansiQuote(v)}`
-    data.push({ name, bytes })
+    if (v.length * 3 <= INLINE_MAX || Buffer.byteLength(v) <= INLINE_MAX) return `${name}=${ansiQuote(v)}`
+    data.push({ name, bytes: Buffer.from(v) })
     return `${name}=`
   }
-  const parts = [`__sg_tok=${token}`, `__sg_chk=${check ? 1 : ''}`,
-    value('__sg_cmd', command), value('__sg_tr', trailer)]
-  const assigned: string[] = []
-  for (const [k, v] of Object.entries(exports)) {
-    if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
-    // a value that is the command itself (MLGym's LAST_ACTION, as a rule) is not sent twice
-    if (v === command) { assigned.push(`${k}="$__sg_c"`); continue }
-    parts.push(value(`__sg_v${assigned.length}`, v))
-    assigned.push(`${k}="$__sg_v${assigned.length}"`)
+  const cmd = value('__sg_cmd', command)
+  const names = Object.keys(exports)
+  // a value that is the command itself (MLGym's LAST_ACTION, as a rule) is not sent twice
+  const fixed = names.every(k => exports[k] === command)
+  const key = fixed ? `${trailer}\0${names.join(' ')}` : ''
+  let end = fixed ? headerEnds.get(key) : undefined
+  if (end === undefined) {
+    const parts = [value('__sg_tr', trailer)]
+    const assigned: string[] = []
+    for (const k of names) {
+      if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`not a variable name to export: ${k}`)
+      if (exports[k] === command) { assigned.push(`${k}="$__sg_c"`); continue }
+      parts.push(value(`__sg_v${assigned.length}`, exports[k]!))
+      assigned.push(`${k}="$__sg_v${assigned.length}"`)
+    }
+    parts.push(`__sg_x=${assigned.length ? ansiQuote('export ' + assigned.join(' ')) : ''}`)
+    end = parts.join(' ')
+    // only an end with no data of its own (which the next step's data would not repeat)
+    if (fixed && data.length === (cmd.endsWith('=') ? 1 : 0) && headerEnds.size < 64) headerEnds.set(key, end)
   }
-  parts.push(`__sg_x=${assigned.length ? ansiQuote('export ' + assigned.join(' ')) : ''}`)
+  let header = `__sg_tok=${token} __sg_chk=${check ? 1 : ''} ${cmd} ${end}`
   if (data.length) {
-    parts.push(`__sg_dn=(${data.map(d => d.name).join(' ')}) __sg_dl=(${data.map(d => d.bytes.length).join(' ')})`)
+    header += ` __sg_dn=(${data.map(d => d.name).join(' ')}) __sg_dl=(${data.map(d => d.bytes.length).join(' ')})`
   }
-  const header = parts.join(' ')
-  return Buffer.concat([Buffer.from(String(header.length).padStart(8, '0') + header), ...data.map(d => d.bytes)])
+  const sized = String(header.length).padStart(8, '0') + header
+  return data.length ? Buffer.concat([Buffer.from(sized), ...data.map(d => d.bytes)]) : sized
 }
 
 /**
