@@ -1,12 +1,13 @@
 // The server under benchmark, in its own process so that the benchmark's client work does not share its event loop.
-// Started by bench/run.ts: `node dist/bench/server.js '<ServerConfig JSON>'`. Prints one JSON line
-// ({"url": ...}) once it listens; shuts down cleanly when its stdin closes or on SIGTERM/SIGINT.
+// Started by bench/run.ts: `node dist/bench/server.js '<ServerConfig JSON>'`. Logs as `synthgym serve` does off a
+// terminal (pino's JSON lines on stdout, info and up) and prints one JSON line ({"url": ..., "pid": ...}, no
+// "level") once it listens; shuts down cleanly when its stdin closes or on SIGTERM/SIGINT.
 import { startServer } from '../server/server.js'
 import type { ServerConfig } from '../server/config.js'
 
 async function main (): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '') as ServerConfig
-  const server = await startServer(config, { logger: false })
+  const server = await startServer(config, { logger: true })
   let stopping = false
   const stop = async (): Promise<void> => {
     if (stopping) return

@@ -18,9 +18,12 @@ export async function startBenchServer (config: ServerConfig, inProcess: boolean
   const child = spawn(process.execPath, [script, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'inherit'] })
   const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
   const url = await withTimeout(new Promise<string>((resolve, reject) => {
+    // its log lines (JSON with a level) go on to be read and dropped, as a deployment's log collector would take them
     const lines = createInterface({ input: child.stdout! })
-    lines.once('line', l => {
-      try { resolve((JSON.parse(l) as { url: string }).url) } catch { reject(new Error(`bench server said: ${l}`)) }
+    lines.on('line', l => {
+      let line: { url?: string, level?: number }
+      try { line = JSON.parse(l) as typeof line } catch { reject(new Error(`bench server said: ${l}`)); return }
+      if (line.level === undefined && typeof line.url === 'string') resolve(line.url)
     })
     void exited.then(code => reject(new Error(`the bench server exited with code ${code} before it listened`)))
   }), 30_000, 'starting the bench server')

@@ -15,6 +15,7 @@ import { PayloadTooLargeError, UnauthorizedError, ShuttingDownError, toApiError 
 import { registerOpenEnv } from './protocols/openenv.js'
 import { installAuth, redactUrl, runAs, type Access, type Auth } from './auth.js'
 import { registerUi } from './ui/serve.js'
+import { PER_STEP, perStep } from './log.js'
 
 function checkActionSize (action: string): void {
   const bytes = Buffer.byteLength(action)
@@ -91,9 +92,11 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
   installAuth(app, auth)
   app.addHook('onResponse', async (req, reply) => {
     m.metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })
-    // the dashboard polls every few seconds: its reads are debug, so a served page does not flood the log
+    // the dashboard polls every few seconds, an agent steps many times a second: their lines are debug (a failure's
+    // stays info), so neither floods the log
     const polled = req.method === 'GET' && req.headers[DASHBOARD_HEADER] !== undefined
-    req.log[polled ? 'debug' : 'info']({ req, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    const quiet = polled || (perStep(req.routeOptions.config) && reply.statusCode < 400)
+    req.log[quiet ? 'debug' : 'info']({ req, res: reply, responseTime: reply.elapsedTime }, 'request completed')
   })
 
   type Id = { Params: { id: string } }
@@ -111,7 +114,7 @@ export async function buildApp (m: EnvManager, opts: AppOptions): Promise<Fastif
   const here = { preHandler: async (req: FastifyRequest<Id>) => { await m.whereIs(req.params.id, req.url) } }
   app.get<Id>('/v1/envs/:id', here, async (req) => m.summary(req.params.id))
   app.post<Id>('/v1/envs/:id/reset', here, async (req) => m.reset(req.params.id))
-  app.post<Id>('/v1/envs/:id/step', { ...here, bodyLimit: MAX_STEP_BYTES }, async (req) => {
+  app.post<Id>('/v1/envs/:id/step', { ...here, ...PER_STEP, bodyLimit: MAX_STEP_BYTES }, async (req) => {
     const body = validateStep(req.body ?? {})
     checkActionSize(body.action)
     return m.step(req.params.id, body)

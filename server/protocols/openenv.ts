@@ -21,6 +21,7 @@ import type { ResetResult, StepResult } from '../../env-spec/episode.js'
 import { ValidationError } from '../../env-spec/validate.js'
 import { NotResetError } from '../../tasks/errors.js'
 import type { EnvManager } from '../envs.js'
+import { PER_STEP } from '../log.js'
 import { EnvElsewhereError, NotFoundError, PayloadTooLargeError, UnauthorizedError, toApiError } from '../errors.js'
 import { runAs, type Access, type Auth } from '../auth.js'
 
@@ -341,7 +342,7 @@ async function routes (app: FastifyInstance, m: EnvManager, auth: Auth): Promise
     const body = createBody(m, req.params, rest)
     return throwaway(m, body, async (id, r) => fromReset(id, body.task, r))
   })
-  app.post<P>('/step', async (req): Promise<OpenEnvResult> => {
+  app.post<P>('/step', PER_STEP, async (req): Promise<OpenEnvResult> => {
     // an empty body (even with content-type: application/json) is a missing StepRequest, as FastAPI says
     if (req.body === undefined) throw new ValidationError('body is required: send a StepRequest {"action": {"command": ...}}', 'body', [{ field: 'body', message: 'is required' }])
     const data = validateOpenEnvHttpStep(req.body, 'body')

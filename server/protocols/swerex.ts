@@ -24,6 +24,7 @@ import { ansiQuote } from '../../sandbox/shell.js'
 import { NotResetError } from '../../tasks/errors.js'
 import { JsonTooDeepError } from '../../env-spec/messages.js'
 import type { EnvManager } from '../envs.js'
+import { PER_STEP } from '../log.js'
 import { EnvElsewhereError, ForbiddenError, NotFoundError, RateLimitedError, ReplicaGoneError, ShuttingDownError, UnauthorizedError } from '../errors.js'
 
 /** The URL prefix of one environment's SWE-ReX API. */
@@ -463,15 +464,16 @@ export async function swerexRoutes (app: FastifyInstance, m: EnvManager): Promis
       return runtimeOf(sandbox).isAlive()
     })
     /** A JSON route: SWE-ReX's model checked (FastAPI's 422 otherwise), then one runtime call. */
-    const route = <B, T>(path: string, validate: (body: unknown) => B, run: (r: SwerexRuntime, body: B) => Promise<T>) =>
-      scope.post<Id>(path, async req => {
+    const route = <B, T>(path: string, validate: (body: unknown) => B, run: (r: SwerexRuntime, body: B) => Promise<T>,
+      opts: typeof PER_STEP | {} = {}) =>
+      scope.post<Id>(path, opts, async req => {
         const body = validate(req.body)
         return call(req, r => run(r, body))
       })
     route('/create_session', validateSwerexCreateSession, (r, b) => r.createSession(b))
-    route('/run_in_session', validateSwerexAction, (r, b) => r.runInSession(b))
+    route('/run_in_session', validateSwerexAction, (r, b) => r.runInSession(b), PER_STEP)
     route('/close_session', validateSwerexCloseSession, (r, b) => r.closeSession(b))
-    route('/execute', validateSwerexCommand, (r, b) => r.execute(b))
+    route('/execute', validateSwerexCommand, (r, b) => r.execute(b), PER_STEP)
     route('/read_file', validateSwerexReadFile, (r, b) => r.readFile(b))
     route('/write_file', validateSwerexWriteFile, (r, b) => r.writeFile(b))
     scope.post<Id>('/upload', { bodyLimit: MAX_UPLOAD_BYTES }, async (req: FastifyRequest<Id>, _reply: FastifyReply) => {
