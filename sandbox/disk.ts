@@ -19,6 +19,8 @@ export function hostDiskUsageMb (dir: string): Promise<number> {
     largeTrees.delete(dir)
     const kb = walkUsageKb(dir, SANDBOX_DEFAULTS.diskWalkEntries)
     if (kb !== null) return Promise.resolve(kb / 1024)
+    // the trees of sandboxes gone since are forgotten here
+    if (largeTrees.size >= 256) for (const [d, until] of largeTrees) if (until <= now) largeTrees.delete(d)
     largeTrees.set(dir, now + SANDBOX_DEFAULTS.diskWalkRetrySeconds * 1000)
   }
   return duMb(dir)
