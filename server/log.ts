@@ -7,7 +7,7 @@ const SHOWN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'req', 'res', 
 
 /**
  * Options of a route an agent calls once a step (or more): its requests that succeed are logged at debug, as a
- * WebSocket step is, so that a run over HTTP neither floods the log nor pays a line a step (0.06–0.09 ms here).
+ * WebSocket step is, so that a run over HTTP neither floods the log nor pays a line a step (0.03–0.04 ms here).
  */
 export const PER_STEP = { config: { perStep: true } }
 
