@@ -229,8 +229,9 @@ const SEP = '\x1e'
  * source; a fresh shell takes over.
  *
  * `__sg_n` ends the step that ran (when one did): runs the exports' statement (after the command, which must not see
- * them; a readonly name is left alone, silently), runs the trailer with its output after a `:T` line, and prints the
- * exit-code line. Then it reads the next step and prints its start line. `__sg_k`, run only for a command that
+ * them; a readonly name is left alone, silently), runs the trailer, which sets `__sg_st` (what it prints is dropped),
+ * and prints the exit-code line, after a `:T` line and `__sg_st` when there is a trailer: one printf of one string
+ * ending in its only newline, so one write (bash's stdout is line-buffered: a format with newlines is a write each). Then it reads the next step and prints its start line. `__sg_k`, run only for a command that
  * needs it, checks its syntax: a failed check prints the parse message framed by the marker (`:S` … `:E`), empties
  * the command and sets __sg_syn, which keeps the end of the step quiet. A check with no message (its fork failed)
  * lets the command run, as the host check's pass did. One known difference from the host `bash -n`: a malformed
@@ -248,11 +249,13 @@ export const PROTOCOL = `__sg_n () {
     __sg_c=
     if [[ -z $__sg_syn ]]; then
       if [[ $__sg_tr ]]; then
-        printf '%s:T\\n' "$__sg_m"
+        __sg_st=
         { eval "$__sg_tr"
-        } 2>&1
+        } >/dev/null 2>&1
+        printf '%s' "$__sg_m:T"$'\\n'"$__sg_st$__sg_m:$__sg_rc"$'\\n' || return 1
+      else
+        printf '%s:%s\\n' "$__sg_m" "$__sg_rc" || return 1
       fi
-      printf '%s:%s\\n' "$__sg_m" "$__sg_rc" || return 1
     fi
     __sg_m=
   fi

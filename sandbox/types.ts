@@ -17,8 +17,9 @@ export interface ExecOptions {
   /** the server's own command, known to parse: skip the syntax check (a fork of the shell) */
   trusted?: boolean
   /**
-   * bash run after the command and the exports, its output returned apart as `trailer`: the state query the
-   * environment needs after every step, in the step's own round trip instead of one more
+   * bash run after the command and the exports that sets `$__sg_st`, returned apart as `trailer`: the state query the
+   * environment needs after every step, in the step's own round trip instead of one more, and in the same write as
+   * the step's end (what the trailer prints is dropped: each print would be a write of its own)
    */
   trailer?: string
 }
@@ -36,7 +37,7 @@ export interface ExecResult {
   truncatedChars: number
   /** the command failed the syntax check (bash's parser, as `bash -n`) and did not run */
   syntaxError: boolean
-  /** what `trailer` printed; absent when it did not run (a syntax error, a shell that died under the command) */
+  /** what `trailer` set `$__sg_st` to; absent when it did not run (a syntax error, a shell that died under the command) */
   trailer?: string
 }
 

@@ -138,8 +138,8 @@ export function guardMultilineInput (action: string, profile: ToolProfile = 'mlg
   return parts.join('\n')
 }
 
-/** MLGym's state command: the open file and the working directory */
-const STATE_QUERY = `printf '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`
+/** MLGym's state command: the open file and the working directory (a trailer: it sets `__sg_st`) */
+const STATE_QUERY = `printf -v __sg_st '%s\\n%s' "\${CURRENT_FILE:-n/a}" "$PWD"`
 const TRAIN_COMMANDS = ['torchrun', 'python', 'python3', 'accelerate', 'deepspeed']
 const EDIT_PATTERN = /^edit\s+(\d+):(\d+)/
 const EXIT_ACTIONS = new Set(['exit_context', 'exit_cost', 'exit_error', 'exit_format', 'exit_api'])
@@ -303,7 +303,8 @@ export class Environment {
     const fallback = { open_file: 'n/a', working_dir: WORKSPACE }
     if (!this.sandbox?.alive) return fallback
     try {
-      return this.parseState((await this.sandbox.exec(stateQuery(this.opts.toolProfile), { timeout: 5, trusted: true })).output)
+      const r = await this.sandbox.exec(':', { timeout: 5, trusted: true, trailer: stateQuery(this.opts.toolProfile) })
+      return r.trailer === undefined ? fallback : this.parseState(r.trailer)
     } catch { return fallback }
   }
 

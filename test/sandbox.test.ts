@@ -38,17 +38,17 @@ t.test('the command runs at the shell\'s top level, around the protocol\'s funct
   t.equal(r.exitCode, 2)
   // the protocol's loop is not the agent's: a top-level break or continue ends that step only, the shell goes on
   for (const c of ['break', 'continue', 'break 1']) {
-    const s = await sb.exec(`echo before; ${c}; echo after`, { trailer: 'echo state' })
-    t.same([s.output, s.exitCode, s.restarted, s.trailer], ['before\n', 0, false, 'state\n'], c)
+    const s = await sb.exec(`echo before; ${c}; echo after`, { trailer: '__sg_st=state' })
+    t.same([s.output, s.exitCode, s.restarted, s.trailer], ['before\n', 0, false, 'state'], c)
     t.equal((await sb.exec('echo "${arr[0]} $n"')).output, 'a 5\n', `the shell's state is kept after ${c}`)
   }
   // with xtrace on, the trace of the protocol's own lines is output (as a shell would show it), no marker line
-  const traced = await sb.exec('set -x; echo hi', { trailer: 'echo state' })
-  const next = await sb.exec('echo again', { trailer: 'echo state' })
+  const traced = await sb.exec('set -x; echo hi', { trailer: '__sg_st=state' })
+  const next = await sb.exec('echo again', { trailer: '__sg_st=state' })
   await sb.exec('set +x', { trusted: true })
   for (const x of [traced, next]) t.notMatch(x.output, /^__SYNTHGYM_/m, 'no marker line in the output')
   t.match(next.output, /^\+ eval 'echo again'\n\+\+ echo again\nagain\n/m)
-  t.match(next.trailer, /(^|\n)state\n/)
+  t.equal(next.trailer, 'state', 'the trailer\'s own trace is dropped with what it prints')
   // an agent that removes the protocol's functions loses its shell, not its workspace; nothing of what follows
   // the call (the command, as data) is run as source
   // __sg_n ends each step and reads the next; __sg_k, the check, runs for a command with a reserved word
@@ -101,10 +101,10 @@ t.test('syntax errors do not run anything; unterminated heredocs do not hang the
   t.equal(bad.output, "bash: line 2: syntax error: unexpected end of file\n", 'invalid bash gets bash -n\'s message')
 })
 
-t.test('a trailer runs after the command and the exports, its output apart, the exit code kept', async t => {
+t.test('a trailer runs after the command and the exports, what it sets apart, the exit code kept', async t => {
   const sb = await make()
   t.teardown(() => sb.close())
-  const r = await sb.exec('cd /tmp; printf out; false', { exports: { X: 'from_exports' }, trailer: 'printf \'%s|%s\' "$PWD" "$X"' })
+  const r = await sb.exec('cd /tmp; printf out; false', { exports: { X: 'from_exports' }, trailer: 'printf -v __sg_st \'%s|%s\' "$PWD" "$X"' })
   t.same({ output: r.output, exitCode: r.exitCode, trailer: r.trailer }, { output: 'out', exitCode: 1, trailer: '/tmp|from_exports' })
   // exported values are data: quotes, `$`, backticks, newlines, UTF-8 and a trailing newline arrive unchanged
   const value = 'edit 1:2\nit\'s "quoted" $HOME `date` \\n ✓ é\nend_of_edit\n'
@@ -137,19 +137,19 @@ t.test('a trailer runs after the command and the exports, its output apart, the 
   const trailerText = fc.string({ maxLength: 12 }).map(x => x.replace(/\0/g, ''))
   await fc.assert(fc.asyncProperty(text, text, trailerText, fc.boolean(), async (a, b, tr, alone) => {
     const cmd = '#' + a.replace(/\n/g, ' ')
-    const r = await sb.exec(cmd, { exports: alone ? { LAST_ACTION: cmd } : { LAST_ACTION: cmd, B: b }, trailer: `printf %s ${ansiQuote(tr)}` })
+    const r = await sb.exec(cmd, { exports: alone ? { LAST_ACTION: cmd } : { LAST_ACTION: cmd, B: b }, trailer: `__sg_st=${ansiQuote(tr)}` })
     if (r.trailer !== tr) return false
     return (await sb.exec('printf %s "$LAST_ACTION|$B"; B=')).output === `${cmd}|${alone ? '' : b}`
   }), { numRuns: 60 })
-  const multi = await sb.exec('echo "a\nb"', { trailer: 'echo one; echo two >&2' })
-  t.same({ output: multi.output, trailer: multi.trailer }, { output: 'a\nb\n', trailer: 'one\ntwo\n' }, 'stderr too; output untouched')
-  const bad = await sb.exec('echo (', { trailer: 'echo state' })
+  const multi = await sb.exec('echo "a\nb"', { trailer: 'echo printed; echo too >&2; __sg_st=$\'one\\ntwo\\n\'' })
+  t.same({ output: multi.output, trailer: multi.trailer }, { output: 'a\nb\n', trailer: 'one\ntwo\n' }, 'what it prints is dropped; output untouched')
+  const bad = await sb.exec('echo (', { trailer: '__sg_st=state' })
   t.equal(bad.syntaxError, true)
   t.equal(bad.trailer, undefined, 'no trailer after a syntax error')
-  const gone = await sb.exec('exit 3', { trailer: 'echo state' })
+  const gone = await sb.exec('exit 3', { trailer: '__sg_st=state' })
   t.equal(gone.restarted, true)
   t.equal(gone.trailer, undefined, 'nor when the shell died under the command')
-  t.equal((await sb.exec('true', { trailer: 'echo $PWD' })).trailer, '/home/agent/workspace\n', 'the new shell runs it')
+  t.equal((await sb.exec('true', { trailer: '__sg_st=$PWD' })).trailer, '/home/agent/workspace', 'the new shell runs it')
 })
 
 t.test('timeout interrupts the foreground job and keeps the output so far', async t => {

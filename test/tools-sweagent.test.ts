@@ -27,7 +27,7 @@ const CLIP = '<response clipped><NOTE>To save on context only part of this file 
 const DASHES = '-'.repeat(48)
 
 interface Step { output: string, exitCode: number | null }
-type Run = (command: string) => Promise<Step>
+type Run = (command: string, trailer?: string) => Promise<Step & { trailer?: string }>
 
 async function sandbox (t: Test, files: Record<string, string>): Promise<Run> {
   const base = mkdtempSync(join(tmpdir(), 'synthgym-swe2-'))
@@ -39,9 +39,9 @@ async function sandbox (t: Test, files: Record<string, string>): Promise<Run> {
     init: toolsInitScript('sweagent', COMMANDS_DIR)
   })
   t.teardown(async () => { await sb.close(); rmSync(base, { recursive: true, force: true }) })
-  return async command => {
-    const r = await sb.exec(guardMultilineInput(command, 'sweagent'), { timeout: 30 })
-    return { output: r.output, exitCode: r.exitCode }
+  return async (command, trailer) => {
+    const r = await sb.exec(guardMultilineInput(command, 'sweagent'), { timeout: 30, trailer })
+    return { output: r.output, exitCode: r.exitCode, trailer: r.trailer }
   }
 }
 
@@ -151,12 +151,12 @@ t.test('windowed: window math, framing, registry, errors', async t => {
   await run('printf {} > ~/.swe-agent-env; export WINDOW=20')
   await expect('open big.txt 50', lines('[File: big.txt (2000 lines total)]', '(45 more lines above)', ...window(46, 65), '(1935 more lines below)'))
   // state command
-  t.same(parseSweagentState((await run(sweagentStateScript)).output), { open_file: `${WS}/big.txt`, working_dir: WS })
+  t.same(parseSweagentState((await run(':', sweagentStateScript)).trailer!), { open_file: `${WS}/big.txt`, working_dir: WS })
   await run('cd sub')
   t.equal((await run(`_state; cat ${SWEAGENT_STATE_FILE}`)).output, `{"open_file": "${WS}/big.txt", "working_dir": "${WS}/sub"}`, '_state writes state.json')
-  t.same(parseSweagentState((await run(sweagentStateScript)).output), { open_file: `${WS}/big.txt`, working_dir: `${WS}/sub` })
+  t.same(parseSweagentState((await run(':', sweagentStateScript)).trailer!), { open_file: `${WS}/big.txt`, working_dir: `${WS}/sub` })
   await run('printf {} > ~/.swe-agent-env')
-  t.same(parseSweagentState((await run(sweagentStateScript)).output), { open_file: 'n/a', working_dir: `${WS}/sub` })
+  t.same(parseSweagentState((await run(':', sweagentStateScript)).trailer!), { open_file: 'n/a', working_dir: `${WS}/sub` })
 })
 
 t.test('parseSweagentState: fallbacks for a missing or broken state.json', async t => {

@@ -16,10 +16,11 @@ export const SWEAGENT_STATE_FILE = `${AGENT_HOME}/state.json`
 export const SWEAGENT_REGISTRY_FILE = `${AGENT_HOME}/.swe-agent-env`
 
 /**
- * Bash for the agent's session after each step: runs the state command (`_state`, as SWE-agent runs a bundle's
- * state_command) and prints state.json, for parseSweagentState. Prints `{}` when the tools are not installed.
+ * The trailer for the agent's session after each step (ExecOptions.trailer): runs the state command (`_state`, as
+ * SWE-agent runs a bundle's state_command) and sets `__sg_st` to state.json's text, for parseSweagentState; `{}`
+ * when the tools are not installed.
  */
-export const sweagentStateScript = `{ _state; } > /dev/null 2>&1; cat '${SWEAGENT_STATE_FILE}' 2> /dev/null || printf '{}'`
+export const sweagentStateScript = `{ _state; } > /dev/null 2>&1; __sg_st=$(< '${SWEAGENT_STATE_FILE}') || __sg_st='{}'`
 
 export interface SweagentState { open_file: string, working_dir: string }
 
