@@ -51,6 +51,7 @@ export function walkUsageKb (dir: string, max: number): number | null {
   let top: number
   try { top = openSync(dir, DIR_FLAGS) } catch { return null }
   const seen = new Set<number>()
+  let dev = 0
   let entries = 0
   let blocks = 0
   // false once over `max` entries
@@ -82,7 +83,6 @@ export function walkUsageKb (dir: string, max: number): number | null {
     } finally { d.closeSync() }
     return true
   }
-  let dev = 0
   try {
     const t = fstatSync(top)
     dev = t.dev

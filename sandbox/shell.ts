@@ -231,14 +231,15 @@ const SEP = '\x1e'
  * `__sg_n` ends the step that ran (when one did): runs the exports' statement (after the command, which must not see
  * them; a readonly name is left alone, silently), runs the trailer, which sets `__sg_st` (what it prints is dropped),
  * and prints the exit-code line, after a `:T` line and `__sg_st` when there is a trailer: one printf of one string
- * ending in its only newline, so one write (bash's stdout is line-buffered: a format with newlines is a write each). Then it reads the next step and prints its start line. `__sg_k`, run only for a command that
- * needs it, checks its syntax: a failed check prints the parse message framed by the marker (`:S` … `:E`), empties
+ * ending in its only newline, so one write (bash's stdout is line-buffered: a format with newlines is a write each).
+ * Then it reads the next step and prints its start line. `__sg_k`, run only for a command that needs it, checks its
+ * syntax: a failed check prints the parse message framed by the marker (`:S` … `:E`), empties
  * the command and sets __sg_syn, which keeps the end of the step quiet. A check with no message (its fork failed)
  * lets the command run, as the host check's pass did. One known difference from the host `bash -n`: a malformed
  * `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run), where `bash -n` printed the message but exited 0,
  * so the command used to run up to that point.
  *
- * Every line of the protocol's own starts with SEP (bash writes each line with a write(2) of its own: one each). The
+ * Every line of the protocol's own starts with SEP (a write(2) each, but the step's end above, one for all). The
  * parts call no function (an agent's FUNCNEST=1 would break the call), and of what an agent may shadow with a
  * function only printf, read, local, export and eval (never its `set` or `shift`).
  */
@@ -308,6 +309,7 @@ export function stepInput (token: string, check: boolean, command: string, trail
     return `${name}=`
   }
   const cmd = value('__sg_cmd', command)
+  const ofCommand = data.length
   const names = Object.keys(exports)
   // a value that is the command itself (MLGym's LAST_ACTION, as a rule) is not sent twice
   const fixed = names.every(k => exports[k] === command)
@@ -325,7 +327,7 @@ export function stepInput (token: string, check: boolean, command: string, trail
     parts.push(`__sg_x=${assigned.length ? ansiQuote('export ' + assigned.join(' ')) : ''}`)
     end = parts.join(' ')
     // only an end with no data of its own (which the next step's data would not repeat)
-    if (fixed && data.length === (cmd.endsWith('=') ? 1 : 0) && headerEnds.size < 64) headerEnds.set(key, end)
+    if (fixed && data.length === ofCommand && headerEnds.size < 64) headerEnds.set(key, end)
   }
   let header = `__sg_tok=${token} __sg_chk=${check ? 1 : ''} ${cmd} ${end}`
   if (data.length) {
