@@ -48,7 +48,8 @@ const PLAIN_CHARS = /[\w./=:,+@%^~*?-]+/y
 const SINGLE = /'[^']*'/y
 const PARAM = /\$(?:[A-Za-z0-9_?#@*!$-]|\{[A-Za-z0-9_?#@*!$%:/^,.=+~ -]*\})/y
 const BLANKS = /[ \t]*/y
-const CONTROL = /&&|\|\||;|\|/y
+// (`;&` and `;;&` are tokens of their own, of case: not `;` then `&>`)
+const CONTROL = /&&|\|\||;(?!&)|\|/y
 // a here-document: `<<` or `<<-`, its delimiter quoted (a literal body) or a bare name, then a token's end
 const HEREDOC = /<<(?!<)(-?)[ \t]*(?:'([^'\n]+)'|"([^"\\$`\n]+)"|([A-Za-z_]\w*))(?=[ \t\n;&|<>)]|$)/y
 // other redirections, each followed by a word (`2>&1`, `> out`, `<<< "$x"`, `&>> log`)
@@ -89,7 +90,8 @@ function word (s: string, i: number): number {
           if (i < 0) return -1
           continue
         }
-        if (s[i + 1] === '{') return -1
+        // any other `$` is literal only before the quote's end or a blank (`$[…]` is arithmetic, read to its `]`)
+        if (s[i + 1] !== '"' && s[i + 1] !== ' ' && s[i + 1] !== '\t') return -1
       }
       i++
     }

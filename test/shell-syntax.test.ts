@@ -67,9 +67,10 @@ t.test('the check in the shell gives bash -n\'s verdict and message, and a rejec
 // and here-documents whose bodies may not end, hold expansions or be followed by more.
 const near = fc.array(fc.oneof(
   fc.constantFrom('echo', 'ls', '-la', 'x=1', 'a.txt', '*.py', '[a-z]', 'x[1]=2', '%1', '~/x', '--', 'X=', 'a=b=c', '@', '^'),
-  fc.constantFrom(' ', ' ', '\t', ';', '; ', ' | ', ' && ', ' || ', '|', '&', '\n', ';;'),
+  fc.constantFrom(' ', ' ', '\t', ';', '; ', ' | ', ' && ', ' || ', '|', '&', '\n', ';;', ';&', '|&'),
   fc.constantFrom("'a b'", "'it'\"'\"'s'", '"$N in $PWD"', '"${X^^}"', '${X:-a b}', '${#X}', '$?', '$$', '"a \\" b"',
-    "'", '"', '${', '${X', '"$(', '"`x`"', '$(x)', "$'x'", '$"x"', '"!"', '"a$"', '"a\\', '"\\n"'),
+    "'", '"', '${', '${X', '"$(', '"`x`"', '$(x)', "$'x'", '$"x"', '"!"', '"a$"', '"a\\', '"\\n"',
+    '"$["', '$[1+2]', '"$[1]"', '"a $ b"'),
   fc.constantFrom('if', 'fi', 'then', 'do', 'done', 'in', 'time', '!', '{', '}', '[[', ']]', '#', '(', ')', '<', '>'),
   fc.constantFrom(' > out', '>', ' 2>&1', '2>', ' >> log', ' < a.txt', '<', ' &> all', '&>', ' >&2', '<<<', ' <<< "$x"',
     ' <&-', ' >|', '>(', '<(', ' 3>&', '1>'),
@@ -89,7 +90,8 @@ t.test('surelyParses accepts only what bash -n accepts', async t => {
   }), { numRuns: 1500 })
   t.ok(accepted > 60, `enough commands took the fast path (${accepted})`)
   for (const c of ['echo a |', 'a ;; b', '; a', 'fi', 'echo "a', "echo 'a", 'echo ${a', 'a & b', 'a |\nb', 'echo a >',
-    'echo $((1+2))', 'echo $(a', 'echo $()', 'cat <<EOF\nabc', 'cat <<EOF\n$x\nEOF', 'a 2>&', 'a > 2>&1', '<2>x']) {
+    'echo $((1+2))', 'echo $(a', 'echo $()', 'cat <<EOF\nabc', 'cat <<EOF\n$x\nEOF', 'a 2>&', 'a > 2>&1', '<2>x',
+    '"$["unclosed $x\'a\nb\'', 'echo "$[1+2]"', 'echo $[1]', 'a;&>x', 'a ;;& b']) {
     t.equal(surelyParses(c), false, `left to bash: ${JSON.stringify(c)}`)
   }
   t.equal(surelyParses('N=3; X="n=$N in $PWD"; echo "${X^^}" \'it\'"\'"\'s\' | tr a-z A-Z && ls -la;'), true)
