@@ -27,6 +27,11 @@ export class DockerEngine {
   readonly sandboxes = new Set<DockerSandbox>()
   healthy = true
   error: string | null = null
+  /**
+   * the engine refused to bind a quota file system this server mounted: it does not share our mount namespace (a
+   * server in a private one, an engine in a container); its sandboxes' disk limits are held by the watcher alone
+   */
+  quotaUnseen = false
 
   constructor (readonly config: DockerEngineConfig) {
     const c = config

@@ -89,9 +89,10 @@ export class DockerSandbox implements Sandbox {
     this.id = reattach?.id ?? 'sbx-' + randomBytes(6).toString('hex')
     this.mounts = [...(opts.mounts ?? [])]
     this.attachOnly = reattach !== undefined && reattach.protocol === PROTOCOL_ID
-    // only an engine of this machine (a unix socket) sees our mounts
+    // only an engine of this machine (a unix socket) in our mount namespace sees our mounts
     const d = join(diskBase(opts.serverId), this.id)
-    if (opts.limits?.diskMb && diskQuotaAvailable() && !engine.config.host) this.quotaDir = reattach ? (existsSync(join(d, 'fs')) ? d : null) : d
+    const quota = opts.limits?.diskMb && diskQuotaAvailable() && !engine.config.host && !engine.quotaUnseen
+    if (quota) this.quotaDir = reattach ? (existsSync(join(d, 'fs')) ? d : null) : d
     this.shell = new PersistentShell({ start: () => this.startShell(), killJobs: still => this.killJobs(still) },
       { outputCap: opts.limits?.outputCap, init: opts.init, attached: this.attachOnly })
   }
@@ -104,9 +105,11 @@ export class DockerSandbox implements Sandbox {
       const create = () => within(engine.docker.createContainer(sb.containerConfig(['sh', '-c', SHELL_WRAPPER], true)), 'create')
       sb.container = await create().catch(async e => {
         if (!sb.quotaDir || !/bind source path does not exist/i.test(dockerMessage(e))) throw e
-        // the engine does not see this machine's files (a socket passed into a container): the watcher alone holds it
+        // the engine does not see this machine's mounts (it runs in a container or another mount namespace): the
+        // watcher alone holds the limit, for this engine's later sandboxes too
         await removeTree(sb.quotaDir)
         sb.quotaDir = null
+        engine.quotaUnseen = true
         return create()
       })
       await sb.setup(sb.container, sb.mounts, opts.files ?? [])
