@@ -2,6 +2,7 @@
 // sweep of what a dead server left on it.
 import Docker from 'dockerode'
 import { TimeoutError } from './errors.js'
+import { SANDBOX_DEFAULTS } from './policy.js'
 import type { DockerSandbox } from './docker.js'
 
 /** Every container of ours carries it; `synthgym.server` says whose. */
@@ -97,6 +98,25 @@ export function envOfContainer (c: Docker.ContainerInfo): string | null {
 }
 
 /**
+ * Removes a container for good: a removal the engine answers with an error is asked for again
+ * (SANDBOX_DEFAULTS.removeTries, waits doubling from removeRetryMs); one it no longer has (404) is done. An engine
+ * that does not answer is not asked again (its sandboxes end as it is taken out). False: the container may be there.
+ */
+export async function removeContainer (engine: DockerEngine, id: string): Promise<boolean> {
+  for (let i = 1; ; i++) {
+    try {
+      await within(engine.docker.getContainer(id).remove({ force: true }), 'a container removal')
+      return true
+    } catch (e) {
+      const status = (e as { statusCode?: number }).statusCode
+      if (status === 404) return true
+      if (status === undefined || i >= SANDBOX_DEFAULTS.removeTries) return false
+    }
+    await new Promise(resolve => setTimeout(resolve, SANDBOX_DEFAULTS.removeRetryMs * 2 ** (i - 1)))
+  }
+}
+
+/**
  * Containers a server left behind (it died, or the engine was unreachable when it removed them): every container
  * labelled with this server id but the live sandboxes' and those in `keep` (container ids about to be re-attached).
  */
@@ -104,6 +124,5 @@ export async function sweepOrphans (engine: DockerEngine, serverId: string, keep
   const list = (await containersOf(engine, serverId)).filter(c => !keep.has(c.Id))
   const mine = new Set([...engine.sandboxes].map(s => s.container?.id))
   const stale = list.filter(c => !mine.has(c.Id))
-  await Promise.all(stale.map(c => engine.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})))
-  return stale.length
+  return (await Promise.all(stale.map(c => removeContainer(engine, c.Id)))).filter(Boolean).length
 }

@@ -9,7 +9,7 @@ import { PassThrough, type Duplex, type Readable } from 'node:stream'
 import { join, posix } from 'node:path'
 import { PersistentShell, PROTOCOL_ID, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
-import { LABEL, dockerMessage, within, type DockerEngine } from './docker-engine.js'
+import { LABEL, dockerMessage, removeContainer, within, type DockerEngine } from './docker-engine.js'
 import { addDirs, addHostPath, firstFile, newPack, repack } from './archive.js'
 import { forgetCounters, pidsCurrent, pidsLimitHits, processCgroups } from './cgroups.js'
 import {
@@ -566,7 +566,7 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
       await Promise.race([ended, new Promise(resolve => setTimeout(resolve, 1000))])
       return { output, exitCode: timedOut ? null : res.StatusCode, timedOut }
     } finally {
-      await c.remove({ force: true }).catch(() => {})
+      await removeContainer(this.engine, c.id)
     }
   }
 
@@ -578,7 +578,7 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
     const extra = [...this.extra]
     this.extra.clear()
     await Promise.all(extra.map(s => s.close()))
-    await this.container?.remove({ force: true }).catch(() => {})
+    if (this.container) await removeContainer(this.engine, this.container.id)
     forgetCounters(this.hostCgroups ?? [])
     if (this.quotaDir) await removeTree(this.quotaDir)
     this.engine.sandboxes.delete(this)

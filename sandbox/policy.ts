@@ -42,7 +42,13 @@ export const SANDBOX_DEFAULTS = {
    * MiB a disk quota's file system holds beyond the disk limit: going over the limit must stay possible (it ends
    * the episode, as the watcher's check does), and this is all it can go over by
    */
-  diskSlackMb: 4
+  diskSlackMb: 4,
+  /**
+   * times a container's removal is asked for before it is left to the next server start's sweep (an engine under
+   * load may fail one: a kill it timed out on, a busy mount), the first wait between tries in ms, doubling
+   */
+  removeTries: 5,
+  removeRetryMs: 500
 } as const
 
 /** Where the server's own helpers sit inside a sandbox (read-only). */

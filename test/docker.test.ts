@@ -136,8 +136,8 @@ function taskVariant (builtin: string, id: string, change: (spec: Record<string,
 
 /**
  * A unix socket in front of a dockerd: forwards every connection and records what clients send. It plays an
- * engine that died (stop: connections refused, the socket gone) or one that hangs (hang: new connections are
- * accepted and never answered, until resume forwards what they sent).
+ * engine that died (stop: connections refused, the socket gone), one that hangs (hang: new connections are
+ * accepted and never answered, until resume forwards what they sent), or one that fails a request (refuse).
  */
 class EngineProxy {
   private server: net.Server | null = null
@@ -147,6 +147,10 @@ class EngineProxy {
   sent = Buffer.alloc(0)
   /** called with each chunk a client sends, before it goes on to the engine */
   onSend: ((chunk: string) => void) | null = null
+  /** requests left to answer with an error instead of forwarding: their request line's pattern, and the answer */
+  private refusals: { line: RegExp, answer: string }[] = []
+  /** requests answered with an error so far */
+  refused = 0
   constructor (readonly path: string, readonly target: string) {}
 
   private pairs = new Set<[net.Socket, net.Socket]>()
@@ -155,8 +159,16 @@ class EngineProxy {
     const up = net.connect(this.target)
     const pair: [net.Socket, net.Socket] = [client, up]
     this.conns.add(client); this.conns.add(up); this.pairs.add(pair)
-    client.on('data', d => { this.sent = Buffer.concat([this.sent, d]); this.onSend?.(d.toString('latin1')) })
-    client.pipe(up); up.pipe(client)
+    client.on('data', d => {
+      this.sent = Buffer.concat([this.sent, d])
+      const text = d.toString('latin1')
+      this.onSend?.(text)
+      const r = this.refusals.findIndex(x => x.line.test(text))
+      if (r < 0) { up.write(d); return }
+      client.write(this.refusals.splice(r, 1)[0]!.answer)
+      this.refused++
+    })
+    up.pipe(client)
     const end = () => { client.destroy(); up.destroy(); this.conns.delete(client); this.conns.delete(up); this.pairs.delete(pair) }
     client.on('error', end); up.on('error', end); client.on('close', end); up.on('close', end)
   }
@@ -172,15 +184,25 @@ class EngineProxy {
     await new Promise<void>((resolve, reject) => { this.server!.once('error', reject); this.server!.listen(this.path, resolve) })
   }
 
+  /**
+   * The next request whose request line matches `line` (`DELETE /v1.47/containers/…`) is answered `status` with
+   * Docker's error body (`{"message": …}`) and not forwarded; `times` such requests.
+   */
+  refuse (line: RegExp, status: number, message: string, times = 1): void {
+    const body = JSON.stringify({ message })
+    const answer = `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+    for (let i = 0; i < times; i++) this.refusals.push({ line: new RegExp(`^${line.source}`), answer })
+  }
+
   /** Nothing passes any more, on open connections (kept-alive API sockets, attached streams) or new ones. */
   hang (): void {
     this.hanging = true
-    for (const [client, up] of this.pairs) { client.unpipe(up); up.unpipe(client); client.pause(); up.pause() }
+    for (const [client, up] of this.pairs) { up.unpipe(client); client.pause(); up.pause() }
   }
 
   resume (): void {
     this.hanging = false
-    for (const [client, up] of this.pairs) { client.pipe(up); up.pipe(client); client.resume(); up.resume() }
+    for (const [client, up] of this.pairs) { up.pipe(client); client.resume(); up.resume() }
     for (const c of this.held.splice(0)) if (!c.destroyed) this.forward(c)
   }
 
@@ -570,6 +592,23 @@ async function dockerTests (): Promise<void> {
     const long = `cat > g <<'EOF'\n${'é "x" $y\n'.repeat(300)}EOF\nwc -l < g`
     t.equal((await fresh.exec(long, { exports: { LAST_ACTION: long } })).output, '300\n', 'and it speaks this protocol')
     t.equal((await fresh.exec('printf %s "$LAST_ACTION"')).output, long)
+  })
+
+  t.test('a container removal the engine fails is asked for again until the container is gone', async t => {
+    const p = proxy(t, SOCK)
+    await p.start()
+    const engine = new DockerEngine({ name: 'failing', socketPath: p.path })
+    const sb = await DockerSandbox.create(engine, { image: IMAGE, serverId: 'sg-remove-' + Date.now() })
+    const id = sb.container.id
+    t.teardown(() => docker.getContainer(id).remove({ force: true }).catch(() => {}))
+    t.equal((await sb.exec('echo up')).output, 'up\n')
+    // what a loaded engine answers when the container's processes do not die in time
+    p.refuse(new RegExp(`DELETE /[^ ]*containers/${id}`), 500,
+      `cannot remove container "/${id}": could not kill: tried to kill container, but did not receive an exit event`, 2)
+    await sb.close()
+    t.equal(p.refused, 2, 'the engine failed the first two removals')
+    t.equal(await docker.getContainer(id).inspect().then(() => 200, (e: { statusCode?: number }) => e.statusCode), 404,
+      'the third removed the container')
   })
 
   t.test('dockerd down at start: health says why, docker envs get 503 BACKEND_UNAVAILABLE, local envs work', async t => {
