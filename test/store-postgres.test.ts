@@ -5,6 +5,7 @@
 // the other's environment is sent there, a crashed replica's environments answer REPLICA_GONE), and the long poll
 // across replicas (LISTEN/NOTIFY). Without the PostgreSQL binaries the PostgreSQL parts skip, unless CI=true.
 import t, { type Test } from 'tap'
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { hostname } from 'node:os'
 import Database from 'better-sqlite3'
@@ -286,6 +287,31 @@ t.test('SQLite files at either version 2 upgrade', async t => {
     after.close()
   }
 })
+// SQLite's own checkpoint (the WAL's pages copied into the file, two fsyncs) would run inside the commit that takes the
+// WAL past 1000 pages, before that step's answer: the store runs its own once the step that asked has answered.
+t.test('SQLite: the WAL is checkpointed after a step has answered, never inside it', async t => {
+  const file = join(tempDir(t, 'sg-wal-'), 'episodes.db')
+  const s = new SqliteStore(file)
+  t.teardown(() => s.close())
+  const e = episode({ id: 'ep-wal' })
+  await s.createEpisode(e)
+  const size = () => statSync(file).size
+  const before = size()
+  const big = step('cat notes.txt', { observation: 'x'.repeat(3000) })
+  let idx = 0
+  // steps that a turn of the event loop separates, as a server's do
+  for (; idx < 199; idx++) {
+    await s.appendStep(e.id, idx, big, totals())
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  t.equal(size(), before, '199 steps are all in the WAL')
+  await s.appendStep(e.id, idx, big, totals())
+  t.equal(size(), before, 'the 200th answered with nothing checkpointed')
+  await new Promise(resolve => setImmediate(resolve))
+  t.ok(size() > before + 199 * 3000, 'then the steps were copied into the file')
+  t.equal((await s.getSteps(e.id)).length, 200)
+})
+
 t.test('store behaviour: PostgreSQL', { skip: pgSkip }, async t => { await storeSuite(t, await postgresBackend()) })
 
 t.test('PostgreSQL: a store hears the episodes another one writes (LISTEN/NOTIFY), not its own', { skip: pgSkip }, async t => {
