@@ -164,8 +164,10 @@ function list (s: string, i: number, nested: boolean): number {
       i += at(BLANKS, s, i)!.length
       if (s.startsWith('<<', i)) return -1
       const end = word(s, i)
-      // digits before < or > are the next redirection's fd (`> 2>&1`): this one has no word
-      if (end < 0 || (/^[0-9]+$/.test(s.slice(i, end)) && (s[end] === '<' || s[end] === '>'))) return -1
+      const target = s.slice(i, end)
+      // digits before < or > are the next redirection's fd (`> 2>&1`): this one has no word; a word with `=` may be
+      // lexed as an assignment (`2>&1&>> x=1` is a syntax error, `&>> x=1` is not)
+      if (end < 0 || (/^[0-9]+$/.test(target) && (s[end] === '<' || s[end] === '>')) || target.includes('=')) return -1
       i = end
       items++
       continue

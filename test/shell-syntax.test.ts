@@ -73,7 +73,7 @@ const near = fc.array(fc.oneof(
     '"$["', '$[1+2]', '"$[1]"', '"a $ b"'),
   fc.constantFrom('if', 'fi', 'then', 'do', 'done', 'in', 'time', '!', '{', '}', '[[', ']]', '#', '(', ')', '<', '>'),
   fc.constantFrom(' > out', '>', ' 2>&1', '2>', ' >> log', ' < a.txt', '<', ' &> all', '&>', ' >&2', '<<<', ' <<< "$x"',
-    ' <&-', ' >|', '>(', '<(', ' 3>&', '1>'),
+    ' <&-', ' >|', '>(', '<(', ' 3>&', '1>', '&>>', ' 2>&1&>> '),
   fc.constantFrom('$(ls | wc -l)', '"$(echo "in" $x)"', '$(', '$(ls', '$()', '$(if)', '$((1))', '$(a;)', '$(a >f)',
     '"$(a "b)"', '$(a\nb)', ')', '$($(x))', '$(echo \')\')'),
   fc.constantFrom(" <<'EOF'\na $x `b`\nEOF", ' <<EOF\nplain\nEOF', ' <<EOF\n$x\nEOF', ' << \'E Z\'\nz\nE Z\n',
@@ -91,7 +91,8 @@ t.test('surelyParses accepts only what bash -n accepts', async t => {
   t.ok(accepted > 60, `enough commands took the fast path (${accepted})`)
   for (const c of ['echo a |', 'a ;; b', '; a', 'fi', 'echo "a', "echo 'a", 'echo ${a', 'a & b', 'a |\nb', 'echo a >',
     'echo $((1+2))', 'echo $(a', 'echo $()', 'cat <<EOF\nabc', 'cat <<EOF\n$x\nEOF', 'a 2>&', 'a > 2>&1', '<2>x',
-    '"$["unclosed $x\'a\nb\'', 'echo "$[1+2]"', 'echo $[1]', 'a;&>x', 'a ;;& b']) {
+    '"$["unclosed $x\'a\nb\'', 'echo "$[1+2]"', 'echo $[1]', 'a;&>x', 'a ;;& b',
+    '2>&1&>> x=1']) {
     t.equal(surelyParses(c), false, `left to bash: ${JSON.stringify(c)}`)
   }
   t.equal(surelyParses('N=3; X="n=$N in $PWD"; echo "${X^^}" \'it\'"\'"\'s\' | tr a-z A-Z && ls -la;'), true)
