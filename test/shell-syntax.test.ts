@@ -81,9 +81,18 @@ const near = fc.array(fc.oneof(
     " <<'EOF'x\nEOF", ' <<EOF-\nEOF-', "\nEOF", '\n')
 ), { minLength: 1, maxLength: 10 }).map(ps => ps.join(''))
 
+// Any run of bash's tokens and expansions, glued without blanks as often as not (`2>&1&>> x=1`, `a;&>x`).
+const tokens = fc.array(fc.constantFrom('a', 'echo', 'x=1', 'a=b=c', ' ', '\t', '\n', ';', '|', '&', '&&', '||', ';&', ';;',
+  '|&', '<', '>', '>>', '<<', '<<<', '<<-', '&>', '&>>', '<>', '>|', '2>', '2>&1', '1>&2', '<&-', '>&', '(', ')', '{', '}',
+  '[', ']', '[[', ']]', '((', '))', '=(', 'x[', '$', '$(', '${', '$((', '$[', "$'", '$"', '"', "'", '`', '\\', '#', '~',
+  '*', '?', '!', '@', '%', '^', '+', '-', '=', ',', '.', '/', ':', 'EOF', "'EOF'", '"EOF"', 'if', 'then', 'fi', 'do',
+  'done', 'in', 'case', 'esac', 'function', 'time', 'coproc', 'select', '$x', '${x}', '${x:-a}', '${#x}', '$?', '$$',
+  '$1', '$@', '$*', '$#', '$-', '$!', '$_', '{a,b}', '@(a)', '!(a)', '0', '12', 'é'), { minLength: 1, maxLength: 9 })
+  .map(ts => ts.join(''))
+
 t.test('surelyParses accepts only what bash -n accepts', async t => {
   let accepted = 0
-  await fc.assert(fc.asyncProperty(fc.oneof(near, command), async c => {
+  await fc.assert(fc.asyncProperty(fc.oneof(near, command, tokens), async c => {
     if (!surelyParses(c)) return
     accepted++
     t.equal(await bashN(c), null, `bash -n accepts ${JSON.stringify(c)}`)
