@@ -3,7 +3,9 @@
 import { createHash } from 'node:crypto'
 import type { SandboxOptions } from './types.js'
 import { DockerSandbox, sweepDisks } from './docker.js'
-import { DockerEngine, containersOf, dockerMessage, envOfContainer, sweepOrphans, within, type DockerEngineConfig } from './docker-engine.js'
+import {
+  DockerEngine, containersOf, dockerMessage, envOfContainer, removeContainer, sweepOrphans, type DockerEngineConfig
+} from './docker-engine.js'
 import { WarmPool } from './pool.js'
 import { CapacityError, EngineUnavailableError } from './errors.js'
 
@@ -81,9 +83,9 @@ export class DockerBackend {
     return DockerSandbox.reattach(engine, k.id, o, k.sandbox, k.protocol)
   }
 
-  /** Removes a container found at start (one not re-attached). */
-  async removeContainer (k: KeptContainer): Promise<void> {
-    await within(this.engineNamed(k.engine).docker.getContainer(k.id).remove({ force: true }), 'remove')
+  /** Removes a container found at start (one not re-attached), as a sandbox's close does (asked again on errors). */
+  async removeContainer (k: KeptContainer): Promise<boolean> {
+    return removeContainer(this.engineNamed(k.engine), k.id)
   }
 
   private engineNamed (name: string): DockerEngine {
