@@ -208,6 +208,9 @@ const PARSE = '{ POSIXLY_CORRECT=1; unset -f set eval trap shopt echo unset; uns
   'set +xvETu +o posix; trap - DEBUG ERR RETURN; shopt -u extglob expand_aliases; } 2>/dev/null; ' +
   "eval 'echo \"$LINENO\"'$'\\n''set -n'$'\\n'\"$__sg_cmd\"$'\\n' 2>&1"
 
+/** The shell's fd for the protocol's input (see PROTOCOL): high, out of the way of an agent's own `exec 3>…`. */
+const PROTOCOL_FD = 63
+
 /** Opens every line of the protocol's own (start, trailer, end, check): a byte no command's output is taken for. */
 const SEP = '\x1e'
 
@@ -223,8 +226,13 @@ const SEP = '\x1e'
  * and follows the header as data: the header names it and its size in bytes (`__sg_dn=(…) __sg_dl=(…)`), and
  * `read -N` takes each in one call under LC_ALL=C (bash's parser takes longer over a long quoted value than a read).
  *
- *   while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } && __sg_go=1; do
- *     eval "$__sg_cmd" </dev/null; done; [[ $__sg_go ]] || exit 97; done
+ *   exec 63<&0 </dev/null; while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } &&
+ *     __sg_go=1; do eval "$__sg_cmd"; done; [[ $__sg_go ]] || exit 97; done
+ *
+ * The steps come on fd PROTOCOL_FD (63, the shell's stdin moved there once): fd 0 is /dev/null for good, so that no
+ * command reads the protocol's input, without a redirection a step (a redirection is ten system calls: opening,
+ * saving, restoring). An agent's command can still reach fd 63, as it could reach the saved stdin before: closing it
+ * ends its own shell, which a fresh one replaces.
  *
  * The command's `eval` is the loop's body, at the top level: `declare`, `local`, `return` and `$1` mean what they
  * mean there. An agent's `break` or `continue` at the top level (bash refuses those outside a loop) ends or repeats
@@ -232,16 +240,17 @@ const SEP = '\x1e'
  * missing part, the input's end or a desync, a closed stdout) exits the shell at once, never letting data run as
  * source; a fresh shell takes over.
  *
- * `__sg_n` ends the step that ran (when one did): runs the exports' statement (after the command, which must not see
- * them; a readonly name is left alone, silently), runs the trailer, which sets `__sg_st` (what it prints is dropped),
- * and prints the exit-code line, after a `:T` line and `__sg_st` when there is a trailer: one printf of one string
- * ending in its only newline, so one write (bash's stdout is line-buffered: a format with newlines is a write each).
- * Then it reads the next step and prints its start line. `__sg_k`, run only for a command that needs it, checks its
- * syntax: a failed check prints the parse message framed by the marker (`:S` … `:E`), empties
- * the command and sets __sg_syn, which keeps the end of the step quiet. A check with no message (its fork failed)
- * lets the command run, as the host check's pass did. One known difference from the host `bash -n`: a malformed
- * `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run), where `bash -n` printed the message but exited 0,
- * so the command used to run up to that point.
+ * `__sg_n` ends the step that ran (when one did): runs the trailer, which sets `__sg_st` (it must print nothing: what
+ * it prints is output), and prints the exit-code line, after a `:T` line and `__sg_st` when there is a trailer: one
+ * printf of one string ending in its only newline, so one write (bash's stdout is line-buffered: a format with
+ * newlines is a write each). Then it reads the next step, runs the last step's exports' statement (before the next
+ * command, which is the first to see them, and before the start line, so that what it prints, a readonly name's
+ * error or its trace, is stale output the server drops: no redirection), and prints the start line. `__sg_k`, run
+ * only for a command that needs it, checks its syntax: a failed check prints the parse message framed by the marker
+ * (`:S` … `:E`), empties the command and sets __sg_syn, which keeps the end of the step quiet. A check with no
+ * message (its fork failed) lets the command run, as the host check's pass did. One known difference from the host
+ * `bash -n`: a malformed `[[ … ]]` (`[[ a == ]]`) is refused here (exit 2, nothing run), where `bash -n` printed the
+ * message but exited 0, so the command used to run up to that point.
  *
  * Every line of the protocol's own starts with SEP (a write(2) each, but the step's end above, one for all). The
  * parts call no function (an agent's FUNCNEST=1 would break the call), and of what an agent may shadow with a
@@ -250,13 +259,10 @@ const SEP = '\x1e'
 export const PROTOCOL = `__sg_n () {
   if [[ $__sg_m ]]; then
     __sg_cmd=
-    [[ -z $__sg_x ]] || { eval "$__sg_x"; } 2>/dev/null
-    __sg_c=
     if [[ -z $__sg_syn ]]; then
       if [[ $__sg_tr ]]; then
         __sg_st=
-        { eval "$__sg_tr"
-        } >/dev/null 2>&1
+        eval "$__sg_tr"
         printf '%s' "$__sg_m:T"$'\\n'"$__sg_st$__sg_m:$__sg_rc"$'\\n' || return 1
       else
         printf '%s:%s\\n' "$__sg_m" "$__sg_rc" || return 1
@@ -264,14 +270,15 @@ export const PROTOCOL = `__sg_n () {
     fi
     __sg_m=
   fi
-  read -r -N 8 __sg_h && [[ $__sg_h == [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9] ]] &&
-    read -r -N "$((10#$__sg_h))" __sg_h || return 1
-  __sg_syn= __sg_dl=()
+  read -r -u ${PROTOCOL_FD} -N 8 __sg_h && [[ $__sg_h == [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9] ]] &&
+    read -r -u ${PROTOCOL_FD} -N "$((10#$__sg_h))" __sg_h || return 1
+  [[ -z $__sg_x ]] || eval "$__sg_x"
+  __sg_syn= __sg_dl=() __sg_x=
   eval "$__sg_h"
   if (( \${#__sg_dl[@]} )); then
     local LC_ALL=C
     for (( __sg_i = 0; __sg_i < \${#__sg_dl[@]}; __sg_i++ )); do
-      read -r -N "\${__sg_dl[__sg_i]}" "\${__sg_dn[__sg_i]}" || return 1
+      read -r -u ${PROTOCOL_FD} -N "\${__sg_dl[__sg_i]}" "\${__sg_dn[__sg_i]}" || return 1
     done
   fi
   __sg_c=$__sg_cmd __sg_m=$'\\x1e'__SYNTHGYM_DONE_\${__sg_tok}__
@@ -283,8 +290,8 @@ __sg_k () {
     printf '%s:S\\n%s\\n%s:E\\n' "$__sg_m" "$__sg_err" "$__sg_m"
   fi
 }
-while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } && __sg_go=1; do
-  eval "$__sg_cmd" </dev/null; done; [[ $__sg_go ]] || exit 97; done
+exec ${PROTOCOL_FD}<&0 </dev/null; while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } &&
+  __sg_go=1; do eval "$__sg_cmd"; done; [[ $__sg_go ]] || exit 97; done
 `
 
 /**

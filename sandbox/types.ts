@@ -10,16 +10,18 @@ export interface ExecOptions {
   /** raw output as it arrives (stderr merged) */
   onOutput?: (chunk: string) => void
   /**
-   * variables exported after the command ran, before its exit code is reported (MLGym's `LAST_ACTION`); their values
-   * travel as the command does, as bytes the shell reads in one go, never as shell source
+   * variables exported after the command ran, for the shell's next command (MLGym's `LAST_ACTION`): the shell exports
+   * them when the next step reaches it, before that step's command (a readonly name is left alone, silently); their
+   * values travel as the command does, as bytes the shell reads in one go, never as shell source
    */
   exports?: Record<string, string>
   /** the server's own command, known to parse: skip the syntax check (a fork of the shell) */
   trusted?: boolean
   /**
-   * bash run after the command and the exports that sets `$__sg_st`, returned apart as `trailer`: the state query the
-   * environment needs after every step, in the step's own round trip instead of one more, and in the same write as
-   * the step's end (what the trailer prints is dropped: each print would be a write of its own)
+   * bash run after the command that sets `$__sg_st`, returned apart as `trailer`: the state query the environment
+   * needs after every step, in the step's own round trip instead of one more, and in the same write as the step's
+   * end. It must print nothing (what it prints is output: no redirection around it, ten system calls a step); it
+   * sees the command's effects, not this step's exports (see `exports`)
    */
   trailer?: string
 }

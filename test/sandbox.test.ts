@@ -48,7 +48,20 @@ t.test('the command runs at the shell\'s top level, around the protocol\'s funct
   await sb.exec('set +x', { trusted: true })
   for (const x of [traced, next]) t.notMatch(x.output, /^__SYNTHGYM_/m, 'no marker line in the output')
   t.match(next.output, /^\+ eval 'echo again'\n\+\+ echo again\nagain\n/m)
-  t.equal(next.trailer, 'state', 'the trailer\'s own trace is dropped with what it prints')
+  t.equal(next.trailer, 'state', 'the trailer\'s value is apart from its trace')
+  // a command's stdin is empty for good: nothing it runs, in the foreground or in the background, reads the
+  // protocol's input (the next step) that way; a command that closes or takes the protocol's fd loses its shell only
+  const empty = await sb.exec('read -r x; echo "[$x]"; cat; (cat > bg.txt &); wc -c', { timeout: 10 })
+  t.same([empty.output, empty.exitCode, empty.timedOut], ['[]\n0\n', 0, false])
+  for (let i = 0; i < 3; i++) t.equal((await sb.exec(`echo step ${i}`)).output, `step ${i}\n`, 'the steps after it arrive whole')
+  t.equal((await sb.exec('sleep 0.2; wc -c < bg.txt')).output, '0\n', 'the background reader got nothing either')
+  await sb.exec('echo kept > kept.txt')
+  for (const c of ['exec 63<&-', 'exec 63</dev/null']) {
+    t.equal((await sb.exec(c)).exitCode, 0, `${c}: the step itself ends as usual`)
+    // the shell ends when it reads for the next step: that step finds it gone (or going) and starts a fresh one
+    t.equal((await sb.exec('true')).restarted, true, `${c}: a fresh shell`)
+    t.equal((await sb.exec('cat kept.txt')).output, 'kept\n', `${c}: the workspace is kept`)
+  }
   // an agent that removes the protocol's functions loses its shell, not its workspace; nothing of what follows
   // the call (the command, as data) is run as source
   // __sg_n ends each step and reads the next; __sg_k, the check, runs for a command with a reserved word
@@ -101,11 +114,12 @@ t.test('syntax errors do not run anything; unterminated heredocs do not hang the
   t.equal(bad.output, "bash: line 2: syntax error: unexpected end of file\n", 'invalid bash gets bash -n\'s message')
 })
 
-t.test('a trailer runs after the command and the exports, what it sets apart, the exit code kept', async t => {
+t.test('a trailer runs after the command, what it sets apart, the exit code kept; the exports reach the next command', async t => {
   const sb = await make()
   t.teardown(() => sb.close())
-  const r = await sb.exec('cd /tmp; printf out; false', { exports: { X: 'from_exports' }, trailer: 'printf -v __sg_st \'%s|%s\' "$PWD" "$X"' })
-  t.same({ output: r.output, exitCode: r.exitCode, trailer: r.trailer }, { output: 'out', exitCode: 1, trailer: '/tmp|from_exports' })
+  const r = await sb.exec('cd /tmp; printf out; false', { exports: { X: 'from_exports' }, trailer: 'printf -v __sg_st \'%s|%s\' "$PWD" "${X-unset}"' })
+  t.same({ output: r.output, exitCode: r.exitCode, trailer: r.trailer }, { output: 'out', exitCode: 1, trailer: '/tmp|unset' })
+  t.equal((await sb.exec('printf %s "$X"; env | grep -c ^X=')).output, 'from_exports1\n', 'exported for the next command')
   // exported values are data: quotes, `$`, backticks, newlines, UTF-8 and a trailing newline arrive unchanged
   const value = 'edit 1:2\nit\'s "quoted" $HOME `date` \\n ✓ é\nend_of_edit\n'
   await sb.exec('readonly RO=1; true', { exports: { LAST_ACTION: value, RO: 'x' } })
@@ -141,8 +155,11 @@ t.test('a trailer runs after the command and the exports, what it sets apart, th
     if (r.trailer !== tr) return false
     return (await sb.exec('printf %s "$LAST_ACTION|$B"; B=')).output === `${cmd}|${alone ? '' : b}`
   }), { numRuns: 60 })
-  const multi = await sb.exec('echo "a\nb"', { trailer: 'echo printed; echo too >&2; __sg_st=$\'one\\ntwo\\n\'' })
-  t.same({ output: multi.output, trailer: multi.trailer }, { output: 'a\nb\n', trailer: 'one\ntwo\n' }, 'what it prints is dropped; output untouched')
+  const multi = await sb.exec('echo "a\nb"', { trailer: '__sg_st=$\'one\\ntwo\\n\'' })
+  t.same({ output: multi.output, trailer: multi.trailer }, { output: 'a\nb\n', trailer: 'one\ntwo\n' }, 'output untouched')
+  // a trailer must print nothing: what it prints is output (no redirection around it), its value still apart
+  const printing = await sb.exec('echo a', { trailer: 'echo printed; echo too >&2; __sg_st=v' })
+  t.same([printing.output, printing.trailer], ['a\nprinted\ntoo\n', 'v'])
   const bad = await sb.exec('echo (', { trailer: '__sg_st=state' })
   t.equal(bad.syntaxError, true)
   t.equal(bad.trailer, undefined, 'no trailer after a syntax error')

@@ -18,9 +18,9 @@ export const SWEAGENT_REGISTRY_FILE = `${AGENT_HOME}/.swe-agent-env`
 /**
  * The trailer for the agent's session after each step (ExecOptions.trailer): runs the state command (`_state`, as
  * SWE-agent runs a bundle's state_command) and sets `__sg_st` to state.json's text, for parseSweagentState; `{}`
- * when the tools are not installed.
+ * when the tools are not installed. It prints nothing (a trailer's prints are output): both in one redirection.
  */
-export const sweagentStateScript = `{ _state; } > /dev/null 2>&1; __sg_st=$(< '${SWEAGENT_STATE_FILE}') || __sg_st='{}'`
+export const sweagentStateScript = `{ _state; __sg_st=$(< '${SWEAGENT_STATE_FILE}'); } > /dev/null 2>&1 || __sg_st='{}'`
 
 export interface SweagentState { open_file: string, working_dir: string }
 
