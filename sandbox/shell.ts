@@ -229,10 +229,11 @@ const SEP = '\x1e'
  *   exec 63<&0 </dev/null; while :; do while __sg_rc=$? __sg_go=; __sg_n && { [[ -z $__sg_chk ]] || __sg_k; } &&
  *     __sg_go=1; do eval "$__sg_cmd"; done; [[ $__sg_go ]] || exit 97; done
  *
- * The steps come on fd PROTOCOL_FD (63, the shell's stdin moved there once): fd 0 is /dev/null for good, so that no
- * command reads the protocol's input, without a redirection a step (a redirection is ten system calls: opening,
- * saving, restoring). An agent's command can still reach fd 63, as it could reach the saved stdin before: closing it
- * ends its own shell, which a fresh one replaces.
+ * The steps come on fd PROTOCOL_FD (63, the shell's stdin moved there once): fd 0 is /dev/null for good, so that a
+ * command reading its stdin gets nothing, with no redirection per step (a redirection is ten system calls: opening,
+ * saving, restoring). An agent's command can still read fd 63 on purpose (its processes inherit it), as it could read
+ * bash's saved stdin before: it only sees its own environment's commands, and closing or eating them ends its own
+ * shell, which a fresh one replaces.
  *
  * The command's `eval` is the loop's body, at the top level: `declare`, `local`, `return` and `$1` mean what they
  * mean there. An agent's `break` or `continue` at the top level (bash refuses those outside a loop) ends or repeats
