@@ -2,7 +2,7 @@
 // pool per image, labels on every container, orphans of a dead server swept at start, everything removed at stop.
 import { createHash } from 'node:crypto'
 import type { SandboxOptions } from './types.js'
-import { DockerSandbox, sweepDisks } from './docker.js'
+import { DockerSandbox, sweepHostDirs } from './docker.js'
 import {
   DockerEngine, containersOf, dockerMessage, envOfContainer, removeContainer, sweepOrphans, type DockerEngineConfig
 } from './docker-engine.js'
@@ -70,7 +70,7 @@ export class DockerBackend {
       } catch (err) { e.healthy = false; e.error = dockerMessage(err) }
     }
     // the disk quotas of the containers that went with them (the kept ones' stay)
-    await sweepDisks(this.config.serverId, new Set([...kept.values()].flatMap(k => k.sandbox ? [k.sandbox] : [])))
+    await sweepHostDirs(this.config.serverId, new Set([...kept.values()].flatMap(k => k.sandbox ? [k.sandbox] : [])))
     this.timer = setInterval(() => { void this.checkEngines() }, (this.config.checkInterval ?? 5) * 1000)
     this.timer.unref()
     return { swept, unavailable: this.engines.filter(e => !e.healthy).map(e => `${e.name}: ${e.error}`), kept }
@@ -162,6 +162,6 @@ export class DockerBackend {
     await this.pool.close()
     await Promise.all(this.engines.flatMap(e => [...e.sandboxes].map(s => s.close())))
     await Promise.all(this.engines.filter(e => e.healthy).map(e => sweepOrphans(e, this.config.serverId).catch(() => 0)))
-    await sweepDisks(this.config.serverId)
+    await sweepHostDirs(this.config.serverId)
   }
 }

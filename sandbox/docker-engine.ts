@@ -33,6 +33,8 @@ export class DockerEngine {
    * server in a private one, an engine in a container); its sandboxes' disk limits are held by the watcher alone
    */
   quotaUnseen = false
+  /** the same for the folder of a sandbox's fifos: its shells speak over the attach stream */
+  fifosUnseen = false
 
   constructor (readonly config: DockerEngineConfig) {
     const c = config

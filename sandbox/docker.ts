@@ -1,12 +1,16 @@
-// The docker backend: one container per sandbox, the persistent shell on ONE attached stream (no `docker exec`
-// per step), files through putArchive/getArchive, limits and isolation in the container's HostConfig.
+// The docker backend: one container per sandbox, the persistent shell its main process (no `docker exec` per step),
+// spoken to over two fifos of this host where it can be (else its one attach stream), files through
+// putArchive/getArchive, limits and isolation in the container's HostConfig.
 import type Docker from 'dockerode'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync } from 'node:fs'
-import { chmod, chown, mkdir } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { constants as FS, existsSync, openSync, readdirSync, statSync } from 'node:fs'
+import { chmod, chown, mkdir, rm } from 'node:fs/promises'
+import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
+import { promisify } from 'node:util'
 import { PassThrough, type Duplex, type Readable } from 'node:stream'
-import { join, posix } from 'node:path'
+import { dirname, join, posix } from 'node:path'
 import { PersistentShell, PROTOCOL_ID, type ShellProcess } from './shell.js'
 import { SandboxStartError, ShellClosedError } from './errors.js'
 import { LABEL, dockerMessage, removeContainer, within, type DockerEngine } from './docker-engine.js'
@@ -16,12 +20,13 @@ import {
   AGENT_HOME, WORKSPACE, type ExecOptions, type ExecResult, type InterruptOptions, type FileEntry, type Mount, type RunOptions, type RunResult,
   type Sandbox, type SandboxOptions, type ShellHandle
 } from './types.js'
-import { EVALUATION_ENV, SANDBOX_DEFAULTS, pidsAtLimit, runArgv, sandboxEnv } from './policy.js'
+import { EVALUATION_ENV, HOST_SPAWN_ENV, SANDBOX_DEFAULTS, pidsAtLimit, runArgv, sandboxEnv } from './policy.js'
 import {
   diskQuotaAvailable, filesBytes, hostDiskUsageMb, mountQuotaFs, quotaUsageMb, removeTree, treeBytes, watchDiskAlways
 } from './disk.js'
 
 const AGENT = { uid: 1000, gid: 1000 }
+const run = promisify(execFile)
 const ROOT_RO = { uid: 0, gid: 0, readOnly: true }
 /** hidden files in an evaluation's container: root's, readable by the agent's group, changed by no one */
 const SECRET = { uid: 0, gid: AGENT.gid, readOnly: true, groupRead: true }
@@ -43,6 +48,23 @@ export interface DockerSandboxOptions extends SandboxOptions {
  */
 const SHELL_WRAPPER = 'bash --noprofile --norc -s; exit 64'
 const SHELL_ENDED = 64
+/** Where a container sees its shell's two fifos (SHELL_ON_FIFOS), a read-only bind of its host folder's `shell/`. */
+const FIFOS = '/run/synthgym'
+/**
+ * The wrapper where the server made the shell's fifos: the shell reads its steps from `in` and writes to `out`, so a
+ * step goes from the server to bash with no daemon between (the attach stream passes dockerd and containerd's shim:
+ * four more process wakes a step). sh, pid 1, holds both open (read and write), so that the shell neither sees its
+ * input end nor dies of SIGPIPE when the server goes (its container can be re-attached), and says which way it took
+ * on the attach stream: where it cannot open them (a user namespace maps the agent elsewhere), the attach stream.
+ */
+export const SHELL_ON_FIFOS = `if (exec 3<>${FIFOS}/in 4<>${FIFOS}/out) 2>/dev/null; then exec 3<>${FIFOS}/in 4<>${FIFOS}/out; ` +
+  "printf '\\036fifos\\n'; bash --noprofile --norc -s <&3 >&4 2>&1 3<&- 4<&-; " +
+  "else printf '\\036attach\\n'; bash --noprofile --norc -s; fi; exit 64"
+/** what SHELL_ON_FIFOS prints first: which way the shell speaks */
+const ON_FIFOS = '\x1efifos\n'
+const ON_ATTACH = '\x1eattach\n'
+/** the label of a container whose shell may speak over fifos (its wrapper is SHELL_ON_FIFOS) */
+const FIFOS_LABEL = 'synthgym.fifos'
 /**
  * Kills every process but pid 1, the shell's parent and the shell, with bash builtins only (no fork at the pids
  * limit); stopped first, so that a slot a kill frees is not taken by a bomb still running.
@@ -74,6 +96,12 @@ export class DockerSandbox implements Sandbox {
    * the container's /home/agent, /tmp and /var/tmp (null: no quota, the engine is elsewhere or we are not root)
    */
   private quotaDir: string | null = null
+  /**
+   * the host folder of the shell's fifos (`in`, `out`; the container's FIFOS), for a container labelled FIFOS_LABEL;
+   * null: its shell speaks over the attach stream (an engine elsewhere, another runtime, a server that cannot give
+   * the fifos to the agent's uid)
+   */
+  private fifoDir: string | null = null
   private unwatch = () => {}
   /** extra shells (openShell): attached `docker exec` bashes in the same container */
   private extra = new Set<PersistentShell>()
@@ -90,9 +118,13 @@ export class DockerSandbox implements Sandbox {
     this.mounts = [...(opts.mounts ?? [])]
     this.attachOnly = reattach !== undefined && reattach.protocol === PROTOCOL_ID
     // only an engine of this machine (a unix socket) in our mount namespace sees our mounts
-    const d = join(diskBase(opts.serverId), this.id)
+    const d = join(hostBase(opts.serverId), this.id)
     const quota = opts.limits?.diskMb && diskQuotaAvailable() && !engine.config.host && !engine.quotaUnseen
     if (quota) this.quotaDir = reattach ? (existsSync(join(d, 'fs')) ? d : null) : d
+    // fifos owned by the agent's uid (root gives them), read by runc's containers (gVisor's own kernel is not asked)
+    if (!engine.config.host && !engine.fifosUnseen && !opts.runtime && process.geteuid?.() === 0 && agentIds(opts.user)) {
+      this.fifoDir = join(d, 'shell')
+    }
     this.shell = new PersistentShell({ start: () => this.startShell(), killJobs: still => this.killJobs(still) },
       { outputCap: opts.limits?.outputCap, init: opts.init, attached: this.attachOnly })
   }
@@ -102,16 +134,27 @@ export class DockerSandbox implements Sandbox {
     engine.sandboxes.add(sb)
     try {
       await sb.makeQuota()
-      const create = () => within(engine.docker.createContainer(sb.containerConfig(['sh', '-c', SHELL_WRAPPER], true)), 'create')
-      sb.container = await create().catch(async e => {
-        if (!sb.quotaDir || !/bind source path does not exist/i.test(dockerMessage(e))) throw e
-        // the engine does not see this machine's mounts (it runs in a container or another mount namespace): the
-        // watcher alone holds the limit, for this engine's later sandboxes too
-        await removeTree(sb.quotaDir)
-        sb.quotaDir = null
-        engine.quotaUnseen = true
-        return create()
-      })
+      for (;;) {
+        const wrapper = sb.fifoDir ? SHELL_ON_FIFOS : SHELL_WRAPPER
+        try {
+          await sb.makeFifoDir()
+          sb.container = await within(engine.docker.createContainer(sb.containerConfig(['sh', '-c', wrapper], true)), 'create')
+          break
+        } catch (e) {
+          if (!/bind source path does not exist/i.test(dockerMessage(e))) throw e
+          // the engine does not see this machine's mounts (it runs in a container or another mount namespace): the
+          // quota's file system first (the watcher alone holds the limit), then the fifos' folder (the attach
+          // stream), for this engine's later sandboxes too
+          if (sb.quotaDir) {
+            await removeTree(sb.quotaDir)
+            sb.quotaDir = null
+            engine.quotaUnseen = true
+          } else if (sb.fifoDir) {
+            sb.fifoDir = null
+            engine.fifosUnseen = true
+          } else throw e
+        }
+      }
       await sb.setup(sb.container, sb.mounts, opts.files ?? [])
       await sb.shell.start()
     } catch (e) {
@@ -140,6 +183,32 @@ export class DockerSandbox implements Sandbox {
     await chmod(join(fs, 'tmp'), 0o1777)
     await chmod(fs, 0o755)
     await chown(fs, 0, 0)
+  }
+
+  /** The fifos' folder (the bind's source must be there when the container is made and started); none outside. */
+  private async makeFifoDir (): Promise<void> {
+    if (!this.fifoDir) return
+    await mkdir(dirname(this.fifoDir), { recursive: true, mode: 0o700 })
+    await mkdir(this.fifoDir, { recursive: true })
+    await chmod(this.fifoDir, 0o755)
+  }
+
+  /**
+   * The shell's fifos, made afresh for each start of the container (what a dead shell left unread in `in` would be
+   * read by the next one), the agent's own; `in` open here (read and write: a write never waits for a reader).
+   */
+  private async freshFifos (): Promise<Socket> {
+    const dir = this.fifoDir!
+    await this.makeFifoDir()
+    const ids = agentIds(this.opts.user)!
+    for (const name of ['in', 'out']) {
+      await rm(join(dir, name), { force: true })
+      await run('mkfifo', ['-m', '0600', join(dir, name)], { env: HOST_SPAWN_ENV })
+      await chown(join(dir, name), ids.uid, ids.gid)
+    }
+    const w = new Socket({ fd: openSync(join(dir, 'in'), FS.O_RDWR | FS.O_NONBLOCK), readable: false, writable: true })
+    w.on('error', () => {})
+    return w
   }
 
   /**
@@ -209,6 +278,7 @@ export class DockerSandbox implements Sandbox {
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       Labels: {
         [LABEL]: '1', 'synthgym.server': o.serverId, 'synthgym.sandbox': this.id, 'synthgym.protocol': PROTOCOL_ID,
+        ...(interactive && this.fifoDir ? { [FIFOS_LABEL]: '1' } : {}),
         ...o.labels
       },
       OpenStdin: interactive,
@@ -223,12 +293,7 @@ export class DockerSandbox implements Sandbox {
         NetworkMode: o.network === true ? 'host' : 'none',
         ...(o.network === true ? {} : { ExtraHosts: ['sandbox:127.0.0.1'] }),
         Ulimits: fsize,
-        // the quota's paths; /run/lock, the image's last place the agent may write, a small tmpfs (memory)
-        ...(interactive && this.quotaDir ? {
-          Mounts: [['home', AGENT_HOME], ['tmp', '/tmp'], ['tmp', '/var/tmp']]
-            .map(([from, to]) => ({ Type: 'bind' as const, Source: join(this.quotaDir!, 'fs', from!), Target: to! })),
-          Tmpfs: { '/run/lock': 'size=1m,mode=1777' }
-        } : {}),
+        ...(interactive ? this.hostMounts() : {}),
         Init: !interactive,
         // what the shell prints reaches us over the attach stream; a log file would fill the engine's disk (`yes`)
         LogConfig: { Type: 'none', Config: {} },
@@ -243,6 +308,19 @@ export class DockerSandbox implements Sandbox {
         ...(l.gpus?.length ? { DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: l.gpus, Capabilities: [['gpu']] }] } : {})
       }
     }
+  }
+
+  /**
+   * The binds from this host: the quota's paths (and /run/lock, the image's last place the agent may write, as a
+   * small tmpfs), the fifos' folder (read-only: the agent can neither replace them nor make files there).
+   */
+  private hostMounts (): Pick<Docker.HostConfig, 'Mounts' | 'Tmpfs'> {
+    const q = this.quotaDir
+    const mounts = [
+      ...(q ? [['home', AGENT_HOME], ['tmp', '/tmp'], ['tmp', '/var/tmp']].map(([from, to]) => ({ Source: join(q, 'fs', from!), Target: to! })) : []),
+      ...(this.fifoDir ? [{ Source: this.fifoDir, Target: FIFOS, ReadOnly: true }] : [])
+    ].map(m => ({ Type: 'bind' as const, ...m }))
+    return { ...(mounts.length ? { Mounts: mounts } : {}), ...(q ? { Tmpfs: { '/run/lock': 'size=1m,mode=1777' } } : {}) }
   }
 
   /**
@@ -290,12 +368,8 @@ export class DockerSandbox implements Sandbox {
       this.attachOnly = false
       const stream = await within(c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }), 'attach') as unknown as Duplex
       const s = attachedStream(c, stream)
-      return {
-        write: s.write,
-        onData: cb => s.out.on('data', cb),
-        onExit: s.onExit,
-        kill: () => { this.killedByUs = true; void c.kill().catch(() => {}); s.end() }
-      }
+      const w = await this.fifosHeld()
+      return w ? this.onFifos(s, w) : this.onAttach(s)
     }
     const info = await within(c.inspect(), 'inspect').catch(e => {
       // it cannot come back: the container was removed, or its engine does not answer (dockerd stopped)
@@ -324,15 +398,83 @@ export class DockerSandbox implements Sandbox {
       }
     }
     this.killedByUs = false
-    const stream = await within(c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }), 'attach') as unknown as Duplex
-    const s = attachedStream(c, stream)
-    await within(c.start(), 'start')
+    const fifos = after.Config?.Labels?.[FIFOS_LABEL] === '1'
+    if (fifos && !this.fifoDir) throw new Error('its shell speaks over fifos, which this server cannot make (run it as root, on the engine\'s machine)')
+    const w = fifos ? await this.freshFifos() : null
+    try {
+      const stream = await within(c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }), 'attach') as unknown as Duplex
+      const s = attachedStream(c, stream)
+      await within(c.start(), 'start')
+      if (!w) return this.onAttach(s)
+      // SHELL_ON_FIFOS says which way its shell took
+      const way = await firstLine(s)
+      if (way === ON_FIFOS) return this.onFifos(s, w)
+      w.destroy()
+      if (way === ON_ATTACH) return this.onAttach(s)
+      s.end()
+      throw new Error(`its shell did not start (it said ${JSON.stringify(way)})`)
+    } catch (e) { w?.destroy(); throw e }
+  }
+
+  /** The shell on the attach stream. */
+  private onAttach (s: ReturnType<typeof attachedStream>): ShellProcess {
     return {
       write: s.write,
-      onData: cb => s.out.on('data', cb),
+      onData: cb => { s.out.on('data', cb); s.out.resume() },
       onExit: s.onExit,
-      kill: () => { this.killedByUs = true; void c.kill().catch(() => {}); s.end() }
+      kill: () => { this.killedByUs = true; void this.container.kill().catch(() => {}); s.end() }
     }
+  }
+
+  /**
+   * The shell on its fifos: steps into `in` (`w`), output from `out`, opened once sh holds it (with no writer, a
+   * read would end at once). Its end is `out`'s, which comes when every process that could write it is gone (the
+   * container stopped), after everything they wrote; the attach stream only carries the container's end too.
+   */
+  private onFifos (s: ReturnType<typeof attachedStream>, w: Socket): ShellProcess {
+    const r = new Socket({ fd: openSync(join(this.fifoDir!, 'out'), FS.O_RDONLY | FS.O_NONBLOCK), readable: true, writable: false })
+    const exitCbs: ((code: number | null) => void)[] = []
+    let ended = false
+    const end = () => {
+      if (ended) return
+      ended = true
+      w.destroy()
+      for (const cb of exitCbs) cb(null)
+    }
+    r.on('end', end)
+    r.on('close', end)
+    r.on('error', () => r.destroy())
+    // the attach stream carries nothing more; read to its end
+    s.out.resume()
+    return {
+      write: d => { if (!ended) w.write(d) },
+      onData: cb => { r.on('data', cb) },
+      onExit: cb => { exitCbs.push(cb) },
+      kill: () => { this.killedByUs = true; r.resume(); void this.container.kill().catch(() => {}); s.end() },
+      pause: () => { r.pause() },
+      resume: () => { r.resume() }
+    }
+  }
+
+  /**
+   * `in` of the shell a re-attached container runs on its fifos (sh, pid 1, holds it: SHELL_ON_FIFOS), open here;
+   * null where that shell speaks over the attach stream.
+   */
+  private async fifosHeld (): Promise<Socket | null> {
+    if (!this.fifoDir) return null
+    const pid = (await within(this.container.inspect(), 'inspect').catch(() => null))?.State?.Pid
+    if (!pid) return null
+    try {
+      const ours = statSync(join(this.fifoDir, 'in'))
+      // sh moves its fds as it runs a command (dash keeps them above 9): any of them
+      const held = readdirSync(`/proc/${pid}/fd`).some(fd => {
+        try { const st = statSync(`/proc/${pid}/fd/${fd}`); return st.ino === ours.ino && st.dev === ours.dev } catch { return false }
+      })
+      if (!held) return null
+    } catch { return null }
+    const w = new Socket({ fd: openSync(join(this.fifoDir, 'in'), FS.O_RDWR | FS.O_NONBLOCK), readable: false, writable: true })
+    w.on('error', () => {})
+    return w
   }
 
   /** Another persistent shell in the same container: an attached `docker exec` bash (fine for extra sessions). */
@@ -580,7 +722,8 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
     await Promise.all(extra.map(s => s.close()))
     if (this.container) await removeContainer(this.engine, this.container.id)
     forgetCounters(this.hostCgroups ?? [])
-    if (this.quotaDir) await removeTree(this.quotaDir)
+    const host = this.quotaDir ?? (this.fifoDir && dirname(this.fifoDir))
+    if (host) await removeTree(host)
     this.engine.sandboxes.delete(this)
     this.opts.onClose?.()
   }
@@ -609,19 +752,51 @@ function attachedStream (c: Docker.Container, stream: Duplex): {
   }
 }
 
+/** The attach stream's first line (SHELL_ON_FIFOS' word), the stream paused after it with the rest put back. */
+function firstLine (s: ReturnType<typeof attachedStream>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let head = Buffer.alloc(0)
+    const done = (e: Error | null, line = '') => {
+      clearTimeout(timer)
+      s.out.off('data', onData)
+      if (e) reject(e); else resolve(line)
+    }
+    const onData = (d: Buffer) => {
+      head = Buffer.concat([head, d])
+      const i = head.indexOf(10)
+      if (i < 0) return
+      s.out.pause()
+      if (i + 1 < head.length) s.out.unshift(head.subarray(i + 1))
+      done(null, head.subarray(0, i + 1).toString('latin1'))
+    }
+    const timer = setTimeout(() => done(new Error('its shell did not start within 30 s')), 30_000)
+    s.out.on('data', onData)
+    s.onExit(() => done(new Error('its container stopped as it started')))
+  })
+}
+
 function addFile (pack: ReturnType<typeof newPack>, f: FileEntry, rel: string): void {
   if (f.hostPath) { addHostPath(pack, f.hostPath, rel, AGENT); return }
   const data = typeof f.data === 'string' ? Buffer.from(f.data) : (f.data ?? Buffer.alloc(0))
   pack.entry({ name: rel, mode: f.mode ?? 0o644, uid: AGENT.uid, gid: AGENT.gid, size: data.length }, data)
 }
 
-/** Where a server's docker sandboxes have their disk quotas on this host. */
-export function diskBase (serverId: string): string { return join(tmpdir(), 'synthgym-disks', serverId) }
+/**
+ * Where a server's docker sandboxes have their folders on this host (a disk quota, the shell's fifos); named when it
+ * held quotas alone, and kept so: a server finds the folders of the containers it re-attaches there.
+ */
+export function hostBase (serverId: string): string { return join(tmpdir(), 'synthgym-disks', serverId) }
 
-/** Removes the disk quotas of a server's sandboxes but those in `keep` (sandbox ids); returns how many went. */
-export async function sweepDisks (serverId: string, keep: Set<string> = new Set()): Promise<number> {
+/** Removes the host folders of a server's sandboxes but those in `keep` (sandbox ids); returns how many went. */
+export async function sweepHostDirs (serverId: string, keep: Set<string> = new Set()): Promise<number> {
   let names: string[] = []
-  try { names = readdirSync(diskBase(serverId)).filter(n => !keep.has(n)) } catch { return 0 }
-  await Promise.all(names.map(n => removeTree(join(diskBase(serverId), n))))
+  try { names = readdirSync(hostBase(serverId)).filter(n => !keep.has(n)) } catch { return 0 }
+  await Promise.all(names.map(n => removeTree(join(hostBase(serverId), n))))
   return names.length
+}
+
+/** The agent's numeric uid and gid in the container (`user`, 1000:1000 by default); null for a user by name. */
+function agentIds (user = `${AGENT.uid}:${AGENT.gid}`): { uid: number, gid: number } | null {
+  const m = /^(\d+):(\d+)$/.exec(user)
+  return m ? { uid: Number(m[1]), gid: Number(m[2]) } : null
 }

@@ -11,8 +11,9 @@ import Docker from 'dockerode'
 import net from 'node:net'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import {
-  cpSync, readdirSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync
+  cpSync, readdirSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync
 } from 'node:fs'
+import { PassThrough } from 'node:stream'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -20,7 +21,7 @@ import YAML from 'yaml'
 import { SynthgymClient } from '../clients/client.js'
 import { DEFAULTS } from '../server/config.js'
 import { startServer, type RunningServer } from '../server/server.js'
-import { DockerSandbox, diskBase } from '../sandbox/docker.js'
+import { DockerSandbox, SHELL_ON_FIFOS, hostBase } from '../sandbox/docker.js'
 import { DockerEngine } from '../sandbox/docker-engine.js'
 import { PROTOCOL_ID } from '../sandbox/shell.js'
 import type { ServerConfig } from '../server/config.js'
@@ -44,6 +45,9 @@ const quotaSeen = process.geteuid!() === 0 && (() => {
   } catch { return false }
 })()
 const docker2 = new Docker({ socketPath: SOCK2 })
+
+/** How many of a server's sandboxes have a disk quota's file system on this host (their folders hold fifos too). */
+const quotas = (sid: string) => existsSync(hostBase(sid)) ? readdirSync(hostBase(sid)).filter(n => existsSync(join(hostBase(sid), n, 'fs'))).length : 0
 
 /** null when the engine answers and has the image, else why not */
 async function engineProblem (d: Docker, socket: string): Promise<string | null> {
@@ -382,7 +386,7 @@ async function dockerTests (): Promise<void> {
     await closeAndCheck(t, s)
   })
 
-  t.test('the persistent shell is one attached stream: no docker exec per step, state persists', async t => {
+  t.test('the persistent shell is one bash for the whole episode: no docker exec per step, state persists', async t => {
     const s = await serve(t)
     const env = await newEnv(s, { task: 'prisonersDilemma', backend: 'docker' })
     t.equal((await reset(s, env)).status, 200)
@@ -402,6 +406,59 @@ async function dockerTests (): Promise<void> {
     const top = await docker.getContainer(c.Id).top({ ps_args: '-o pid,comm' })
     t.equal((top.Processes as string[][]).filter(p => p[1] === 'bash').length, 1, 'one bash in the container')
     await closeAndCheck(t, s)
+  })
+
+  t.test('the shell speaks over fifos of its own (no daemon in a step\'s path); only its container reaches them', { skip: process.geteuid!() !== 0 ? 'fifos owned by the agent\'s uid need root' : false }, async t => {
+    const engine = new DockerEngine({ name: 'default', socketPath: SOCK })
+    const serverId = 'sg-fifos-' + Date.now()
+    const sb = await DockerSandbox.create(engine, { image: IMAGE, serverId })
+    t.teardown(() => sb.close())
+    t.equal((await sb.container.inspect()).Config.Labels['synthgym.fifos'], '1', 'a container made by a root server here')
+    const top = await sb.container.top({ ps_args: '-o pid,comm' })
+    t.equal((top.Processes as string[][]).filter(p => p[1] === 'bash').length, 1, 'one bash in the container')
+    const dir = join(hostBase(serverId), sb.id, 'shell')
+    // in the container: the agent's own fifos, on a read-only bind it cannot add to, replace or change
+    t.equal((await sb.exec('stat -c "%U %a %F" /run/synthgym/in /run/synthgym/out')).output, 'agent 600 fifo\nagent 600 fifo\n')
+    for (const attack of ['touch /run/synthgym/x', 'rm -f /run/synthgym/in', 'mv /run/synthgym/out /run/synthgym/o', 'chmod 666 /run/synthgym/in', 'mkfifo /run/synthgym/in2']) {
+      const r = await sb.exec(`${attack} 2>&1; echo "rc=$?"`)
+      t.match(r.output, /Read-only file system[\s\S]*rc=1/, `refused: ${attack}`)
+    }
+    // on the host: under a folder of root's that no one else may enter (uid 1000 here may be a real user)
+    t.equal(statSync(dirname(dir)).mode & 0o777, 0o700)
+    t.equal(statSync(dirname(dir)).uid, 0)
+    const host = spawnSync('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', 'sh', '-c', `echo 'echo injected' > ${dir}/in`], { encoding: 'utf8', timeout: 5000 })
+    t.match(host.stderr, /Permission denied/, 'a host user of the agent\'s uid cannot write to its shell')
+    // its output in the order it was written (stdout and stderr are one fifo), what it printed before exiting kept
+    t.equal((await sb.exec('echo a; echo b >&2; echo c; echo d >&2')).output, 'a\nb\nc\nd\n')
+    const bye = await sb.exec('echo bye; exit 3')
+    t.equal(bye.output, 'bye\n')
+    t.equal(bye.restarted, true, 'the shell that exited is replaced')
+    t.equal((await sb.exec('echo back; echo "$LAST"')).output, 'back\n\n', 'a fresh shell on fresh fifos')
+  })
+
+  t.test('the fifos\' way is taken only where it can be: else the attach stream, as before', async t => {
+    // an engine whose machine or mount namespace is not this server's cannot see the fifos' folder
+    const engine = new DockerEngine({ name: 'default', socketPath: SOCK })
+    engine.fifosUnseen = true
+    const sb = await DockerSandbox.create(engine, { image: IMAGE, serverId: 'sg-attach-' + Date.now() })
+    t.teardown(() => sb.close())
+    t.equal((await sb.container.inspect()).Config.Labels['synthgym.fifos'], undefined, 'the attach stream\'s wrapper')
+    t.equal((await sb.exec('echo "on $(cat /proc/1/cmdline | tr "\\0" " ")"')).output, 'on sh -c bash --noprofile --norc -s; exit 64 \n')
+    // the fifos' wrapper where its container cannot open them (no folder: a user namespace would refuse them alike)
+    const c = await docker.createContainer({
+      Image: IMAGE, User: '1000:1000', Cmd: ['sh', '-c', SHELL_ON_FIFOS], OpenStdin: true, AttachStdin: true, AttachStdout: true,
+      AttachStderr: true, HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'none', Config: {} } }
+    })
+    t.teardown(() => c.remove({ force: true }).catch(() => {}))
+    const stream = await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }) as unknown as NodeJS.ReadWriteStream
+    let out = ''
+    const pt = new PassThrough()
+    c.modem.demuxStream(stream, pt, pt)
+    pt.on('data', (d: Buffer) => { out += d.toString() })
+    await c.start()
+    stream.write('echo "bash on $(readlink /proc/$$/fd/0)"\n')
+    for (let i = 0; i < 100 && !out.includes('bash on'); i++) await new Promise(resolve => setTimeout(resolve, 50))
+    t.match(out, /^\x1eattach\nbash on pipe:/, 'it says so, and its shell reads the attach stream')
   })
 
   t.test('timeouts and interrupts on docker: MLGym messages, the shell survives or is replaced', async t => {
@@ -527,7 +584,7 @@ async function dockerTests (): Promise<void> {
     const dataDir = tmp('sg-docker-orphans-')
     const first = await spawnServer(t, dataDir)
     const sid = readFileSync(join(dataDir, 'server-id'), 'utf8').trim()
-    // with disk limits: as root, each container's home and /tmp are a file system of this host (diskBase)
+    // with disk limits: as root, each container's home and /tmp are a file system of this host (hostBase)
     const env = await newEnv({ url: first.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker', limits: { disk_mb: 30 } })
     t.equal((await reset({ url: first.url } as RunningServer, env)).status, 200)
     // an environment whose episode ended before the kill: nothing to re-attach its container for
@@ -549,17 +606,17 @@ async function dockerTests (): Promise<void> {
       const fill = (then: string) => http(second.url, 'POST', `/v1/envs/${env}/swerex/execute`,
         { command: `for i in 1 2 3; do head -c 20M /dev/zero > /tmp/x$i; done; ${then}`, shell: true, merge_output_streams: true })
       if (quotaSeen) {
-        t.equal(readdirSync(diskBase(sid)).length, 1, 'the swept container\'s disk went, the re-attached one\'s stayed')
+        t.equal(quotas(sid), 1, 'the swept container\'s disk went, the re-attached one\'s stayed')
         t.match((await fill('')).body?.stdout, /No space left on device/, 'its quota refuses the write')
       } else {
-        t.notOk(existsSync(diskBase(sid)) && readdirSync(diskBase(sid)).length > 0, 'no quota where the engine cannot see it')
+        t.equal(quotas(sid), 0, 'no quota where the engine cannot see it')
         const full = await fill('sleep 20; echo survived')
         t.equal(full.status, 200)
         t.notMatch(full.body?.stdout, /survived/, 'the watcher stopped the command past the limit')
       }
     } finally { await second.close() } // before the third server takes the data dir
     t.same(await containersOf(docker, sid), [], 'closing removed the re-attached one')
-    t.notOk(existsSync(diskBase(sid)) && readdirSync(diskBase(sid)).length > 0, 'and its disk')
+    t.notOk(existsSync(hostBase(sid)) && readdirSync(hostBase(sid)).length > 0, 'and its host folder')
 
     const third = await spawnServer(t, dataDir)
     const e3 = await newEnv({ url: third.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker' })
@@ -574,20 +631,31 @@ async function dockerTests (): Promise<void> {
     const engine = new DockerEngine({ name: 'default', socketPath: SOCK })
     const serverId = 'sg-protocol-' + Date.now()
     const opts = { image: IMAGE, serverId }
+    // made by a server process that then dies (SIGKILL-like: nothing closed), as re-attaching finds them
     const made = async (protocol: string) => {
-      const sb = await DockerSandbox.create(engine, { ...opts, labels: { 'synthgym.protocol': protocol } })
-      t.teardown(() => docker.getContainer(sb.container.id).remove({ force: true }).catch(() => {}))
-      t.equal((await sb.exec('echo kept > f.txt; export V=from-the-old-shell')).exitCode, 0)
-      t.equal((await sb.container.inspect()).Config.Labels['synthgym.protocol'], protocol)
-      return sb
+      const code = `import { DockerEngine } from ${JSON.stringify(join(ROOT, 'sandbox', 'docker-engine.ts'))}
+import { DockerSandbox } from ${JSON.stringify(join(ROOT, 'sandbox', 'docker.ts'))}
+const sb = await DockerSandbox.create(new DockerEngine({ name: 'default', socketPath: ${JSON.stringify(SOCK)} }),
+  { image: ${JSON.stringify(IMAGE)}, serverId: ${JSON.stringify(serverId)}, labels: { 'synthgym.protocol': ${JSON.stringify(protocol)} } })
+const r = await sb.exec('echo kept > f.txt; export V=from-the-old-shell')
+console.log(JSON.stringify({ id: sb.container.id, sandbox: sb.id, exit: r.exitCode }))
+process.exit(0)`
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8' })
+      const out = JSON.parse(child.stdout.trim().split('\n').pop()!) as { id: string, sandbox: string, exit: number }
+      t.teardown(() => docker.getContainer(out.id).remove({ force: true }).catch(() => {}))
+      t.equal(out.exit, 0)
+      t.equal((await docker.getContainer(out.id).inspect()).Config.Labels['synthgym.protocol'], protocol)
+      return out
     }
     // the label of a container made now is this server's protocol, and its shell is attached to as it is
     const same = await made(PROTOCOL_ID)
-    const attached = await DockerSandbox.reattach(engine, same.container.id, opts, same.id, PROTOCOL_ID)
+    const attached = await DockerSandbox.reattach(engine, same.id, opts, same.sandbox, PROTOCOL_ID)
+    t.teardown(() => attached.close())
     t.equal((await attached.exec('cat f.txt; echo "[$V]"')).output, 'kept\n[from-the-old-shell]\n', 'attached: its state kept')
     // another protocol: the container restarts with a shell of this one (the old one would read its steps wrongly)
     const older = await made('an-older-one')
-    const fresh = await DockerSandbox.reattach(engine, older.container.id, opts, older.id, 'an-older-one')
+    const fresh = await DockerSandbox.reattach(engine, older.id, opts, older.sandbox, 'an-older-one')
+    t.teardown(() => fresh.close())
     t.equal((await fresh.exec('cat f.txt; echo "[$V]"')).output, 'kept\n[]\n', 'a fresh shell, the files kept')
     const long = `cat > g <<'EOF'\n${'é "x" $y\n'.repeat(300)}EOF\nwc -l < g`
     t.equal((await fresh.exec(long, { exports: { LAST_ACTION: long } })).output, '300\n', 'and it speaks this protocol')

@@ -738,14 +738,15 @@ for args in [(socket.AF_PACKET, socket.SOCK_RAW), (socket.AF_INET, socket.SOCK_R
   {
     id: 'shell-keylogger',
     area: 'the shell',
-    tries: 'a background job reading the shell\'s stdin (through /proc/<shell>/fd/0), or the protocol\'s input it inherits (fd 63), to steal (or eat) the commands that follow',
-    outcome: 'the shell\'s stdin is /dev/null: that job reads nothing. One that reads fd 63 (as it could read bash\'s saved copy of stdin before) races the shell for the next command: it runs, or it is eaten, times out and the shell is replaced with the job. It only ever sees its own environment\'s commands',
+    tries: 'a background job reading the shell\'s stdin (through /proc/<shell>/fd/0), or the protocol\'s input it inherits (fd 63; on docker, the fifo it comes through, /run/synthgym/in), to steal (or eat) the commands that follow',
+    outcome: 'the shell\'s stdin is /dev/null: that job reads nothing. One that reads the protocol\'s input (as it could read bash\'s saved copy of stdin before) races the shell for the next command: it runs, or it is eaten, times out and the shell is replaced with the job. It only ever sees its own environment\'s commands',
     create: { timeouts: { short: 3 } },
     async run (c) {
       await c.step('(sleep 0.5; cat /proc/$$/fd/0 > /tmp/keys; wc -c < /tmp/keys > /tmp/n) & echo planted')
       await sleep(1500)
       c.t.equal((await c.step('cat /tmp/n')).observation, '0', 'the shell\'s stdin gave the job nothing')
-      await c.step('(sleep 0.5; cat <&63 > /tmp/keys) & echo planted')
+      // where the shell's input is a fifo (docker), the job opens it by name; else it reads the inherited fd
+      await c.step('(sleep 0.5; if [ -p /run/synthgym/in ]; then cat /run/synthgym/in; else cat <&63; fi > /tmp/keys) & echo planted')
       await sleep(1500)
       // two readers block on one stream: which one the kernel wakes is not ours to choose, and the job reads on until
       // it is stopped or the shell is replaced; step until one of the two happened (a command the shell wins stops it)
