@@ -67,10 +67,16 @@ const ON_ATTACH = '\x1eattach\n'
 const FIFOS_LABEL = 'synthgym.fifos'
 /**
  * Kills every process but pid 1, the shell's parent and the shell, with bash builtins only (no fork at the pids
- * limit); stopped first, so that a slot a kill frees is not taken by a bomb still running.
+ * limit): each pass stops the ones running (a slot a kill frees would be taken by a bomb still running), and a pass
+ * that finds every one stopped kills them all; until a pass finds none alive (zombies are pid 1's to reap), or 50.
  */
-const REAP_WITH_BUILTINS = 'for __sg_s in STOP STOP KILL; do for __sg_d in /proc/[0-9]*; do __sg_p=${__sg_d#/proc/}; ' +
-  'case " 1 $$ $PPID " in *" $__sg_p "*) ;; *) kill -$__sg_s "$__sg_p" 2>/dev/null ;; esac; done; done; unset __sg_s __sg_d __sg_p'
+const REAP_WITH_BUILTINS = `__sg_r=0; while (( __sg_r++ < 50 )); do __sg_live= __sg_run=
+for __sg_d in /proc/[0-9]*; do __sg_p=\${__sg_d#/proc/}; case " 1 $$ $PPID " in *" $__sg_p "*) continue ;; esac
+{ read -r __sg_l < "$__sg_d/stat"; } 2>/dev/null || continue; __sg_l=\${__sg_l##*) }
+case \${__sg_l%% *} in Z|X) continue ;; T|t) ;; *) __sg_run=1; kill -STOP "$__sg_p" 2>/dev/null ;; esac
+__sg_live+=" $__sg_p"; done
+[[ $__sg_live ]] || break; [[ $__sg_run ]] || kill -KILL $__sg_live 2>/dev/null; done
+unset __sg_r __sg_live __sg_run __sg_d __sg_p __sg_l`
 
 export class DockerSandbox implements Sandbox {
   readonly backend = 'docker'
@@ -621,7 +627,12 @@ for d in /proc/[0-9]*; do read -r p comm st ppid rest < "$d/stat" 2>/dev/null &&
     if (!max || this.closed) return 0
     const held = await pidsAtLimit(() => this.pidsHeld(), () => pidsLimitHits(this.hostCgroups ?? []), this.limitHits, max)
     if (held === null) return 0
-    for (let round = 0; round < 3; round++) await this.shell.exec(REAP_WITH_BUILTINS, { trusted: true, timeout: 10 }).catch(() => {})
+    await this.shell.exec(REAP_WITH_BUILTINS, { trusted: true, timeout: 10 }).catch(() => {})
+    // the killed hold their pids until sh reaps them: the next command could not fork yet (at most 5 s)
+    const until = Date.now() + 5000
+    while (Date.now() < until && await this.pidsHeld() >= max - SANDBOX_DEFAULTS.pidsSlack) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
     this.limitHits = pidsLimitHits(this.hostCgroups ?? []) ?? 0
     return held
   }
