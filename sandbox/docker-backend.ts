@@ -69,7 +69,7 @@ export class DockerBackend {
         swept += await sweepOrphans(e, this.config.serverId, new Set([...kept.values()].filter(k => k.engine === e.name).map(k => k.id)))
       } catch (err) { e.healthy = false; e.error = dockerMessage(err) }
     }
-    // the disk quotas of the containers that went with them (the kept ones' stay)
+    // the host folders of the containers that went with them (the kept ones' stay)
     await sweepHostDirs(this.config.serverId, new Set([...kept.values()].flatMap(k => k.sandbox ? [k.sandbox] : [])))
     this.timer = setInterval(() => { void this.checkEngines() }, (this.config.checkInterval ?? 5) * 1000)
     this.timer.unref()

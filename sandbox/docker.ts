@@ -5,7 +5,7 @@ import type Docker from 'dockerode'
 import { randomBytes } from 'node:crypto'
 import { execFile } from 'node:child_process'
 import { constants as FS, existsSync, openSync, readdirSync, statSync } from 'node:fs'
-import { chmod, chown, mkdir, rm } from 'node:fs/promises'
+import { chmod, chown, mkdir, rm, rmdir } from 'node:fs/promises'
 import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { promisify } from 'node:util'
@@ -800,9 +800,12 @@ export function hostBase (serverId: string): string { return join(tmpdir(), 'syn
 
 /** Removes the host folders of a server's sandboxes but those in `keep` (sandbox ids); returns how many went. */
 export async function sweepHostDirs (serverId: string, keep: Set<string> = new Set()): Promise<number> {
+  const base = hostBase(serverId)
   let names: string[] = []
-  try { names = readdirSync(hostBase(serverId)).filter(n => !keep.has(n)) } catch { return 0 }
-  await Promise.all(names.map(n => removeTree(join(hostBase(serverId), n))))
+  try { names = readdirSync(base).filter(n => !keep.has(n)) } catch { return 0 }
+  await Promise.all(names.map(n => removeTree(join(base, n))))
+  // the server's own folder too, once empty (at its start and at its end no sandbox of it is being made)
+  await rmdir(base).catch(() => {})
   return names.length
 }
 

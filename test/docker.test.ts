@@ -411,6 +411,8 @@ async function dockerTests (): Promise<void> {
   t.test('the shell speaks over fifos of its own (no daemon in a step\'s path); only its container reaches them', { skip: process.geteuid!() !== 0 ? 'fifos owned by the agent\'s uid need root' : false }, async t => {
     const engine = new DockerEngine({ name: 'default', socketPath: SOCK })
     const serverId = 'sg-fifos-' + Date.now()
+    // no server here to sweep its folder at its end
+    t.teardown(() => rmSync(hostBase(serverId), { recursive: true, force: true }))
     const sb = await DockerSandbox.create(engine, { image: IMAGE, serverId })
     t.teardown(() => sb.close())
     t.equal((await sb.container.inspect()).Config.Labels['synthgym.fifos'], '1', 'a container made by a root server here')
@@ -616,7 +618,7 @@ async function dockerTests (): Promise<void> {
       }
     } finally { await second.close() } // before the third server takes the data dir
     t.same(await containersOf(docker, sid), [], 'closing removed the re-attached one')
-    t.notOk(existsSync(hostBase(sid)) && readdirSync(hostBase(sid)).length > 0, 'and its host folder')
+    t.notOk(existsSync(hostBase(sid)), 'and its host folder, the server\'s own with it')
 
     const third = await spawnServer(t, dataDir)
     const e3 = await newEnv({ url: third.url } as RunningServer, { task: 'prisonersDilemma', backend: 'docker' })
@@ -625,12 +627,14 @@ async function dockerTests (): Promise<void> {
     third.proc.kill('SIGTERM')
     t.equal(await third.exited, 0, 'SIGTERM: a clean exit')
     t.same(await containersOf(docker, sid), [], 'SIGTERM removed the containers')
+    t.notOk(existsSync(hostBase(sid)), 'and the host folders')
   })
 
   t.test('a container whose shell runs another protocol (an older server\'s) is re-attached with a fresh shell, its files kept', async t => {
     const engine = new DockerEngine({ name: 'default', socketPath: SOCK })
     const serverId = 'sg-protocol-' + Date.now()
     const opts = { image: IMAGE, serverId }
+    t.teardown(() => rmSync(hostBase(serverId), { recursive: true, force: true }))
     // made by a server process that then dies (SIGKILL-like: nothing closed), as re-attaching finds them
     const made = async (protocol: string) => {
       const code = `import { DockerEngine } from ${JSON.stringify(join(ROOT, 'sandbox', 'docker-engine.ts'))}
@@ -666,7 +670,9 @@ process.exit(0)`
     const p = proxy(t, SOCK)
     await p.start()
     const engine = new DockerEngine({ name: 'failing', socketPath: p.path })
-    const sb = await DockerSandbox.create(engine, { image: IMAGE, serverId: 'sg-remove-' + Date.now() })
+    const serverId = 'sg-remove-' + Date.now()
+    t.teardown(() => rmSync(hostBase(serverId), { recursive: true, force: true }))
+    const sb = await DockerSandbox.create(engine, { image: IMAGE, serverId })
     const id = sb.container.id
     t.teardown(() => docker.getContainer(id).remove({ force: true }).catch(() => {}))
     t.equal((await sb.exec('echo up')).output, 'up\n')
