@@ -201,7 +201,7 @@ export class DockerSandbox implements Sandbox {
 
   /**
    * The shell's fifos, made afresh for each start of the container (what a dead shell left unread in `in` would be
-   * read by the next one), the agent's own; `in` open here (read and write: a write never waits for a reader).
+   * read by the next one), the agent's own; `in` open here.
    */
   private async freshFifos (): Promise<Socket> {
     const dir = this.fifoDir!
@@ -212,7 +212,12 @@ export class DockerSandbox implements Sandbox {
       await run('mkfifo', ['-m', '0600', join(dir, name)], { env: HOST_SPAWN_ENV })
       await chown(join(dir, name), ids.uid, ids.gid)
     }
-    const w = new Socket({ fd: openSync(join(dir, 'in'), FS.O_RDWR | FS.O_NONBLOCK), readable: false, writable: true })
+    return this.openIn()
+  }
+
+  /** `in`, to write steps to: open read and write, so that a write never waits for (or loses) a reader. */
+  private openIn (): Socket {
+    const w = new Socket({ fd: openSync(join(this.fifoDir!, 'in'), FS.O_RDWR | FS.O_NONBLOCK), readable: false, writable: true })
     w.on('error', () => {})
     return w
   }
@@ -229,8 +234,8 @@ export class DockerSandbox implements Sandbox {
   }
 
   /**
-   * The running container of a server that died, as a sandbox again. Its shell outlives the attach stream (stdin is
-   * kept open: OpenStdin without StdinOnce), so it is attached to afresh: what the dead server's last command left
+   * The running container of a server that died, as a sandbox again. Its shell outlives the server (its fifos, which
+   * pid 1 holds, or its attach stream's stdin, kept open: OpenStdin without StdinOnce), so it is attached to afresh: what the dead server's last command left
    * running is killed first, then the shell must answer a command within 10 s, else the container is removed and
    * this throws SandboxStartError saying why. A shell of another protocol (`protocol`, the container's label: an
    * older server's) is not attached to: the container restarts with a fresh shell, its files kept.
@@ -478,9 +483,7 @@ export class DockerSandbox implements Sandbox {
       })
       if (!held) return null
     } catch { return null }
-    const w = new Socket({ fd: openSync(join(this.fifoDir, 'in'), FS.O_RDWR | FS.O_NONBLOCK), readable: false, writable: true })
-    w.on('error', () => {})
-    return w
+    return this.openIn()
   }
 
   /** Another persistent shell in the same container: an attached `docker exec` bash (fine for extra sessions). */
@@ -514,32 +517,17 @@ export class DockerSandbox implements Sandbox {
     }), 'an exec')
     const stream = await within(ex.start({ hijack: true, stdin: true }), 'an exec') as unknown as Duplex
     const { out, write, onExit, end, ended } = attachedStream(this.container, stream)
-    // the first line is the shell's pid; whatever follows goes to the shell protocol
-    const dataCbs: ((chunk: Buffer) => void)[] = []
-    let head = ''
-    let pid = 0
-    const gotPid = new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the exec shell did not start within 30 s')), 30_000)
-      out.on('data', (d: Buffer) => {
-        if (pid) { for (const cb of dataCbs) cb(d); return }
-        head += d.toString('latin1')
-        const m = /__SG_PID_(\d+)__\n/.exec(head)
-        if (!m) return
-        pid = Number(m[1])
-        clearTimeout(timer)
-        resolve(pid)
-        const rest = head.slice(m.index + m[0].length)
-        if (rest) for (const cb of dataCbs) cb(Buffer.from(rest, 'latin1'))
-      })
-      onExit(() => { clearTimeout(timer); reject(new Error('the exec shell ended at once')) })
-    })
     stream.write('echo "__SG_PID_$$__"\n')
-    await gotPid
+    // the shell's pid, on a line of its own (what the shell printed before, a warning, is dropped); what follows goes
+    // to the shell protocol
+    let m: RegExpExecArray | null = null
+    while (!m) m = /^__SG_PID_(\d+)__\n$/.exec(await firstLine({ out, onExit }, 'the exec shell'))
+    const pid = Number(m[1])
     return {
       pid,
       proc: {
         write,
-        onData: cb => { dataCbs.push(cb) },
+        onData: cb => { out.on('data', cb); out.resume() },
         onExit,
         kill: () => {
           if (!ended()) void this.shortExec(`kill -9 ${pid} 2>/dev/null; true`).catch(() => {})
@@ -763,8 +751,11 @@ function attachedStream (c: Docker.Container, stream: Duplex): {
   }
 }
 
-/** The attach stream's first line (SHELL_ON_FIFOS' word), the stream paused after it with the rest put back. */
-function firstLine (s: ReturnType<typeof attachedStream>): Promise<string> {
+/**
+ * The next line of an attach stream (SHELL_ON_FIFOS' word, an exec shell's pid), the stream paused after it with the
+ * rest put back; `what` names the shell in the errors.
+ */
+function firstLine (s: Pick<ReturnType<typeof attachedStream>, 'out' | 'onExit'>, what = 'its shell'): Promise<string> {
   return new Promise((resolve, reject) => {
     let head = Buffer.alloc(0)
     const done = (e: Error | null, line = '') => {
@@ -780,9 +771,10 @@ function firstLine (s: ReturnType<typeof attachedStream>): Promise<string> {
       if (i + 1 < head.length) s.out.unshift(head.subarray(i + 1))
       done(null, head.subarray(0, i + 1).toString('latin1'))
     }
-    const timer = setTimeout(() => done(new Error('its shell did not start within 30 s')), 30_000)
+    const timer = setTimeout(() => done(new Error(`${what} did not start within 30 s`)), 30_000)
     s.out.on('data', onData)
-    s.onExit(() => done(new Error('its container stopped as it started')))
+    s.out.resume()
+    s.onExit(() => done(new Error(`${what} ended as it started`)))
   })
 }
 
