@@ -45,7 +45,8 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --json FILE          write the results as JSON to FILE (default: one JSON line at the end of stdout)
   --strict             exit 1 when a target is missed (default: report MISSED, exit 0)
   --iterations N       timed step round trips per measurement (500)
-  --warmup N           untimed round trips before each measurement (1000: V8 has optimized the step path by then)
+  --warmup N           untimed round trips before each measurement (3000: the step path's steady state; a fresh server's
+                       first steps are slower until V8 has optimized it: BENCHMARKS.md section 1)
   --resets N           timed resets per task (20)
   --reset-tasks A,B    built-in tasks whose reset is timed (digitsClassification,diabetesRegression)
   --step-task ID       task of the step-overhead environment (digitsClassification)
@@ -83,7 +84,7 @@ export function parseArgs (argv: string[]): Options | 'help' {
     json: null,
     strict: false,
     iterations: 500,
-    warmup: 1000,
+    warmup: 3000,
     resets: 20,
     resetTasks: ['digitsClassification', 'diabetesRegression'],
     stepTask: 'digitsClassification',

@@ -71,6 +71,18 @@ async function sandboxBreakdown (ctx: BenchContext): Promise<{ sbTrue: Summary, 
   } finally { await sb.close() }
 }
 
+/** Warm-up steps timed apart: a fresh server's first steps. */
+const FIRST_STEPS = 500
+
+/**
+ * `o.warmup` untimed steps (the first FIRST_STEPS of them timed apart), then `o.iterations` timed: the first
+ * summary is null when the warm-up is shorter than FIRST_STEPS.
+ */
+async function warmThenTime (o: BenchContext['opts'], fn: () => Promise<void>): Promise<[Summary | null, Summary]> {
+  const first = o.warmup >= FIRST_STEPS ? summarize(await timeLoop(FIRST_STEPS, 0, fn)) : null
+  return [first, summarize(await timeLoop(o.iterations, o.warmup - (first ? FIRST_STEPS : 0), fn))]
+}
+
 export async function stepOverhead (ctx: BenchContext, url: string): Promise<Record<string, unknown>> {
   const { opts: o, report, progress } = ctx
   const S = 'step overhead'
@@ -80,20 +92,20 @@ export async function stepOverhead (ctx: BenchContext, url: string): Promise<Rec
 
   const client = new SynthgymClient(url)
   const ws = await client.ws()
-  let wsStep: Summary, httpStep: Summary, diskStep: Summary
+  let wsStep: Summary, httpStep: Summary, diskStep: Summary, wsFirst: Summary | null, httpFirst: Summary | null
   try {
     const envs = await stepEnvs(client, ws, { task: o.stepTask, max_steps: 100_000 }, 300_000,
       'reset for the step benchmark')
     progress(`WebSocket step: ${o.warmup} + ${o.iterations} round trips of \`true\` (${o.stepTask})`)
-    wsStep = summarize(await timeLoop(o.iterations, o.warmup, async () => {
+    ;[wsFirst, wsStep] = await warmThenTime(o, async () => {
       const r = await withTimeout(ws.step(envs.ws, 'true'), 30_000, 'ws step')
       if (r.terminated || r.truncated) throw new Error('the step environment ended early')
-    }))
+    })
     progress(`HTTP step: ${o.warmup} + ${o.iterations} round trips of \`true\``)
-    httpStep = summarize(await timeLoop(o.iterations, o.warmup, async () => {
+    ;[httpFirst, httpStep] = await warmThenTime(o, async () => {
       const r = await withTimeout(client.step(envs.http, 'true'), 30_000, 'http step')
       if (r.terminated || r.truncated) throw new Error('the step environment ended early')
-    }))
+    })
     await ws.closeEnv(envs.ws)
     await client.closeEnv(envs.http)
     // after every step the env measures what a disk limit counts: statfs of the quota's file system where there is
@@ -126,6 +138,9 @@ export async function stepOverhead (ctx: BenchContext, url: string): Promise<Rec
   report.row(S, 'HTTP step round trip p50', httpStep.p50, 'ms')
   report.row(S, 'HTTP step round trip p90', httpStep.p90, 'ms')
   report.row(S, 'HTTP step round trip p99', httpStep.p99, 'ms')
+  // the steady state above is what a running server gives; a fresh one is slower until V8 has optimized its path
+  if (wsFirst) report.row(S, `WS step round trip p50 over the server's first ${FIRST_STEPS} (in the warm-up)`, wsFirst.p50, 'ms')
+  if (httpFirst) report.row(S, `HTTP step round trip p50 over its first ${FIRST_STEPS} (in the warm-up, after the WS ones)`, httpFirst.p50, 'ms')
   const measured = diskQuotaAvailable() ? 'statfs of its quota file system' : 'its tree walked by the server: no quota file system here'
   report.row(S, `WS step round trip p50 under a disk limit (${measured})`, diskStep.p50, 'ms')
   report.row(S, 'the disk limit\'s cost per step (that p50 − WS step p50)', round3(diskStep.p50 - wsStep.p50), 'ms')
@@ -143,6 +158,8 @@ export async function stepOverhead (ctx: BenchContext, url: string): Promise<Rec
     host_bash_n: syntax,
     ws_step: wsStep,
     http_step: httpStep,
+    ws_step_first: wsFirst,
+    http_step_first: httpFirst,
     ws_step_disk_limit: diskStep,
     ws_overhead: overhead,
     http_overhead: over(httpStep)
