@@ -205,6 +205,13 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     const blank = () => Object.fromEntries(Object.keys(DIFFS).map(k => [k, [] as number[]])) as Record<Diff, number[]>
     const mix = blank()
     const control = blank()
+    // every layer's code warm as in section 1 (a fresh server's, or relay's, steps are slower until V8 has
+    // optimized them), then 3 rounds of the mix
+    progress(`${S}: warm-up: ${o.warmup} round trips of \`true\` through each layer`)
+    for (let i = 0; i < o.warmup; i++) {
+      await raw.run('true'); await floor.run('true'); await sfloor.run('true')
+      await ws.step(envs.ws, 'true'); await client.step(envs.http, 'true')
+    }
     progress(`${S}: ${MIX.length} actions and the control × ${o.mixRounds} rounds, each raw, two floor relays, WS, HTTP in turn (+ 3 warm-up rounds)`)
     let appends: Awaited<ReturnType<typeof storeAppends>> = null
     for (let r = -3; r < o.mixRounds; r++) {
