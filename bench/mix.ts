@@ -19,7 +19,7 @@ import { guardMultilineInput } from '../tasks/environment.js'
 import type { BenchContext } from './context.js'
 import { stepEnvs } from './envs.js'
 import { round3, summarize, type Summary } from './stats.js'
-import { withTimeout } from './timing.js'
+import { timeLoop, withTimeout } from './timing.js'
 
 const NOTES = Array.from({ length: 20 }, (_, i) => `line ${i + 1}: some "quoted" notes, it's plain text`).join('\n') + '\n'
 const HEREDOC = Array.from({ length: 200 }, (_, i) => `row ${i}\t"value" $NOT_EXPANDED \`not run\` it's ${i * 7}`).join('\n')
@@ -208,10 +208,10 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     // every layer's code warm as in section 1 (a fresh server's, or relay's, steps are slower until V8 has
     // optimized them), then 3 rounds of the mix
     progress(`${S}: warm-up: ${o.warmup} round trips of \`true\` through each layer`)
-    for (let i = 0; i < o.warmup; i++) {
+    await timeLoop(0, o.warmup, async () => {
       await raw.run('true'); await floor.run('true'); await sfloor.run('true')
       await ws.step(envs.ws, 'true'); await client.step(envs.http, 'true')
-    }
+    })
     progress(`${S}: ${MIX.length} actions and the control × ${o.mixRounds} rounds, each raw, two floor relays, WS, HTTP in turn (+ 3 warm-up rounds)`)
     let appends: Awaited<ReturnType<typeof storeAppends>> = null
     for (let r = -3; r < o.mixRounds; r++) {
