@@ -1,7 +1,8 @@
 // The realistic action mix (issue 18): what agents send, not `true`. MLGym's tools with real arguments, shell lines
 // with pipes, `$VAR`, `$(…)` and both quotes, a `python -c` one-liner and a 200-line heredoc; each timed through the
 // server (WS and HTTP), in a raw persistent bash with the same tools sourced, and through the two floor relays (a bare
-// WebSocket relay to such a bash, and one to our sandbox's shell: bench/floor.ts), interleaved action by action.
+// relay to such a bash, over WebSocket and over HTTP, and one to our sandbox's shell: bench/floor.ts), interleaved
+// action by action.
 // Then `--mix-envs` environments step through the mix at once: steps per CPU-second, the server's and the shells'.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -50,7 +51,7 @@ export const MIX: [string, string][] = [
 export const CONTROL: [string, string] = ['`true` (the control)', 'true']
 
 /** What each action goes through, in this order, each round. */
-const LAYERS = ['raw', 'floor', 'sfloor', 'ws', 'http'] as const
+const LAYERS = ['raw', 'floor', 'hfloor', 'sfloor', 'ws', 'http'] as const
 type Layer = typeof LAYERS[number]
 /** What the mix reports: each step minus its twin of the same round, [layer, minus layer]. */
 const DIFFS = {
@@ -58,6 +59,8 @@ const DIFFS = {
   http_overhead: ['http', 'raw'],
   floor_overhead: ['floor', 'raw'],
   ws_over_floor: ['ws', 'floor'],
+  http_floor_overhead: ['hfloor', 'raw'],
+  http_over_floor: ['http', 'hfloor'],
   sandboxed_floor_overhead: ['sfloor', 'raw'],
   ws_over_sandboxed_floor: ['ws', 'sfloor']
 } as const
@@ -102,11 +105,16 @@ export class RawShell {
   close (): void { this.p.stdin!.end() }
 }
 
-/** The floor relay (bench/floor.ts) in a child process, and a WebSocket to it: `run` times like a step. */
+/**
+ * The floor relay (bench/floor.ts) in a child process, a WebSocket to it and our client for its HTTP: `run` and
+ * `runHttp` time like a step over each.
+ */
 export class FloorRelay {
   private next = 0
   private readonly waiting = new Map<number, (out: string) => void>()
-  private constructor (private readonly child: ChildProcess, private readonly socket: WebSocket) {
+  private readonly http: SynthgymClient
+  private constructor (private readonly child: ChildProcess, private readonly socket: WebSocket, port: number) {
+    this.http = new SynthgymClient(`http://127.0.0.1:${port}`)
     socket.on('message', (m: Buffer) => {
       const f = JSON.parse(m.toString()) as { id: number, observation: string }
       this.waiting.get(f.id)?.(f.observation)
@@ -125,7 +133,7 @@ export class FloorRelay {
       const socket = new WebSocket(`ws://127.0.0.1:${port}`)
       await withTimeout(new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) }),
         30_000, 'connecting to the floor relay')
-      return new FloorRelay(child, socket)
+      return new FloorRelay(child, socket, port)
     } catch (e) { child.kill(); throw e }
   }
 
@@ -135,6 +143,12 @@ export class FloorRelay {
       this.waiting.set(id, resolve)
       this.socket.send(JSON.stringify({ id, action }))
     }), 60_000, 'floor relay')
+  }
+
+  /** the same over HTTP, through the client's `step` (node:http, its keep-alive agent) as the server's steps are */
+  async runHttp (action: string): Promise<string> {
+    const r = await withTimeout(this.http.step('floor', action), 60_000, 'floor relay over HTTP')
+    return r.observation
   }
 
   close (): void { this.socket.close(); this.child.stdin!.end() }
@@ -201,7 +215,7 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     await client.step(envs.http, MIX_SETUP)
     const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t }
     const sent = [...MIX, CONTROL]
-    const per = sent.map(() => ({ raw: [], floor: [], sfloor: [], ws: [], http: [] } as Record<Layer, number[]>))
+    const per = sent.map(() => ({ raw: [], floor: [], hfloor: [], sfloor: [], ws: [], http: [] } as Record<Layer, number[]>))
     const blank = () => Object.fromEntries(Object.keys(DIFFS).map(k => [k, [] as number[]])) as Record<Diff, number[]>
     const mix = blank()
     const control = blank()
@@ -209,10 +223,10 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     // optimized them), then 3 rounds of the mix
     progress(`${S}: warm-up: ${o.warmup} round trips of \`true\` through each layer`)
     await timeLoop(0, o.warmup, async () => {
-      await raw.run('true'); await floor.run('true'); await sfloor.run('true')
+      await raw.run('true'); await floor.run('true'); await floor.runHttp('true'); await sfloor.run('true')
       await ws.step(envs.ws, 'true'); await client.step(envs.http, 'true')
     })
-    progress(`${S}: ${MIX.length} actions and the control × ${o.mixRounds} rounds, each raw, two floor relays, WS, HTTP in turn (+ 3 warm-up rounds)`)
+    progress(`${S}: ${MIX.length} actions and the control × ${o.mixRounds} rounds, each raw, the floor relays (WS, HTTP, sandboxed), WS, HTTP in turn (+ 3 warm-up rounds)`)
     let appends: Awaited<ReturnType<typeof storeAppends>> = null
     for (let r = -3; r < o.mixRounds; r++) {
       if (r === 0) appends = await storeAppends(url)
@@ -220,6 +234,7 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
         const t = {
           raw: await time(() => raw.run(action)),
           floor: await time(() => floor.run(action)),
+          hfloor: await time(() => floor.runHttp(action)),
           sfloor: await time(() => sfloor.run(action)),
           ws: await time(async () => {
             const s = await withTimeout(ws.step(envs.ws, action), 60_000, 'ws step')
@@ -248,6 +263,9 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     report.row(S, 'floor: a bare WS relay to a bare bash (bench/floor.ts), overhead over raw bash p50', m.floor_overhead.p50, 'ms')
     // what the server, the sandbox and the protocol add to the least any relay costs here (each step − its floor twin)
     report.row(S, 'WS step over the floor relay p50 (the server, sandbox and protocol)', m.ws_over_floor.p50, 'ms')
+    report.row(S, 'HTTP floor: the same bare relay over HTTP (our client\'s node:http), overhead over raw bash p50',
+      m.http_floor_overhead.p50, 'ms')
+    report.row(S, 'HTTP step over the HTTP floor p50 (the server, sandbox and protocol)', m.http_over_floor.p50, 'ms')
     report.row(S, 'sandboxed floor: the bare relay to our sandbox\'s shell, run as the env runs it, overhead over raw bash p50',
       m.sandboxed_floor_overhead.p50, 'ms')
     // the server's own layers: validation, the environment, the reaper's looks, the store, metrics, the answer
@@ -268,6 +286,7 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
       actions[name] = x
       report.row(S, `${name}: raw p50 ${x.raw.p50.toFixed(2)} ms; WS − raw p50`, round3(x.ws.p50 - x.raw.p50), 'ms', null,
         `HTTP − raw p50 ${round3(x.http.p50 - x.raw.p50)} ms; floor − raw p50 ${round3(x.floor.p50 - x.raw.p50)} ms; ` +
+        `HTTP floor − raw p50 ${round3(x.hfloor.p50 - x.raw.p50)} ms; ` +
         `sandboxed floor − raw p50 ${round3(x.sfloor.p50 - x.raw.p50)} ms`)
     }
     return { rounds: o.mixRounds, ...m, actions, control: c, store_append_mean_ms: append }
