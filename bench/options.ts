@@ -51,7 +51,7 @@ export const HELP = `usage: node dist/bench/run.js [options]
   --reset-tasks A,B    built-in tasks whose reset is timed (digitsClassification,diabetesRegression)
   --step-task ID       task of the step-overhead environment (digitsClassification)
   --mix-rounds N       rounds of the realistic action mix and its control (true), each action raw, through
-                       both floor relays, WS and HTTP (30)
+                       the floor relays (WS, HTTP, sandboxed), WS and HTTP (30)
   --mix-envs N         envs stepping through the mix at once (256)
   --envs N             environments open at once (256)
   --concurrency N      environments opened at a time, one WebSocket each (16)
