@@ -215,7 +215,7 @@ export async function mixOverhead (ctx: BenchContext, url: string): Promise<Reco
     await client.step(envs.http, MIX_SETUP)
     const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t }
     const sent = [...MIX, CONTROL]
-    const per = sent.map(() => ({ raw: [], floor: [], hfloor: [], sfloor: [], ws: [], http: [] } as Record<Layer, number[]>))
+    const per = sent.map(() => Object.fromEntries(LAYERS.map(l => [l, [] as number[]])) as Record<Layer, number[]>)
     const blank = () => Object.fromEntries(Object.keys(DIFFS).map(k => [k, [] as number[]])) as Record<Diff, number[]>
     const mix = blank()
     const control = blank()
